@@ -1,0 +1,45 @@
+# ccc developer entry points. `make plan` and `make test` are the README quick start.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+EXAMPLE ?= examples/computeclasses/h100-obtainability.yaml
+
+.PHONY: install plan test lint typecheck imports unit control-plane bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install ccc with its dev tools
+
+plan: $(STAMP) ## dry-run the shipped example class with the built-in catalog
+	$(BIN)/ccc plan $(EXAMPLE) --replicas 4
+
+control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok and helm
+	hack/control-plane/build.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check ccc policies providers tests benchmarks
+	$(BIN)/ruff format --check ccc policies providers tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP) ## fast tests only (no control plane)
+	$(BIN)/pytest tests/unit -q
+
+test: $(STAMP) ## everything: lint, types, import contracts, all tests (builds the control plane on first use)
+	$(MAKE) --no-print-directory lint typecheck imports
+	CCC_CONTROL_PLANE_BIN="$$(hack/control-plane/build.sh | tail -n 1)" $(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_latency.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

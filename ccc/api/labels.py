@@ -1,0 +1,43 @@
+"""Well-known label, taint and annotation keys that ccc reads and writes.
+
+These strings are part of the public API: nodes, pods and dashboards depend on them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "ccc.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+GKE_API_VERSION: Final = "cloud.google.com/v1"
+
+#: Pods select a class with this node selector; nodes of the class carry it as label and taint.
+CLASS_LABEL: Final = "ccc.dev/compute-class"
+#: GKE's key, accepted as an alias for pods when the controller is configured to.
+GKE_CLASS_LABEL: Final = "cloud.google.com/compute-class"
+#: Index of the rule in ``spec.priorities`` that produced the node.
+RULE_INDEX_LABEL: Final = "ccc.dev/rule-index"
+#: ``reservation`` | ``flex-start`` | ``spot`` | ``on-demand``.
+CAPACITY_TYPE_LABEL: Final = "ccc.dev/capacity-type"
+#: Name of the node pool a node belongs to (GKE sets ``cloud.google.com/gke-nodepool`` too).
+NODE_POOL_LABEL: Final = "ccc.dev/node-pool"
+GKE_NODE_POOL_LABEL: Final = "cloud.google.com/gke-nodepool"
+#: Marks objects that ccc created and therefore may resize and delete.
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = "ccc"
+#: Flex-start termination deadline, as Unix seconds (a label value cannot hold RFC 3339).
+FLEX_START_DEADLINE_LABEL: Final = "ccc.dev/flex-start-deadline"
+#: Same deadline in RFC 3339, for people reading ``kubectl describe node``.
+FLEX_START_DEADLINE_ANNOTATION: Final = "ccc.dev/flex-start-deadline"
+ZONE_LABEL: Final = "topology.kubernetes.io/zone"
+REGION_LABEL: Final = "topology.kubernetes.io/region"
+MACHINE_TYPE_LABEL: Final = "node.kubernetes.io/instance-type"
+GKE_SPOT_LABEL: Final = "cloud.google.com/gke-spot"
+GKE_FLEX_START_LABEL: Final = "cloud.google.com/gke-flex-start"
+GKE_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-accelerator"
+GKE_TPU_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-tpu-accelerator"
+GKE_TPU_TOPOLOGY_LABEL: Final = "cloud.google.com/gke-tpu-topology"
+
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+TPU_RESOURCE: Final = "google.com/tpu"

@@ -1,0 +1,174 @@
+"""Shared value types: capacity types, accelerators, offerings and node pool specs.
+
+All values are immutable. They are what crosses layer boundaries: policies produce
+:class:`NodePoolSpec` values, providers consume them and report :class:`NodePool` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Literal, NewType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NodePoolName = NewType("NodePoolName", str)
+ClassName = NewType("ClassName", str)
+Zone = NewType("Zone", str)
+
+
+class CapacityType(StrEnum):
+    """How a node's capacity is bought. The order here is the order within one rule."""
+
+    RESERVATION = "reservation"
+    FLEX_START = "flex-start"
+    SPOT = "spot"
+    ON_DEMAND = "on-demand"
+
+
+class AcceleratorKind(StrEnum):
+    GPU = "gpu"
+    TPU = "tpu"
+
+
+def region_of(zone: str) -> str:
+    """``us-central1-a`` -> ``us-central1``; ``us-central1-ai1`` -> ``us-central1``."""
+    head, _, _ = zone.rpartition("-")
+    return head or zone
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Accelerator(_Frozen):
+    """Accelerators attached to one node: ``nvidia-h100-80gb`` x 8, ``tpu-v6e-slice`` x 4."""
+
+    kind: AcceleratorKind
+    type: str
+    count: int = Field(ge=0)
+
+
+class OfferingKey(_Frozen):
+    """What the obtainability memory remembers: one machine type in one zone at one price model.
+
+    ``zone`` may be a region name when a regional quota error blocked the whole region.
+    """
+
+    machine_type: str
+    zone: str
+    capacity_type: CapacityType
+
+    def __str__(self) -> str:
+        return f"{self.machine_type}:{self.zone}:{self.capacity_type.value}"
+
+
+class Taint(_Frozen):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class ReservationRef(_Frozen):
+    """A specific reservation (optionally shared from ``project``, optionally one block)."""
+
+    name: str
+    project: str | None = None
+    block: str | None = None
+    sub_block: str | None = None
+
+
+class ReservationAffinity(_Frozen):
+    """How a node pool consumes reservations (GKE ``ReservationAffinity``)."""
+
+    type: Literal["none", "any", "specific"]
+    reservations: tuple[ReservationRef, ...] = ()
+
+
+class NodePoolSpec(_Frozen):
+    """Everything a provider needs to create one node pool for one offering.
+
+    Pools are zonal: one pool per (class, rule, machine type, zone, capacity type); the name is
+    deterministic (see :func:`policies.naming.node_pool_name`) so creation is idempotent across
+    controller restarts.
+    """
+
+    name: NodePoolName
+    class_name: str
+    rule_index: int
+    machine_type: str
+    zone: str
+    capacity_type: CapacityType
+    node_count: int = Field(ge=0, description="Nodes wanted in the pool (per zone).")
+    accelerator: Accelerator | None = None
+    gpu_driver_version: Literal["default", "latest", "disabled"] | None = None
+    gpu_partition_size: str | None = None
+    gpu_sharing_strategy: Literal["MPS", "TIME_SHARING"] | None = None
+    gpu_max_shared_clients: int | None = None
+    tpu_topology: str | None = None
+    #: Hosts (VMs) per multi-host TPU slice; node_count is a multiple of it.
+    hosts_per_slice: int = 1
+    placement_policy: str | None = None
+    reservation: ReservationAffinity | None = None
+    max_run_duration_s: int | None = None
+    queued_provisioning: bool = False
+    min_node_count: int = 0
+    max_node_count: int = 1000
+    max_pods_per_node: int | None = None
+    boot_disk_size_gb: int | None = None
+    boot_disk_type: str | None = None
+    local_ssd_count: int | None = None
+    labels: Mapping[str, str] = Field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+
+    @property
+    def offering(self) -> OfferingKey:
+        return OfferingKey(
+            machine_type=self.machine_type, zone=self.zone, capacity_type=self.capacity_type
+        )
+
+
+class NodePoolStatus(StrEnum):
+    PROVISIONING = "PROVISIONING"
+    RUNNING = "RUNNING"
+    RUNNING_WITH_ERROR = "RUNNING_WITH_ERROR"
+    RECONCILING = "RECONCILING"
+    STOPPING = "STOPPING"
+    ERROR = "ERROR"
+
+
+class NodePool(_Frozen):
+    """A node pool as a provider reports it.
+
+    ``managed`` is true only for pools ccc created (it carries the ccc managed-by label); ccc
+    never resizes down or deletes a pool that is not managed.
+    """
+
+    name: NodePoolName
+    machine_type: str
+    zones: tuple[str, ...]
+    node_count: int
+    capacity_type: CapacityType
+    labels: Mapping[str, str] = Field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    accelerator: Accelerator | None = None
+    status: NodePoolStatus = NodePoolStatus.RUNNING
+    managed: bool = False
+    class_name: str | None = None
+    rule_index: int | None = None
+
+
+class ReservationCapacity(_Frozen):
+    """Unused capacity of one reservation, as the cloud reports it."""
+
+    name: str
+    project: str | None = None
+    zone: str
+    machine_type: str
+    count: int
+    in_use: int
+    specific_only: bool = True
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.count - self.in_use)

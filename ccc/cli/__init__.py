@@ -1,0 +1,1 @@
+"""Command-line interface: ``ccc validate | crd | catalog | plan | simulate | run``."""

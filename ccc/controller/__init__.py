@@ -1,0 +1,1 @@
+"""The imperative shell: watches, batching, executing decisions, status, Events, metrics."""

@@ -1,0 +1,52 @@
+"""The Provider protocol: the small surface between the controller and a cloud.
+
+Contract (every implementation, checked by ``tests/contract``):
+
+* ``create_node_pool`` is idempotent per ``spec.name``: creating a pool that already exists
+  with the same machine type, zone and capacity type returns the existing pool (a restart after
+  a create that succeeded must not fail or duplicate).
+* Node pools are zonal; ``NodePoolSpec.node_count`` is the wanted size.
+* Capacity failures raise :class:`~providers.errors.InsufficientCapacityError` or
+  :class:`~providers.errors.QuotaExceededError` with ``scope``/``location`` set; they are never
+  retried inside the provider. Transient failures are retried inside the provider and surface
+  as :class:`~providers.errors.ProviderUnavailableError` only when retries are exhausted.
+* ``delete_node_pool`` of a missing pool succeeds.
+* Calls never block the event loop (blocking SDK calls run in a thread) and respect the
+  caller's cancellation.
+* ``list_node_pools`` returns every pool of the cluster, managed or not; ``NodePool.managed``
+  tells which ones ccc may resize down or delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Capacity behind node pools (see the module docstring for the contract)."""
+
+    name: str
+
+    async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
+        """Create the pool (or return it when it already exists with the same shape)."""
+        ...
+
+    async def resize_node_pool(self, name: str, *, node_count: int) -> NodePool:
+        """Set the pool's node count. Growing may raise capacity errors like create."""
+        ...
+
+    async def delete_node_pool(self, name: str) -> None:
+        """Delete the pool and its nodes. Missing pools are not an error."""
+        ...
+
+    async def list_node_pools(self) -> Sequence[NodePool]:
+        """Every node pool of the cluster."""
+        ...
+
+    async def list_reservations(self) -> Sequence[ReservationCapacity]:
+        """Reservations visible to the cluster with their remaining capacity ([] if none)."""
+        ...
