@@ -1,8 +1,11 @@
-"""Types of the built-in accelerator catalog and the loader of its data file.
+"""Types of the built-in accelerator catalog and the look-ups policies and the CLI need.
 
-The data (``ccc/api/data/gcp-catalog.yaml``) records, per machine type, its shape (vCPUs,
-memory, accelerators, TPU topologies), the zones that offer it and list prices per region with
-the source of every price. A price that no source gives is ``None``: never invented.
+The data (``ccc/api/data/gcp-catalog.yaml``, loaded by :mod:`ccc.api.builtin_catalog`) records,
+per machine type, its shape (vCPUs, memory, accelerators, TPU topologies), the zones that offer
+it and list prices per region with the source of every price. A price that no source gives is
+``None``: never invented. The model validates the data's internal consistency (unique names,
+prices only for known machine types in regions where they are offered, TPU topologies whose chip
+count matches hosts x chips per host) so a bad edit fails at load time, not in a plan.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cached_property
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ccc.api.values import Accelerator, AcceleratorKind, CapacityType, region_of
 
@@ -23,8 +26,31 @@ class TpuTopology(_Frozen):
     """One valid slice shape of a TPU machine type (``2x4``: 8 chips on 1 host)."""
 
     topology: str
-    chips: int
-    hosts: int
+    chips: int = Field(ge=1)
+    hosts: int = Field(ge=1)
+
+    @property
+    def is_multi_host(self) -> bool:
+        return self.hosts > 1
+
+    @model_validator(mode="after")
+    def _chips_match_dimensions(self) -> TpuTopology:
+        product = 1
+        for dim in _topology_dims(self.topology):
+            product *= dim
+        if product != self.chips:
+            raise ValueError(
+                f"topology {self.topology!r} has {product} chips, not {self.chips}: "
+                "chips must be the product of the dimensions"
+            )
+        return self
+
+
+def _topology_dims(topology: str) -> tuple[int, ...]:
+    parts = topology.strip().lower().split("x")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"topology {topology!r} is not of the form AxB or AxBxC")
+    return tuple(int(p) for p in parts)
 
 
 class MachineType(_Frozen):
@@ -36,7 +62,10 @@ class MachineType(_Frozen):
     #: GKE accelerator type names a ComputeClass uses for this machine (``tpu-v5-lite-podslice``).
     tpu_topologies: tuple[TpuTopology, ...] = ()
     zones: tuple[str, ...] = ()
+    #: Subset of ``zones`` that no source confirms (see the data file's header).
+    unverified_zones: tuple[str, ...] = ()
     max_pods: int = 110
+    note: str = ""
 
     @property
     def is_tpu(self) -> bool:
@@ -45,6 +74,38 @@ class MachineType(_Frozen):
     @property
     def is_gpu(self) -> bool:
         return self.accelerator is not None and self.accelerator.kind is AcceleratorKind.GPU
+
+    @property
+    def chips_per_host(self) -> int:
+        """TPU chips on one node (VM) of this type; 0 for a machine without TPUs."""
+        return self.accelerator.count if self.is_tpu and self.accelerator is not None else 0
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Regions of :attr:`zones`, in first-seen order."""
+        return tuple(dict.fromkeys(region_of(z) for z in self.zones))
+
+    def topology(self, topology: str) -> TpuTopology | None:
+        """The slice shape named ``topology`` (``"2x4"``), or ``None`` if this type lacks it."""
+        wanted = topology.strip().lower()
+        return next((t for t in self.tpu_topologies if t.topology == wanted), None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MachineType:
+        if len(set(self.zones)) != len(self.zones):
+            raise ValueError(f"{self.name}: zones has duplicates")
+        stray = sorted(set(self.unverified_zones) - set(self.zones))
+        if stray:
+            raise ValueError(f"{self.name}: unverified_zones {stray} are not in zones")
+        if self.tpu_topologies and not self.is_tpu:
+            raise ValueError(f"{self.name}: tpu_topologies on a machine type without TPUs")
+        for t in self.tpu_topologies:
+            if t.chips != t.hosts * self.chips_per_host:
+                raise ValueError(
+                    f"{self.name}: topology {t.topology} has {t.chips} chips, but "
+                    f"{t.hosts} hosts x {self.chips_per_host} chips per host"
+                )
+        return self
 
 
 class Price(_Frozen):
@@ -68,6 +129,27 @@ class Catalog(_Frozen):
     machine_types: tuple[MachineType, ...]
     prices: tuple[Price, ...] = ()
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        names = [m.name for m in self.machine_types]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"machine type names are not unique: {dupes}")
+        by_name = {m.name: m for m in self.machine_types}
+        seen: set[tuple[str, str]] = set()
+        for p in self.prices:
+            m = by_name.get(p.machine_type)
+            if m is None:
+                raise ValueError(f"price for unknown machine type {p.machine_type!r}")
+            if p.region not in m.regions:
+                raise ValueError(
+                    f"price for {p.machine_type} in {p.region}, a region with none of its zones"
+                )
+            if (p.machine_type, p.region) in seen:
+                raise ValueError(f"two prices for {p.machine_type} in {p.region}")
+            seen.add((p.machine_type, p.region))
+        return self
+
     @cached_property
     def _by_name(self) -> dict[str, MachineType]:
         return {m.name: m for m in self.machine_types}
@@ -79,10 +161,26 @@ class Catalog(_Frozen):
     def machine_type(self, name: str) -> MachineType | None:
         return self._by_name.get(name)
 
+    def families(self) -> tuple[str, ...]:
+        """Machine families (``g2``, ``a3``, ``ct6e`` ...) in catalog order, each once."""
+        return tuple(dict.fromkeys(m.family for m in self.machine_types))
+
+    def accelerator_types(self) -> tuple[str, ...]:
+        """GKE accelerator type names in the catalog (``nvidia-l4``, ``tpu-v6e-slice`` ...)."""
+        return tuple(dict.fromkeys(m.accelerator.type for m in self.machine_types if m.accelerator))
+
+    def zones(self) -> tuple[str, ...]:
+        """Every zone that offers at least one machine type, sorted."""
+        return tuple(sorted({z for m in self.machine_types for z in m.zones}))
+
     def machine_types_for(
-        self, *, accelerator_type: str | None = None, zone: str | None = None
+        self,
+        *,
+        accelerator_type: str | None = None,
+        zone: str | None = None,
+        family: str | None = None,
     ) -> Sequence[MachineType]:
-        """Machine types filtered by accelerator type and/or zone, in catalog order."""
+        """Machine types filtered by accelerator type, zone and/or family, in catalog order."""
         out: list[MachineType] = []
         for m in self.machine_types:
             if accelerator_type is not None and (
@@ -91,8 +189,82 @@ class Catalog(_Frozen):
                 continue
             if zone is not None and zone not in m.zones:
                 continue
+            if family is not None and m.family != family:
+                continue
             out.append(m)
         return out
+
+    def machine_types_for_gpu(
+        self, gpu_type: str, count: int | None = None
+    ) -> Sequence[MachineType]:
+        """Machine types a ComputeClass rule ``gpu: {type, count}`` can land on, smallest first.
+
+        Args:
+            gpu_type: GKE accelerator type (``nvidia-l4``).
+            count: GPUs per node; ``None`` matches any count.
+
+        Returns:
+            The matching GPU machine types ordered by (GPU count, vCPUs, memory); empty when the
+            type is unknown or no machine type carries exactly ``count`` of it.
+        """
+        found = [
+            m
+            for m in self.machine_types
+            if m.is_gpu
+            and m.accelerator is not None
+            and m.accelerator.type == gpu_type
+            and (count is None or m.accelerator.count == count)
+        ]
+        return sorted(
+            found,
+            key=lambda m: (m.accelerator.count if m.accelerator else 0, m.vcpus, m.memory_gb),
+        )
+
+    def resolve_tpu(
+        self, tpu_type: str, count: int | None, topology: str | None
+    ) -> tuple[MachineType, TpuTopology] | None:
+        """Map a ComputeClass rule's ``tpu: {type, count, topology}`` to a machine type and slice.
+
+        ``count`` is TPU chips per node (GKE's meaning), so ``tpu-v5-lite-podslice`` with
+        ``topology: 2x4`` and ``count: 8`` is one ``ct5lp-hightpu-8t`` host, while ``count: 4``
+        is a multi-host slice of two ``ct5lp-hightpu-4t`` nodes. When ``count`` is ``None`` the
+        shape with the fewest hosts wins; when ``topology`` is ``None`` the single-host shape
+        with ``count`` chips is chosen.
+
+        Returns:
+            ``(machine type, topology)`` with ``topology.hosts`` nodes per slice, or ``None``
+            when the type is unknown or no machine type offers that count and topology (or both
+            are ``None``).
+        """
+        candidates: list[tuple[MachineType, TpuTopology]] = []
+        for m in self.machine_types:
+            if not m.is_tpu or m.accelerator is None or m.accelerator.type != tpu_type:
+                continue
+            if count is not None and m.chips_per_host != count:
+                continue
+            if topology is not None:
+                t = m.topology(topology)
+                if t is not None:
+                    candidates.append((m, t))
+            elif count is not None:
+                candidates.extend(
+                    (m, t) for t in m.tpu_topologies if t.hosts == 1 and t.chips == count
+                )
+        if not candidates:
+            return None
+        return min(candidates, key=lambda mt: mt[1].hosts)
+
+    def price_record(self, machine_type: str, region: str) -> Price | None:
+        """The price row (with its source and note) of a machine type in a region, if any."""
+        return self._prices.get((machine_type, region))
+
+    def regions_with_price(self, machine_type: str) -> tuple[str, ...]:
+        """Regions where some source gives an on-demand or spot price for ``machine_type``."""
+        return tuple(
+            p.region
+            for p in self.prices
+            if p.machine_type == machine_type and (p.on_demand is not None or p.spot is not None)
+        )
 
     def price(self, machine_type: str, zone: str, capacity_type: CapacityType) -> float | None:
         """Hourly list price of one node, or ``None`` when no source gives it.
@@ -100,8 +272,11 @@ class Catalog(_Frozen):
         Reservations are prepaid, so their marginal price is reported as ``0.0`` only by the
         caller's choice; here a reservation is priced like on-demand (what it costs to hold).
         Flex-start is on-demand times ``1 - flex_start_discount`` (an explicit assumption).
+        ``zone`` may also be a region name.
         """
         p = self._prices.get((machine_type, region_of(zone)))
+        if p is None:
+            p = self._prices.get((machine_type, zone))
         if p is None:
             return None
         if capacity_type is CapacityType.SPOT:
