@@ -39,26 +39,19 @@ build_kube() {
       mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller; do
       echo "	k8s.io/$m => k8s.io/$m $sv"
     done
+    echo ")"; echo
+    # Go >= 1.24 "tool" directive: keeps the main packages' imports in go.mod under `go mod tidy`
+    # (a main package cannot be blank-imported from a tools.go file).
+    echo "tool ("
+    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do echo "	k8s.io/kubernetes/cmd/$c"; done
     echo ")"
   } > "$d/go.mod"
-  cat > "$d/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
-	_ "k8s.io/kubectl/pkg/cmd"
-)
-GO
   local ldf="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf="$ldf -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$build_date"
   done
   log "resolving k8s.io/kubernetes $v"
-  (cd "$d" && go mod tidy -e >/dev/null 2>&1 || true; cd "$d" && go get "k8s.io/kubernetes@$v" && go mod tidy)
+  (cd "$d" && go mod tidy)
   log "building kube binaries (slow on a cold cache)"
   (cd "$d" && go build -trimpath -p 2 -ldflags "$ldf" -o "$bin/" \
      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -77,8 +70,8 @@ build_etcd() {
 build_kwok() {
   [ -x "$bin/kwok" ] && return 0
   local d="$out/src/kwok"; mkdir -p "$d"
-  printf 'module local/kwokw\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kwok %s\n' "$KWOK_VERSION" > "$d/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/kwok/pkg/kwok/cmd"\n' > "$d/tools.go"
+  rm -f "$d/tools.go"
+  printf 'module local/kwokw\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kwok %s\n\ntool sigs.k8s.io/kwok/cmd/kwok\n' "$KWOK_VERSION" > "$d/go.mod"
   log "building kwok $KWOK_VERSION"
   (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBERNETES_VERSION" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
 }
@@ -86,8 +79,8 @@ build_kwok() {
 build_helm() {
   [ -x "$bin/helm" ] && return 0
   local d="$out/src/helm"; mkdir -p "$d"
-  printf 'module local/helmw\n\ngo 1.24.0\n\nrequire helm.sh/helm/v3 %s\n' "$HELM_VERSION" > "$d/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/pkg/action"\n' > "$d/tools.go"
+  rm -f "$d/tools.go"
+  printf 'module local/helmw\n\ngo 1.24.0\n\nrequire helm.sh/helm/v3 %s\n\ntool helm.sh/helm/v3/cmd/helm\n' "$HELM_VERSION" > "$d/go.mod"
   log "building helm $HELM_VERSION"
   (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" -o "$bin/helm" helm.sh/helm/v3/cmd/helm)
 }
