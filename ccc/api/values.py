@@ -114,6 +114,11 @@ class NodePoolSpec(_Frozen):
     queued_provisioning: bool = False
     min_node_count: int = 0
     max_node_count: int = 1000
+    #: Let the cloud's own autoscaler scale the pool between min/max_node_count (per zone).
+    #: Off by default: ccc sizes its pools itself. Queued provisioning turns it on (GKE needs it).
+    autoscaling: bool = False
+    #: GKE ``NodePoolAutoscaling.location_policy``; ``None`` = the cloud's default.
+    location_policy: Literal["BALANCED", "ANY"] | None = None
     max_pods_per_node: int | None = None
     boot_disk_size_gb: int | None = None
     boot_disk_type: str | None = None
