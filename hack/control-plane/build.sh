@@ -82,7 +82,18 @@ build_helm() {
   rm -f "$d/tools.go"
   printf 'module local/helmw\n\ngo 1.24.0\n\nrequire helm.sh/helm/v3 %s\n\ntool helm.sh/helm/v3/cmd/helm\n' "$HELM_VERSION" > "$d/go.mod"
   log "building helm $HELM_VERSION"
-  (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" -o "$bin/helm" helm.sh/helm/v3/cmd/helm)
+  (cd "$d" && go mod tidy)
+  # Like helm's Makefile: the default Kubernetes version of `helm template`/`helm lint` comes from
+  # the client-go it was built with (v0.34.x -> 1.34); unstamped it is v1.20 and charts with a
+  # `kubeVersion: >=1.34` constraint fail to render.
+  local cgo major minor ldf
+  cgo="$(cd "$d" && go list -m -f '{{.Version}}' k8s.io/client-go)"
+  major=$(( $(echo "${cgo#v}" | cut -d. -f1) + 1 )); minor="$(echo "$cgo" | cut -d. -f2)"
+  ldf="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldf="$ldf -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+  done
+  (cd "$d" && go build -trimpath -ldflags "$ldf" -o "$bin/helm" helm.sh/helm/v3/cmd/helm)
 }
 
 start=$(date +%s)

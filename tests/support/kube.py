@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubernetes_asyncio import client, config
 
@@ -51,3 +51,60 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         await asyncio.sleep(interval_s)
+
+
+def fake_node(
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    gpus: int = 0,
+    cpu: str = "32",
+    memory: str = "256Gi",
+) -> Any:
+    """A Node manifest that kwok manages (annotation `kwok.x-k8s.io/node: fake`).
+
+    The API server lets a Node be created with its status, so capacity (including
+    `nvidia.com/gpu`) is set here; kwok then keeps the node Ready and runs its pods.
+    """
+    capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+    if gpus:
+        capacity["nvidia.com/gpu"] = str(gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok", **(labels or {})},
+        },
+        "spec": {},
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+
+
+@asynccontextmanager
+async def temporary_namespace(api: client.ApiClient, prefix: str) -> AsyncIterator[str]:
+    """Create a namespace named `<prefix>-<random>`, yield its name, delete it on exit."""
+    core = client.CoreV1Api(api)
+    manifest: Any = {"metadata": {"generateName": f"{prefix}-"}}
+    created = await core.create_namespace(manifest)
+    name: str = created.metadata.name
+    try:
+        yield name
+    finally:
+        await core.delete_namespace(name)
+
+
+@asynccontextmanager
+async def temporary_nodes(api: client.ApiClient, *nodes: Any) -> AsyncIterator[None]:
+    """Create the given Node manifests and delete them on exit."""
+    core = client.CoreV1Api(api)
+    created: list[str] = []
+    try:
+        for node in nodes:
+            result = await core.create_node(node)
+            created.append(result.metadata.name)
+        yield
+    finally:
+        for name in created:
+            await core.delete_node(name)
