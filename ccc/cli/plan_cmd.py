@@ -1,9 +1,239 @@
-"""Placeholder: being written (see the issue that owns this command)."""
+"""``ccc plan``: what ccc would do for a ComputeClass, before anything runs.
+
+The plan is the controller's decide half (:func:`ccc.controller.decide.decide`) over a snapshot
+built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
+pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
 import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ccc.api import labels as L
+from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
+from ccc.api.catalog import Catalog
+from ccc.api.computeclass import ComputeClass
+from ccc.api.errors import ConfigError
+from ccc.api.manifest import parse_compute_class
+from ccc.api.values import CapacityType, OfferingKey
+from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
+from ccc.controller.decide import Snapshot, decide
+from policies.allocatable import allocatable
+from policies.obtainability import ObtainabilityMemory, Unavailability
+from policies.plan import Plan
+from policies.tiers import compile_class
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _yaml_docs(path: Path) -> list[tuple[int, Any]]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return [(i, d) for i, d in enumerate(yaml.safe_load_all(text)) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _fail(f"{where}: invalid YAML: {problem}") from exc
+
+
+def load_class(path: Path) -> ComputeClass:
+    """The single ComputeClass in ``path`` (ConfigError problems become one line each)."""
+    docs = [(i, d) for i, d in _yaml_docs(path) if isinstance(d, dict)]
+    classes = [(i, d) for i, d in docs if d.get("kind") == "ComputeClass"]
+    if len(classes) != 1:
+        raise _fail(
+            f"{path}: expected exactly one ComputeClass document, found {len(classes)}; "
+            "split the file or pass the one you want to plan"
+        )
+    _, obj = classes[0]
+    name = (obj.get("metadata") or {}).get("name", "?")
+    try:
+        return parse_compute_class(obj)
+    except ConfigError as exc:
+        problems = getattr(exc, "problems", None) or [(exc.path, exc.message)]
+        for p in problems:
+            field, msg = (p.path, p.message) if hasattr(p, "path") else p
+            typer.echo(f"{path}: ComputeClass/{name}: {field}: {msg}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def load_workload(path: Path) -> list[PodRequest]:
+    out: list[PodRequest] = []
+    for i, doc in _yaml_docs(path):
+        if not isinstance(doc, dict):
+            raise _fail(f"{path}: document {i + 1} is not a mapping")
+        try:
+            out.extend(pod_requests_from_manifest(doc))
+        except ConfigError as exc:
+            kind = doc.get("kind", "?")
+            name = (doc.get("metadata") or {}).get("name", "?")
+            raise _fail(f"{path}: {kind}/{name}: {exc}") from exc
+    return out
+
+
+def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[PodRequest]:
+    """``replicas`` pods, each sized to fill one node of the class's first usable rule."""
+    compiled = compile_class(cc, catalog)
+    tier = next((t for t in compiled.tiers if t.machines), None)
+    if tier is None:
+        reasons = "; ".join(f"{p.path}: {p.message}" for p in compiled.problems)
+        raise _fail(
+            "--replicas needs a rule with a machine type from the catalog to size pods"
+            + (f" ({reasons})" if reasons else "")
+            + "; pass --workload FILE instead"
+        )
+    m = tier.machines[-1] if tier.rule.gpu is None and tier.rule.tpu is None else tier.machines[0]
+    a = allocatable(m)
+    return [
+        PodRequest(
+            name=f"{cc.metadata.name}-replica",
+            count=replicas,
+            cpu_m=int(a.cpu_m * 0.9),
+            memory_bytes=int(a.memory_bytes * 0.9),
+            gpus=a.gpus,
+            tpus=a.tpus,
+            node_selector={L.CLASS_LABEL: cc.metadata.name},
+            tolerations=(Toleration(operator="Exists"),),
+            group_size=tier.hosts_per_slice,
+        )
+    ]
+
+
+def parse_unavailable(values: list[str], now: datetime) -> ObtainabilityMemory:
+    entries = []
+    for v in values:
+        parts = v.split(":")
+        if len(parts) != 3:
+            raise _fail(f"--unavailable {v!r}: expected MACHINE_TYPE:ZONE:CAPACITY_TYPE")
+        mt, zone, ct = parts
+        try:
+            cap = CapacityType(ct)
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in CapacityType)
+            raise _fail(f"--unavailable {v!r}: capacity type must be one of {choices}") from exc
+        key = OfferingKey(machine_type=mt, zone=zone, capacity_type=cap)
+        entries.append(
+            Unavailability(key, "MARKED_BY_USER", "--unavailable", 1, now, now + timedelta(hours=1))
+        )
+    return ObtainabilityMemory.of(entries)
+
+
+def render_table(plan: Plan, console: Console) -> None:
+    table = Table(title=f"ccc plan: ComputeClass/{plan.class_name}", show_lines=False)
+    for col in (
+        "#",
+        "rule",
+        "zone",
+        "capacity",
+        "machine type",
+        "accel",
+        "nodes",
+        "$/h",
+        "decision",
+        "reason",
+    ):
+        table.add_column(col, overflow="fold")
+    for n, a in enumerate(plan.attempts, 1):
+        style = {"create": "green", "scale": "cyan", "skip": "dim"}[a.decision]
+        acc = f"{a.accelerator.type} x{a.accelerator.count}" if a.accelerator else ""
+        price = "" if a.price_per_hour is None else f"{a.price_per_hour:,.2f}"
+        table.add_row(
+            str(n),
+            str(a.rule),
+            a.zone or "-",
+            a.capacity_type.value if a.capacity_type else "-",
+            a.machine_type or "-",
+            acc,
+            str(a.nodes) if a.nodes else "-",
+            price,
+            f"[{style}]{a.decision}[/{style}]",
+            a.reason,
+        )
+    console.print(table)
+    console.print(f"[bold]outcome:[/bold] {plan.outcome}")
+
+
+def plan(
+    class_file: Path = typer.Argument(
+        ..., help="ComputeClass YAML (ccc.dev/v1alpha1 or cloud.google.com/v1)."
+    ),
+    workload: Path | None = typer.Option(
+        None, "--workload", "-w", help="Pods, Deployments, Jobs or LeaderWorkerSets."
+    ),
+    replicas: int | None = typer.Option(
+        None, "--replicas", "-n", min=1, help="N pods, each filling one node of the first rule."
+    ),
+    unavailable: list[str] = typer.Option(
+        [],
+        "--unavailable",
+        "-u",
+        help="MACHINE_TYPE:ZONE:CAPACITY_TYPE to treat as stocked out (repeatable).",
+    ),
+    output: Output = typer.Option(Output.table, "--output", "-o", help="table, json or yaml."),
+    catalog_file: Path | None = typer.Option(
+        None, "--catalog", help="Use this catalog instead of the built-in one."
+    ),
+    zones: str | None = typer.Option(
+        None, "--zones", help="Cluster zones (comma-separated) for rules that name none."
+    ),
+) -> None:
+    """Show, in order, every node pool ccc would try for the pending pods, and why."""
+    if workload is None and replicas is None:
+        replicas = 1
+    if workload is not None and replicas is not None:
+        raise _fail("pass either --workload or --replicas, not both")
+    try:
+        catalog = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    cc = load_class(class_file)
+    now = datetime.now(UTC)
+    pods = load_workload(workload) if workload else synthetic_pods(cc, catalog, replicas or 1)
+    selected = [p for p in pods if p.compute_class == cc.metadata.name]
+    if workload is not None and not selected:
+        raise _fail(
+            f"{workload}: no pod selects the class {cc.metadata.name!r}; add "
+            f"nodeSelector {{{L.CLASS_LABEL}: {cc.metadata.name}}} to the pod template"
+        )
+    snapshot = Snapshot(
+        now=now,
+        classes={cc.metadata.name: cc},
+        pending=selected,
+        memory={cc.metadata.name: parse_unavailable(unavailable, now)},
+        default_zones=[z.strip() for z in zones.split(",") if z.strip()] if zones else None,
+    )
+    result = decide(snapshot, catalog, max_viable=None)
+    the_plan = result.plans[cc.metadata.name]
+    if output is Output.json:
+        sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")
+    elif output is Output.yaml:
+        sys.stdout.write(yaml.safe_dump(the_plan.to_json(), sort_keys=False))
+    else:
+        render_table(the_plan, Console(width=max(160, Console().width)))
 
 
 def register(app: typer.Typer) -> None:
-    """Register nothing yet."""
+    app.command("plan")(plan)
