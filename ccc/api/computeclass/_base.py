@@ -1,0 +1,140 @@
+"""Base model and the cross-field rule registry shared by every ComputeClass model.
+
+Why a registry: each cross-field rule (for example "machineType excludes machineFamily") is
+declared once, as data, next to the model it constrains. The same declaration feeds two
+consumers so they cannot drift apart:
+
+* the pydantic ``model_validator`` below runs the rule's Python predicate;
+* :mod:`ccc.api.crd` copies the rule's CEL expression into the CRD's
+  ``x-kubernetes-validations`` (through ``__get_pydantic_json_schema__``).
+
+Tests evaluate both sides on the same manifests and check they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.annotated_handlers import GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
+
+CROSS_FIELD_ERROR = "cross_field_rule"
+"""pydantic error ``type`` of a broken cross-field rule; its ``ctx["violations"]`` holds
+``(field_path, message, rule_id)`` triples (``field_path`` relative, e.g. ``.machineType``)."""
+
+Reason = Literal[
+    "FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"
+]
+
+
+class ApiModel(BaseModel):
+    """Base of all ComputeClass API models.
+
+    Python attributes are snake_case; the wire form is camelCase (``alias_generator``), both are
+    accepted on input and the aliases are used on output. Unknown fields are errors.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    @model_validator(mode="after")
+    def _check_cross_field_rules(self) -> Self:
+        rules = _RULES.get(type(self), ())
+        broken = [rule for rule in rules if not rule.check(self)]
+        if broken:
+            raise PydanticCustomError(
+                CROSS_FIELD_ERROR,
+                "{detail}",
+                {
+                    "detail": "; ".join(rule.message for rule in broken),
+                    "violations": tuple((r.field_path, r.message, r.id) for r in broken),
+                },
+            )
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(core_schema)
+        rules = _RULES.get(cls, ())
+        if rules:
+            target = handler.resolve_ref_schema(json_schema)
+            target["x-kubernetes-validations"] = [rule.to_crd() for rule in rules]
+        return json_schema
+
+
+M = TypeVar("M", bound=ApiModel)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossFieldRule(Generic[M]):
+    """One rule across fields of one model, in both languages.
+
+    Attributes:
+        id: stable kebab-case name, used in tests and docs.
+        cel: Kubernetes CEL expression, evaluated with ``self`` bound to the object of the
+            model this rule is registered on; true means valid.
+        message: what is wrong and how to fix it (shown by ``ccc validate`` and the API server).
+        check: Python predicate with the same meaning as ``cel``; true means valid.
+        field_path: field the problem is reported on, relative to the object (``.machineType``);
+            empty for the object itself. Becomes the CRD rule's ``fieldPath``.
+        reason: Kubernetes reason reported by the API server.
+    """
+
+    id: str
+    cel: str
+    message: str
+    check: Callable[[M], bool]
+    field_path: str = ""
+    reason: Reason = "FieldValueInvalid"
+
+    def to_crd(self) -> dict[str, str]:
+        """The ``x-kubernetes-validations`` entry for this rule."""
+        entry = {"rule": self.cel, "message": self.message}
+        if self.field_path and not self.field_path.startswith(".metadata"):
+            # The API server only accepts fieldPaths into the structural schema; metadata is
+            # opaque there, so such rules report on the object itself.
+            entry["fieldPath"] = self.field_path
+        if self.reason != "FieldValueInvalid":
+            entry["reason"] = self.reason
+        return entry
+
+
+_RULES: dict[type[ApiModel], tuple[CrossFieldRule[Any], ...]] = {}
+
+
+def register_rules(model: type[M], rules: Sequence[CrossFieldRule[M]]) -> None:
+    """Attach ``rules`` to ``model``: checked on validation and emitted into the CRD."""
+    _RULES[model] = (*_RULES.get(model, ()), *rules)
+
+
+def cross_field_rules() -> Mapping[type[ApiModel], tuple[CrossFieldRule[Any], ...]]:
+    """Every registered rule by model (read-only view for docs and tests)."""
+    return dict(_RULES)
+
+
+def describe(text: str) -> str:
+    """Normalise a multi-line description literal into one paragraph."""
+    return " ".join(text.split())
+
+
+class ListType:
+    """``json_schema_extra`` values for Kubernetes list semantics."""
+
+    ATOMIC: ClassVar[dict[str, Any]] = {"x-kubernetes-list-type": "atomic"}
+    SET: ClassVar[dict[str, Any]] = {"x-kubernetes-list-type": "set"}
+
+    @staticmethod
+    def map(*keys: str) -> dict[str, Any]:
+        return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}

@@ -1,0 +1,123 @@
+"""``ComputeClassStatus``: GKE's status fields plus ccc's obtainability memory.
+
+``unavailableOfferings`` is a ccc extension: the offerings (machine type, zone, capacity type)
+that recently failed with a stockout or quota error, until when ccc skips them, and why. The
+controller keeps it here so the memory survives restarts and users can see it
+(``kubectl get computeclass NAME -o yaml``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from ccc.api.computeclass._base import ApiModel, ListType
+from ccc.api.computeclass.meta import CONDITIONS_LIST, Condition
+
+
+class ResourceInfo(ApiModel):
+    """Capacity of one resource provided by the nodes of a rule."""
+
+    name: str = Field(
+        max_length=63,
+        description="cpu, memory, ephemeral-storage, nvidia.com/gpu or google.com/tpu.",
+    )
+    unit: str | None = Field(None, max_length=16, description="Cores, GiB or Cards.")
+    target_count: int | None = Field(None, ge=0, description="Amount the rule aims for.")
+    current_count: int | None = Field(None, ge=0, description="Amount provided now.")
+    current_utilization_percentage: int | None = Field(
+        None, ge=0, le=100, description="Share of the current amount requested by pods."
+    )
+    measured_at: datetime | None = Field(None, description="When this was measured.")
+
+
+class ScalingEventsHistory(ApiModel):
+    """Node counts changed by a rule over a recent window."""
+
+    consolidated_nodes_count: int | None = Field(None, ge=0, description="Nodes removed.")
+    provisioned_nodes_count: int | None = Field(None, ge=0, description="Nodes created.")
+    migrated_nodes_count: int | None = Field(None, ge=0, description="Nodes replaced by migration.")
+    measured_at: datetime | None = Field(None, description="End of the window.")
+    measured_since: datetime | None = Field(None, description="Start of the window.")
+
+
+class PriorityStatus(ApiModel):
+    """Observed state of one rule."""
+
+    identifier: str = Field(
+        max_length=32,
+        description='0-based index of the rule as a string, or "ScaleUpAnyway".',
+    )
+    conditions: list[Condition] | None = Field(
+        None,
+        max_length=32,
+        json_schema_extra=CONDITIONS_LIST,
+        description=(
+            "Conditions of the rule, e.g. ProvisioningSuspended, ProvisioningConstrained,"
+            " RuleMisconfigured."
+        ),
+    )
+    resource_info: list[ResourceInfo] | None = Field(
+        None,
+        max_length=16,
+        json_schema_extra=ListType.ATOMIC,
+        description="Resources of the rule's nodes.",
+    )
+    scaling_events_history: ScalingEventsHistory | None = Field(
+        None, description="Recent scaling of the rule."
+    )
+    config_hash: str | None = Field(
+        None, max_length=128, description="Hash of the rule's configuration."
+    )
+
+
+class UnavailableOffering(ApiModel):
+    """ccc's memory of one offering that recently could not be obtained."""
+
+    machine_type: str = Field(max_length=100, description="Machine type, e.g. a3-highgpu-8g.")
+    zone: str = Field(
+        max_length=63,
+        description="Zone, or a region when a regional quota blocked the whole region.",
+    )
+    capacity_type: Literal["reservation", "flex-start", "spot", "on-demand"] = Field(
+        description="reservation, flex-start, spot or on-demand."
+    )
+    reason: str = Field(
+        max_length=128,
+        description="Provider error code, e.g. ZONE_RESOURCE_POOL_EXHAUSTED, QUOTA_EXCEEDED.",
+    )
+    message: str = Field("", max_length=1024, description="Provider message, truncated.")
+    failures: int = Field(ge=1, description="Consecutive failures; the backoff grows with it.")
+    since: datetime = Field(description="First failure of the current streak.")
+    until: datetime = Field(description="ccc skips the offering until this time, then retries it.")
+
+
+class ComputeClassStatus(ApiModel):
+    """Observed state of the class, written by the controller."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra=CONDITIONS_LIST,
+        description="Conditions of the class, e.g. Ready; configuration errors surface here.",
+    )
+    priority_statuses: list[PriorityStatus] | None = Field(
+        None,
+        max_length=1001,
+        json_schema_extra=ListType.ATOMIC,
+        description="State of each rule.",
+    )
+    observed_generation: int | None = Field(
+        None, ge=0, description="metadata.generation the status was computed from."
+    )
+    unavailable_offerings: list[UnavailableOffering] | None = Field(
+        None,
+        max_length=10000,
+        json_schema_extra=ListType.ATOMIC,
+        description=(
+            "ccc extension, the obtainability memory: offerings that recently failed (stockout,"
+            " quota) and until when they are skipped."
+        ),
+    )
