@@ -1,0 +1,148 @@
+"""``ccc catalog``: table, JSON and YAML output, filters, and clear failures on bad filters.
+
+The command is registered on a fresh Typer app exactly as ``ccc.cli.main`` does, so these tests
+exercise ``catalog_cmd.register`` without depending on the other sub-commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from ccc.cli import catalog_cmd
+
+app = typer.Typer(pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """Stands in for the ``ccc`` root so ``catalog`` is a sub-command, as in ccc.cli.main."""
+
+
+catalog_cmd.register(app)
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["catalog", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def _json(*args: str) -> dict[str, Any]:
+    code, out = _run(*args, "-o", "json")
+    assert code == 0, out
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_default_table_lists_every_family_with_its_accelerators() -> None:
+    code, out = _run()
+    assert code == 0
+    for name in ("g2-standard-8", "a3-ultragpu-8g", "a4-highgpu-8g", "ct5lp-hightpu-8t"):
+        assert name in out
+    assert "nvidia-h200-141gb x 8" in out
+    assert "no source gives a price" in out
+
+
+def test_table_for_a_zone_shows_prices_of_its_region() -> None:
+    code, out = _run("--zone", "us-central1-a", "--accelerator", "nvidia-l4")
+    assert code == 0
+    assert "on-demand $/h (us-central1)" in out
+    assert "0.854" in out and "0.337" in out
+    assert "g2-standard-96" in out
+
+
+def test_table_of_tpus_shows_topologies_with_hosts() -> None:
+    code, out = _run("--accelerator", "tpu-v5p-slice")
+    assert code == 0
+    assert "2x2x4 (4)" in out
+
+
+def test_json_lists_machine_types_with_prices_per_region_and_sources() -> None:
+    doc = _json("--accelerator", "nvidia-h100-80gb")
+    assert doc["flexStartDiscount"] == 0.53
+    by_name = {m["name"]: m for m in doc["machineTypes"]}
+    assert set(by_name) == {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g", "a3-highgpu-8g"}
+    prices = {p["region"]: p for p in by_name["a3-highgpu-8g"]["prices"]}
+    assert prices["us-central1"]["onDemand"] == 82.52543396
+    assert prices["us-central1"]["spot"] is None
+    assert prices["us-central1"]["source"] == "SKYNOMAD"
+    assert prices["us-west1"] == {
+        "region": "us-west1",
+        "onDemand": None,
+        "spot": None,
+        "flexStart": None,
+        "source": None,
+        "note": "",
+    }
+
+
+def test_json_for_a_zone_keeps_only_that_zone_and_its_region() -> None:
+    doc = _json("--zone", "us-east5-a", "--family", "ct6e")
+    for m in doc["machineTypes"]:
+        assert m["zones"] == ["us-east5-a"]
+        assert [p["region"] for p in m["prices"]] == ["us-east5"]
+    four = next(m for m in doc["machineTypes"] if m["name"] == "ct6e-standard-4t")
+    assert four["prices"][0]["onDemand"] == 10.8
+    assert four["prices"][0]["note"].startswith("derived")
+    assert four["tpuTopologies"][1] == {"topology": "2x4", "chips": 8, "hosts": 2}
+
+
+def test_yaml_output_parses_to_the_same_document_as_json() -> None:
+    code, out = _run("--family", "a4", "-o", "yaml")
+    assert code == 0
+    assert yaml.safe_load(out) == _json("--family", "a4")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--accelerator", "nvidia-h100"),
+            "unknown accelerator type 'nvidia-h100': none is in the catalog; "
+            "did you mean nvidia-h100-80gb, nvidia-h100-mega-80gb",
+        ),
+        (("--family", "g3"), "unknown machine family 'g3'"),
+        (("--zone", "us-centrl1-a"), "did you mean us-central1-a"),
+        (
+            ("--accelerator", "tpu-v5p-slice", "--zone", "us-west4-a"),
+            "no machine type matches --accelerator tpu-v5p-slice --zone us-west4-a: "
+            "none is offered in us-west4-a",
+        ),
+        (
+            ("--accelerator", "nvidia-l4", "--family", "a3"),
+            "nvidia-l4 is in family g2",
+        ),
+        (
+            ("--accelerator", "nvidia-b200", "--zone", "us-central1-a"),
+            "in us-central1 try us-central1-b",
+        ),
+    ],
+)
+def test_filters_that_match_nothing_exit_1_with_a_hint(args: tuple[str, ...], message: str) -> None:
+    code, out = _run(*args)
+    assert code == 1
+    assert out.startswith("ccc catalog: ")
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_a_broken_catalog_file_exits_1_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("provenance: x\nflex_start_discount: 2\n")
+    code, out = _run("--catalog", str(bad))
+    assert code == 1
+    assert "mine.yaml" in out and "flex_start_discount" in out
+
+
+def test_unknown_output_format_is_rejected_by_the_cli() -> None:
+    code, out = _run("-o", "xml")
+    assert code == 2
+    assert "xml" in out
