@@ -1,0 +1,108 @@
+"""Construct the Google API clients the GKE provider uses, with the right credentials.
+
+Production: Application Default Credentials (``google.auth.default``), which on GKE resolve to
+the Workload Identity of ccc's Kubernetes service account; nothing secret is read from ccc's
+config and credentials are never logged. Tests: anonymous credentials and a plain-HTTP
+``endpoint`` pointing at the loopback emulator.
+
+Transport: ClusterManager defaults to ``rest`` here (gRPC is available with
+``transport="grpc"``); Compute Engine clients are REST only. See docs/design/005-gke-provider.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import google.auth
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import compute_v1, container_v1
+from google.cloud.compute_v1.services.accelerator_types.transports import (
+    AcceleratorTypesRestTransport,
+)
+from google.cloud.compute_v1.services.instance_group_managers.transports import (
+    InstanceGroupManagersRestTransport,
+)
+from google.cloud.compute_v1.services.machine_types.transports import MachineTypesRestTransport
+from google.cloud.compute_v1.services.reservations.transports import ReservationsRestTransport
+from google.cloud.compute_v1.services.zone_operations.transports import (
+    ZoneOperationsRestTransport,
+)
+from google.cloud.container_v1.services.cluster_manager.transports import (
+    ClusterManagerGrpcTransport,
+    ClusterManagerRestTransport,
+)
+
+from providers.gke.config import GKEConfig
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleClients:
+    """Every client the provider calls. Build once per provider; thread-safe for calls."""
+
+    cluster_manager: container_v1.ClusterManagerClient
+    reservations: compute_v1.ReservationsClient
+    machine_types: compute_v1.MachineTypesClient
+    accelerator_types: compute_v1.AcceleratorTypesClient
+    instance_group_managers: compute_v1.InstanceGroupManagersClient
+    zone_operations: compute_v1.ZoneOperationsClient
+
+
+def credentials_for(config: GKEConfig) -> Credentials:
+    """Anonymous for the emulator, otherwise Application Default Credentials.
+
+    Raises:
+        google.auth.exceptions.DefaultCredentialsError: no ADC found (translated by callers).
+    """
+    if config.anonymous:
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    credentials, _project = google.auth.default(scopes=list(SCOPES))
+    return credentials
+
+
+def build_clients(config: GKEConfig, credentials: Credentials | None = None) -> GoogleClients:
+    """Create the clients for ``config`` (no network I/O happens here)."""
+    creds = credentials if credentials is not None else credentials_for(config)
+    scheme = "http" if config.insecure_http else "https"
+    compute_host = config.endpoint or "compute.googleapis.com"
+
+    if config.transport == "grpc":
+        grpc_transport = ClusterManagerGrpcTransport(
+            host=config.endpoint or "container.googleapis.com", credentials=creds
+        )
+        cluster_manager = container_v1.ClusterManagerClient(transport=grpc_transport)
+    else:
+        rest_transport = ClusterManagerRestTransport(
+            host=config.endpoint or "container.googleapis.com", credentials=creds, url_scheme=scheme
+        )
+        cluster_manager = container_v1.ClusterManagerClient(transport=rest_transport)
+
+    return GoogleClients(
+        cluster_manager=cluster_manager,
+        reservations=compute_v1.ReservationsClient(
+            transport=ReservationsRestTransport(
+                host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+        machine_types=compute_v1.MachineTypesClient(
+            transport=MachineTypesRestTransport(
+                host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+        accelerator_types=compute_v1.AcceleratorTypesClient(
+            transport=AcceleratorTypesRestTransport(
+                host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+        instance_group_managers=compute_v1.InstanceGroupManagersClient(
+            transport=InstanceGroupManagersRestTransport(
+                host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+        zone_operations=compute_v1.ZoneOperationsClient(
+            transport=ZoneOperationsRestTransport(
+                host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+    )

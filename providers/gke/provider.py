@@ -1,0 +1,302 @@
+"""GKEProvider: the :class:`providers.base.Provider` for a real GKE Standard cluster.
+
+Creates, resizes, deletes and lists the cluster's node pools through
+``container_v1.ClusterManagerClient`` and reads reservations through ``compute_v1``. Every
+blocking call runs in a worker thread under a timeout (:mod:`providers.gke.operations`); every
+failure is translated by :func:`providers.gke.errors.translate_error`.
+
+Idempotency: pool names are deterministic, so ``ALREADY_EXISTS`` on create after a restart means
+"ccc created it before": the existing pool is fetched and returned when it has the same shape.
+A create whose operation fails (stockout, quota) deletes the half-created pool, so a managed
+instance group never keeps retrying behind ccc's back, then raises the translated error.
+Safety: ccc never deletes or shrinks a pool it does not manage (no ``managed-by=ccc`` mark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+
+import structlog
+from google.cloud import compute_v1, container_v1
+
+from ccc.api.catalog import Catalog
+from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
+from providers.errors import (
+    InvalidRequestError,
+    NodePoolAlreadyExistsError,
+    NodePoolNotFoundError,
+    ProviderError,
+)
+from providers.gke import reservations as gce
+from providers.gke.clients import GoogleClients, build_clients
+from providers.gke.config import GKEConfig
+from providers.gke.errors import operation_failed, translate_error
+from providers.gke.nodepool import from_gke_node_pool, is_managed, same_shape, to_gke_node_pool
+from providers.gke.operations import call, wait_for_operation
+
+log = structlog.get_logger(__name__)
+
+
+class GKEProvider:
+    """Node pools of one GKE cluster (see the module docstring and ``providers.base``).
+
+    Construct with :meth:`from_config` (builds clients with ADC or, for the emulator, anonymous
+    credentials) or pass prebuilt ``clients``.
+    """
+
+    name = "gke"
+
+    def __init__(self, config: GKEConfig, *, clients: GoogleClients) -> None:
+        self.config = config
+        self._clients = clients
+
+    @classmethod
+    def from_config(cls, config: GKEConfig) -> GKEProvider:
+        """Build the provider and its clients (no network I/O yet).
+
+        Raises:
+            PermissionDeniedError: no Application Default Credentials are available.
+        """
+        try:
+            clients = build_clients(config)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        return cls(config, clients=clients)
+
+    # -- node pools ------------------------------------------------------------------------
+
+    async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
+        """Create the pool for ``spec`` and wait for it; see ``Provider.create_node_pool``.
+
+        Raises:
+            InsufficientCapacityError: stockout in ``spec.zone`` (sync or in the operation).
+            QuotaExceededError: regional (or global) quota exhausted.
+            ReservationUnavailableError: the named reservation is missing, full or incompatible.
+            NodePoolAlreadyExistsError: a pool of that name exists with another shape.
+            InvalidRequestError, PermissionDeniedError, ProviderUnavailableError.
+        """
+        cm = self._clients.cluster_manager
+        request = container_v1.CreateNodePoolRequest(
+            parent=self.config.cluster_path, node_pool=to_gke_node_pool(spec)
+        )
+        log.info(
+            "gke.node_pool_create",
+            pool=spec.name,
+            zone=spec.zone,
+            machine_type=spec.machine_type,
+            capacity_type=spec.capacity_type.value,
+            node_count=spec.node_count,
+        )
+        try:
+            operation = await call(
+                lambda: cm.create_node_pool(
+                    request=request, retry=None, timeout=self.config.call_timeout_s
+                ),
+                config=self.config,
+                what="container.create_node_pool",
+                zone=spec.zone,
+            )
+        except NodePoolAlreadyExistsError:
+            return await self._adopt_existing(spec)
+        done = await wait_for_operation(cm, operation, config=self.config, zone=spec.zone)
+        if operation_failed(done):
+            error = translate_error(done, zone=spec.zone)
+            log.info(
+                "gke.node_pool_create_failed", pool=spec.name, zone=spec.zone, reason=error.reason
+            )
+            if self.config.delete_failed_pools:
+                await self._delete_quietly(spec.name, zone=spec.zone)
+            raise error
+        return await self._get(spec.name, zone=spec.zone)
+
+    async def resize_node_pool(self, name: str, *, node_count: int) -> NodePool:
+        """Set the pool's node count (per zone) and wait for the resize.
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+            InvalidRequestError: shrinking a pool ccc does not manage.
+            InsufficientCapacityError, QuotaExceededError: growing hit a stockout or quota.
+        """
+        current = await self._get(name)
+        zone = current.zones[0] if current.zones else ""
+        if not current.managed and node_count < current.node_count:
+            raise InvalidRequestError(
+                f"refusing to shrink node pool {name}: it is not managed by ccc (no managed-by=ccc "
+                "label); resize it with gcloud instead",
+                scope="zone",
+                location=zone,
+                reason="UNMANAGED_POOL",
+            )
+        cm = self._clients.cluster_manager
+        request = container_v1.SetNodePoolSizeRequest(
+            name=self.config.node_pool_path(name), node_count=node_count
+        )
+        log.info("gke.node_pool_resize", pool=name, zone=zone, node_count=node_count)
+        operation = await call(
+            lambda: cm.set_node_pool_size(
+                request=request, retry=None, timeout=self.config.call_timeout_s
+            ),
+            config=self.config,
+            what="container.set_node_pool_size",
+            zone=zone,
+        )
+        done = await wait_for_operation(cm, operation, config=self.config, zone=zone)
+        if operation_failed(done):
+            raise translate_error(done, zone=zone)
+        return await self._get(name, zone=zone)
+
+    async def delete_node_pool(self, name: str) -> None:
+        """Delete a managed pool and wait; a missing pool is success.
+
+        Raises:
+            InvalidRequestError: the pool is not managed by ccc.
+        """
+        try:
+            current = await self._get(name)
+        except NodePoolNotFoundError:
+            return
+        if not current.managed:
+            raise InvalidRequestError(
+                f"refusing to delete node pool {name}: it is not managed by ccc",
+                scope="zone",
+                location=current.zones[0] if current.zones else "",
+                reason="UNMANAGED_POOL",
+            )
+        await self._delete(name, zone=current.zones[0] if current.zones else "")
+
+    async def list_node_pools(self) -> Sequence[NodePool]:
+        """Every pool of the cluster, managed or not, with current node counts."""
+        cm = self._clients.cluster_manager
+        response = await call(
+            lambda: cm.list_node_pools(
+                parent=self.config.cluster_path, retry=None, timeout=self.config.call_timeout_s
+            ),
+            config=self.config,
+            what="container.list_node_pools",
+        )
+        pools = list(response.node_pools)
+        counts = await asyncio.gather(*(self._node_count(p) for p in pools))
+        return [from_gke_node_pool(p, node_count=n) for p, n in zip(pools, counts, strict=True)]
+
+    async def get_node_pool(self, name: str) -> NodePool | None:
+        """One pool by name, or ``None`` when it does not exist."""
+        try:
+            return await self._get(name)
+        except NodePoolNotFoundError:
+            return None
+
+    # -- capacity signals ------------------------------------------------------------------
+
+    async def list_reservations(self) -> Sequence[ReservationCapacity]:
+        """Reservations with their remaining count per machine type and zone."""
+        return await gce.list_reservations(self._clients, self.config)
+
+    async def refresh_catalog(self, catalog: Catalog) -> Catalog:
+        """``catalog`` with zones replaced by what ``machineTypes.aggregatedList`` reports."""
+        names = [m.name for m in catalog.machine_types]
+        zones = await gce.list_machine_type_zones(self._clients, self.config, names)
+        return gce.refresh_catalog(catalog, zones)
+
+    async def list_accelerator_zones(self) -> dict[str, tuple[str, ...]]:
+        """Zones per accelerator type visible to the project."""
+        return await gce.list_accelerator_type_zones(self._clients, self.config)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _get_raw(self, name: str, *, zone: str = "") -> container_v1.NodePool:
+        cm = self._clients.cluster_manager
+        path = self.config.node_pool_path(name)
+        pool: container_v1.NodePool = await call(
+            lambda: cm.get_node_pool(name=path, retry=None, timeout=self.config.call_timeout_s),
+            config=self.config,
+            what="container.get_node_pool",
+            zone=zone,
+        )
+        return pool
+
+    async def _get(self, name: str, *, zone: str = "") -> NodePool:
+        try:
+            pool = await self._get_raw(name, zone=zone)
+        except InvalidRequestError as exc:
+            if exc.reason == "NOT_FOUND":
+                raise NodePoolNotFoundError(exc.message, location=zone, reason="NOT_FOUND") from exc
+            raise
+        return from_gke_node_pool(pool, node_count=await self._node_count(pool))
+
+    async def _node_count(self, pool: container_v1.NodePool) -> int:
+        """Sum of the target sizes of the pool's managed instance groups.
+
+        GKE's ``NodePool`` has no current-size field; the MIGs behind ``instanceGroupUrls``
+        (``.../zones/Z/instanceGroupManagers/NAME``) hold it. Falls back to
+        ``initial_node_count`` when the pool has no instance group yet.
+        """
+        urls = list(pool.instance_group_urls)
+        if not urls:
+            return int(pool.initial_node_count)
+        igm = self._clients.instance_group_managers
+        total = 0
+        for url in urls:
+            parts = url.rstrip("/").split("/")
+            if "projects" not in parts[:-2] or "zones" not in parts[:-2]:
+                return int(pool.initial_node_count)
+            zone = parts[parts.index("zones") + 1]
+            request = compute_v1.GetInstanceGroupManagerRequest(
+                project=parts[parts.index("projects") + 1],
+                zone=zone,
+                instance_group_manager=parts[-1],
+            )
+            group = await call(
+                functools.partial(
+                    igm.get, request=request, retry=None, timeout=self.config.call_timeout_s
+                ),
+                config=self.config,
+                what="compute.instance_group_managers.get",
+                zone=zone,
+            )
+            total += int(group.target_size)
+        return total
+
+    async def _adopt_existing(self, spec: NodePoolSpec) -> NodePool:
+        """ALREADY_EXISTS for our deterministic name: return the pool if it is ours."""
+        existing = await self._get_raw(spec.name, zone=spec.zone)
+        if not (same_shape(spec, existing) and is_managed(existing)):
+            raise NodePoolAlreadyExistsError(
+                f"node pool {spec.name} exists with a different shape or owner "
+                f"(machine type {existing.config.machine_type}, zones {list(existing.locations)}); "
+                "delete it or rename the ComputeClass",
+                scope="zone",
+                location=spec.zone,
+                reason="ALREADY_EXISTS",
+            )
+        log.info("gke.node_pool_adopted", pool=spec.name, zone=spec.zone)
+        return from_gke_node_pool(existing, node_count=await self._node_count(existing))
+
+    async def _delete(self, name: str, *, zone: str) -> None:
+        cm = self._clients.cluster_manager
+        path = self.config.node_pool_path(name)
+        log.info("gke.node_pool_delete", pool=name, zone=zone)
+        try:
+            operation = await call(
+                lambda: cm.delete_node_pool(
+                    name=path, retry=None, timeout=self.config.call_timeout_s
+                ),
+                config=self.config,
+                what="container.delete_node_pool",
+                zone=zone,
+            )
+        except NodePoolNotFoundError:
+            return
+        done = await wait_for_operation(cm, operation, config=self.config, zone=zone)
+        if operation_failed(done):
+            error = translate_error(done, zone=zone)
+            if not isinstance(error, NodePoolNotFoundError):
+                raise error
+
+    async def _delete_quietly(self, name: str, *, zone: str) -> None:
+        try:
+            await self._delete(name, zone=zone)
+        except ProviderError as exc:
+            # The next reconcile sees the pool (managed, maybe in ERROR) and deletes it again.
+            log.warning("gke.node_pool_cleanup_failed", pool=name, zone=zone, reason=exc.reason)

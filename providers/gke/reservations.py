@@ -1,0 +1,160 @@
+"""Capacity signals from Compute Engine: reservations and where machine types exist.
+
+* :func:`list_reservations` turns ``reservations.aggregatedList`` into
+  :class:`ReservationCapacity` values (remaining = ``count - inUseCount`` per machine type and
+  zone), so the priority walk skips a full reservation without trying it.
+* :func:`list_machine_type_zones` / :func:`list_accelerator_type_zones` read
+  ``machineTypes.aggregatedList`` / ``acceleratorTypes.aggregatedList``; :func:`refresh_catalog`
+  (pure) replaces the built-in catalog's zone lists with what the project can actually see.
+
+Aggregated lists page lazily: the whole iteration runs inside one worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from google.cloud import compute_v1
+
+from ccc.api.catalog import Catalog
+from ccc.api.values import ReservationCapacity
+from providers.gke.clients import GoogleClients
+from providers.gke.config import GKEConfig
+from providers.gke.operations import call
+
+#: Reservation states whose capacity can be consumed; others count as empty.
+_USABLE = {"READY", ""}
+
+
+def _last(url_or_name: str) -> str:
+    return url_or_name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _name_filter(names: Iterable[str]) -> str:
+    wanted = sorted(set(names))
+    return f'name eq "({"|".join(wanted)})"' if wanted else ""
+
+
+def reservation_capacities(
+    pairs: Iterable[tuple[str, compute_v1.ReservationsScopedList]], *, project: str | None
+) -> list[ReservationCapacity]:
+    """Pure conversion of an aggregated list's ``(scope, scoped list)`` pairs.
+
+    Args:
+        pairs: what ``ReservationsClient.aggregated_list`` iterates (``"zones/Z"`` scopes).
+        project: the owning project to record when it is not the cluster's (shared).
+    """
+    out: list[ReservationCapacity] = []
+    for scope, scoped in pairs:
+        for r in scoped.reservations:
+            specific = r.specific_reservation
+            machine_type = _last(specific.instance_properties.machine_type)
+            if not machine_type:
+                continue  # reservations without instance properties (e.g. from a template)
+            usable = r.status in _USABLE
+            out.append(
+                ReservationCapacity(
+                    name=r.name,
+                    project=project,
+                    zone=_last(r.zone) if r.zone else _last(scope),
+                    machine_type=machine_type,
+                    count=specific.count if usable else 0,
+                    in_use=specific.in_use_count if usable else 0,
+                    specific_only=r.specific_reservation_required,
+                )
+            )
+    return sorted(out, key=lambda c: (c.zone, c.name))
+
+
+async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[ReservationCapacity]:
+    """Reservations of ``config.reservations_project`` (default: the cluster's project).
+
+    Raises:
+        ProviderError: translated API failure (PermissionDeniedError without
+            ``compute.reservations.list``).
+    """
+    project = config.reservations_project or config.project
+    request = compute_v1.AggregatedListReservationsRequest(
+        project=project, return_partial_success=True
+    )
+    pairs = await call(
+        lambda: list(
+            clients.reservations.aggregated_list(
+                request=request, retry=None, timeout=config.call_timeout_s
+            )
+        ),
+        config=config,
+        what="compute.reservations.aggregated_list",
+    )
+    return reservation_capacities(pairs, project=None if project == config.project else project)
+
+
+async def list_machine_type_zones(
+    clients: GoogleClients, config: GKEConfig, names: Iterable[str] = ()
+) -> dict[str, tuple[str, ...]]:
+    """Zones offering each machine type (restricted to ``names`` when given), sorted."""
+    request = compute_v1.AggregatedListMachineTypesRequest(
+        project=config.project, return_partial_success=True
+    )
+    name_filter = _name_filter(names)
+    if name_filter:
+        request.filter = name_filter
+    pairs = await call(
+        lambda: list(
+            clients.machine_types.aggregated_list(
+                request=request, retry=None, timeout=config.call_timeout_s
+            )
+        ),
+        config=config,
+        what="compute.machine_types.aggregated_list",
+    )
+    zones: dict[str, set[str]] = {}
+    for scope, scoped in pairs:
+        for m in scoped.machine_types:
+            zones.setdefault(m.name, set()).add(_last(m.zone) if m.zone else _last(scope))
+    return {name: tuple(sorted(z)) for name, z in sorted(zones.items())}
+
+
+async def list_accelerator_type_zones(
+    clients: GoogleClients, config: GKEConfig
+) -> dict[str, tuple[str, ...]]:
+    """Zones offering each accelerator type (``nvidia-h100-80gb`` -> zones), sorted."""
+    request = compute_v1.AggregatedListAcceleratorTypesRequest(
+        project=config.project, return_partial_success=True
+    )
+    pairs = await call(
+        lambda: list(
+            clients.accelerator_types.aggregated_list(
+                request=request, retry=None, timeout=config.call_timeout_s
+            )
+        ),
+        config=config,
+        what="compute.accelerator_types.aggregated_list",
+    )
+    zones: dict[str, set[str]] = {}
+    for scope, scoped in pairs:
+        for a in scoped.accelerator_types:
+            zones.setdefault(a.name, set()).add(_last(a.zone) if a.zone else _last(scope))
+    return {name: tuple(sorted(z)) for name, z in sorted(zones.items())}
+
+
+def refresh_catalog(catalog: Catalog, machine_zones: Mapping[str, Iterable[str]]) -> Catalog:
+    """The catalog with each machine type's zones replaced by the zones the API reported.
+
+    Machine types the API did not report keep their built-in zones (a filtered or partial
+    answer must not erase the catalog); ``unverified_zones`` keeps only zones still listed.
+    Prices for regions that no longer have a zone are dropped so the catalog stays valid.
+    """
+    updated = []
+    for m in catalog.machine_types:
+        seen = tuple(sorted(set(machine_zones.get(m.name, ()))))
+        if not seen:
+            updated.append(m)
+            continue
+        unverified = tuple(z for z in m.unverified_zones if z in seen)
+        updated.append(m.model_copy(update={"zones": seen, "unverified_zones": unverified}))
+    regions = {m.name: set(m.regions) for m in updated}
+    prices = tuple(p for p in catalog.prices if p.region in regions.get(p.machine_type, set()))
+    return Catalog.model_validate(
+        {**catalog.model_dump(), "machine_types": updated, "prices": prices}
+    )
