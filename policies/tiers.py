@@ -308,7 +308,7 @@ def compile_class(
     """
     tiers: list[Tier] = []
     problems: list[RuleProblem] = []
-    by_name = {p.name: p for p in node_pools}
+    by_name = {str(p.name): p for p in node_pools}
     order = rule_order(cc, catalog)
     for i in order:
         rule = cc.spec.priorities[i]

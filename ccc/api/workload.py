@@ -262,7 +262,7 @@ def total_pods(requests: Iterable[PodRequest]) -> int:
 
 def group_by_template(requests: Sequence[PodRequest]) -> list[PodRequest]:
     """Merge requests with the same scheduling shape, adding their counts (order kept)."""
-    merged: dict[str, PodRequest] = {}
+    merged: dict[tuple[object, ...], PodRequest] = {}
     for r in requests:
         key = r.template_key()
         prev = merged.get(key)
