@@ -42,9 +42,10 @@ from providers.errors import (
     InvalidRequestError,
     NodePoolAlreadyExistsError,
     NodePoolNotFoundError,
+    ProviderError,
     ProviderUnavailableError,
 )
-from providers.simulated.faults import Faults
+from providers.simulated.faults import ErrorRule, Faults
 from providers.simulated.ledger import Ledger, Reservation
 from providers.simulated.model import (
     Call,
@@ -224,6 +225,44 @@ class SimulatedCloud(Timeline):
             )
             for r in self.ledger.reservations.values()
         ]
+
+    # -- failure injection (delegates to :class:`~providers.simulated.faults.Faults`) ----------
+
+    def fail_next(self, error: ProviderError, *, method: str | None = None) -> None:
+        """The next call of ``method`` (any provider method when ``None``) raises ``error``."""
+        self.faults.fail_next(error, method=method)
+
+    def errors_for(
+        self,
+        *,
+        zone: str | None = None,
+        machine_type: str | None = None,
+        capacity_type: CapacityType | None = None,
+        error: ProviderError | None = None,
+        times: int | None = None,
+    ) -> ErrorRule:
+        """Creates/grows matching every given filter raise ``error`` (default: a stockout of
+        the call's zone), ``times`` times or until :meth:`Faults.remove_rule`."""
+        return self.faults.errors_for(
+            zone=zone,
+            machine_type=machine_type,
+            capacity_type=capacity_type,
+            error=error,
+            times=times,
+        )
+
+    def fail_transiently(self, attempts: int) -> None:
+        """The next ``attempts`` call attempts fail transiently (retried inside, see above)."""
+        self.faults.fail_transiently(attempts)
+
+    @property
+    def allowed_create_calls(self) -> int | None:
+        """Pools that may still be created (``None`` = no budget); then creates raise."""
+        return self.faults.allowed_create_calls
+
+    @allowed_create_calls.setter
+    def allowed_create_calls(self, budget: int | None) -> None:
+        self.faults.allowed_create_calls = budget
 
     # -- seeding and limits -----------------------------------------------------------------
 
