@@ -193,7 +193,7 @@ def _print_table(cat: Catalog, machines: Sequence[MachineType], *, zone: str | N
             row.append(f"{zones} ({n_unverified} unverified)" if n_unverified else zones)
             row.append(", ".join(cat.regions_with_price(m.name)) or "-")
         if all_tpu:
-            row.append(", ".join(f"{t.topology} ({t.hosts})" for t in m.tpu_topologies))
+            row.append(_topologies(m))
         table.add_row(*row)
     console.print(table)
     keep = 1 - cat.flex_start_discount
@@ -203,6 +203,14 @@ def _print_table(cat: Catalog, machines: Sequence[MachineType], *, zone: str | N
         "see docs/catalog.md). Use -o json for sources and notes.",
         soft_wrap=True,
     )
+
+
+def _topologies(m: MachineType, *, shown: int = 8) -> str:
+    """``2x2 (1), 2x4 (2), ...`` with hosts per slice; long lists are cut (see ``-o json``)."""
+    parts = [f"{t.topology} ({t.hosts})" for t in m.tpu_topologies]
+    if len(parts) > shown:
+        parts = [*parts[:shown], f"... {len(parts) - shown} more"]
+    return ", ".join(parts)
 
 
 def _money(value: float | None) -> str:

@@ -41,6 +41,7 @@ def cat() -> Catalog:
         ("tpu-v5p-slice", 4, "2x2x1", "ct5p-hightpu-4t", 1),
         ("tpu-v5p-slice", 4, "2x2x4", "ct5p-hightpu-4t", 4),
         ("tpu-v5p-slice", 4, "4x4x4", "ct5p-hightpu-4t", 16),
+        ("tpu-v5p-slice", None, "4x4x12", "ct5p-hightpu-4t", 48),
         ("tpu-v6e-slice", 1, "1x1", "ct6e-standard-1t", 1),
         ("tpu-v6e-slice", 8, "2x4", "ct6e-standard-8t", 1),
         ("tpu-v6e-slice", 4, "8x8", "ct6e-standard-4t", 16),
