@@ -221,7 +221,12 @@ class Catalog(_Frozen):
         )
 
     def resolve_tpu(
-        self, tpu_type: str, count: int | None, topology: str | None
+        self,
+        tpu_type: str,
+        count: int | None,
+        topology: str | None,
+        *,
+        machine_type: str | None = None,
     ) -> tuple[MachineType, TpuTopology] | None:
         """Map a ComputeClass rule's ``tpu: {type, count, topology}`` to a machine type and slice.
 
@@ -229,7 +234,8 @@ class Catalog(_Frozen):
         ``topology: 2x4`` and ``count: 8`` is one ``ct5lp-hightpu-8t`` host, while ``count: 4``
         is a multi-host slice of two ``ct5lp-hightpu-4t`` nodes. When ``count`` is ``None`` the
         shape with the fewest hosts wins; when ``topology`` is ``None`` the single-host shape
-        with ``count`` chips is chosen.
+        with ``count`` chips is chosen. ``machine_type`` (a rule's ``machineType``), when given,
+        restricts the choice to that machine type.
 
         Returns:
             ``(machine type, topology)`` with ``topology.hosts`` nodes per slice, or ``None``
@@ -239,6 +245,8 @@ class Catalog(_Frozen):
         candidates: list[tuple[MachineType, TpuTopology]] = []
         for m in self.machine_types:
             if not m.is_tpu or m.accelerator is None or m.accelerator.type != tpu_type:
+                continue
+            if machine_type is not None and m.name != machine_type:
                 continue
             if count is not None and m.chips_per_host != count:
                 continue

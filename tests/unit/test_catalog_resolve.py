@@ -81,6 +81,21 @@ def test_tpu_rule_that_no_machine_type_offers_resolves_to_none(
 
 
 @pytest.mark.parametrize(
+    ("machine_type", "expected_hosts"),
+    [("ct5lp-hightpu-4t", 2), ("ct5lp-hightpu-8t", 1), ("ct6e-standard-4t", None)],
+)
+def test_tpu_rule_with_a_machine_type_resolves_only_to_that_machine_type(
+    cat: Catalog, machine_type: str, expected_hosts: int | None
+) -> None:
+    resolved = cat.resolve_tpu("tpu-v5-lite-podslice", None, "2x4", machine_type=machine_type)
+    if expected_hosts is None:
+        assert resolved is None
+    else:
+        assert resolved is not None
+        assert (resolved[0].name, resolved[1].hosts) == (machine_type, expected_hosts)
+
+
+@pytest.mark.parametrize(
     ("gpu_type", "count", "expected"),
     [
         (
