@@ -54,12 +54,14 @@ def _topology_dims(topology: str) -> tuple[int, ...]:
 
 
 class MachineType(_Frozen):
+    """One machine type: its shape, accelerators per node, TPU slice shapes and zones."""
+
     name: str
     family: str
     vcpus: int
     memory_gb: float
     accelerator: Accelerator | None = None
-    #: GKE accelerator type names a ComputeClass uses for this machine (``tpu-v5-lite-podslice``).
+    #: Valid TPU slice shapes on this machine type (TPU machine types only).
     tpu_topologies: tuple[TpuTopology, ...] = ()
     zones: tuple[str, ...] = ()
     #: Subset of ``zones`` that no source confirms (see the data file's header).
