@@ -139,7 +139,7 @@ class _Process:
     log: Path
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ControlPlane:
     """A running local control plane. Stop it with `stop()` or use it as a context manager.
 
