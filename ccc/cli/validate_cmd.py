@@ -1,9 +1,129 @@
-"""Placeholder: being written (see the issue that owns this command)."""
+"""``ccc validate FILE|DIR ...``: check ComputeClass manifests without a cluster.
+
+Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
+to fix it``, then a one-line summary. Exit status: 0 all valid, 1 problems found, 2 a path does
+not exist or nothing to validate. Documents of other kinds are skipped and counted in the
+summary, so a directory of mixed manifests (a class next to its workloads) can be checked as is.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import typer
+
+from ccc.api.manifest import (
+    Document,
+    InvalidComputeClass,
+    ManifestError,
+    load_file,
+    manifest_files,
+    parse_compute_class,
+)
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class Report:
+    """What one ``ccc validate`` run found."""
+
+    lines: list[str] = field(default_factory=list)
+    files: int = 0
+    classes: int = 0
+    invalid_classes: int = 0
+    skipped: int = 0
+    broken_files: int = 0
+    missing_paths: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.missing_paths:
+            return EXIT_USAGE
+        if self.lines:
+            return EXIT_INVALID
+        if self.classes == 0:
+            return EXIT_USAGE
+        return EXIT_OK
+
+    def summary(self) -> str:
+        skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
+        if self.exit_code == EXIT_OK:
+            classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
+            return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}"
+        if self.classes == 0 and not self.lines:
+            return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
+        parts = [f"{len(self.lines)} problem(s)"]
+        if self.invalid_classes:
+            parts.append(f"{self.invalid_classes} of {self.classes} ComputeClass(es) invalid")
+        if self.broken_files:
+            parts.append(f"{_plural(self.broken_files, 'file')} unreadable")
+        if self.missing_paths:
+            parts.append(f"{self.missing_paths} path(s) not found")
+        return "FAILED: " + ", ".join(parts) + skipped
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def validate_paths(paths: list[Path]) -> Report:
+    """Validate every ComputeClass in ``paths`` (files or directories); never raises."""
+    report = Report()
+    for path in paths:
+        try:
+            files = manifest_files(path)
+        except ManifestError as exc:
+            report.lines.append(f"{exc.location()}: {exc.message}")
+            report.missing_paths += 1
+            continue
+        for file in files:
+            report.files += 1
+            try:
+                documents = load_file(file)
+            except ManifestError as exc:
+                report.lines.append(f"{exc.location()}: {exc.message}")
+                report.broken_files += 1
+                continue
+            for doc in documents:
+                _validate_document(doc, report)
+    return report
+
+
+def _validate_document(doc: Document, report: Report) -> None:
+    if not doc.is_compute_class and doc.kind is not None:
+        report.skipped += 1
+        return
+    report.classes += 1
+    label = (
+        f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
+    )
+    try:
+        parse_compute_class(doc.body)
+    except InvalidComputeClass as exc:
+        report.invalid_classes += 1
+        for problem in exc.problems:
+            where = f"{problem.path}: " if problem.path else ""
+            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
 
 
 def register(app: typer.Typer) -> None:
-    """Register nothing yet."""
+    """Add ``ccc validate`` to ``app``."""
+
+    @app.command("validate")
+    def validate(
+        paths: list[Path] = typer.Argument(
+            ...,
+            metavar="FILE|DIR...",
+            help="Manifest files or directories (searched recursively for *.yaml and *.yml).",
+        ),
+    ) -> None:
+        """Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline."""
+        report = validate_paths(paths)
+        for line in report.lines:
+            typer.echo(line)
+        typer.echo(report.summary(), err=report.exit_code != EXIT_OK)
+        raise typer.Exit(report.exit_code)
