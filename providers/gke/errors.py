@@ -265,8 +265,12 @@ def _from_operation(op: container_v1.Operation) -> _Failure:
     code = op.error.code if op.error else 0
     status = _RPC_CODES.get(code, "UNKNOWN")
     parts = [op.error.message if op.error else "", op.status_message]
-    parts.extend(f"{c.code.name}: {c.message}" for c in op.nodepool_conditions)
-    parts.extend(f"{c.code.name}: {c.message}" for c in op.cluster_conditions)
+    for condition in (*op.nodepool_conditions, *op.cluster_conditions):
+        # Conditions usually repeat the operation's message; keep only their code then.
+        said = any(condition.message and condition.message in p for p in parts)
+        parts.append(
+            f"[{condition.code.name}]" if said else f"{condition.code.name}: {condition.message}"
+        )
     text = " ".join(dict.fromkeys(p for p in parts if p))
     return _Failure(status, None, text or f"operation {op.name} failed without a message")
 
