@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from ccc.api import labels as well_known
 from ccc.api.values import NodePool, NodePoolName, NodePoolStatus, Taint
@@ -62,7 +63,7 @@ class SimPool:
             deadline=deadline,
             reservation=reservation,
             accelerator=self.shape.accelerator,
-            labels=self.labels,
+            labels=MappingProxyType(self.labels),
             taints=self.taints,
         )
         self.nodes[name] = node
