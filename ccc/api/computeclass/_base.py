@@ -36,11 +36,14 @@ class ApiModel(BaseModel):
     """Base of all ComputeClass API models.
 
     Python attributes are snake_case; the wire form is camelCase (``alias_generator``), both are
-    accepted on input and the aliases are used on output. Unknown fields are errors.
+    accepted on input and the aliases are used on output. Unknown fields are errors, and values
+    are strict (``spot: "yes"`` is rejected, as the API server would), except timestamps, which
+    may be given as RFC 3339 strings.
     """
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         alias_generator=to_camel,
         validate_by_name=True,
         validate_by_alias=True,

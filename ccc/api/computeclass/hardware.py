@@ -283,7 +283,7 @@ class TaintSpec(ApiModel):
         min_length=1,
         max_length=253,
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
-        description="Taint key; may not contain cloud.google.com, kubernetes.io, gke.io or k8s.io.",
+        description="Taint key, e.g. example.com/dedicated.",
     )
     value: str | None = Field(None, max_length=63, description="Taint value.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
@@ -292,22 +292,6 @@ class TaintSpec(ApiModel):
 
 
 RESERVED_LABEL_DOMAINS = ("cloud.google.com", "kubernetes.io", "gke.io", "k8s.io")
-
-register_rules(
-    TaintSpec,
-    [
-        CrossFieldRule(
-            id="taint-key-not-reserved",
-            cel=" && ".join(f"!self.key.contains('{d}')" for d in RESERVED_LABEL_DOMAINS),
-            message=(
-                "taint keys may not contain the reserved domains cloud.google.com, kubernetes.io,"
-                " gke.io or k8s.io; use your own prefix (example.com/gpu-pool)"
-            ),
-            check=lambda t: not any(d in t.key for d in RESERVED_LABEL_DOMAINS),
-            field_path=".key",
-        )
-    ],
-)
 
 
 class HostMaintenancePolicy(ApiModel):

@@ -37,7 +37,9 @@ class ManagedFieldsEntry(ApiModel):
     api_version: str | None = Field(
         None, description="Version of the resource the fields refer to."
     )
-    time: datetime | None = Field(None, description="When the fields were last changed.")
+    time: datetime | None = Field(
+        strict=False, default=None, description="When the fields were last changed."
+    )
     fields_type: str | None = Field(None, description="Format of fieldsV1 (FieldsV1).")
     fields_v1: dict[str, Any] | None = Field(
         None, alias="fieldsV1", description="The managed field set, opaque to ccc."
@@ -64,8 +66,12 @@ class ObjectMeta(ApiModel):
     generation: int | None = Field(
         None, description="Sequence number of the spec, bumped on every spec change."
     )
-    creation_timestamp: datetime | None = Field(None, description="When the object was created.")
-    deletion_timestamp: datetime | None = Field(None, description="When deletion was requested.")
+    creation_timestamp: datetime | None = Field(
+        strict=False, default=None, description="When the object was created."
+    )
+    deletion_timestamp: datetime | None = Field(
+        strict=False, default=None, description="When deletion was requested."
+    )
     deletion_grace_period_seconds: int | None = Field(
         None, description="Grace period of a pending deletion."
     )
@@ -89,7 +95,7 @@ class Condition(ApiModel):
         "", max_length=32768, description="Human-readable detail of the transition."
     )
     last_transition_time: datetime = Field(
-        description="When the condition last changed status (RFC 3339)."
+        strict=False, description="When the condition last changed status (RFC 3339)."
     )
     observed_generation: int | None = Field(
         None, ge=0, description="metadata.generation the condition was computed from."

@@ -176,6 +176,23 @@ register_rules(
             field_path=".customImageConfig",
         ),
         CrossFieldRule(
+            id="pool-taint-keys-not-reserved",
+            cel=(
+                "!has(self.taints) || self.taints.all(t, "
+                + " && ".join(f"!t.key.contains('{d}')" for d in RESERVED_LABEL_DOMAINS)
+                + ")"
+            ),
+            message=(
+                "taint keys may not contain the reserved domains cloud.google.com,"
+                " kubernetes.io, gke.io or k8s.io; use your own prefix (example.com/dedicated)"
+            ),
+            check=lambda c: (
+                c.taints is None
+                or not any(d in t.key for t in c.taints for d in RESERVED_LABEL_DOMAINS)
+            ),
+            field_path=".taints",
+        ),
+        CrossFieldRule(
             id="pool-node-labels-not-reserved",
             cel=(
                 "!has(self.nodeLabels) || self.nodeLabels.all(k, "

@@ -18,7 +18,9 @@ from ccc.api.computeclass.rules import (
     PriorityRule,
 )
 
-MAX_RULES = 1000
+MAX_RULES = 500
+"""GKE allows 1000 rules; ccc allows 500 so that the API server's CEL cost estimate of the
+quadratic "at most 3 rules per priorityScore" rule stays within budget (GKE recommends ~10)."""
 MAX_RULES_PER_SCORE = 3
 
 

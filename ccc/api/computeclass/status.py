@@ -9,12 +9,12 @@ controller keeps it here so the memory survives restarts and users can see it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from ccc.api.computeclass._base import ApiModel, ListType
 from ccc.api.computeclass.meta import CONDITIONS_LIST, Condition
+from ccc.api.values import CapacityType
 
 
 class ResourceInfo(ApiModel):
@@ -30,7 +30,9 @@ class ResourceInfo(ApiModel):
     current_utilization_percentage: int | None = Field(
         None, ge=0, le=100, description="Share of the current amount requested by pods."
     )
-    measured_at: datetime | None = Field(None, description="When this was measured.")
+    measured_at: datetime | None = Field(
+        strict=False, default=None, description="When this was measured."
+    )
 
 
 class ScalingEventsHistory(ApiModel):
@@ -39,8 +41,12 @@ class ScalingEventsHistory(ApiModel):
     consolidated_nodes_count: int | None = Field(None, ge=0, description="Nodes removed.")
     provisioned_nodes_count: int | None = Field(None, ge=0, description="Nodes created.")
     migrated_nodes_count: int | None = Field(None, ge=0, description="Nodes replaced by migration.")
-    measured_at: datetime | None = Field(None, description="End of the window.")
-    measured_since: datetime | None = Field(None, description="Start of the window.")
+    measured_at: datetime | None = Field(
+        strict=False, default=None, description="End of the window."
+    )
+    measured_since: datetime | None = Field(
+        strict=False, default=None, description="Start of the window."
+    )
 
 
 class PriorityStatus(ApiModel):
@@ -81,8 +87,8 @@ class UnavailableOffering(ApiModel):
         max_length=63,
         description="Zone, or a region when a regional quota blocked the whole region.",
     )
-    capacity_type: Literal["reservation", "flex-start", "spot", "on-demand"] = Field(
-        description="reservation, flex-start, spot or on-demand."
+    capacity_type: CapacityType = Field(
+        strict=False, description="reservation, flex-start, spot or on-demand."
     )
     reason: str = Field(
         max_length=128,
@@ -90,8 +96,10 @@ class UnavailableOffering(ApiModel):
     )
     message: str = Field("", max_length=1024, description="Provider message, truncated.")
     failures: int = Field(ge=1, description="Consecutive failures; the backoff grows with it.")
-    since: datetime = Field(description="First failure of the current streak.")
-    until: datetime = Field(description="ccc skips the offering until this time, then retries it.")
+    since: datetime = Field(strict=False, description="First failure of the current streak.")
+    until: datetime = Field(
+        strict=False, description="ccc skips the offering until this time, then retries it."
+    )
 
 
 class ComputeClassStatus(ApiModel):
