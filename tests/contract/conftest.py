@@ -13,10 +13,12 @@ a harness that needs heavier machinery (the local control plane, an emulator) op
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import pytest
@@ -133,12 +135,20 @@ HARNESS_MARKS: dict[str, Sequence[pytest.MarkDecorator]] = {}
 
 
 def _load_plugins() -> None:
-    """Merge the registries of ``harness_*.py`` files next to this conftest."""
+    """Merge the registries of ``harness_*.py`` files next to this conftest.
+
+    They are imported as modules of this package when there is one (so relative imports work),
+    else from their file.
+    """
     for path in sorted(Path(__file__).parent.glob("harness_*.py")):
-        spec = importlib.util.spec_from_file_location(f"ccc_contract_{path.stem}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module: ModuleType
+        if __package__:
+            module = importlib.import_module(f".{path.stem}", __package__)
+        else:
+            spec = importlib.util.spec_from_file_location(f"ccc_contract_{path.stem}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
         HARNESS_FACTORIES.update(getattr(module, "HARNESS_FACTORIES", {}))
         HARNESS_MARKS.update(getattr(module, "HARNESS_MARKS", {}))
 
