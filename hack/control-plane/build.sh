@@ -5,13 +5,17 @@
 #
 # Usage: hack/control-plane/build.sh            # prints the bin directory on the last line
 # Env:   CCC_CACHE_DIR (default ~/.cache/ccc)
+#
+# Binaries are built into a staging directory and renamed into bin/ only when complete, and a lock
+# serialises concurrent runs, so an interrupted or parallel build never leaves a broken cache.
+# Bump BUILD_RECIPE in versions.env when a change here must invalidate existing caches.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
 source "$here/versions.env"
 export GOTOOLCHAIN=local CGO_ENABLED=0
 cache_root="${CCC_CACHE_DIR:-$HOME/.cache/ccc}"
-key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
+key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_r${BUILD_RECIPE}"
 out="$cache_root/control-plane/$key"
 bin="$out/bin"
 want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
@@ -20,6 +24,12 @@ all_present() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 if all_present; then echo "$bin"; exit 0; fi
 
 mkdir -p "$bin" "$out/src"
+exec 9>"$out/.lock"
+flock 9
+if all_present; then echo "$bin"; exit 0; fi   # a concurrent run finished it meanwhile
+stage="$out/stage"
+rm -rf "$stage"; mkdir -p "$stage"
+publish() { for b in "$@"; do mv -f "$stage/$b" "$bin/$b"; done; }
 log() { echo "[control-plane build $(date -u +%H:%M:%S)] $*" >&2; }
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
@@ -53,9 +63,10 @@ build_kube() {
   log "resolving k8s.io/kubernetes $v"
   (cd "$d" && go mod tidy)
   log "building kube binaries (slow on a cold cache)"
-  (cd "$d" && go build -trimpath -p 2 -ldflags "$ldf" -o "$bin/" \
+  (cd "$d" && go build -trimpath -p 2 -ldflags "$ldf" -o "$stage/" \
      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  publish kube-apiserver kube-controller-manager kube-scheduler kubectl
 }
 
 build_etcd() {
@@ -64,7 +75,8 @@ build_etcd() {
   printf 'module local/etcdw\n\ngo 1.24.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" > "$d/go.mod"
   printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' > "$d/main.go"
   log "building etcd $ETCD_VERSION"
-  (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=release" -o "$bin/etcd" .)
+  (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" -o "$stage/etcd" .)
+  publish etcd
 }
 
 build_kwok() {
@@ -73,7 +85,8 @@ build_kwok() {
   rm -f "$d/tools.go"
   printf 'module local/kwokw\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kwok %s\n\ntool sigs.k8s.io/kwok/cmd/kwok\n' "$KWOK_VERSION" > "$d/go.mod"
   log "building kwok $KWOK_VERSION"
-  (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBERNETES_VERSION" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  (cd "$d" && go mod tidy && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBERNETES_VERSION" -o "$stage/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  publish kwok
 }
 
 build_helm() {
@@ -93,7 +106,8 @@ build_helm() {
   for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
     ldf="$ldf -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
   done
-  (cd "$d" && go build -trimpath -ldflags "$ldf" -o "$bin/helm" helm.sh/helm/v3/cmd/helm)
+  (cd "$d" && go build -trimpath -ldflags "$ldf" -o "$stage/helm" helm.sh/helm/v3/cmd/helm)
+  publish helm
 }
 
 start=$(date +%s)
@@ -101,6 +115,7 @@ build_etcd
 build_kwok
 build_helm
 build_kube
+rm -rf "$stage"
 all_present || { log "missing binaries in $bin"; exit 1; }
 log "built in $(( $(date +%s) - start ))s"
 echo "$bin"
