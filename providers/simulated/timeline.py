@@ -8,8 +8,9 @@ calls on top. Split out so each module has one reason to change.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 
 from ccc.api.values import CapacityType, NodePool, OfferingKey
@@ -161,6 +162,20 @@ class Timeline:
         """Call ``callback`` with each new notice as it happens. Returns an unsubscribe."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
+
+    async def watch_disruptions(self) -> AsyncIterator[Disruption]:
+        """Yield each new notice as it happens (from the moment of the call).
+
+        Notices happen when scripted changes are applied: on any call, or in
+        :meth:`run_events`, which a consumer of this iterator will usually run alongside.
+        """
+        queue: asyncio.Queue[Disruption] = asyncio.Queue()
+        unsubscribe = self.on_disruption(queue.put_nowait)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
 
     def _insert_pool(self, pool: SimPool) -> None:
         self._pools[pool.name] = pool

@@ -309,6 +309,30 @@ async def test_run_events_applies_scripted_changes_as_virtual_time_passes() -> N
     assert clock.now() - cloud.start == timedelta(seconds=250)
 
 
+async def test_watch_disruptions_yields_notices_as_they_happen() -> None:
+    cloud, clock = make_cloud()
+    await cloud.create_node_pool(make_spec(node_count=2))
+    cloud.preempt(pool="ccc-gpu-r0-a", count=1, at=30)
+    cloud.set_capacity(SPOT, 0, at=90)
+
+    async def first_two() -> list[Disruption]:
+        seen: list[Disruption] = []
+        async for notice in cloud.watch_disruptions():
+            seen.append(notice)
+            if len(seen) == 2:
+                return seen
+        return seen
+
+    watcher = asyncio.create_task(first_two())
+    await clock.run(cloud.run_events(until=100))
+
+    seen = await watcher
+    assert [(d.node, (d.at - cloud.start).total_seconds()) for d in seen] == [
+        ("ccc-gpu-r0-a-00002", 30.0),
+        ("ccc-gpu-r0-a-00001", 90.0),
+    ]
+
+
 # -- quota and reservations -------------------------------------------------------------------
 
 
