@@ -35,6 +35,7 @@ def node_labels(
     out.update(
         {
             L.CLASS_LABEL: cc.metadata.name,
+            L.GKE_CLASS_LABEL: cc.metadata.name,
             L.RULE_INDEX_LABEL: str(tier.rule_index),
             L.CAPACITY_TYPE_LABEL: capacity_type.value,
             L.MANAGED_BY_LABEL: L.MANAGED_BY_VALUE,

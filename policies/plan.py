@@ -36,6 +36,8 @@ class Attempt:
     pods: int = 0
     group: str = ""
     spec: NodePoolSpec | None = None
+    #: pool size after this attempt (create: ``nodes``; scale: current + ``nodes``)
+    target_nodes: int | None = None
     wait_s: int | None = None
 
     def to_json(self) -> dict[str, object]:

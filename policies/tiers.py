@@ -110,7 +110,9 @@ def _machines(
     p = f"spec.priorities[{i}]"
     problems: list[RuleProblem] = []
     if rule.tpu is not None and rule.tpu.type:
-        resolved = catalog.resolve_tpu(rule.tpu.type, rule.tpu.count, rule.tpu.topology)
+        resolved = catalog.resolve_tpu(
+            rule.tpu.type, rule.tpu.count, rule.tpu.topology, machine_type=rule.machine_type
+        )
         if resolved is None:
             problems.append(
                 RuleProblem(
@@ -118,7 +120,7 @@ def _machines(
                     f"{p}.tpu",
                     f"no TPU machine type in the catalog matches type={rule.tpu.type} "
                     f"count={rule.tpu.count} topology={rule.tpu.topology}; see "
-                    "`ccc catalog --family ct5lp|ct5p|ct6e` for valid counts and topologies",
+                    "`ccc catalog --family ct5lp|ct5l|ct5p|ct6e` for valid counts and topologies",
                 )
             )
             return (), None, problems
@@ -142,7 +144,7 @@ def _machines(
                     i,
                     f"{p}.machineType",
                     f"machine type {rule.machine_type!r} is not in the built-in catalog, which "
-                    "covers accelerator machine types (g2, a2, a3, a4, ct5lp, ct5p, ct6e); "
+                    "covers accelerator machine types (g2, a2, a3, a4, ct5lp, ct5l, ct5p, ct6e); "
                     "run `ccc catalog` to list them",
                 )
             )

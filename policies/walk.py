@@ -180,6 +180,7 @@ def _pool_attempts(tier: Tier, pods: PodRequest, ctx: WalkContext, group: str) -
                 f"{pool.node_count + n} nodes (rule {i})",
                 pods=pods.count,
                 group=group,
+                target_nodes=pool.node_count + n,
             )
         )
     return out
@@ -334,6 +335,7 @@ def _offering_attempt(
             group=group,
             spec=final,
             wait_s=tier.wait_s,
+            target_nodes=final.node_count if final is not None else None,
         )
 
     varying = _varying_labels(zone, ct)

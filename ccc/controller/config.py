@@ -1,0 +1,44 @@
+"""Controller settings (flags of ``ccc run``, values of the Helm chart)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ControllerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Wait this long without new pending pods before planning a batch…
+    batch_idle_s: float = Field(default=1.0, ge=0)
+    #: …but never longer than this after the first pod of the batch.
+    batch_max_s: float = Field(default=10.0, ge=0)
+    #: Re-plan at least this often even without events (backoffs expire, pools change).
+    resync_s: float = Field(default=10.0, gt=0)
+    #: Accept GKE's ``cloud.google.com/compute-class`` node selector as an alias.
+    accept_gke_class_label: bool = True
+    #: Zones of the cluster, used for rules that name none (``None``: the catalog's zones).
+    default_zones: tuple[str, ...] | None = None
+    #: Obtainability memory backoff: first mark, doubled on repeats up to the max.
+    backoff_base_s: float = Field(default=180.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    #: Consolidation delay for classes that set none.
+    default_consolidation_delay: timedelta = timedelta(minutes=10)
+    #: Timeout around every provider call.
+    provider_timeout_s: float = Field(default=600.0, gt=0)
+    #: Walk again at once after a stockout, at most this many times per reconcile.
+    max_fallbacks_per_reconcile: int = Field(default=64, ge=1)
+    #: Recreate nodes missing from a managed pool for this long (crash repair).
+    repair_after_s: float = Field(default=30.0, ge=0)
+    scale_down_enabled: bool = True
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    leader_elect: bool = True
+    lease_namespace: str = "ccc-system"
+    lease_name: str = "ccc-controller"
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+    #: Namespace for Events about cluster-scoped objects (ComputeClasses).
+    event_namespace: str = "default"
