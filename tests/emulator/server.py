@@ -96,7 +96,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(400, ApiError(400, "INVALID_ARGUMENT", "Invalid JSON payload.").body())
             return
         with state.lock:
-            state.requests.append(Recorded(self.command, path, body or None))
+            state.requests.append(Recorded(self.command, path, body or None, unquote(url.query)))
         for method, pattern, handler in _ROUTES:
             match = pattern.match(path)
             if method == self.command and match:

@@ -77,9 +77,12 @@ class _Pending:
 
 @dataclass
 class Recorded:
+    """One request as the server saw it (``query`` is the raw, decoded query string)."""
+
     method: str
     path: str
     body: JSON | None
+    query: str = ""
 
 
 @dataclass
