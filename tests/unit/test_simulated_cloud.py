@@ -1,4 +1,4 @@
-"""The simulated cloud and the clocks: behaviour beyond the provider contract.
+"""The simulated cloud: behaviour beyond the provider contract.
 
 Everything runs on a :class:`VirtualClock`, so days of provisioning, preemption and expiry take
 milliseconds and never sleep for real.
@@ -7,15 +7,12 @@ milliseconds and never sleep for real.
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from ccc.api import labels as L
-from ccc.api.errors import ConfigError
 from ccc.api.values import (
     Accelerator,
     AcceleratorKind,
@@ -28,7 +25,7 @@ from ccc.api.values import (
     ReservationRef,
 )
 from providers.base import Provider
-from providers.clock import SystemClock, VirtualClock
+from providers.clock import VirtualClock
 from providers.errors import (
     InsufficientCapacityError,
     InvalidRequestError,
@@ -37,7 +34,6 @@ from providers.errors import (
     ReservationUnavailableError,
 )
 from providers.simulated import Disruption, DisruptionKind, PoolShape, SimulatedCloud, quota_metrics
-from providers.simulated.traces import load_trace, load_trace_dir
 
 ZONE = "us-central1-a"
 H100 = Accelerator(kind=AcceleratorKind.GPU, type="nvidia-h100-80gb", count=8)
@@ -69,66 +65,6 @@ def make_cloud(**settings: Any) -> tuple[SimulatedCloud, VirtualClock]:
 def reserved(*names: str) -> ReservationAffinity:
     refs = tuple(ReservationRef(name=n) for n in names)
     return ReservationAffinity(type="specific" if names else "any", reservations=refs)
-
-
-# -- clocks ---------------------------------------------------------------------------------
-
-
-async def test_virtual_clock_wakes_sleepers_in_deadline_order() -> None:
-    clock = VirtualClock()
-    start = clock.now()
-    woke: list[tuple[str, float]] = []
-
-    async def sleeper(label: str, seconds: float) -> None:
-        await clock.sleep(seconds)
-        woke.append((label, (clock.now() - start).total_seconds()))
-
-    tasks = [asyncio.create_task(sleeper(x, s)) for x, s in [("c", 30), ("a", 10), ("b", 20)]]
-    await clock.settle()
-    await clock.advance(25)
-    assert woke == [("a", 10), ("b", 20)]
-    await clock.advance(5)
-    assert [x for x, _ in woke] == ["a", "b", "c"]
-    await asyncio.gather(*tasks)
-
-
-async def test_virtual_clock_wakes_a_periodic_sleeper_once_per_period() -> None:
-    clock = VirtualClock()
-    ticks: list[datetime] = []
-
-    async def every_ten_seconds() -> None:
-        while True:
-            await clock.sleep(10)
-            ticks.append(clock.now())
-
-    task = asyncio.create_task(every_ten_seconds())
-    await clock.settle()
-    await clock.advance(60)
-    task.cancel()
-    assert len(ticks) == 6
-    assert ticks[-1] - ticks[0] == timedelta(seconds=50)
-
-
-async def test_virtual_clock_run_jumps_time_when_everything_sleeps() -> None:
-    clock = VirtualClock()
-    start = clock.now()
-
-    async def a_day_of_work() -> str:
-        await clock.sleep(3600)
-        await clock.sleep(23 * 3600)
-        return "done"
-
-    assert await clock.run(a_day_of_work()) == "done"
-    assert clock.now() - start == timedelta(days=1)
-
-
-def test_virtual_clock_needs_an_aware_start() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        VirtualClock(datetime(2026, 1, 1))
-
-
-def test_system_clock_reads_aware_utc_time() -> None:
-    assert SystemClock().now().tzinfo is UTC
 
 
 # -- capacity and pools ----------------------------------------------------------------------
@@ -476,66 +412,3 @@ async def test_thousands_of_pools_are_cheap() -> None:
 
     assert len(await cloud.list_node_pools()) == 2000
     assert cloud.in_use(SPOT) == 2000
-
-
-# -- traces -----------------------------------------------------------------------------------
-
-
-def write(path: Path, doc: object) -> Path:
-    path.write_text(json.dumps(doc))
-    return path
-
-
-async def test_a_preempted_flag_trace_stocks_out_and_preempts_while_flagged(tmp_path: Path) -> None:
-    trace_file = write(
-        tmp_path / "us-central1-a_h100_16.full.json",
-        {"metadata": {"gap_seconds": 600, "zone": ZONE}, "data": [0, 0, 1, 1, 0]},
-    )
-    trace = load_trace(
-        trace_file, machine_type="a3-highgpu-8g", convention="preempted", available_nodes=16
-    )
-    cloud, clock = make_cloud()
-    assert trace.values == (16, 16, 0, 0, 16)
-    assert trace.changes() == [(0.0, 16), (1200.0, 0), (2400.0, 16)]
-    assert trace.apply(cloud) == 3
-    await cloud.create_node_pool(make_spec(node_count=2))
-
-    await clock.advance(1200)
-    assert [d.kind for d in cloud.preemptions_since(0)] == [DisruptionKind.PREEMPTED] * 2
-    with pytest.raises(InsufficientCapacityError):
-        await cloud.resize_node_pool("ccc-gpu-r0-a", node_count=2)
-    await clock.advance(1200)
-    assert (await cloud.resize_node_pool("ccc-gpu-r0-a", node_count=2)).node_count == 2
-
-
-def test_a_count_trace_takes_its_zone_from_the_file_name(tmp_path: Path) -> None:
-    write(
-        tmp_path / "us-east1-b_a100_40gb_8.json", {"metadata": {"gap_seconds": 150}, "data": [0, 2]}
-    )
-    write(
-        tmp_path / "europe-west4-a_a100_40gb_8.json",
-        {"metadata": {"gap_seconds": 150}, "data": [4]},
-    )
-
-    traces = load_trace_dir(tmp_path, machine_type="a2-highgpu-8g", convention="count")
-
-    assert [(t.offering.zone, t.values) for t in traces] == [
-        ("europe-west4-a", (4,)),
-        ("us-east1-b", (0, 2)),
-    ]
-    assert traces[1].available_fraction() == 0.5
-
-
-@pytest.mark.parametrize(
-    ("doc", "field"),
-    [
-        ({"metadata": {}, "data": [1]}, "metadata.gap_seconds"),
-        ({"metadata": {"gap_seconds": 60}, "data": [1, -1]}, "data"),
-        ([1, 2, 3], "metadata"),
-    ],
-)
-def test_a_malformed_trace_names_the_field(tmp_path: Path, doc: object, field: str) -> None:
-    path = write(tmp_path / "us-central1-a_x.json", doc)
-    with pytest.raises(ConfigError) as caught:
-        load_trace(path, machine_type="a3-highgpu-8g", convention="count")
-    assert caught.value.path == f"{path}:{field}"
