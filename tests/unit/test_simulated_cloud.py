@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ccc.api import labels as L
+from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.values import (
     Accelerator,
     AcceleratorKind,
@@ -166,6 +167,27 @@ async def test_a_multi_host_slice_pool_needs_whole_slices() -> None:
     await cloud.create_node_pool(make_spec(node_count=2, hosts_per_slice=2))
     with pytest.raises(InvalidRequestError, match="multiple of 2"):
         await cloud.resize_node_pool("ccc-gpu-r0-a", node_count=5)
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "zone"), [("a3-nonexistent-8g", ZONE), ("a3-highgpu-8g", "antarctica1-a")]
+)
+async def test_with_a_catalog_unknown_machine_types_and_zones_are_invalid(
+    machine_type: str, zone: str
+) -> None:
+    cloud = SimulatedCloud(clock=VirtualClock(), catalog=load_builtin_catalog())
+
+    with pytest.raises(InvalidRequestError, match="does not exist in zone"):
+        await cloud.create_node_pool(make_spec(machine_type=machine_type, zone=zone))
+
+
+async def test_with_a_catalog_pools_get_the_machine_types_accelerator() -> None:
+    cloud = SimulatedCloud(clock=VirtualClock(), catalog=load_builtin_catalog())
+
+    pool = await cloud.create_node_pool(make_spec(accelerator=None))
+
+    assert pool.accelerator == H100
+    assert cloud.quota_usage("us-central1", "PREEMPTIBLE_GPUS") == 16
 
 
 # -- time: preemption, expiry, stockout windows ----------------------------------------------
