@@ -4,7 +4,8 @@ API server and `ccc validate` reach the same verdict on every manifest we know.
 - The CRD installs, is Established, and is structural (no NonStructuralSchema condition), so
   pruning, defaulting and CEL rules apply.
 - `kubectl explain computeclass.spec.priorities` shows the descriptions generated from the models.
-- For each shared example (apiVersion rewritten to `ccc.dev/v1alpha1`) and each test manifest
+- For each shared example (apiVersion rewritten to `ccc.dev/v1alpha1`), each shipped example
+  under `examples/computeclasses/` and each test manifest
   under `tests/manifests/{valid,invalid}/`, a server-side `dryRun=All` create (with strict field
   validation, as kubectl does) accepts exactly the files that `ccc validate` accepts.
 """
@@ -39,18 +40,23 @@ SHARED_EXAMPLES = Path(
         "CCC_SHARED_EXAMPLES", REPO_ROOT.parent / "shared" / "examples" / "computeclasses"
     )
 )
+REPO_EXAMPLES = REPO_ROOT / "examples" / "computeclasses"
 TEST_MANIFESTS = REPO_ROOT / "tests" / "manifests"
 
 
 def _manifest_files() -> list[Path]:
-    files = sorted(SHARED_EXAMPLES.glob("*.yaml"))
+    files = sorted(SHARED_EXAMPLES.glob("*.yaml")) + sorted(REPO_EXAMPLES.glob("*.yaml"))
     for verdict in ("valid", "invalid"):
         files += sorted((TEST_MANIFESTS / verdict).glob("*.yaml"))
     return files
 
 
 def _case_id(path: Path) -> str:
-    return path.name if path.parent == SHARED_EXAMPLES else f"{path.parent.name}/{path.name}"
+    if path.parent == SHARED_EXAMPLES:
+        return f"shared/{path.name}"
+    if path.parent == REPO_EXAMPLES:
+        return f"examples/{path.name}"
+    return f"{path.parent.name}/{path.name}"
 
 
 MANIFESTS = _manifest_files()
