@@ -11,7 +11,7 @@ plan`` prints the same list. Pure: no I/O, no clock (``now`` is an argument).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ccc.api import labels as L
@@ -296,7 +296,22 @@ def walk_group(
             break
     if viable == 0 and compiled.when_unsatisfiable == "ScaleUpAnyway":
         attempts.append(_scale_up_anyway(pods, group))
-    return GroupPlan(key=group, pods=pods.count, example=pods.name, attempts=tuple(attempts))
+    return GroupPlan(
+        key=group, pods=pods.count, example=pods.name, attempts=tuple(_label_fallbacks(attempts))
+    )
+
+
+def _label_fallbacks(attempts: Sequence[Attempt]) -> list[Attempt]:
+    """Prefix reasons: the first viable attempt is what happens now, later ones are fallbacks."""
+    out: list[Attempt] = []
+    k = 0
+    for a in attempts:
+        if a.decision != "skip":
+            prefix = "first choice: " if k == 0 else f"fallback {k}, if earlier attempts fail: "
+            a = replace(a, reason=prefix + a.reason)
+            k += 1
+        out.append(a)
+    return out
 
 
 def _offering_attempt(

@@ -12,7 +12,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import typer
 import yaml
@@ -24,7 +23,13 @@ from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
-from ccc.api.manifest import parse_compute_class
+from ccc.api.manifest import (
+    Document,
+    InvalidComputeClass,
+    ManifestError,
+    load_file,
+    parse_compute_class,
+)
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
 from ccc.controller.decide import Snapshot, decide
@@ -45,52 +50,40 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _yaml_docs(path: Path) -> list[tuple[int, Any]]:
+def _documents(path: Path) -> list[Document]:
     try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise _fail(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return [(i, d) for i, d in enumerate(yaml.safe_load_all(text)) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _fail(f"{where}: invalid YAML: {problem}") from exc
+        return load_file(path)
+    except ManifestError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def load_class(path: Path) -> ComputeClass:
-    """The single ComputeClass in ``path`` (ConfigError problems become one line each)."""
-    docs = [(i, d) for i, d in _yaml_docs(path) if isinstance(d, dict)]
-    classes = [(i, d) for i, d in docs if d.get("kind") == "ComputeClass"]
+    """The single ComputeClass in ``path``; every problem is printed on its own line as
+    ``FILE: ComputeClass/NAME: field.path: message``."""
+    classes = [d for d in _documents(path) if d.is_compute_class]
     if len(classes) != 1:
         raise _fail(
             f"{path}: expected exactly one ComputeClass document, found {len(classes)}; "
             "split the file or pass the one you want to plan"
         )
-    _, obj = classes[0]
-    name = (obj.get("metadata") or {}).get("name", "?")
+    doc = classes[0]
     try:
-        return parse_compute_class(obj)
-    except ConfigError as exc:
-        problems = getattr(exc, "problems", None) or [(exc.path, exc.message)]
-        for p in problems:
-            field, msg = (p.path, p.message) if hasattr(p, "path") else p
-            typer.echo(f"{path}: ComputeClass/{name}: {field}: {msg}", err=True)
+        return parse_compute_class(doc.body)
+    except InvalidComputeClass as exc:
+        for problem in exc.problems:
+            typer.echo(f"{path}: ComputeClass/{doc.name or '?'}: {problem}", err=True)
         raise typer.Exit(1) from exc
 
 
 def load_workload(path: Path) -> list[PodRequest]:
     out: list[PodRequest] = []
-    for i, doc in _yaml_docs(path):
-        if not isinstance(doc, dict):
-            raise _fail(f"{path}: document {i + 1} is not a mapping")
+    for doc in _documents(path):
+        if not isinstance(doc.body, dict):
+            raise _fail(f"{path}:{doc.line}: document {doc.index + 1} is not a mapping")
         try:
-            out.extend(pod_requests_from_manifest(doc))
-        except ConfigError as exc:
-            kind = doc.get("kind", "?")
-            name = (doc.get("metadata") or {}).get("name", "?")
-            raise _fail(f"{path}: {kind}/{name}: {exc}") from exc
+            out.extend(pod_requests_from_manifest(doc.body))
+        except (ConfigError, ValueError, TypeError) as exc:
+            raise _fail(f"{path}:{doc.line}: {doc.kind or '?'}/{doc.name or '?'}: {exc}") from exc
     return out
 
 
