@@ -14,6 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
 source "$here/versions.env"
 export GOTOOLCHAIN=local CGO_ENABLED=0
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 cache_root="${CCC_CACHE_DIR:-$HOME/.cache/ccc}"
 key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_r${BUILD_RECIPE}"
 out="$cache_root/control-plane/$key"
@@ -23,6 +24,7 @@ want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok he
 all_present() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 if all_present; then echo "$bin"; exit 0; fi
 
+command -v go >/dev/null || { echo "build.sh: Go >= 1.24 is needed on PATH to build the control plane" >&2; exit 1; }
 mkdir -p "$bin" "$out/src"
 exec 9>"$out/.lock"
 flock 9
