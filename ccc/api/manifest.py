@@ -136,7 +136,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, typing.Hashable) and key in seen:
+        if not isinstance(key, typing.Hashable):
+            continue  # construct_mapping below reports "found unhashable key"
+        if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark
             )
@@ -326,14 +328,21 @@ def _unknown_field_message(loc: tuple[int | str, ...]) -> str:
 def _missing_message(loc: tuple[int | str, ...]) -> str:
     model = _model_at(loc[:-1])
     field = _field(model, str(loc[-1])) if model else None
-    if field is not None and field.description:
-        return f"required field is missing; add {loc[-1]}: {field.description}"
-    return f"required field is missing; add {loc[-1]}"
+    message = f"required field is missing; add {loc[-1]}"
+    if field is None:
+        return message
+    choices = [a for m in _members(field.annotation) for a in typing.get_args(m)]
+    if choices and all(isinstance(c, str) for c in choices):
+        return f"{message} (one of {', '.join(choices)})"
+    if field.description:
+        return f"{message} ({field.description.rstrip('.')})"
+    return message
 
 
 def _value_message(error: ErrorDetails) -> str:
     msg = error["msg"]
     kind = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         msg = "must be an object (a mapping of fields)"
     elif kind == "list_type":
@@ -344,8 +353,15 @@ def _value_message(error: ErrorDetails) -> str:
         msg = "must be a whole number"
     elif kind == "string_type":
         msg = 'must be a string (quote numbers and booleans: "8")'
+    elif kind in ("too_short", "too_long"):
+        bound = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        what = "characters" if isinstance(error.get("input"), str) else "items"
+        what = what[:-1] if limit == 1 else what
+        msg = f"must have {bound} {limit} {what} (got {ctx.get('actual_length')})"
+        return msg
     elif kind == "string_pattern_mismatch":
-        msg = f"does not match the required format {error.get('ctx', {}).get('pattern')}"
+        msg = f"does not match the required format {ctx.get('pattern')}"
     else:
         msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
         msg = msg.replace("List should have", "must have").replace(
