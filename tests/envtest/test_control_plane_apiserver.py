@@ -6,7 +6,11 @@ RBAC, and the launcher leaves no process behind when it stops.
 from __future__ import annotations
 
 import json
+import signal
 import ssl
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -112,3 +116,34 @@ def test_stopping_a_control_plane_leaves_no_process_behind(
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     assert set(plane.logs) == {"etcd", "kube-apiserver"}
     assert plane.logs["kube-apiserver"].stat().st_size > 0
+
+
+_LAUNCH_AND_HANG = """
+import pathlib, sys, time
+from tests.support.controlplane import start_control_plane
+plane = start_control_plane(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))
+print(" ".join(map(str, plane.pids)), flush=True)
+time.sleep(600)
+"""
+
+
+def test_components_die_with_a_test_process_killed_without_cleanup(
+    control_plane_bin: Path, tmp_path: Path
+) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCH_AND_HANG, str(control_plane_bin), str(tmp_path / "plane")],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        pids = [int(pid) for pid in launcher.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+    deadline = time.monotonic() + 10
+    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_mentioning(str(tmp_path)) == []

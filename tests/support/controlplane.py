@@ -127,9 +127,12 @@ def locate_binaries(*, build: bool = True) -> Path:
     return bin_dir
 
 
+# Loaded here, in the parent: the child of a multi-threaded process must not dlopen() after fork.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
 def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(slots=True)
