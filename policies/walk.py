@@ -286,7 +286,21 @@ def walk_group(
         for zone in tier.zones:
             for ct in tier.capacity_types:
                 if add(
-                    [_offering_attempt(cc, tier, machine, zone, ct, n, pods, ctx, pools, group)]
+                    [
+                        _offering_attempt(
+                            cc,
+                            tier,
+                            machine,
+                            zone,
+                            ct,
+                            n,
+                            pods,
+                            ctx,
+                            pools,
+                            group,
+                            with_spec=viable == 0,
+                        )
+                    ]
                 ):
                     done = True
                     break
@@ -325,7 +339,12 @@ def _offering_attempt(
     ctx: WalkContext,
     pools: Mapping[str, NodePool],
     group: str,
+    *,
+    with_spec: bool = True,
 ) -> Attempt:
+    """One offering. The full :class:`NodePoolSpec` is built only when ``with_spec`` (the
+    first viable attempt of a group: the one the controller executes); fallbacks carry the
+    pool name and size only, which keeps a full plan of 100k pods cheap."""
     pool_name = node_pool_name(cc.metadata.name, tier.rule_index, machine.name, zone, ct)
 
     def mk(
@@ -334,6 +353,7 @@ def _offering_attempt(
         nodes: int = 0,
         price: float | None = None,
         final: NodePoolSpec | None = None,
+        target: int | None = None,
     ) -> Attempt:
         return Attempt(
             rule=tier.rule_index,
@@ -350,7 +370,7 @@ def _offering_attempt(
             group=group,
             spec=final,
             wait_s=tier.wait_s,
-            target_nodes=final.node_count if final is not None else None,
+            target_nodes=target,
         )
 
     varying = _varying_labels(zone, ct)
@@ -377,7 +397,9 @@ def _offering_attempt(
     price = _price(ctx.catalog, machine, zone, ct, n)
     what = f"{n} x {machine.name} {ct.value} in {zone} (rule {tier.rule_index})"
     target = n + (existing.node_count if existing is not None else 0)
-    spec = build_node_pool_spec(cc, tier, machine, zone, ct, node_count=target)
+    spec = None
+    if with_spec:
+        spec = build_node_pool_spec(cc, tier, machine, zone, ct, node_count=target)
     if existing is not None:
         return mk(
             "scale",
@@ -385,8 +407,9 @@ def _offering_attempt(
             n,
             price,
             spec,
+            target,
         )
-    return mk("create", f"create {what}", n, price, spec)
+    return mk("create", f"create {what}", n, price, spec, target)
 
 
 def _varying_labels(zone: str, ct: CapacityType) -> dict[str, str]:
