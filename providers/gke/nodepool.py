@@ -20,7 +20,6 @@ label says ``ccc``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from google.cloud import container_v1
 from google.protobuf import duration_pb2
@@ -289,7 +288,12 @@ def from_gke_node_pool(pool: container_v1.NodePool, *, node_count: int | None = 
             fallback.
     """
     config = pool.config
-    labels: Mapping[str, str] = dict(config.labels)
+    labels = dict(config.labels)
+    managed = is_managed(pool)
+    if managed:
+        # Kept as a GCE resource label on GKE (kubelet may not set it); reported as a label so
+        # every provider describes a managed pool the same way.
+        labels.setdefault(L.MANAGED_BY_LABEL, L.MANAGED_BY_VALUE)
     rule = labels.get(L.RULE_INDEX_LABEL) or config.resource_labels.get(RESOURCE_RULE_INDEX)
     status_name = container_v1.NodePool.Status(pool.status).name
     status = (
@@ -310,7 +314,7 @@ def from_gke_node_pool(pool: container_v1.NodePool, *, node_count: int | None = 
         ),
         accelerator=_accelerator(pool),
         status=status,
-        managed=is_managed(pool),
+        managed=managed,
         class_name=labels.get(L.CLASS_LABEL) or None,
         rule_index=int(rule) if rule and rule.isdigit() else None,
     )

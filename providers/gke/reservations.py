@@ -74,9 +74,7 @@ async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[R
             ``compute.reservations.list``).
     """
     project = config.reservations_project or config.project
-    request = compute_v1.AggregatedListReservationsRequest(
-        project=project, return_partial_success=True
-    )
+    request = compute_v1.AggregatedListReservationsRequest(project=project)
     pairs = await call(
         lambda: list(
             clients.reservations.aggregated_list(
@@ -93,9 +91,7 @@ async def list_machine_type_zones(
     clients: GoogleClients, config: GKEConfig, names: Iterable[str] = ()
 ) -> dict[str, tuple[str, ...]]:
     """Zones offering each machine type (restricted to ``names`` when given), sorted."""
-    request = compute_v1.AggregatedListMachineTypesRequest(
-        project=config.project, return_partial_success=True
-    )
+    request = compute_v1.AggregatedListMachineTypesRequest(project=config.project)
     name_filter = _name_filter(names)
     if name_filter:
         request.filter = name_filter
@@ -119,9 +115,7 @@ async def list_accelerator_type_zones(
     clients: GoogleClients, config: GKEConfig
 ) -> dict[str, tuple[str, ...]]:
     """Zones offering each accelerator type (``nvidia-h100-80gb`` -> zones), sorted."""
-    request = compute_v1.AggregatedListAcceleratorTypesRequest(
-        project=config.project, return_partial_success=True
-    )
+    request = compute_v1.AggregatedListAcceleratorTypesRequest(project=config.project)
     pairs = await call(
         lambda: list(
             clients.accelerator_types.aggregated_list(

@@ -98,7 +98,7 @@ class GKEEmulatorState:
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     hooks: list[Callable[[PoolEvent], None]] = field(default_factory=list)
-    capacity: dict[tuple[str, str], int] = field(default_factory=dict)
+    capacity: dict[tuple[str, str, str | None], int] = field(default_factory=dict)
     reservations: dict[tuple[str, str], JSON] = field(default_factory=dict)
     machine_types: dict[str, list[JSON]] = field(default_factory=dict)
     accelerator_types: dict[str, list[JSON]] = field(default_factory=dict)
@@ -117,10 +117,16 @@ class GKEEmulatorState:
         with self.lock:
             self.faults.extend(faults)
 
-    def set_capacity(self, zone: str, machine_type: str, nodes: int) -> None:
-        """Bound how many more nodes of ``machine_type`` GCE can start in ``zone``."""
+    def set_capacity(
+        self, zone: str, machine_type: str, nodes: int, *, model: str | None = None
+    ) -> None:
+        """Bound how many more nodes of ``machine_type`` GCE can start in ``zone``.
+
+        ``model`` (``spot``, ``flex-start``, ``on-demand``) narrows the bound to one
+        provisioning model; ``None`` bounds every model that has no bound of its own.
+        """
         with self.lock:
-            self.capacity[(zone, machine_type)] = nodes
+            self.capacity[(zone, machine_type, model)] = nodes
 
     def add_reservation(
         self,
@@ -460,7 +466,6 @@ class GKEEmulatorState:
     def _obtain(self, pool: JSON, zone: str, nodes: int) -> Outcome:
         """Take ``nodes`` from the pool's reservation and the zone's capacity, or fail."""
         config = pool.get("config") or {}
-        machine_type = config.get("machineType", "")
         affinity = config.get("reservationAffinity") or {}
         reservation: JSON | None = None
         if affinity.get("consumeReservationType") == _SPECIFIC and nodes > 0:
@@ -481,7 +486,7 @@ class GKEEmulatorState:
                     f"Specified reservations [projects/{self.project}/zones/{zone}/reservations/"
                     f"{res_name}] do not have available resources for the request.",
                 )
-        elif (zone, machine_type) in self.capacity and self.capacity[(zone, machine_type)] < nodes:
+        elif (key := self._capacity_key(config, zone)) is not None and self.capacity[key] < nodes:
             text = (
                 f"The zone 'projects/{self.project}/zones/{zone}' does not have enough resources "
                 "available to fulfill the request. Try a different zone, or try again later."
@@ -497,8 +502,22 @@ class GKEEmulatorState:
         if reservation is not None:
             specific = reservation["specificReservation"]
             specific["inUseCount"] = str(int(specific["inUseCount"]) + nodes)
-        elif (zone, machine_type) in self.capacity:
-            self.capacity[(zone, machine_type)] -= nodes
+        elif (key := self._capacity_key(config, zone)) is not None:
+            self.capacity[key] -= nodes
+        return None
+
+    def _capacity_key(self, config: JSON, zone: str) -> tuple[str, str, str | None] | None:
+        machine_type = config.get("machineType", "")
+        model = (
+            "spot"
+            if config.get("spot")
+            else "flex-start"
+            if config.get("flexStart")
+            else ("on-demand")
+        )
+        for key in ((zone, machine_type, model), (zone, machine_type, None)):
+            if key in self.capacity:
+                return key
         return None
 
     def _release(self, pool: JSON, zone: str, nodes: int) -> None:
@@ -510,8 +529,8 @@ class GKEEmulatorState:
             if res is not None:
                 specific = res["specificReservation"]
                 specific["inUseCount"] = str(max(0, int(specific["inUseCount"]) - nodes))
-        elif (zone, config.get("machineType", "")) in self.capacity:
-            self.capacity[(zone, config["machineType"])] += nodes
+        elif (key := self._capacity_key(config, zone)) is not None:
+            self.capacity[key] += nodes
 
     def _record_zone_stockout(self, zone: str, pool: str, text: str) -> None:
         name = f"operation-{next(self._ids)}-insert"
