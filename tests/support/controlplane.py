@@ -184,10 +184,12 @@ class ControlPlane:
         return [process.popen.pid for process in self._processes]
 
     def env(self) -> dict[str, str]:
-        """Environment for subprocesses: KUBECONFIG set and the bin dir first on PATH."""
+        """Environment for subprocesses: KUBECONFIG set, the bin dir first on PATH, and kubectl's
+        discovery cache inside the work dir (not in ~/.kube)."""
         return {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.work_dir / "kube-cache"),
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
