@@ -200,8 +200,8 @@ register_rules(
                 + ")"
             ),
             message=(
-                "nodeLabels keys may not contain the reserved domains cloud.google.com,"
-                " kubernetes.io, gke.io or k8s.io; use your own prefix"
+                "nodePoolConfig.nodeLabels keys may not contain the reserved domains"
+                " cloud.google.com, kubernetes.io, gke.io or k8s.io; use your own prefix"
             ),
             check=lambda c: (
                 c.node_labels is None

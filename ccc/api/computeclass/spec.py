@@ -315,8 +315,8 @@ register_rules(
         CrossFieldRule(
             id="priority-score-at-most-3-per-score",
             cel=(
-                "self.priorities.all(p, !has(p.priorityScore) || self.priorities.filter(q,"
-                " has(q.priorityScore) && q.priorityScore == p.priorityScore).size() <= 3)"
+                "self.priorities.all(p, has(p.priorityScore) ? self.priorities.filter(q,"
+                " has(q.priorityScore) && q.priorityScore == p.priorityScore).size() <= 3 : true)"
             ),
             message=(
                 "at most 3 rules may share one priorityScore; give some of them a different score"
