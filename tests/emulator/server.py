@@ -82,6 +82,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment: no Nagle / delayed-ACK stalls on keep-alive.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def _handle(self) -> None:
         state = self.server.state
@@ -150,7 +153,12 @@ class RunningEmulator:
 def running_emulator(state: GKEEmulatorState | None = None) -> Iterator[RunningEmulator]:
     """Serve ``state`` (a fresh default one if ``None``) on a free loopback port until exit."""
     server = _Server(state or GKEEmulatorState())
-    thread = threading.Thread(target=server.serve_forever, name="gke-emulator", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="gke-emulator",
+        daemon=True,
+    )
     thread.start()
     try:
         host, port = server.server_address[:2]
