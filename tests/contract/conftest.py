@@ -6,6 +6,7 @@ misbehave. To add a provider, write ``tests/contract/harness_<name>.py`` definin
 
     HARNESS_FACTORIES = {"<name>": factory}       # factory() -> async context manager
     HARNESS_MARKS = {"<name>": [pytest.mark.controlplane]}   # optional
+    HARNESS_FIXTURES = {"<name>": ["control_plane"]}          # optional: passed as kwargs
 
 and this conftest picks it up (or add the factory to :data:`HARNESS_FACTORIES` here). Marks let
 a harness that needs heavier machinery (the local control plane, an emulator) opt in.
@@ -76,7 +77,7 @@ class ProviderHarness(Protocol):
         ...
 
 
-HarnessFactory = Callable[[], AbstractAsyncContextManager[ProviderHarness]]
+HarnessFactory = Callable[..., AbstractAsyncContextManager[ProviderHarness]]
 
 
 class SimulatedHarness:
@@ -132,6 +133,8 @@ async def simulated_harness() -> AsyncIterator[ProviderHarness]:
 HARNESS_FACTORIES: dict[str, HarnessFactory] = {"simulated": simulated_harness}
 #: Marks (opt-in markers such as ``controlplane``) per harness name.
 HARNESS_MARKS: dict[str, Sequence[pytest.MarkDecorator]] = {}
+#: Fixtures (by name) a harness factory receives as keyword arguments, per harness name.
+HARNESS_FIXTURES: dict[str, Sequence[str]] = {}
 
 
 def _load_plugins() -> None:
@@ -151,6 +154,7 @@ def _load_plugins() -> None:
             spec.loader.exec_module(module)
         HARNESS_FACTORIES.update(getattr(module, "HARNESS_FACTORIES", {}))
         HARNESS_MARKS.update(getattr(module, "HARNESS_MARKS", {}))
+        HARNESS_FIXTURES.update(getattr(module, "HARNESS_FIXTURES", {}))
 
 
 _load_plugins()
@@ -163,5 +167,8 @@ _load_plugins()
 )
 async def provider_harness(request: pytest.FixtureRequest) -> AsyncIterator[ProviderHarness]:
     """One fresh harness per test, for every registered provider."""
-    async with HARNESS_FACTORIES[request.param]() as harness:
+    fixtures = {
+        name: request.getfixturevalue(name) for name in HARNESS_FIXTURES.get(request.param, ())
+    }
+    async with HARNESS_FACTORIES[request.param](**fixtures) as harness:
         yield harness

@@ -1,0 +1,422 @@
+"""The kwok provider: node pools realised as KWOK Nodes in a real API server.
+
+Design (docs/design/008-kwok-provider.md): the cloud's whole state lives in the API server, never
+in this object, so a controller killed at any instant and restarted finds exactly what exists.
+
+* A **pool** is a ConfigMap in :attr:`KwokProvider.namespace` (see :mod:`providers.kwok.model`);
+  its ``nodeCount`` is the desired size and doubles as the capacity booking.
+* Its **Nodes** are ``<pool>-<index>``, labelled with the namespace and the ConfigMap's uid. Any
+  call that touches a pool first makes its Nodes match the desired size (missing Nodes are created
+  at the lowest free indices, surplus ones deleted, those under a termination notice first, then
+  the highest indices), so re-running any call after a crash completes it without duplicates.
+* **Create** = admit against capacity, create the ConfigMap (an existing one with the same
+  machine type, zone and capacity type is the pool: it is completed and returned), wait the
+  provisioning delay, create the Nodes. **Resize** = admit the growth, replace the ConfigMap
+  guarded by its ``resourceVersion``, sync the Nodes. **Delete** = delete the ConfigMap (guarded
+  by its uid), then its Nodes; Nodes whose pool is gone are orphans that :meth:`reconcile` and
+  any later call on that pool name remove.
+* :meth:`list_node_pools` and :meth:`list_reservations` only read. :meth:`reconcile` repairs every
+  pool and removes orphans; the controller calls it at startup.
+* Capacity, quota, reservations and the provisioning delay come from the ``capacity`` ConfigMap
+  (:mod:`providers.kwok.capacity`), admitted all-or-nothing per request with the simulated
+  cloud's ledger. Admission is not atomic across concurrent callers (one leader acts at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from ccc.api import labels as well_known
+from ccc.api.builtin_catalog import load_builtin_catalog
+from ccc.api.catalog import Catalog, MachineType
+from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
+from providers.clock import Clock, SystemClock
+from providers.errors import (
+    InvalidRequestError,
+    NodePoolAlreadyExistsError,
+    NodePoolNotFoundError,
+    ProviderUnavailableError,
+)
+from providers.kwok.capacity import (
+    CAPACITY_CONFIGMAP,
+    CAPACITY_KEY,
+    CloudSettings,
+    build_ledger,
+    parse_settings,
+    release_reservations,
+)
+from providers.kwok.controls import CloudControls
+from providers.kwok.kube import KubeCalls
+from providers.kwok.model import (
+    CLOUD_LABEL,
+    DEFAULT_NAMESPACE,
+    IMPENDING_TERMINATION_TAINT,
+    POOL_MARKER_LABEL,
+    POOL_UID_LABEL,
+    PoolRecord,
+    node_index,
+    node_manifest,
+    node_name,
+    pool_configmap,
+    pool_view,
+    shape_of,
+)
+from providers.simulated.ledger import Ledger
+
+T = TypeVar("T")
+
+#: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
+_WRITE_ATTEMPTS = 5
+
+
+class KwokProvider(CloudControls):
+    """:class:`providers.base.Provider` backed by ConfigMaps and KWOK Nodes (module docstring).
+
+    Args:
+        api: a ``kubernetes_asyncio`` ``ApiClient``; the caller owns and closes it.
+        catalog: machine shapes for Node capacity; defaults to the built-in catalog.
+        namespace: where pool ConfigMaps and the ``capacity`` ConfigMap live (created if
+            missing). Each namespace is a separate cloud; its Nodes carry it as a label.
+        clock: time for creation stamps, flex-start deadlines, delays and retry backoff.
+        project: owner of reservations declared without a project.
+        max_transient_retries: retries of a transiently failing API call.
+        retry_backoff_s: first retry delay (doubles per retry).
+        kubelet_version: reported in ``status.nodeInfo`` of the Nodes.
+        node_concurrency: Node creations/deletions in flight at once.
+    """
+
+    name = "kwok"
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        catalog: Catalog | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        clock: Clock | None = None,
+        project: str = "kwok-project",
+        max_transient_retries: int = 3,
+        retry_backoff_s: float = 0.2,
+        kubelet_version: str = "v1.34.0-kwok",
+        node_concurrency: int = 16,
+    ) -> None:
+        self.catalog = catalog or load_builtin_catalog()
+        self.namespace = namespace
+        self.clock: Clock = clock or SystemClock()
+        self.project = project
+        self.max_transient_retries = max_transient_retries
+        self.kubelet_version = kubelet_version
+        self._kube = KubeCalls(
+            api,
+            clock=self.clock,
+            max_transient_retries=max_transient_retries,
+            retry_backoff_s=retry_backoff_s,
+        )
+        self._concurrency = max(1, node_concurrency)
+        self._namespace_ready = False
+
+    # -- Provider ---------------------------------------------------------------------------
+
+    async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
+        """Create the pool, or complete and return it when it exists with the same shape.
+
+        Raises:
+            NodePoolAlreadyExistsError: a pool of that name has another machine type, zone or
+                capacity type.
+            QuotaExceededError, ReservationUnavailableError, InsufficientCapacityError: the
+                request does not fit (nothing is created).
+            InvalidRequestError: unknown machine type or zone, or a bad node count.
+            ProviderUnavailableError: the API server kept failing.
+        """
+        machine = self._machine(spec)
+        _check_count(spec.node_count, spec.hosts_per_slice, spec.zone)
+        await self._ensure_namespace()
+        for _ in range(_WRITE_ATTEMPTS):
+            record = await self._get_pool(spec.name)
+            if record is not None:
+                if record.spec.offering != spec.offering:
+                    raise NodePoolAlreadyExistsError(
+                        f"Node pool '{spec.name}' already exists as {record.spec.offering}; "
+                        f"asked for {spec.offering}.",
+                        scope="zone",
+                        location=spec.zone,
+                        reason="ALREADY_EXISTS",
+                    )
+                await self._sync_nodes(record)
+                return pool_view(record, ready_nodes=record.node_count)
+            settings, ledger = await self._ledger()
+            picks = ledger.admit(shape_of(spec, machine), spec.node_count)
+            body = pool_configmap(
+                spec,
+                node_count=spec.node_count,
+                created_at=self.clock.now(),
+                reservations=Counter(p for p in picks if p is not None),
+            )
+            made = await self._kube.create_configmap(self.namespace, body)
+            if made is None:
+                continue  # created meanwhile (a retried request): decide again on what exists
+            record = PoolRecord.from_configmap(made)
+            await self._provisioning_delay(settings, record.node_count)
+            await self._sync_nodes(record)
+            return pool_view(record, ready_nodes=record.node_count)
+        raise _lost_races(f"create node pool {spec.name}")
+
+    async def resize_node_pool(self, name: str, *, node_count: int) -> NodePool:
+        """Set the desired size and make the Nodes match it.
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+            InvalidRequestError: negative count, or not a multiple of the hosts per slice.
+            QuotaExceededError, ReservationUnavailableError, InsufficientCapacityError: when
+                growing; the pool keeps its size.
+        """
+        for _ in range(_WRITE_ATTEMPTS):
+            record = await self._get_pool(name)
+            if record is None:
+                raise NodePoolNotFoundError(
+                    f"Node pool '{name}' not found.", scope="zone", reason="NOT_FOUND"
+                )
+            spec = record.spec
+            _check_count(node_count, spec.hosts_per_slice, spec.zone)
+            delta = node_count - record.node_count
+            booked = dict(record.reservations)
+            settings: CloudSettings | None = None
+            if delta > 0:
+                settings, ledger = await self._ledger()
+                picks = ledger.admit(shape_of(spec, self._machine(spec)), delta)
+                booked = dict(Counter(booked) + Counter(p for p in picks if p is not None))
+            elif delta < 0:
+                booked = release_reservations(booked, -delta)
+            if delta != 0:
+                body = pool_configmap(
+                    spec,
+                    node_count=node_count,
+                    created_at=record.created_at,
+                    reservations=booked,
+                    resource_version=record.resource_version,
+                )
+                replaced = await self._kube.replace_configmap(self.namespace, body)
+                if replaced is None:
+                    continue  # changed or deleted meanwhile: decide again
+                record = PoolRecord.from_configmap(replaced)
+            if settings is not None:
+                await self._provisioning_delay(settings, delta)
+            await self._sync_nodes(record)
+            return pool_view(record, ready_nodes=record.node_count)
+        raise _lost_races(f"resize node pool {name}")
+
+    async def delete_node_pool(self, name: str) -> None:
+        """Delete the pool's ConfigMap, then its Nodes. A missing pool is not an error."""
+        record = await self._get_pool(name)
+        if record is not None:
+            await self._kube.delete_configmap(self.namespace, name, uid=record.uid)
+        await self._remove_orphans(name)
+
+    async def list_node_pools(self) -> Sequence[NodePool]:
+        """Every pool of this cloud (read-only: repairs are :meth:`reconcile`'s job), oldest
+        first. ``node_count`` is the desired size; ``status`` tells whether the Nodes match."""
+        records = await self._pools()
+        nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
+        present = Counter(
+            (n.metadata.labels or {}).get(POOL_UID_LABEL)
+            for n in nodes
+            if n.metadata.deletion_timestamp is None
+        )
+        return [pool_view(r, ready_nodes=present[r.uid]) for r in records]
+
+    async def list_reservations(self) -> Sequence[ReservationCapacity]:
+        """Reservations declared in the ``capacity`` ConfigMap, with the VMs pools booked."""
+        _, ledger = await self._ledger()
+        return [
+            ReservationCapacity(
+                name=r.name,
+                project=r.project,
+                zone=r.zone,
+                machine_type=r.machine_type,
+                count=r.count,
+                in_use=r.in_use,
+                specific_only=r.specific_only,
+            )
+            for r in ledger.reservations.values()
+        ]
+
+    # -- repair -----------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Make every pool's Nodes match its desired size and delete orphaned Nodes (of pools
+        that were deleted). Idempotent; safe to run at any time, for example at startup."""
+        records = await self._pools()
+        for record in records:
+            await self._sync_nodes(record)
+        live = {r.uid for r in records}
+        nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
+        orphans = [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) not in live]
+        await self._each(orphans, self._delete_node)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    async def cloud_settings(self) -> CloudSettings:
+        """The capacity model now (no ConfigMap = no limits).
+
+        Raises:
+            InvalidRequestError: the ConfigMap's YAML is malformed (message has the field path).
+        """
+        cm = await self._kube.get_configmap(self.namespace, CAPACITY_CONFIGMAP)
+        text = (cm.data or {}).get(CAPACITY_KEY) if cm is not None else None
+        origin = f"ConfigMap {self.namespace}/{CAPACITY_CONFIGMAP} data.{CAPACITY_KEY}"
+        return parse_settings(text, origin=origin)
+
+    # -- internals --------------------------------------------------------------------------
+
+    async def _ensure_namespace(self) -> None:
+        if not self._namespace_ready:  # a cache of a fact, not state: re-checking is harmless
+            await self._kube.ensure_namespace(self.namespace)
+            self._namespace_ready = True
+
+    def _machine(self, spec: NodePoolSpec) -> MachineType:
+        machine = self.catalog.machine_type(spec.machine_type)
+        if machine is None or (machine.zones and spec.zone not in machine.zones):
+            raise InvalidRequestError(
+                f"Machine type '{spec.machine_type}' does not exist in zone '{spec.zone}'.",
+                scope="zone",
+                location=spec.zone,
+                reason="INVALID_ARGUMENT",
+            )
+        return machine
+
+    async def _get_pool(self, name: str) -> PoolRecord | None:
+        cm = await self._kube.get_configmap(self.namespace, name)
+        if cm is None or (cm.metadata.labels or {}).get(POOL_MARKER_LABEL) != "true":
+            return None
+        return PoolRecord.from_configmap(cm)
+
+    async def _pools(self) -> list[PoolRecord]:
+        cms = await self._kube.list_configmaps(self.namespace, f"{POOL_MARKER_LABEL}=true")
+        records = [PoolRecord.from_configmap(cm) for cm in cms]
+        return sorted(records, key=lambda r: (r.created_at, r.name))
+
+    async def _ledger(self) -> tuple[CloudSettings, Ledger]:
+        settings = await self.cloud_settings()
+        pools = [
+            (
+                shape_of(r.spec, self.catalog.machine_type(r.spec.machine_type)),
+                r.node_count,
+                r.reservations,
+            )
+            for r in await self._pools()
+        ]
+        return settings, build_ledger(settings, pools, project=self.project)
+
+    async def _provisioning_delay(self, settings: CloudSettings, added: int) -> None:
+        if added > 0 and settings.provisioning_delay_s > 0:
+            await self.clock.sleep(settings.provisioning_delay_s)
+
+    async def _sync_nodes(self, record: PoolRecord) -> None:
+        """Create or delete Nodes of ``record`` until they match its desired size; delete
+        Nodes that carry its name but belong to an earlier pool of that name."""
+        nodes = await self._kube.list_nodes(self._pool_selector(record.name))
+        mine = [
+            n
+            for n in nodes
+            if (n.metadata.labels or {}).get(POOL_UID_LABEL) == record.uid
+            and n.metadata.deletion_timestamp is None
+        ]
+        stale = [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) != record.uid]
+        await self._each(stale, self._delete_node)
+        missing = record.node_count - len(mine)
+        if missing > 0:
+            used = {node_index(record.name, n.metadata.name) for n in mine}
+            free = [i for i in range(len(mine) + missing) if i not in used][:missing]
+            await self._each(free, lambda i: self._create_node(record, i))
+        elif missing < 0:
+            surplus = sorted(mine, key=lambda n: _removal_order(record.name, n))[:-missing]
+            await self._each(surplus, self._delete_node)
+
+    async def _create_node(self, record: PoolRecord, index: int) -> None:
+        body = node_manifest(
+            record,
+            index=index,
+            machine=self.catalog.machine_type(record.spec.machine_type),
+            namespace=self.namespace,
+            created_at=self.clock.now(),
+            kubelet_version=self.kubelet_version,
+        )
+        name = node_name(record.name, index)
+        for _ in range(_WRITE_ATTEMPTS):
+            if await self._kube.create_node(body):
+                return
+            existing = await self._kube.get_node(name)
+            if existing is None:
+                continue
+            labels = existing.metadata.labels or {}
+            if labels.get(POOL_UID_LABEL) == record.uid:
+                return  # created by an earlier attempt of this very request
+            if labels.get(CLOUD_LABEL) != self.namespace:
+                raise InvalidRequestError(
+                    f"Node '{name}' exists and does not belong to the kwok cloud "
+                    f"'{self.namespace}'; rename the pool or delete that Node.",
+                    scope="zone",
+                    location=record.spec.zone,
+                    reason="NODE_NAME_TAKEN",
+                )
+            await self._delete_node(existing)  # an orphan of an earlier pool of this name
+        raise _lost_races(f"create node {name}")
+
+    async def _delete_node(self, node: Any) -> None:
+        await self._kube.delete_node(node.metadata.name, uid=node.metadata.uid)
+
+    async def _remove_orphans(self, pool: str) -> None:
+        """Delete Nodes named for ``pool`` that belong to no live pool of that name."""
+        record = await self._get_pool(pool)
+        nodes = await self._kube.list_nodes(self._pool_selector(pool))
+        keep = record.uid if record is not None else None
+        await self._each(
+            [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) != keep],
+            self._delete_node,
+        )
+
+    def _pool_selector(self, pool: str) -> str:
+        return f"{CLOUD_LABEL}={self.namespace},{well_known.NODE_POOL_LABEL}={pool}"
+
+    async def _each(self, items: Sequence[T], job: Callable[[T], Awaitable[None]]) -> None:
+        """Run ``job`` for every item, at most ``node_concurrency`` at once; re-raise the
+        first failure after all have finished."""
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def run(item: T) -> None:
+            async with gate:
+                await job(item)
+
+        results = await asyncio.gather(*(run(i) for i in items), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+def _removal_order(pool: str, node: Any) -> tuple[bool, int]:
+    """Nodes under a termination notice go first, then the highest indices."""
+    taints = node.spec.taints if node.spec is not None else None
+    noticed = any(t.key == IMPENDING_TERMINATION_TAINT for t in taints or ())
+    return (not noticed, -node_index(pool, node.metadata.name))
+
+
+def _check_count(node_count: int, hosts_per_slice: int, zone: str) -> None:
+    if node_count < 0 or node_count % max(1, hosts_per_slice):
+        raise InvalidRequestError(
+            f"node count {node_count} must be >= 0 and a multiple of {hosts_per_slice} "
+            "(hosts per TPU slice).",
+            scope="zone",
+            location=zone,
+            reason="INVALID_ARGUMENT",
+        )
+
+
+def _lost_races(what: str) -> ProviderUnavailableError:
+    return ProviderUnavailableError(
+        f"{what}: the object kept changing underneath ({_WRITE_ATTEMPTS} attempts); retry",
+        scope="global",
+        reason="CONFLICT",
+    )
