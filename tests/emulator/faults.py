@@ -14,7 +14,7 @@ are copied from GCE/GKE error payloads (see ``providers/gke/errors.py`` for the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Where = Literal["sync", "operation"]
 
@@ -33,6 +33,33 @@ RPC_CODE = {
 }
 #: container_v1.StatusCondition.Code numbers (the emulator answers with enum-encoding=int).
 CONDITION_CODE = {"GCE_STOCKOUT": 1, "GCE_QUOTA_EXCEEDED": 3}
+
+
+class ApiError(Exception):
+    """A synchronous Google API error: HTTP status + ``{"error": {...}}`` body."""
+
+    def __init__(
+        self,
+        http_status: int,
+        status: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.status = status
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "code": self.http_status,
+            "message": self.message,
+            "status": self.status,
+        }
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 @dataclass

@@ -34,7 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.emulator.state import JSON, ApiError, GKEEmulatorState, Recorded
+from tests.emulator.faults import ApiError
+from tests.emulator.state import JSON, GKEEmulatorState, Recorded
 
 _POOLS = r"/v1/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)/clusters/(?P<c>[^/]+)/nodePools"
 _COMPUTE = r"/compute/v1/projects/(?P<p>[^/]+)"

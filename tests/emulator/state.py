@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.emulator.faults import CONDITION_CODE, RPC_CODE, Fault
+from tests.emulator.compute import GCE, ComputeMixin
+from tests.emulator.faults import CONDITION_CODE, RPC_CODE, ApiError, Fault
 
 JSON = dict[str, Any]
 #: How an operation failed: (rpc status name, node pool condition code or None, message).
 Outcome = tuple[str, int | None, str] | None
-GCE = "https://www.googleapis.com/compute/v1"
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _RESERVED_LABEL_RE = re.compile(r"(^|\.)(kubernetes\.io|k8s\.io)/|^cloud\.google\.com/gke-")
 # container_v1.Operation.Type / Status / NodePool.Status numbers (enum-encoding=int).
@@ -37,25 +37,6 @@ OP_CREATE, OP_DELETE, OP_SET_SIZE = 7, 8, 14
 OP_RUNNING, OP_DONE = 2, 3
 POOL_PROVISIONING, POOL_RUNNING, POOL_STOPPING, POOL_ERROR = 1, 2, 5, 6
 _SPECIFIC = 3
-
-
-class ApiError(Exception):
-    """A synchronous Google API error: HTTP status + ``{"error": {...}}`` body."""
-
-    def __init__(
-        self, http_status: int, status: str, message: str, details: list[JSON] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.status = status
-        self.message = message
-        self.details = details or []
-
-    def body(self) -> JSON:
-        error: JSON = {"code": self.http_status, "message": self.message, "status": self.status}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
 
 
 @dataclass(frozen=True)
@@ -86,7 +67,7 @@ class Recorded:
 
 
 @dataclass
-class GKEEmulatorState:
+class GKEEmulatorState(ComputeMixin):
     project: str = "test-project"
     location: str = "us-central1"
     cluster: str = "test-cluster"
@@ -127,54 +108,6 @@ class GKEEmulatorState:
         """
         with self.lock:
             self.capacity[(zone, machine_type, model)] = nodes
-
-    def add_reservation(
-        self,
-        name: str,
-        *,
-        zone: str,
-        machine_type: str,
-        count: int,
-        in_use: int = 0,
-        specific_only: bool = True,
-        status: str = "READY",
-    ) -> None:
-        with self.lock:
-            self.reservations[(zone, name)] = {
-                "kind": "compute#reservation",
-                "id": str(next(self._ids)),
-                "name": name,
-                "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
-                "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/reservations/{name}",
-                "status": status,
-                "specificReservationRequired": specific_only,
-                "specificReservation": {
-                    "count": str(count),
-                    "inUseCount": str(in_use),
-                    "instanceProperties": {"machineType": machine_type},
-                },
-            }
-
-    def add_machine_type(self, name: str, *, zones: tuple[str, ...], guest_cpus: int = 8) -> None:
-        with self.lock:
-            for zone in zones:
-                self.machine_types.setdefault(zone, []).append(
-                    {
-                        "kind": "compute#machineType",
-                        "name": name,
-                        "zone": zone,
-                        "guestCpus": guest_cpus,
-                        "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/"
-                        f"machineTypes/{name}",
-                    }
-                )
-
-    def add_accelerator_type(self, name: str, *, zones: tuple[str, ...]) -> None:
-        with self.lock:
-            for zone in zones:
-                self.accelerator_types.setdefault(zone, []).append(
-                    {"kind": "compute#acceleratorType", "name": name, "zone": zone}
-                )
 
     def add_unmanaged_pool(self, name: str, *, machine_type: str, zone: str, nodes: int) -> None:
         """A pool someone else created (no ccc labels), already running."""
@@ -292,70 +225,6 @@ class GKEEmulatorState:
                 if pending.polls_left <= 0:
                     self._complete(name)
             return dict(op)
-
-    # -- Compute Engine ---------------------------------------------------------------------
-
-    def aggregated(self, kind: str, name_filter: str | None = None) -> JSON:
-        self.fault(kind)
-        with self.lock:
-            if kind == "reservations":
-                by_zone: dict[str, list[JSON]] = {}
-                for (zone, _), r in sorted(self.reservations.items()):
-                    by_zone.setdefault(zone, []).append(r)
-            elif kind == "machineTypes":
-                by_zone = dict(self.machine_types)
-            else:
-                by_zone = dict(self.accelerator_types)
-            wanted = _filter_regex(name_filter)
-            items: JSON = {}
-            for zone in sorted(set(self.zones) | set(by_zone)):
-                entries = [e for e in by_zone.get(zone, []) if wanted.fullmatch(e["name"])]
-                items[f"zones/{zone}"] = (
-                    {kind: entries}
-                    if entries
-                    else {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": "no results"}}
-                )
-            return {"kind": f"compute#{kind}AggregatedList", "id": "agg", "items": items}
-
-    def instance_group_manager(self, zone: str, name: str) -> JSON:
-        self.fault("igm", zone=zone)
-        with self.lock:
-            for pool_name, pool in self.node_pools.items():
-                if any(
-                    url.endswith(f"/zones/{zone}/instanceGroupManagers/{name}")
-                    for url in pool.get("instanceGroupUrls", [])
-                ):
-                    return {
-                        "kind": "compute#instanceGroupManager",
-                        "name": name,
-                        "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
-                        "targetSize": self.target_sizes.get(pool_name, 0),
-                    }
-        raise ApiError(
-            404,
-            "NOT_FOUND",
-            f"The resource 'projects/{self.project}/zones/{zone}/instanceGroupManagers/{name}' "
-            "was not found",
-        )
-
-    def zone_operation(self, zone: str, name: str) -> JSON:
-        self.fault("zoneOperations", zone=zone)
-        with self.lock:
-            op = self.zone_operations.get((zone, name))
-        if op is None:
-            raise ApiError(
-                404,
-                "NOT_FOUND",
-                f"The resource 'projects/{self.project}/zones/{zone}/operations/{name}' "
-                "was not found",
-            )
-        return op
-
-    def list_zone_operations(self, zone: str) -> JSON:
-        self.fault("zoneOperations", zone=zone)
-        with self.lock:
-            items = [op for (z, _), op in sorted(self.zone_operations.items()) if z == zone]
-        return {"kind": "compute#operationList", "id": zone, "items": items}
 
     # -- internals --------------------------------------------------------------------------
 
@@ -532,19 +401,6 @@ class GKEEmulatorState:
         elif (key := self._capacity_key(config, zone)) is not None:
             self.capacity[key] += nodes
 
-    def _record_zone_stockout(self, zone: str, pool: str, text: str) -> None:
-        name = f"operation-{next(self._ids)}-insert"
-        self.zone_operations[(zone, name)] = {
-            "kind": "compute#operation",
-            "name": name,
-            "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
-            "operationType": "insert",
-            "status": "DONE",
-            "targetLink": f"{GCE}/projects/{self.project}/zones/{zone}/instances/gke-{pool}-1a2b",
-            "error": {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message": text}]},
-            "httpErrorStatusCode": 503,
-        }
-
     def _notify(
         self,
         kind: Literal["created", "resized", "deleted"],
@@ -557,12 +413,3 @@ class GKEEmulatorState:
         event = PoolEvent(kind, name, zone, self.target_sizes.get(name, 0), snapshot)
         for hook in list(self.hooks):
             hook(event)
-
-
-def _filter_regex(name_filter: str | None) -> re.Pattern[str]:
-    """Compute's ``name eq "(a|b)"`` filter (RE2 on the whole name); anything else matches all."""
-    if name_filter:
-        match = re.fullmatch(r'\s*name\s+eq\s+"?(.+?)"?\s*', name_filter)
-        if match:
-            return re.compile(match.group(1))
-    return re.compile(".*")
