@@ -167,8 +167,8 @@ register_rules(
                 " 'custom_containerd')"
             ),
             message=(
-                "customImageConfig is required with, and only allowed with, imageType"
-                " custom_containerd"
+                "customImageConfig goes with imageType custom_containerd; set both or"
+                " remove customImageConfig"
             ),
             check=lambda c: (
                 (c.custom_image_config is not None) == (c.image_type == "custom_containerd")

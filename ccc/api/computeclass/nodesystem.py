@@ -178,7 +178,10 @@ register_rules(
                 "!has(self.imageGcHighThresholdPercent) || !has(self.imageGcLowThresholdPercent)"
                 " || self.imageGcHighThresholdPercent > self.imageGcLowThresholdPercent"
             ),
-            message="imageGcLowThresholdPercent must be lower than imageGcHighThresholdPercent",
+            message=(
+                "imageGcLowThresholdPercent must be lower than imageGcHighThresholdPercent;"
+                " set a lower low threshold or a higher high one"
+            ),
             check=lambda k: (
                 k.image_gc_high_threshold_percent is None
                 or k.image_gc_low_threshold_percent is None

@@ -300,8 +300,8 @@ register_rules(
                 for a in [*_OTHER_ALIASES, "nodepools", "priorityScore", "allocationStrategy"]
             ),
             message=(
-                "a priority rule needs at least one field, e.g. machineFamily, machineType,"
-                " gpu, tpu or nodepools"
+                "a priority rule needs at least one field; add machineFamily, machineType, gpu,"
+                " tpu or nodepools, or remove the empty rule"
             ),
             check=_set_fields,
             reason="FieldValueRequired",
@@ -391,7 +391,7 @@ register_rules(
                 " has(self.flexStart.enabled) && self.flexStart.enabled)"
             ),
             message=(
-                "flexStart cannot be combined with spot: true; put flex-start and Spot in"
+                "flexStart cannot be combined with spot: true; move flex-start and Spot into"
                 " separate rules"
             ),
             check=lambda r: not (_has_spot(r) and r.is_flex_start),
@@ -420,7 +420,10 @@ register_rules(
                 "!has(self.flexStart) || !has(self.flexStart.nodeRecycling) ||"
                 " (has(self.flexStart.enabled) && self.flexStart.enabled)"
             ),
-            message="flexStart.nodeRecycling only applies when flexStart.enabled is true",
+            message=(
+                "flexStart.nodeRecycling only applies when flexStart.enabled is true; set"
+                " enabled: true or remove nodeRecycling"
+            ),
             check=lambda r: (
                 r.flex_start is None or r.flex_start.node_recycling is None or r.flex_start.enabled
             ),

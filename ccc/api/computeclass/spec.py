@@ -358,7 +358,10 @@ register_rules(
                 " !has(self.nodePoolConfig.imageType) || self.nodePoolConfig.imageType =="
                 " 'cos_containerd'"
             ),
-            message="only imageType cos_containerd can be used when autopilot is enabled",
+            message=(
+                "only imageType cos_containerd can be used when autopilot is enabled; set"
+                " imageType: cos_containerd or remove it"
+            ),
             check=lambda s: (
                 not s.autopilot_enabled
                 or s.node_pool_config is None
@@ -375,7 +378,10 @@ register_rules(
                 " !has(self.nodePoolConfig.loggingConfig.loggingVariantConfig.variant) ||"
                 " self.nodePoolConfig.loggingConfig.loggingVariantConfig.variant == 'DEFAULT'"
             ),
-            message="only the DEFAULT logging variant can be used when autopilot is enabled",
+            message=(
+                "only the DEFAULT logging variant can be used when autopilot is enabled; set"
+                " variant: DEFAULT or remove loggingConfig"
+            ),
             check=lambda s: (
                 not s.autopilot_enabled
                 or s.node_pool_config is None
@@ -464,7 +470,10 @@ register_rules(
                 f"!{_CONFIDENTIAL} || self.nodePoolConfig.confidentialNodeType != 'SEV' ||"
                 f" self.priorities.all(p, {_cel_family_in(_SEV)})"
             ),
-            message="confidentialNodeType SEV only supports machine families n2d, c2d, c3d and c4d",
+            message=(
+                "confidentialNodeType SEV only supports machine families n2d, c2d, c3d and"
+                " c4d; use those families or another confidentialNodeType"
+            ),
             check=lambda s: (
                 _confidential(s) != "SEV" or all(_family_of(r) in _SEV for r in s.priorities)
             ),
@@ -476,7 +485,10 @@ register_rules(
                 f"!{_CONFIDENTIAL} || self.nodePoolConfig.confidentialNodeType != 'SEV_SNP' ||"
                 f" self.priorities.all(p, {_cel_family_in(_SEV_SNP)})"
             ),
-            message="confidentialNodeType SEV_SNP only supports machine family n2d",
+            message=(
+                "confidentialNodeType SEV_SNP only supports machine family n2d; use n2d"
+                " machines or another confidentialNodeType"
+            ),
             check=lambda s: (
                 _confidential(s) != "SEV_SNP"
                 or all(_family_of(r) in _SEV_SNP for r in s.priorities)
@@ -494,7 +506,7 @@ register_rules(
             ),
             message=(
                 "confidentialNodeType TDX only supports c3/c4 standard machine types,"
-                " a3-highgpu-1g and a4-highgpu-8g"
+                " a3-highgpu-1g and a4-highgpu-8g; use those or another confidentialNodeType"
             ),
             check=lambda s: _confidential(s) != "TDX" or all(_tdx_ok(r) for r in s.priorities),
             field_path=".priorities",
@@ -582,7 +594,7 @@ register_rules(
             ),
             message=(
                 "sandbox type microvm needs at least one rule and enableNestedVirtualization:"
-                " true on every rule (or in priorityDefaults)"
+                " true on every rule; set it in priorityDefaults or on each rule"
             ),
             check=lambda s: (
                 s.node_pool_config is None
