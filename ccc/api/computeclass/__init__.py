@@ -6,6 +6,9 @@ exclude_none=True)`` (aliases are the default on output). Cross-field rules live
 models (:class:`CrossFieldRule`) and feed both validation and the CRD (:mod:`ccc.api.crd`).
 """
 
+# The *_checks modules register the cross-field rules of PriorityRule and ComputeClassSpec.
+from ccc.api.computeclass import rule_checks as _rule_checks  # noqa: F401
+from ccc.api.computeclass import spec_checks as _spec_checks  # noqa: F401
 from ccc.api.computeclass._base import (
     CROSS_FIELD_ERROR,
     ApiModel,

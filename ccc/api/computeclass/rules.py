@@ -7,6 +7,7 @@ are GKE's rule-level CEL rules plus ccc's own; each says how to fix a violation.
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 from pydantic import Field
@@ -14,7 +15,6 @@ from pydantic import Field
 from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, register_rules
 from ccc.api.computeclass.hardware import (
     GCE_NAME,
-    RESERVED_LABEL_DOMAINS,
     GpuSpec,
     HostMaintenancePolicy,
     Placement,
@@ -23,29 +23,10 @@ from ccc.api.computeclass.hardware import (
     TaintSpec,
     TpuSpec,
 )
-from ccc.api.computeclass.nodesystem import NodeSystemConfig, sets_shutdown_grace
+from ccc.api.computeclass.nodesystem import NodeSystemConfig
 
 AllocationStrategy = Literal["lowest-cost", "fleet-efficiency"]
 
-MIN_CPU_PLATFORMS = (
-    "Intel Sandy Bridge",
-    "Intel Ivy Bridge",
-    "Intel Haswell",
-    "Intel Broadwell",
-    "Intel Skylake",
-    "Intel Cascade Lake",
-    "Intel Ice Lake",
-    "Intel Sapphire Rapids",
-    "Intel Emerald Rapids",
-    "Intel Granite Rapids",
-    "AMD Rome",
-    "AMD Milan",
-    "AMD Genoa",
-    "AMD Turin",
-    "Ampere Altra",
-    "Google Axion",
-    "Nvidia Grace",
-)
 MinCpuPlatform = Literal[
     "Intel Sandy Bridge",
     "Intel Ivy Bridge",
@@ -65,6 +46,7 @@ MinCpuPlatform = Literal[
     "Google Axion",
     "Nvidia Grace",
 ]
+MIN_CPU_PLATFORMS: tuple[str, ...] = typing.get_args(MinCpuPlatform)
 
 
 class NodeRecycling(ApiModel):
@@ -272,268 +254,6 @@ class PriorityRule(ApiModel):
         """True when the rule provisions with DWS flex-start."""
         return self.flex_start is not None and self.flex_start.enabled
 
-
-NODEPOOLS_RULE_FIELDS = frozenset({"nodepools", "priority_score", "allocation_strategy"})
-_OTHER_FIELDS = [n for n in PriorityRule.model_fields if n not in NODEPOOLS_RULE_FIELDS]
-_OTHER_ALIASES = [PriorityRule.model_fields[n].alias or n for n in _OTHER_FIELDS]
-
-
-def _only_nodepools(rule: PriorityRule) -> bool:
-    return all(getattr(rule, name) is None for name in _OTHER_FIELDS)
-
-
-def _set_fields(rule: PriorityRule) -> bool:
-    return any(getattr(rule, name) is not None for name in PriorityRule.model_fields)
-
-
-def _has_spot(rule: PriorityRule) -> bool:
-    return rule.spot is True
-
-
-register_rules(
-    PriorityRule,
-    [
-        CrossFieldRule(
-            id="rule-not-empty",
-            cel=" || ".join(
-                f"has(self.{a})"
-                for a in [*_OTHER_ALIASES, "nodepools", "priorityScore", "allocationStrategy"]
-            ),
-            message=(
-                "a priority rule needs at least one field; add machineFamily, machineType, gpu,"
-                " tpu or nodepools, or remove the empty rule"
-            ),
-            check=_set_fields,
-            reason="FieldValueRequired",
-        ),
-        CrossFieldRule(
-            id="nodepools-rule-exclusive",
-            cel="!has(self.nodepools) || !("
-            + " || ".join(f"has(self.{a})" for a in _OTHER_ALIASES)
-            + ")",
-            message=(
-                "a nodepools rule may only set nodepools, priorityScore and allocationStrategy;"
-                " move the other fields into a separate rule"
-            ),
-            check=lambda r: r.nodepools is None or _only_nodepools(r),
-            field_path=".nodepools",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="machine-family-xor-type",
-            cel="!(has(self.machineFamily) && has(self.machineType))",
-            message=(
-                "set either machineType or machineFamily, not both; machineType already implies"
-                " its family"
-            ),
-            check=lambda r: not (r.machine_family is not None and r.machine_type is not None),
-            field_path=".machineType",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="machine-type-excludes-min-shape",
-            cel="!(has(self.machineType) && (has(self.minCores) || has(self.minMemoryGb)))",
-            message=(
-                "minCores and minMemoryGb only apply with machineFamily; remove them or replace"
-                " machineType with machineFamily"
-            ),
-            check=lambda r: (
-                not (
-                    r.machine_type is not None
-                    and (r.min_cores is not None or r.min_memory_gb is not None)
-                )
-            ),
-            field_path=".machineType",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="machine-family-not-ek",
-            cel="!has(self.machineFamily) || self.machineFamily != 'ek'",
-            message="machineFamily ek is not supported by compute classes; choose another family",
-            check=lambda r: r.machine_family != "ek",
-            field_path=".machineFamily",
-        ),
-        CrossFieldRule(
-            id="machine-type-not-ek",
-            cel=(
-                "!has(self.machineType) || !(self.machineType.startsWith('ek') ||"
-                " self.machineType.startsWith('e4a'))"
-            ),
-            message=(
-                "machine types ek-* and e4a-* are not supported by compute classes; choose"
-                " another type"
-            ),
-            check=lambda r: r.machine_type is None or not r.machine_type.startswith(("ek", "e4a")),
-            field_path=".machineType",
-        ),
-        CrossFieldRule(
-            id="non-tpu-reservations-need-machine",
-            cel=(
-                "!has(self.reservations) || has(self.tpu) || has(self.machineFamily) ||"
-                " has(self.machineType)"
-            ),
-            message=(
-                "reservations on a non-TPU rule need machineType or machineFamily; add the"
-                " machine type of the reservation"
-            ),
-            check=lambda r: (
-                r.reservations is None
-                or r.tpu is not None
-                or r.machine_family is not None
-                or r.machine_type is not None
-            ),
-            field_path=".reservations",
-        ),
-        CrossFieldRule(
-            id="flex-start-excludes-spot",
-            cel=(
-                "!(has(self.spot) && self.spot && has(self.flexStart) &&"
-                " has(self.flexStart.enabled) && self.flexStart.enabled)"
-            ),
-            message=(
-                "flexStart cannot be combined with spot: true; move flex-start and Spot into"
-                " separate rules"
-            ),
-            check=lambda r: not (_has_spot(r) and r.is_flex_start),
-            field_path=".spot",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="capacity-check-wait-needs-flex-start-or-tpu",
-            cel=(
-                "!has(self.capacityCheckWaitTimeSeconds) || has(self.tpu) || (has(self.flexStart)"
-                " && has(self.flexStart.enabled) && self.flexStart.enabled)"
-            ),
-            message=(
-                "capacityCheckWaitTimeSeconds only applies to flex-start or TPU rules; set"
-                " flexStart.enabled: true or remove it (other rules fall through at once)"
-            ),
-            check=lambda r: (
-                r.capacity_check_wait_time_seconds is None or r.tpu is not None or r.is_flex_start
-            ),
-            field_path=".capacityCheckWaitTimeSeconds",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="node-recycling-needs-flex-start",
-            cel=(
-                "!has(self.flexStart) || !has(self.flexStart.nodeRecycling) ||"
-                " (has(self.flexStart.enabled) && self.flexStart.enabled)"
-            ),
-            message=(
-                "flexStart.nodeRecycling only applies when flexStart.enabled is true; set"
-                " enabled: true or remove nodeRecycling"
-            ),
-            check=lambda r: (
-                r.flex_start is None or r.flex_start.node_recycling is None or r.flex_start.enabled
-            ),
-            field_path=".flexStart",
-        ),
-        CrossFieldRule(
-            id="shutdown-grace-only-for-spot",
-            cel=(
-                "(has(self.spot) && self.spot) || !has(self.nodeSystemConfig) ||"
-                " !has(self.nodeSystemConfig.kubeletConfig) ||"
-                " !has(self.nodeSystemConfig.kubeletConfig.shutdownGracePeriodSeconds)"
-            ),
-            message=(
-                "kubeletConfig.shutdownGracePeriodSeconds is only supported for Spot; set spot:"
-                " true or remove it"
-            ),
-            check=lambda r: _has_spot(r) or not sets_shutdown_grace(r.node_system_config),
-            field_path=".nodeSystemConfig",
-        ),
-        CrossFieldRule(
-            id="gpu-direct-needs-network-profile",
-            cel="!has(self.gpuDirect) || has(self.acceleratorNetworkProfile)",
-            message="gpuDirect: rdma needs acceleratorNetworkProfile (e.g. auto); add it",
-            check=lambda r: r.gpu_direct is None or r.accelerator_network_profile is not None,
-            field_path=".acceleratorNetworkProfile",
-            reason="FieldValueRequired",
-        ),
-        CrossFieldRule(
-            id="rule-minimum-capacity-needs-shape",
-            cel=(
-                "!has(self.minimumCapacity) || !has(self.minimumCapacity.targetNodeCount) ||"
-                " has(self.machineType) || has(self.gpu) || has(self.tpu) ||"
-                " (has(self.reservations) && self.reservations.affinity == 'Specific')"
-            ),
-            message=(
-                "minimumCapacity on a rule needs machineType, gpu, tpu or a Specific"
-                " reservation so the node shape is known; add one"
-            ),
-            check=lambda r: (
-                r.minimum_capacity is None
-                or r.minimum_capacity.target_node_count is None
-                or r.machine_type is not None
-                or r.gpu is not None
-                or r.tpu is not None
-                or (r.reservations is not None and r.reservations.affinity == "Specific")
-            ),
-            field_path=".minimumCapacity",
-        ),
-        CrossFieldRule(
-            id="gpu-topology-needs-gb200-and-placement",
-            cel=(
-                "!has(self.gpu) || !has(self.gpu.topology) || (((has(self.machineFamily) &&"
-                " self.machineFamily == 'a4x') || (has(self.gpu.type) && self.gpu.type =="
-                " 'nvidia-gb200')) && has(self.placement))"
-            ),
-            message=(
-                "gpu.topology is only for machine family a4x or gpu type nvidia-gb200 and needs"
-                " placement.policyName; remove it or add both"
-            ),
-            check=lambda r: (
-                r.gpu is None
-                or r.gpu.topology is None
-                or (
-                    (r.machine_family == "a4x" or r.gpu.type == "nvidia-gb200")
-                    and r.placement is not None
-                )
-            ),
-            field_path=".gpu.topology",
-        ),
-        CrossFieldRule(
-            id="pod-family-only-with-spot",
-            cel=(
-                "!has(self.podFamily) || !("
-                + " || ".join(
-                    f"has(self.{a})" for a in _OTHER_ALIASES if a not in ("podFamily", "spot")
-                )
-                + ")"
-            ),
-            message=(
-                "a podFamily rule may only also set spot (and priorityScore); remove the other"
-                " fields"
-            ),
-            check=lambda r: (
-                r.pod_family is None
-                or all(
-                    getattr(r, n) is None for n in _OTHER_FIELDS if n not in ("pod_family", "spot")
-                )
-            ),
-            field_path=".podFamily",
-            reason="FieldValueForbidden",
-        ),
-        CrossFieldRule(
-            id="node-labels-not-reserved",
-            cel=(
-                "!has(self.nodeLabels) || self.nodeLabels.all(k, "
-                + " && ".join(f"!k.contains('{d}')" for d in RESERVED_LABEL_DOMAINS)
-                + ")"
-            ),
-            message=(
-                "nodeLabels keys may not contain the reserved domains cloud.google.com,"
-                " kubernetes.io, gke.io or k8s.io; use your own prefix"
-            ),
-            check=lambda r: (
-                r.node_labels is None
-                or not any(d in k for k in r.node_labels for d in RESERVED_LABEL_DOMAINS)
-            ),
-            field_path=".nodeLabels",
-        ),
-    ],
-)
 
 __all__ = [
     "GCE_NAME",
