@@ -10,7 +10,8 @@ Contract (every implementation, checked by ``tests/contract``):
   :class:`~providers.errors.QuotaExceededError` with ``scope``/``location`` set; they are never
   retried inside the provider. Transient failures are retried inside the provider and surface
   as :class:`~providers.errors.ProviderUnavailableError` only when retries are exhausted.
-* ``delete_node_pool`` of a missing pool succeeds.
+* ``delete_node_pool`` of a missing pool succeeds; ``delete_nodes`` removes exactly the named
+  nodes (scale-down picks empty ones) and ignores nodes that are already gone.
 * Calls never block the event loop (blocking SDK calls run in a thread) and respect the
   caller's cancellation.
 * ``list_node_pools`` returns every pool of the cluster, managed or not; ``NodePool.managed``
@@ -41,6 +42,11 @@ class Provider(Protocol):
 
     async def delete_node_pool(self, name: str) -> None:
         """Delete the pool and its nodes. Missing pools are not an error."""
+        ...
+
+    async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
+        """Remove these nodes (Kubernetes node names) from the pool and shrink it by as many.
+        Nodes already gone are ignored; returns the pool afterwards."""
         ...
 
     async def list_node_pools(self) -> Sequence[NodePool]:

@@ -192,6 +192,26 @@ class SimulatedCloud(Timeline):
                 self._remove_node(pool, node, None, now)
         return pool.view(self.clock.now())
 
+    async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
+        """Remove the named nodes from ``pool`` (their capacity is given back); names that are
+        not in the pool are ignored.
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+        """
+        await self._begin("delete_nodes", {"pool": pool, "nodes": tuple(nodes)})
+        record = self._pools.get(pool)
+        if record is None:
+            raise NodePoolNotFoundError(
+                f"Node pool '{pool}' not found.", scope="zone", reason="NOT_FOUND"
+            )
+        now = self.clock.now()
+        wanted = set(nodes)
+        for node in record.newest_first():
+            if node.name in wanted:
+                self._remove_node(record, node, None, now)
+        return record.view(self.clock.now())
+
     async def delete_node_pool(self, name: str) -> None:
         """Delete the pool and its nodes (capacity is given back). Missing pools are fine."""
         await self._begin("delete_node_pool", {"name": name})

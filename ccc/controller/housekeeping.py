@@ -1,0 +1,131 @@
+"""After each pass: repair pools whose nodes went missing (a crash mid-create) and remove
+empty nodes and pools after the class's consolidation delay. Only managed pools are touched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ccc.api.values import NodePool
+from ccc.controller.events import ObjectRef
+from ccc.controller.projections import NodeInfo, PodInfo
+from ccc.controller.state import missing_nodes, node_usage
+from policies.consolidation import plan_scale_down
+from providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from ccc.controller.reconciler import Reconciler
+
+log = structlog.get_logger("ccc.housekeeping")
+
+
+class Housekeeping:
+    def __init__(self, owner: Reconciler) -> None:
+        self._owner = owner
+        self._missing_since: dict[str, datetime] = {}
+        self._empty_since: dict[str, datetime] = {}
+
+    async def run(
+        self,
+        now: datetime,
+        pools: Sequence[NodePool],
+        nodes: Sequence[NodeInfo],
+        pods: Sequence[PodInfo],
+        *,
+        pending_classes: set[str],
+    ) -> None:
+        await self._repair(now, pools, nodes)
+        if self._owner.config.scale_down_enabled:
+            await self._scale_down(now, pools, nodes, pods, pending_classes)
+
+    async def _repair(
+        self, now: datetime, pools: Sequence[NodePool], nodes: Sequence[NodeInfo]
+    ) -> None:
+        missing = missing_nodes(nodes, pools)
+        for name in set(self._missing_since) - set(missing):
+            del self._missing_since[name]
+        after = timedelta(seconds=self._owner.config.repair_after_s)
+        by_name = {str(p.name): p for p in pools}
+        for name, count in missing.items():
+            first = self._missing_since.setdefault(name, now)
+            if now - first < after:
+                continue
+            pool = by_name[name]
+            log.info("node_pool.repair", node_pool=name, missing=count, node_count=pool.node_count)
+            try:
+                async with asyncio.timeout(self._owner.config.provider_timeout_s):
+                    await self._owner.provider.resize_node_pool(name, node_count=pool.node_count)
+                self._missing_since.pop(name, None)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("node_pool.repair_failed", node_pool=name, error=str(exc)[:300])
+
+    async def _scale_down(
+        self,
+        now: datetime,
+        pools: Sequence[NodePool],
+        nodes: Sequence[NodeInfo],
+        pods: Sequence[PodInfo],
+        pending_classes: set[str],
+    ) -> None:
+        owner = self._owner
+        managed = {str(p.name): p for p in pools if p.managed}
+        usage = node_usage(nodes, pods, managed, self._empty_since, now=now)
+        delays: dict[str, timedelta] = {}
+        for name, st in owner._state.items():
+            minutes = None
+            if st.model is not None and st.model.spec.autoscaling_policy is not None:
+                minutes = st.model.spec.autoscaling_policy.consolidation_delay_minutes
+            delays[name] = (
+                timedelta(minutes=minutes) if minutes else owner.config.default_consolidation_delay
+            )
+        for d in plan_scale_down(
+            list(managed.values()),
+            usage,
+            now=now,
+            delays=delays,
+            pending_classes=frozenset(pending_classes),
+        ):
+            try:
+                async with asyncio.timeout(owner.config.provider_timeout_s):
+                    if d.delete_pool:
+                        await owner.provider.delete_node_pool(d.pool)
+                    else:
+                        await owner.provider.delete_nodes(d.pool, d.nodes)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("scale_down.failed", node_pool=d.pool, error=str(exc)[:300])
+                continue
+            kind = "pool" if d.delete_pool else "node"
+            owner.metrics.scale_down.labels(class_name=d.class_name or "", kind=kind).inc(
+                1 if d.delete_pool else len(d.nodes)
+            )
+            log.info(
+                "scale_down.done",
+                node_pool=d.pool,
+                class_name=d.class_name,
+                nodes=list(d.nodes),
+                delete_pool=d.delete_pool,
+                reason=d.reason,
+            )
+            for n in d.nodes:
+                self._empty_since.pop(n, None)
+            if d.class_name and d.class_name in owner._state:
+                st = owner._state[d.class_name]
+                what = (
+                    f"deleted node pool {d.pool}"
+                    if d.delete_pool
+                    else (f"removed {len(d.nodes)} node(s) from {d.pool}")
+                )
+                await owner._event(
+                    owner._class_ref(d.class_name, st),
+                    "Normal",
+                    "ScaledDown",
+                    f"{what}: {d.reason}",
+                    now,
+                )
+
+
+__all__ = ["Housekeeping", "ObjectRef"]

@@ -1,0 +1,206 @@
+"""Wiring of ``ccc run``: informers, provider, reconciler, health/metrics server, leader
+election.
+
+Every replica runs its informers and the health server (so a standby is warm and ready);
+only the leader reconciles. Losing the lease stops the process (client-go semantics): the
+Deployment restarts it as a standby, which avoids two leaders acting on stale state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+
+from ccc.api import labels as L
+from ccc.api.builtin_catalog import load_builtin_catalog
+from ccc.api.catalog import Catalog
+from ccc.controller.config import ControllerConfig
+from ccc.controller.events import EventRecorder
+from ccc.controller.health import HealthServer
+from ccc.controller.informer import Informer, Resource
+from ccc.controller.kube import api_client_from
+from ccc.controller.leader import LeaderElector
+from ccc.controller.metrics import Metrics
+from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
+from ccc.controller.reconciler import Reconciler
+from ccc.controller.status import StatusWriter
+from providers.base import Provider
+from providers.clock import Clock, SystemClock
+
+log = structlog.get_logger("ccc.run")
+
+ProviderName = Literal["kwok", "gke", "simulated"]
+ProviderFactory = Callable[[Any, Catalog, Clock], Awaitable[Provider]]
+
+PODS = Resource("", "v1", "pods", True)
+NODES = Resource("", "v1", "nodes", False)
+CLASSES = Resource(L.GROUP, L.VERSION, "computeclasses", False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOptions:
+    name: ProviderName = "kwok"
+    kwok_namespace: str = "ccc-kwok-cloud"
+    gke_project: str | None = None
+    gke_location: str | None = None
+    gke_cluster: str | None = None
+    gke_endpoint: str | None = None
+
+
+async def build_provider(
+    opts: ProviderOptions, api: Any, catalog: Catalog, clock: Clock
+) -> Provider:
+    """Construct the configured provider (Google SDKs are imported only for ``gke``)."""
+    if opts.name == "kwok":
+        from providers.kwok import KwokProvider
+
+        return KwokProvider(api, catalog=catalog, namespace=opts.kwok_namespace, clock=clock)
+    if opts.name == "simulated":
+        from providers.simulated import SimulatedCloud
+
+        return SimulatedCloud(clock=clock, catalog=catalog)
+    from providers.gke.config import GKEConfig
+    from providers.gke.provider import GKEProvider
+
+    if not (opts.gke_project and opts.gke_location and opts.gke_cluster):
+        raise ValueError("the gke provider needs --gke-project, --gke-location and --gke-cluster")
+    endpoint = opts.gke_endpoint
+    cfg = GKEConfig(
+        project=opts.gke_project,
+        location=opts.gke_location,
+        cluster=opts.gke_cluster,
+        endpoint=endpoint,
+        insecure_http=bool(endpoint and endpoint.startswith("127.")),
+        anonymous=bool(endpoint and endpoint.startswith("127.")),
+    )
+    return GKEProvider.from_config(cfg)
+
+
+class Controller:
+    """One ``ccc run`` process."""
+
+    def __init__(
+        self,
+        api: Any,
+        provider: Provider,
+        *,
+        config: ControllerConfig,
+        catalog: Catalog | None = None,
+        clock: Clock | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.api = api
+        self.config = config
+        self.catalog = catalog or load_builtin_catalog()
+        self.clock = clock or SystemClock()
+        self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
+        self.metrics = Metrics()
+        self.pods: Informer[PodInfo] = Informer(
+            api, PODS, project=pod_info, on_change=self._on_pod, name="pods"
+        )
+        self.nodes: Informer[NodeInfo] = Informer(
+            api, NODES, project=node_info, on_change=self._on_other, name="nodes"
+        )
+        self.classes: Informer[dict[str, Any]] = Informer(
+            api, CLASSES, project=lambda o: o, on_change=self._on_other, name="computeclasses"
+        )
+        self.reconciler = Reconciler(
+            provider=provider,
+            catalog=self.catalog,
+            config=config,
+            clock=self.clock,
+            metrics=self.metrics,
+            pods=self.pods,
+            nodes=self.nodes,
+            classes=self.classes,
+            recorder=EventRecorder(api, namespace=config.event_namespace),
+            status=StatusWriter(api),
+        )
+        self.health = HealthServer(
+            config.metrics_host,
+            config.metrics_port,
+            ready=self.ready,
+            registry=self.metrics.registry,
+        )
+        self.leading = False
+
+    def ready(self) -> bool:
+        return self.pods.synced and self.nodes.synced and self.classes.synced
+
+    def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
+        if new is not None and new.node_name and (old is None or not old.node_name):
+            self.reconciler.pod_bound(new)
+        if (new is not None and new.pending and new.unschedulable and new.compute_class) or (
+            event == "DELETED" and old is not None and old.node_name
+        ):
+            self.reconciler.notify()
+
+    def _on_other(self, *_: object) -> None:
+        self.reconciler.notify()
+
+    async def _lead(self) -> None:
+        self.leading = True
+        self.metrics.leader.set(1)
+        log.info("leader.started", identity=self.identity)
+        try:
+            await self.reconciler.run()
+        finally:
+            self.leading = False
+            self.metrics.leader.set(0)
+
+    async def run(self) -> None:
+        """Run until cancelled (or until the lease is lost, which raises)."""
+        await self.health.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for inf in (self.pods, self.nodes, self.classes):
+                    tg.create_task(inf.run(), name=f"informer-{inf.name}")
+                await asyncio.gather(
+                    *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))
+                )
+                log.info(
+                    "caches.synced",
+                    pods=len(self.pods),
+                    nodes=len(self.nodes),
+                    classes=len(self.classes),
+                )
+                if self.config.leader_elect:
+                    elector = LeaderElector(
+                        self.api,
+                        namespace=self.config.lease_namespace,
+                        name=self.config.lease_name,
+                        identity=self.identity,
+                        lease_duration_s=self.config.lease_duration_s,
+                        renew_deadline_s=self.config.renew_deadline_s,
+                        retry_period_s=self.config.retry_period_s,
+                    )
+                    await elector.run(self._lead)
+                else:
+                    await self._lead()
+                raise asyncio.CancelledError
+        finally:
+            await self.health.stop()
+
+
+async def run(
+    *,
+    kubeconfig: str | None,
+    provider: ProviderOptions,
+    config: ControllerConfig,
+    catalog: Catalog | None = None,
+) -> None:
+    """Entry point used by ``ccc run``."""
+    api = await api_client_from(kubeconfig)
+    cat = catalog or load_builtin_catalog()
+    clock = SystemClock()
+    try:
+        prov = await build_provider(provider, api, cat, clock)
+        await Controller(api, prov, config=config, catalog=cat, clock=clock).run()
+    finally:
+        await api.close()
