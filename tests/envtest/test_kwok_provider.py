@@ -1,0 +1,444 @@
+"""The kwok provider on the real API server: Nodes, crash safety, capacity and disruptions.
+
+Every test gets its own kwok cloud (a fresh namespace; its Nodes carry that namespace as a label
+and are deleted afterwards). Crashes are simulated by writing, by hand, exactly the objects a
+killed controller would have left behind, then running the provider again; a second provider
+instance on a second ApiClient plays the restarted controller. The last test runs the real
+scheduler and kwok (``cluster``) to bind a GPU pod to a Node the provider created.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from ccc.api import labels as L
+from ccc.api.values import (
+    CapacityType,
+    NodePoolName,
+    NodePoolSpec,
+    NodePoolStatus,
+    Taint,
+    region_of,
+)
+from providers.clock import VIRTUAL_EPOCH, VirtualClock
+from providers.errors import (
+    InsufficientCapacityError,
+    InvalidRequestError,
+    NodePoolAlreadyExistsError,
+    QuotaExceededError,
+)
+from providers.kwok import CAPACITY_CONFIGMAP, CAPACITY_KEY, CLOUD_LABEL, KwokProvider
+from providers.kwok.model import PoolRecord, node_manifest, pool_configmap
+from tests.support.controlplane import ControlPlane
+from tests.support.kube import api_client, eventually
+
+pytestmark = pytest.mark.controlplane
+
+ZONE = "us-central1-a"
+CLASS_TAINT = Taint(key=L.CLASS_LABEL, value="gpu", effect="NoSchedule")
+GPU_TAINT = Taint(key=L.GPU_RESOURCE, value="present", effect="NoSchedule")
+
+
+@dataclass
+class Cloud:
+    """One kwok cloud under test: the provider, a raw CoreV1Api and a name prefix."""
+
+    provider: KwokProvider
+    core: Any
+    namespace: str
+    api: client.ApiClient
+    prefix: str
+
+    def spec(self, suffix: str = "pool", **fields: Any) -> NodePoolSpec:
+        values: dict[str, Any] = {
+            "name": NodePoolName(f"{self.prefix}-{suffix}"),
+            "class_name": "gpu",
+            "rule_index": 0,
+            "machine_type": "a3-highgpu-8g",
+            "zone": ZONE,
+            "capacity_type": CapacityType.SPOT,
+            "node_count": 2,
+            "labels": {
+                L.CLASS_LABEL: "gpu",
+                L.MANAGED_BY_LABEL: L.MANAGED_BY_VALUE,
+                L.RULE_INDEX_LABEL: "0",
+            },
+            "taints": (CLASS_TAINT, GPU_TAINT),
+        }
+        values.update(fields)
+        return NodePoolSpec(**values)
+
+    async def node_names(self, pool: str) -> list[str]:
+        nodes = await self.core.list_node(
+            label_selector=f"{CLOUD_LABEL}={self.namespace},{L.NODE_POOL_LABEL}={pool}"
+        )
+        return sorted(n.metadata.name for n in nodes.items)
+
+    async def node(self, name: str) -> Any:
+        return await self.core.read_node(name)
+
+
+@asynccontextmanager
+async def _open_cloud(
+    plane: ControlPlane, clock: VirtualClock | None = None
+) -> AsyncIterator[Cloud]:
+    tag = uuid.uuid4().hex[:6]
+    namespace = f"ccc-kwok-{tag}"
+    async with api_client(plane.kubeconfig) as api:
+        core: Any = client.CoreV1Api(api)
+        provider = KwokProvider(api, namespace=namespace, clock=clock, retry_backoff_s=0.0)
+        try:
+            yield Cloud(provider, core, namespace, api, prefix=f"kw{tag}")
+        finally:
+            await core.delete_collection_node(label_selector=f"{CLOUD_LABEL}={namespace}")
+            namespaces = await core.list_namespace(field_selector=f"metadata.name={namespace}")
+            if namespaces.items:
+                await core.delete_namespace(namespace)
+
+
+@pytest.fixture
+async def cloud(control_plane: ControlPlane) -> AsyncIterator[Cloud]:
+    async with _open_cloud(control_plane) as c:
+        yield c
+
+
+@pytest.fixture
+async def virtual_cloud(control_plane: ControlPlane) -> AsyncIterator[Cloud]:
+    """A cloud whose clock stands still at VIRTUAL_EPOCH (deadlines become predictable)."""
+    async with _open_cloud(control_plane, VirtualClock()) as c:
+        yield c
+
+
+# -- nodes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "zone", "resource", "per_node", "cpu"),
+    [
+        ("a3-highgpu-8g", "us-central1-a", L.GPU_RESOURCE, "8", "208"),
+        ("g2-standard-8", "us-central1-b", L.GPU_RESOURCE, "1", "8"),
+        ("ct6e-standard-4t", "us-central1-b", L.TPU_RESOURCE, "4", "180"),
+    ],
+)
+async def test_created_pool_has_nodes_with_the_machine_shape_labels_and_taints(
+    cloud: Cloud, machine_type: str, zone: str, resource: str, per_node: str, cpu: str
+) -> None:
+    spec = cloud.spec(machine_type=machine_type, zone=zone)
+
+    pool = await cloud.provider.create_node_pool(spec)
+
+    assert (pool.node_count, pool.status, pool.managed) == (2, NodePoolStatus.RUNNING, True)
+    names = await cloud.node_names(spec.name)
+    assert names == [f"{spec.name}-0", f"{spec.name}-1"]
+    node = await cloud.node(names[0])
+    labels, status = node.metadata.labels, node.status
+    assert {k: labels[k] for k in spec.labels} == dict(spec.labels)
+    assert labels[L.NODE_POOL_LABEL] == labels[L.GKE_NODE_POOL_LABEL] == spec.name
+    assert labels[L.MACHINE_TYPE_LABEL] == machine_type
+    assert (labels[L.ZONE_LABEL], labels[L.REGION_LABEL]) == (zone, region_of(zone))
+    assert (labels["kubernetes.io/hostname"], labels["type"]) == (names[0], "kwok")
+    assert labels[L.GKE_SPOT_LABEL] == "true"
+    assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
+    # The API server adds node.kubernetes.io/not-ready until kwok reports the node Ready.
+    assert {(t.key, t.value, t.effect) for t in node.spec.taints} >= {
+        (t.key, t.value, t.effect) for t in spec.taints
+    }
+    assert (status.capacity[resource], status.capacity["cpu"]) == (per_node, cpu)
+    assert (status.capacity["pods"], status.allocatable[resource]) == ("110", per_node)
+    assert status.allocatable["cpu"].endswith("m")
+    assert int(status.allocatable["cpu"][:-1]) < int(cpu) * 1000
+    assert status.node_info.kubelet_version
+
+
+async def test_flex_start_nodes_carry_their_deadline_and_expire_at_it(
+    virtual_cloud: Cloud,
+) -> None:
+    cloud = virtual_cloud
+    spec = cloud.spec(capacity_type=CapacityType.FLEX_START, max_run_duration_s=3600)
+    await cloud.provider.create_node_pool(spec)
+    deadline = VIRTUAL_EPOCH + timedelta(seconds=3600)
+
+    node = await cloud.node(f"{spec.name}-0")
+
+    assert node.metadata.labels[L.FLEX_START_DEADLINE_LABEL] == str(int(deadline.timestamp()))
+    assert node.metadata.annotations[L.FLEX_START_DEADLINE_ANNOTATION] == deadline.isoformat()
+    assert node.metadata.labels[L.GKE_FLEX_START_LABEL] == "true"
+    early = deadline - timedelta(seconds=1)
+    assert await cloud.provider.expire_flex_start(early) == []
+    assert await cloud.provider.expire_flex_start(deadline) == [
+        f"{spec.name}-0",
+        f"{spec.name}-1",
+    ]
+    assert await cloud.node_names(spec.name) == []
+    (pool,) = await cloud.provider.list_node_pools()
+    assert pool.node_count == 0
+
+
+# -- crash safety ----------------------------------------------------------------------------
+
+
+async def _write_pool_configmap(cloud: Cloud, spec: NodePoolSpec) -> PoolRecord:
+    """What a controller killed right after writing the pool record leaves behind."""
+    await cloud.core.create_namespace({"metadata": {"name": cloud.namespace}})
+    body = pool_configmap(
+        spec, node_count=spec.node_count, created_at=VIRTUAL_EPOCH, reservations={}
+    )
+    made = await cloud.core.create_namespaced_config_map(cloud.namespace, body)
+    return PoolRecord.from_configmap(made)
+
+
+@pytest.mark.parametrize("nodes_before_crash", [0, 1, 3])
+async def test_create_after_a_crash_mid_create_completes_the_nodes_without_duplicates(
+    cloud: Cloud, nodes_before_crash: int
+) -> None:
+    spec = cloud.spec(node_count=3)
+    record = await _write_pool_configmap(cloud, spec)
+    for index in range(nodes_before_crash):
+        await cloud.core.create_node(
+            node_manifest(
+                record,
+                index=index,
+                machine=cloud.provider.catalog.machine_type(spec.machine_type),
+                namespace=cloud.namespace,
+                created_at=VIRTUAL_EPOCH,
+                kubelet_version="v0",
+            )
+        )
+
+    first = await cloud.provider.create_node_pool(spec)
+    again = await cloud.provider.create_node_pool(spec)
+
+    assert first.node_count == again.node_count == 3
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-{i}" for i in range(3)]
+
+
+async def test_a_restarted_provider_sees_the_pools_and_limits_of_the_one_before(
+    control_plane: ControlPlane, cloud: Cloud
+) -> None:
+    spec = cloud.spec(node_count=2)
+    await cloud.provider.set_capacity(spec.machine_type, ZONE, CapacityType.SPOT, 3)
+    await cloud.provider.create_node_pool(spec)
+
+    async with api_client(control_plane.kubeconfig) as api:
+        restarted = KwokProvider(api, namespace=cloud.namespace)
+        (pool,) = await restarted.list_node_pools()
+        with pytest.raises(InsufficientCapacityError):
+            await restarted.resize_node_pool(spec.name, node_count=4)
+        grown = await restarted.resize_node_pool(spec.name, node_count=3)
+
+    assert (pool.name, pool.node_count, pool.status) == (spec.name, 2, NodePoolStatus.RUNNING)
+    assert grown.node_count == 3
+    assert len(await cloud.node_names(spec.name)) == 3
+
+
+async def test_reconcile_restores_missing_nodes_and_removes_orphans_of_deleted_pools(
+    cloud: Cloud,
+) -> None:
+    kept, deleted = cloud.spec("kept", node_count=2), cloud.spec("gone", node_count=2)
+    await cloud.provider.create_node_pool(kept)
+    await cloud.provider.create_node_pool(deleted)
+    await cloud.core.delete_node(f"{kept.name}-1")  # a Node vanished
+    # A crash between deleting a pool's ConfigMap and deleting its Nodes:
+    await cloud.core.delete_namespaced_config_map(deleted.name, cloud.namespace)
+
+    by_name = {p.name: p for p in await cloud.provider.list_node_pools()}
+    await cloud.provider.reconcile()
+
+    assert by_name[kept.name].status is NodePoolStatus.RECONCILING
+    assert deleted.name not in by_name
+    assert await cloud.node_names(kept.name) == [f"{kept.name}-0", f"{kept.name}-1"]
+    assert await cloud.node_names(deleted.name) == []
+
+
+async def test_recreating_a_deleted_pool_replaces_its_orphaned_nodes(cloud: Cloud) -> None:
+    old = cloud.spec(node_count=2)
+    await cloud.provider.create_node_pool(old)
+    old_uids = {(await cloud.node(n)).metadata.uid for n in await cloud.node_names(old.name)}
+    await cloud.core.delete_namespaced_config_map(old.name, cloud.namespace)
+
+    await cloud.provider.create_node_pool(cloud.spec(node_count=1))
+
+    names = await cloud.node_names(old.name)
+    assert names == [f"{old.name}-0"]
+    assert (await cloud.node(names[0])).metadata.uid not in old_uids
+
+
+# -- resize and delete -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "left"), [(1, 3, [0, 1, 2]), (3, 1, [0]), (2, 0, []), (2, 2, [0, 1])]
+)
+async def test_resize_creates_or_deletes_nodes_highest_index_first(
+    cloud: Cloud, start: int, target: int, left: list[int]
+) -> None:
+    spec = cloud.spec(node_count=start)
+    await cloud.provider.create_node_pool(spec)
+
+    pool = await cloud.provider.resize_node_pool(spec.name, node_count=target)
+
+    assert pool.node_count == target
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-{i}" for i in left]
+
+
+async def test_delete_removes_nodes_and_record_and_is_idempotent(cloud: Cloud) -> None:
+    spec = cloud.spec(node_count=2)
+    await cloud.provider.create_node_pool(spec)
+
+    await cloud.provider.delete_node_pool(spec.name)
+    await cloud.provider.delete_node_pool(spec.name)
+
+    assert await cloud.node_names(spec.name) == []
+    assert await cloud.provider.list_node_pools() == []
+
+
+async def test_creating_an_existing_pool_with_another_zone_is_refused(cloud: Cloud) -> None:
+    await cloud.provider.create_node_pool(cloud.spec())
+
+    with pytest.raises(NodePoolAlreadyExistsError):
+        await cloud.provider.create_node_pool(cloud.spec(zone="us-central1-b"))
+
+
+# -- capacity --------------------------------------------------------------------------------
+
+
+async def test_a_request_beyond_zonal_capacity_is_refused_whole(cloud: Cloud) -> None:
+    await cloud.provider.set_capacity("a3-highgpu-8g", ZONE, CapacityType.SPOT, 2)
+    spec = cloud.spec(node_count=3)
+
+    with pytest.raises(InsufficientCapacityError) as caught:
+        await cloud.provider.create_node_pool(spec)
+
+    error = caught.value
+    assert (error.scope, error.location, error.reason) == (
+        "zone",
+        ZONE,
+        "ZONE_RESOURCE_POOL_EXHAUSTED",
+    )
+    assert await cloud.provider.list_node_pools() == []
+    assert await cloud.node_names(spec.name) == []
+    assert (await cloud.provider.create_node_pool(cloud.spec(node_count=2))).node_count == 2
+
+
+async def test_regional_quota_is_shared_by_the_pools_of_the_region(cloud: Cloud) -> None:
+    await cloud.provider.set_quota("us-central1", "PREEMPTIBLE_NVIDIA_H100_80GB_GPUS", 24)
+    await cloud.provider.create_node_pool(cloud.spec("a", node_count=2))
+
+    with pytest.raises(QuotaExceededError) as caught:
+        await cloud.provider.create_node_pool(cloud.spec("b", zone="us-central1-b", node_count=2))
+
+    assert (caught.value.scope, caught.value.location) == ("region", "us-central1")
+    grown = await cloud.provider.create_node_pool(
+        cloud.spec("b", zone="us-central1-b", node_count=1)
+    )
+    assert grown.node_count == 1
+
+
+async def test_the_capacity_model_is_a_readable_configmap(cloud: Cloud) -> None:
+    await cloud.provider.set_capacity("a3-highgpu-8g", ZONE, CapacityType.SPOT, 4)
+    await cloud.provider.set_quota("us-central1", "INSTANCES", 10)
+    await cloud.provider.set_provisioning_delay(0.5)
+
+    cm = await cloud.core.read_namespaced_config_map(CAPACITY_CONFIGMAP, cloud.namespace)
+
+    text = cm.data[CAPACITY_KEY]
+    assert "a3-highgpu-8g:us-central1-a:spot: 4" in text
+    assert "INSTANCES: 10" in text
+    assert "provisioningDelaySeconds: 0.5" in text
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field"),
+    [
+        ("offerings: {a3-highgpu-8g:us-central1-a: 2}", "offerings"),
+        ("provisioningDelaySeconds: -1", "provisioningDelaySeconds"),
+        ("quota: {us-central1: {INSTANCES: many}}", "quota.us-central1.INSTANCES"),
+        ("[1, 2]", "expected a mapping"),
+    ],
+)
+async def test_a_malformed_capacity_configmap_names_the_field(
+    cloud: Cloud, yaml_text: str, field: str
+) -> None:
+    await cloud.core.create_namespace({"metadata": {"name": cloud.namespace}})
+    await cloud.core.create_namespaced_config_map(
+        cloud.namespace,
+        {"metadata": {"name": CAPACITY_CONFIGMAP}, "data": {CAPACITY_KEY: yaml_text}},
+    )
+
+    with pytest.raises(InvalidRequestError) as caught:
+        await cloud.provider.create_node_pool(cloud.spec())
+
+    assert field in caught.value.message
+    assert CAPACITY_CONFIGMAP in caught.value.message
+
+
+# -- disruptions ------------------------------------------------------------------------------
+
+
+async def test_preempting_a_spot_node_taints_deletes_it_and_shrinks_its_pool(cloud: Cloud) -> None:
+    spec = cloud.spec(node_count=3)
+    await cloud.provider.create_node_pool(spec)
+
+    assert await cloud.provider.preempt(f"{spec.name}-1")
+    assert not await cloud.provider.preempt(f"{spec.name}-1")
+
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-0", f"{spec.name}-2"]
+    (pool,) = await cloud.provider.list_node_pools()
+    assert (pool.node_count, pool.status) == (2, NodePoolStatus.RUNNING)
+    grown = await cloud.provider.resize_node_pool(spec.name, node_count=3)
+    assert grown.node_count == 3
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-{i}" for i in range(3)]
+
+
+# -- end to end with the real scheduler ------------------------------------------------------
+
+
+@pytest.mark.e2e
+async def test_a_pending_gpu_pod_runs_on_a_node_the_provider_created(cluster: ControlPlane) -> None:
+    async with _open_cloud(cluster) as cloud:
+        class_name = cloud.prefix  # a class of its own, so no other test's node can take the pod
+        spec = cloud.spec(
+            node_count=1,
+            labels={L.CLASS_LABEL: class_name, L.MANAGED_BY_LABEL: L.MANAGED_BY_VALUE},
+            taints=(Taint(key=L.CLASS_LABEL, value=class_name), GPU_TAINT),
+        )
+        pod_name = f"{cloud.prefix}-trainer"
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod_name},
+            "spec": {
+                "nodeSelector": {L.CLASS_LABEL: class_name},
+                "tolerations": [
+                    {"key": L.CLASS_LABEL, "operator": "Equal", "value": class_name},
+                    {"key": L.GPU_RESOURCE, "operator": "Exists"},
+                ],
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "trainer:latest",
+                        "resources": {"limits": {L.GPU_RESOURCE: "8"}},
+                    }
+                ],
+            },
+        }
+        await cloud.core.create_namespaced_pod("default", pod)
+        try:
+            await cloud.provider.create_node_pool(spec)
+
+            async def running() -> Any:
+                found = await cloud.core.read_namespaced_pod(pod_name, "default")
+                return found if found.status.phase == "Running" else None
+
+            placed = await eventually("the GPU pod to run", running, timeout_s=90)
+            assert placed.spec.node_name == f"{spec.name}-0"
+        finally:
+            await cloud.core.delete_namespaced_pod(pod_name, "default", grace_period_seconds=0)
