@@ -162,7 +162,10 @@ def _clean(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "default" and value is None:
             continue
-        if key == "const":
+        if key == "description":
+            # Docstrings use reStructuredText literals; kubectl explain shows plain text.
+            out["description"] = " ".join(str(value).replace("``", "").split())
+        elif key == "const":
             out["enum"] = [value]
         elif key == "properties":
             out["properties"] = {name: _structural(sub, defs) for name, sub in value.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +123,17 @@ def test_the_models_schema_is_not_modified_by_generation() -> None:
     before = json.dumps(ComputeClass.model_json_schema(by_alias=True), sort_keys=True)
     compute_class_crd()
     assert json.dumps(ComputeClass.model_json_schema(by_alias=True), sort_keys=True) == before
+
+
+def test_the_api_reference_documents_every_field_and_rule() -> None:
+    reference = (Path(__file__).parents[2] / "docs" / "api-reference.md").read_text()
+    for path, _ in _nodes(compute_class_schema()):
+        name = path.rsplit(".", 1)[-1].removesuffix("[]")
+        if name and name != "*":
+            assert f"`{name}`" in reference, f"{path} is missing from docs/api-reference.md"
+    for rules in cross_field_rules().values():
+        for rule in rules:
+            assert f"`{rule.id}`" in reference, f"rule {rule.id} is missing from the reference"
 
 
 def test_ccc_crd_prints_the_same_crd_as_yaml_and_json() -> None:
