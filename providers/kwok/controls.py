@@ -164,7 +164,7 @@ class CloudControls:
         pool, uid = labels.get(well_known.NODE_POOL_LABEL), labels.get(POOL_UID_LABEL)
         for _ in range(_ATTEMPTS):
             record = await self._get_pool(pool) if pool else None
-            if record is None or record.uid != uid or record.node_count == 0:
+            if record is None or record.uid != uid or record.deleting or record.node_count == 0:
                 break
             body = pool_configmap(
                 record.spec,

@@ -44,11 +44,12 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 #: GKE's spot preemption notice taint (set when the VM gets its ACPI G2 soft-off signal).
 IMPENDING_TERMINATION_TAINT = "cloud.google.com/impending-node-termination"
 
-_SPEC_KEY, _COUNT_KEY, _CREATED_KEY, _RESERVATIONS_KEY = (
+_SPEC_KEY, _COUNT_KEY, _CREATED_KEY, _RESERVATIONS_KEY, _DELETING_KEY = (
     "spec",
     "nodeCount",
     "createdAt",
     "reservations",
+    "deleting",
 )
 _GIB = 2**30
 
@@ -62,6 +63,7 @@ class PoolRecord:
         node_count: the desired size now (what resizes, preemptions and expiries change).
         reservations: ``project/name`` of each reservation -> VMs of it this pool booked.
         uid, resource_version: of the ConfigMap (the uid links Nodes; the version guards writes).
+        deleting: a delete began (desired size 0); the ConfigMap goes once the Nodes are gone.
     """
 
     spec: NodePoolSpec
@@ -70,6 +72,7 @@ class PoolRecord:
     uid: str
     resource_version: str
     reservations: Mapping[str, int] = field(default_factory=dict)
+    deleting: bool = False
 
     @property
     def name(self) -> str:
@@ -109,6 +112,7 @@ class PoolRecord:
             uid=str(cm.metadata.uid),
             resource_version=str(cm.metadata.resource_version),
             reservations={str(k): int(v) for k, v in booked.items()},
+            deleting=data.get(_DELETING_KEY) == "true",
         )
 
 
@@ -119,6 +123,7 @@ def pool_configmap(
     created_at: datetime,
     reservations: Mapping[str, int],
     resource_version: str | None = None,
+    deleting: bool = False,
 ) -> dict[str, Any]:
     """The ConfigMap body recording a pool (``resource_version`` guards a replace)."""
     labels = {POOL_MARKER_LABEL: "true"}
@@ -137,6 +142,7 @@ def pool_configmap(
             _COUNT_KEY: str(node_count),
             _CREATED_KEY: created_at.isoformat(),
             _RESERVATIONS_KEY: json.dumps(dict(reservations), sort_keys=True),
+            _DELETING_KEY: "true" if deleting else "false",
         },
     }
 
@@ -154,10 +160,13 @@ def pool_view(record: PoolRecord, *, ready_nodes: int) -> NodePool:
 
     ``node_count`` is the desired size (the cloud's target size, as a GKE managed instance
     group reports it); ``status`` is ``PROVISIONING`` until the first Nodes exist and
-    ``RECONCILING`` while the Nodes do not match the desired size.
+    ``RECONCILING`` while the Nodes do not match the desired size, ``STOPPING`` once a delete
+    began.
     """
     spec, managed = record.spec, record.managed
-    if ready_nodes == record.node_count:
+    if record.deleting:
+        status = NodePoolStatus.STOPPING
+    elif ready_nodes == record.node_count:
         status = NodePoolStatus.RUNNING
     elif ready_nodes == 0:
         status = NodePoolStatus.PROVISIONING

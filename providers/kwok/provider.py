@@ -12,9 +12,11 @@ in this object, so a controller killed at any instant and restarted finds exactl
 * **Create** = admit against capacity, create the ConfigMap (an existing one with the same
   machine type, zone and capacity type is the pool: it is completed and returned), wait the
   provisioning delay, create the Nodes. **Resize** = admit the growth, replace the ConfigMap
-  guarded by its ``resourceVersion``, sync the Nodes. **Delete** = delete the ConfigMap (guarded
-  by its uid), then its Nodes; Nodes whose pool is gone are orphans that :meth:`reconcile` and
-  any later call on that pool name remove.
+  guarded by its ``resourceVersion``, sync the Nodes.
+* **Delete** = mark the ConfigMap ``deleting`` (desired size 0), delete the Nodes, delete the
+  ConfigMap (guarded by its uid). A pool caught mid-delete is listed as ``STOPPING`` and finished
+  by the next delete, create or :meth:`reconcile`; Nodes whose pool is gone are orphans that
+  :meth:`reconcile` and any later call on that pool name remove.
 * :meth:`list_node_pools` and :meth:`list_reservations` only read. :meth:`reconcile` repairs every
   pool and removes orphans; the controller calls it at startup.
 * Capacity, quota, reservations and the provisioning delay come from the ``capacity`` ConfigMap
@@ -136,6 +138,9 @@ class KwokProvider(CloudControls):
         await self._ensure_namespace()
         for _ in range(_WRITE_ATTEMPTS):
             record = await self._get_pool(spec.name)
+            if record is not None and record.deleting:
+                await self._finish_delete(record)  # then create it anew
+                continue
             if record is not None:
                 if record.spec.offering != spec.offering:
                     raise NodePoolAlreadyExistsError(
@@ -175,9 +180,10 @@ class KwokProvider(CloudControls):
         """
         for _ in range(_WRITE_ATTEMPTS):
             record = await self._get_pool(name)
-            if record is None:
+            if record is None or record.deleting:
+                state = "is being deleted" if record is not None else "not found"
                 raise NodePoolNotFoundError(
-                    f"Node pool '{name}' not found.", scope="zone", reason="NOT_FOUND"
+                    f"Node pool '{name}' {state}.", scope="zone", reason="NOT_FOUND"
                 )
             spec = record.spec
             _check_count(node_count, spec.hosts_per_slice, spec.zone)
@@ -209,10 +215,29 @@ class KwokProvider(CloudControls):
         raise _lost_races(f"resize node pool {name}")
 
     async def delete_node_pool(self, name: str) -> None:
-        """Delete the pool's ConfigMap, then its Nodes. A missing pool is not an error."""
-        record = await self._get_pool(name)
-        if record is not None:
-            await self._kube.delete_configmap(self.namespace, name, uid=record.uid)
+        """Mark the pool deleting, delete its Nodes, then its ConfigMap. A missing pool is not
+        an error; a pool left mid-delete by a crash is finished."""
+        for _ in range(_WRITE_ATTEMPTS):
+            record = await self._get_pool(name)
+            if record is None:
+                break
+            if not record.deleting:
+                body = pool_configmap(
+                    record.spec,
+                    node_count=0,
+                    created_at=record.created_at,
+                    reservations={},
+                    resource_version=record.resource_version,
+                    deleting=True,
+                )
+                marked = await self._kube.replace_configmap(self.namespace, body)
+                if marked is None:
+                    continue  # changed meanwhile: decide again
+                record = PoolRecord.from_configmap(marked)
+            await self._finish_delete(record)
+            break
+        else:
+            raise _lost_races(f"delete node pool {name}")
         await self._remove_orphans(name)
 
     async def list_node_pools(self) -> Sequence[NodePool]:
@@ -250,8 +275,11 @@ class KwokProvider(CloudControls):
         that were deleted). Idempotent; safe to run at any time, for example at startup."""
         records = await self._pools()
         for record in records:
-            await self._sync_nodes(record)
-        live = {r.uid for r in records}
+            if record.deleting:
+                await self._finish_delete(record)
+            else:
+                await self._sync_nodes(record)
+        live = {r.uid for r in records if not r.deleting}
         nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
         orphans = [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) not in live]
         await self._each(orphans, self._delete_node)
@@ -334,6 +362,11 @@ class KwokProvider(CloudControls):
         elif missing < 0:
             surplus = sorted(mine, key=lambda n: _removal_order(record.name, n))[:-missing]
             await self._each(surplus, self._delete_node)
+
+    async def _finish_delete(self, record: PoolRecord) -> None:
+        """Delete the Nodes of a pool marked deleting, then its ConfigMap (that incarnation)."""
+        await self._sync_nodes(record)
+        await self._kube.delete_configmap(self.namespace, record.name, uid=record.uid)
 
     async def _create_node(self, record: PoolRecord, index: int) -> None:
         body = node_manifest(

@@ -271,6 +271,44 @@ async def test_recreating_a_deleted_pool_replaces_its_orphaned_nodes(cloud: Clou
     assert (await cloud.node(names[0])).metadata.uid not in old_uids
 
 
+async def _crash_mid_delete(cloud: Cloud, spec: NodePoolSpec) -> None:
+    """What a controller killed after marking a pool deleting (its Nodes still up) leaves."""
+    cm = await cloud.core.read_namespaced_config_map(spec.name, cloud.namespace)
+    record = PoolRecord.from_configmap(cm)
+    body = pool_configmap(
+        record.spec,
+        node_count=0,
+        created_at=record.created_at,
+        reservations={},
+        resource_version=record.resource_version,
+        deleting=True,
+    )
+    await cloud.core.replace_namespaced_config_map(spec.name, cloud.namespace, body)
+
+
+@pytest.mark.parametrize("then", ["delete", "create", "reconcile"])
+async def test_a_pool_left_mid_delete_is_listed_as_stopping_and_finished_by_the_next_call(
+    cloud: Cloud, then: str
+) -> None:
+    spec = cloud.spec(node_count=2)
+    await cloud.provider.create_node_pool(spec)
+    await _crash_mid_delete(cloud, spec)
+
+    (listed,) = await cloud.provider.list_node_pools()
+    if then == "delete":
+        await cloud.provider.delete_node_pool(spec.name)
+    elif then == "create":
+        await cloud.provider.create_node_pool(spec.model_copy(update={"node_count": 1}))
+    else:
+        await cloud.provider.reconcile()
+
+    assert listed.status is NodePoolStatus.STOPPING
+    left = {"delete": [], "create": [f"{spec.name}-0"], "reconcile": []}[then]
+    assert await cloud.node_names(spec.name) == left
+    sizes = [p.node_count for p in await cloud.provider.list_node_pools()]
+    assert sizes == ([1] if then == "create" else [])
+
+
 # -- resize and delete -----------------------------------------------------------------------
 
 
