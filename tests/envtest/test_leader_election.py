@@ -1,0 +1,272 @@
+"""Leader election on a real Lease: one leader among candidates, takeover after a crash within
+the lease duration, immediate takeover after a graceful release, optimistic concurrency, and a
+leader that stops leading when it cannot renew.
+
+Timings are shortened (3-5 s leases, 0.3 s retry period) so the tests take seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from ccc.controller.kube import request_json
+from ccc.controller.leader import LeaderElector, LeadershipLost
+from tests.support.controlplane import ControlPlane
+from tests.support.kube import api_client, eventually, temporary_namespace
+
+pytestmark = pytest.mark.controlplane
+
+LEASE = "ccc-controller"
+RETRY_S = 0.3
+
+
+def elector(api: Any, namespace: str, identity: str, **kwargs: Any) -> LeaderElector:
+    options: dict[str, Any] = {
+        "lease_duration_s": 3,
+        "renew_deadline_s": 2,
+        "retry_period_s": RETRY_S,
+        **kwargs,
+    }
+    return LeaderElector(api, namespace=namespace, name=LEASE, identity=identity, **options)
+
+
+class Candidate:
+    """An elector running ``lead()`` = record the start, then work until cancelled."""
+
+    def __init__(self, elector: LeaderElector) -> None:
+        self.elector = elector
+        self.led = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.task: asyncio.Task[None] = asyncio.create_task(elector.run(self._lead))
+
+    async def _lead(self) -> None:
+        self.led.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stopped.set()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, LeadershipLost):
+            await self.task
+
+
+@contextlib.asynccontextmanager
+async def candidates(*electors: LeaderElector) -> AsyncIterator[list[Candidate]]:
+    running = [Candidate(e) for e in electors]
+    try:
+        yield running
+    finally:
+        for candidate in running:
+            await candidate.stop()
+
+
+async def lease_spec(api: Any, namespace: str) -> dict[str, Any]:
+    lease = await request_json(
+        api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{LEASE}"
+    )
+    spec: dict[str, Any] = lease["spec"]
+    return spec
+
+
+async def the_leader(group: list[Candidate]) -> Candidate:
+    async def probe() -> Candidate | None:
+        leaders = [c for c in group if c.elector.is_leader]
+        return leaders[0] if len(leaders) == 1 else None
+
+    return await eventually("a single leader", probe, timeout_s=20, interval_s=0.05)
+
+
+async def test_of_two_electors_only_one_leads(control_plane: ControlPlane) -> None:
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+        candidates(elector(api, ns, "a"), elector(api, ns, "b")) as group,
+    ):
+        leader = await the_leader(group)
+        for _ in range(40):  # 2 s: several renewals and follower attempts
+            assert [c.elector.is_leader for c in group].count(True) == 1
+            assert sum(c.led.is_set() for c in group) == 1
+            await asyncio.sleep(0.05)
+        assert leader.elector.is_leader
+        spec = await lease_spec(api, ns)
+        assert spec["holderIdentity"] == leader.elector.identity
+        follower = next(c for c in group if c is not leader)
+        assert follower.elector.observed_holder == leader.elector.identity
+
+
+async def test_when_the_leader_crashes_the_follower_takes_over_within_the_lease_duration(
+    control_plane: ControlPlane,
+) -> None:
+    """The crash is simulated by cancelling the leader with ``release_on_cancel=False``: it
+    stops renewing and leaves the Lease held, as a killed process would."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        first = Candidate(elector(api, ns, "crasher", release_on_cancel=False))
+        await eventually("the first leader", lambda: _async(first.elector.is_leader))
+        async with candidates(elector(api, ns, "survivor")) as (survivor,):
+            await asyncio.sleep(1.0)  # the survivor observes renewals
+            assert not survivor.elector.is_leader
+            crashed_at = time.monotonic()
+            await first.stop()
+            assert (await lease_spec(api, ns))["holderIdentity"] == "crasher"
+            await eventually(
+                "the survivor leads",
+                lambda: _async(survivor.elector.is_leader),
+                timeout_s=10,
+                interval_s=0.05,
+            )
+            took_over_s = time.monotonic() - crashed_at
+            # It waited for the lease to expire (3 s after the last renewal it observed)...
+            assert took_over_s > 3 - 2 * 1.2 * RETRY_S
+            # ...and no longer than the lease duration plus one retry period (and slack).
+            assert took_over_s < 3 + 1.2 * RETRY_S + 1.0
+            spec = await lease_spec(api, ns)
+            assert spec["holderIdentity"] == "survivor"
+            assert spec["leaseTransitions"] == 1
+
+
+async def test_graceful_release_lets_the_follower_take_over_at_once(
+    control_plane: ControlPlane,
+) -> None:
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        first = Candidate(elector(api, ns, "leaving", lease_duration_s=10, renew_deadline_s=5))
+        await eventually("the first leader", lambda: _async(first.elector.is_leader))
+        async with candidates(
+            elector(api, ns, "successor", lease_duration_s=10, renew_deadline_s=5)
+        ) as (successor,):
+            await asyncio.sleep(0.5)
+            released_at = time.monotonic()
+            with capture_logs() as logs:
+                await first.stop()
+            assert first.stopped.is_set()
+            assert any(e["event"] == "leader.released" for e in logs)
+            await eventually(
+                "the successor leads",
+                lambda: _async(successor.elector.is_leader),
+                timeout_s=10,
+                interval_s=0.05,
+            )
+            # Far below the 10 s lease: one retry period, not an expiry.
+            assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 1.0
+
+
+async def test_racing_candidates_are_serialized_by_resource_version_so_exactly_one_wins(
+    control_plane: ControlPlane,
+) -> None:
+    """Five candidates find a released Lease at the same moment and all try to take it with a
+    resourceVersion-guarded update: the API server accepts one and answers 409 to the rest."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        released = {
+            "metadata": {"name": LEASE},
+            "spec": {"holderIdentity": None, "leaseDurationSeconds": 1, "leaseTransitions": 0},
+        }
+        await request_json(
+            api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", body=released
+        )
+        with capture_logs() as logs:
+            async with candidates(*(elector(api, ns, f"c{i}") for i in range(5))) as group:
+                leader = await the_leader(group)
+                await asyncio.sleep(1.0)
+                assert [c.elector.is_leader for c in group].count(True) == 1
+                assert sum(c.led.is_set() for c in group) == 1
+                spec = await lease_spec(api, ns)
+        assert spec["holderIdentity"] == leader.elector.identity
+        assert spec["leaseTransitions"] == 1
+        conflicts = [e for e in logs if e["event"] == "leader.conflict"]
+        assert conflicts and {e["reason"] for e in conflicts} == {"Conflict"}
+
+
+async def test_a_leader_whose_lease_is_taken_stops_leading_and_raises_leadership_lost(
+    control_plane: ControlPlane,
+) -> None:
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        candidate = Candidate(elector(api, ns, "ousted"))
+        await eventually("leadership", lambda: _async(candidate.elector.is_leader))
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}"
+        lease = await request_json(api, "GET", path)
+        lease["spec"]["holderIdentity"] = "intruder"
+        lease["spec"]["leaseDurationSeconds"] = 30
+        await request_json(api, "PUT", path, body=lease)
+        with pytest.raises(LeadershipLost):
+            await asyncio.wait_for(candidate.task, timeout=5)
+        assert candidate.stopped.is_set()
+        assert not candidate.elector.is_leader
+        assert (await lease_spec(api, ns))["holderIdentity"] == "intruder"
+
+
+async def test_a_leader_that_cannot_reach_the_api_gives_up_after_the_renew_deadline(
+    control_plane: ControlPlane,
+) -> None:
+    """The leader's own client is closed under it: every renewal fails as a dead connection
+    would."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        async with api_client(control_plane.kubeconfig) as doomed_api:
+            candidate = Candidate(elector(doomed_api, ns, "cut-off"))
+            await eventually("leadership", lambda: _async(candidate.elector.is_leader))
+            await doomed_api.close()
+            cut_at = time.monotonic()
+            with pytest.raises(LeadershipLost):
+                await asyncio.wait_for(candidate.task, timeout=10)
+            gave_up_s = time.monotonic() - cut_at
+        assert 2 - 1.2 * RETRY_S <= gave_up_s < 2 + 2 * 1.2 * RETRY_S + 0.5
+        assert candidate.stopped.is_set()
+        assert (await lease_spec(api, ns))["holderIdentity"] == "cut-off"
+
+
+async def test_when_lead_returns_the_lease_is_released_and_run_returns(
+    control_plane: ControlPlane,
+) -> None:
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        done: list[bool] = []
+
+        async def lead() -> None:
+            done.append(True)
+
+        await asyncio.wait_for(elector(api, ns, "brief").run(lead), timeout=10)
+        assert done == [True]
+        spec = await lease_spec(api, ns)
+        assert spec.get("holderIdentity") is None and spec["leaseDurationSeconds"] == 1
+
+        async def failing_lead() -> None:
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await asyncio.wait_for(elector(api, ns, "failing").run(failing_lead), timeout=10)
+        assert (await lease_spec(api, ns)).get("holderIdentity") is None
+
+
+def test_inconsistent_timings_are_rejected_with_the_rule() -> None:
+    with pytest.raises(ValueError, match="lease_duration_s > renew_deadline_s"):
+        LeaderElector(
+            None, namespace="ns", name="n", identity="i", lease_duration_s=5, renew_deadline_s=5
+        )
+
+
+async def _async(value: Any) -> Any:
+    return value
