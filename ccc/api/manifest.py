@@ -15,7 +15,7 @@ import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -41,9 +41,9 @@ KNOWN_MISTAKES: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a document: camelCase field ``path`` ("" = whole document)."""
+class Problem(NamedTuple):
+    """One thing wrong with a document: camelCase field ``path`` ("" = whole document) and a
+    ``message`` saying what is wrong and how to fix it. Unpacks as ``(path, message)``."""
 
     path: str
     message: str
