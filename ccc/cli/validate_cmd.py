@@ -117,11 +117,15 @@ def register(app: typer.Typer) -> None:
     def validate(
         paths: list[Path] = typer.Argument(
             ...,
-            metavar="FILE|DIR...",
+            metavar="PATH",
             help="Manifest files or directories (searched recursively for *.yaml and *.yml).",
         ),
     ) -> None:
-        """Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline."""
+        """Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.
+
+        Prints one line per problem (FILE: ComputeClass/NAME: field.path: what to fix). Exit
+        status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass.
+        """
         report = validate_paths(paths)
         for line in report.lines:
             typer.echo(line)
