@@ -110,10 +110,17 @@ def _validate_document(doc: Document, report: Report) -> None:
             report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
 
 
+VALIDATE_HELP = (
+    "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.\n\n"
+    "Prints one line per problem: FILE: ComputeClass/NAME: field.path: what to fix. "
+    "Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``ccc validate`` to ``app``."""
 
-    @app.command("validate")
+    @app.command("validate", help=VALIDATE_HELP)
     def validate(
         paths: list[Path] = typer.Argument(
             ...,
@@ -121,11 +128,7 @@ def register(app: typer.Typer) -> None:
             help="Manifest files or directories (searched recursively for *.yaml and *.yml).",
         ),
     ) -> None:
-        """Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.
-
-        Prints one line per problem (FILE: ComputeClass/NAME: field.path: what to fix). Exit
-        status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass.
-        """
+        """Check ComputeClass manifests offline (see VALIDATE_HELP)."""
         report = validate_paths(paths)
         for line in report.lines:
             typer.echo(line)
