@@ -5,8 +5,9 @@ the Workload Identity of ccc's Kubernetes service account; nothing secret is rea
 config and credentials are never logged. Tests: anonymous credentials and a plain-HTTP
 ``endpoint`` pointing at the loopback emulator.
 
-Transport: ClusterManager defaults to ``rest`` here (gRPC is available with
-``transport="grpc"``); Compute Engine clients are REST only. See docs/design/005-gke-provider.md.
+Transport: ClusterManager uses gRPC by default (the library's default) or REST with
+``transport="rest"``; the emulator serves both, so both are tested. Compute Engine clients are
+REST only. See docs/design/005-gke-provider.md.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import google.auth
+import grpc  # type: ignore[import-untyped]  # no stubs published
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1, container_v1
 from google.cloud.compute_v1.services.accelerator_types.transports import (
@@ -67,14 +69,19 @@ def build_clients(config: GKEConfig, credentials: Credentials | None = None) -> 
     scheme = "http" if config.insecure_http else "https"
     compute_host = config.endpoint or "compute.googleapis.com"
 
-    if config.transport == "grpc":
-        grpc_transport = ClusterManagerGrpcTransport(
-            host=config.endpoint or "container.googleapis.com", credentials=creds
+    container_host = config.container_endpoint or config.endpoint or "container.googleapis.com"
+    if config.transport == "grpc" and config.insecure_http:
+        # Plaintext gRPC to a loopback emulator: no TLS, no call credentials.
+        channel = grpc.insecure_channel(container_host)
+        cluster_manager = container_v1.ClusterManagerClient(
+            transport=ClusterManagerGrpcTransport(channel=channel)
         )
+    elif config.transport == "grpc":
+        grpc_transport = ClusterManagerGrpcTransport(host=container_host, credentials=creds)
         cluster_manager = container_v1.ClusterManagerClient(transport=grpc_transport)
     else:
         rest_transport = ClusterManagerRestTransport(
-            host=config.endpoint or "container.googleapis.com", credentials=creds, url_scheme=scheme
+            host=container_host, credentials=creds, url_scheme=scheme
         )
         cluster_manager = container_v1.ClusterManagerClient(transport=rest_transport)
 

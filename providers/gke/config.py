@@ -24,10 +24,13 @@ class GKEConfig:
         project: GCP project id that owns the cluster (``my-project``).
         location: the cluster's location, a region (regional cluster) or a zone.
         cluster: the cluster name.
-        transport: ``rest`` (default; the transport the emulator tests exercise) or ``grpc``
-            for the ClusterManager API. Compute Engine is REST only.
+        transport: ``grpc`` (default, as in google-cloud-container) or ``rest`` for the
+            ClusterManager API; the emulator tests run both. Compute Engine is REST only.
         endpoint: ``host:port`` override for both APIs (tests); ``None`` = Google's endpoints.
-        insecure_http: talk plain HTTP to ``endpoint`` (only for a loopback emulator).
+        container_endpoint: ``host:port`` override for ClusterManager only (an emulator's gRPC
+            port); defaults to ``endpoint``.
+        insecure_http: no TLS: plain HTTP (REST) or plaintext gRPC to the endpoints (only for a
+            loopback emulator).
         anonymous: use anonymous credentials (only with ``endpoint``).
         reservations_project: project whose reservations are listed (default ``project``).
         call_timeout_s: bound on one API call, including the thread hop.
@@ -43,8 +46,9 @@ class GKEConfig:
     project: str
     location: str
     cluster: str
-    transport: Transport = "rest"
+    transport: Transport = "grpc"
     endpoint: str | None = None
+    container_endpoint: str | None = None
     insecure_http: bool = False
     anonymous: bool = False
     reservations_project: str | None = None
@@ -73,10 +77,6 @@ class GKEConfig:
                 "or remove them",
                 path="gke.endpoint",
             )
-        if self.insecure_http and self.transport != "rest":
-            raise ConfigError(
-                "the emulator speaks REST; set gke.transport to 'rest'", path="gke.transport"
-            )
         if self.retry_attempts < 1:
             raise ConfigError("must be at least 1", path="gke.retry_attempts")
         for field in ("call_timeout_s", "operation_timeout_s", "poll_interval_s"):
@@ -91,12 +91,15 @@ class GKEConfig:
         project: str = "test-project",
         location: str = "us-central1",
         cluster: str = "test-cluster",
+        transport: Transport = "rest",
+        container_endpoint: str | None = None,
         **timing: float | int | bool,
     ) -> GKEConfig:
-        """A config for the loopback emulator: anonymous, plain HTTP, short timings.
+        """A config for the loopback emulator: anonymous, no TLS, short timings.
 
         Args:
-            endpoint: ``127.0.0.1:PORT`` of the emulator.
+            endpoint: ``127.0.0.1:PORT`` of the emulator's REST server.
+            container_endpoint: the emulator's gRPC port, for ``transport="grpc"``.
             timing: overrides of the timing fields (``operation_timeout_s=2`` ...).
         """
         defaults: dict[str, float | int | bool] = {
@@ -112,8 +115,9 @@ class GKEConfig:
             project=project,
             location=location,
             cluster=cluster,
-            transport="rest",
+            transport=transport,
             endpoint=endpoint,
+            container_endpoint=container_endpoint,
             insecure_http=True,
             anonymous=True,
             **defaults,  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
-from google.cloud import container_v1
+from google.cloud import compute_v1, container_v1
 
 from ccc.api.values import region_of
 from providers.errors import (
@@ -127,13 +127,17 @@ class _Failure:
 
 
 def translate_error(
-    err: BaseException | container_v1.Operation, *, zone: str = "", region: str = ""
+    err: BaseException | container_v1.Operation | compute_v1.Operation,
+    *,
+    zone: str = "",
+    region: str = "",
 ) -> ProviderError:
     """Map an SDK exception or a failed finished operation to a :class:`ProviderError`.
 
     Args:
         err: a ``google.api_core`` / ``google.auth`` exception, a ``TimeoutError``, a transport
-            error, or a ``container_v1.Operation`` that finished with an error.
+            error, or a finished ``container_v1.Operation`` / ``compute_v1.Operation`` (zone
+            operation) that carries an error.
         zone: the zone the call concerned (the pool's zone), used when the payload names none.
         region: the region the call concerned (default: the region of ``zone``).
 
@@ -210,9 +214,11 @@ def translate_error(
     return ProviderError(short, scope="zone", location=zone, reason=status or "UNKNOWN")
 
 
-def _normalise(err: BaseException | container_v1.Operation) -> _Failure:
+def _normalise(err: BaseException | container_v1.Operation | compute_v1.Operation) -> _Failure:
     if isinstance(err, container_v1.Operation):
         return _from_operation(err)
+    if isinstance(err, compute_v1.Operation):
+        return _from_zone_operation(err)
     if isinstance(err, gexc.RetryError):
         cause = err.cause
         if cause is not None and cause is not err:
@@ -273,6 +279,15 @@ def _from_operation(op: container_v1.Operation) -> _Failure:
         )
     text = " ".join(dict.fromkeys(p for p in parts if p))
     return _Failure(status, None, text or f"operation {op.name} failed without a message")
+
+
+def _from_zone_operation(op: compute_v1.Operation) -> _Failure:
+    # {"error": {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message": "..."}]},
+    #  "httpErrorStatusCode": 503, "httpErrorMessage": "SERVICE UNAVAILABLE"}
+    http = int(op.http_error_status_code) if op.http_error_status_code else None
+    status = _HTTP_TO_STATUS.get(http, "UNKNOWN") if http is not None else "UNKNOWN"
+    text = " ".join(f"{e.code}: {e.message}" for e in op.error.errors)
+    return _Failure(status, http, text or f"zone operation {op.name} failed")
 
 
 def operation_failed(op: container_v1.Operation) -> bool:

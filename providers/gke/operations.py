@@ -15,11 +15,12 @@ retry policy, this one.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
 import structlog
-from google.cloud import container_v1
+from google.cloud import compute_v1, container_v1
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -122,3 +123,50 @@ async def wait_for_operation(
             reason="OPERATION_TIMEOUT",
         ) from exc
     return current
+
+
+async def wait_for_zone_operation(
+    zone_operations: compute_v1.ZoneOperationsClient,
+    operation: compute_v1.Operation,
+    *,
+    config: GKEConfig,
+    project: str,
+    zone: str,
+) -> None:
+    """Poll a Compute Engine zone operation until ``DONE``.
+
+    Polls go through ccc's own ``ZoneOperationsClient`` (not the SDK's ``ExtendedOperation``,
+    whose poller builds a client of its own for Google's default endpoint).
+
+    Raises:
+        ProviderUnavailableError: not done within ``config.operation_timeout_s``.
+        ProviderError: the operation finished with an error (translated).
+    """
+    current = operation
+    try:
+        async with asyncio.timeout(config.operation_timeout_s):
+            while current.status != compute_v1.Operation.Status.DONE:
+                await asyncio.sleep(config.poll_interval_s)
+                current = await call(
+                    functools.partial(
+                        zone_operations.get,
+                        project=project,
+                        zone=zone,
+                        operation=operation.name,
+                        retry=None,
+                        timeout=config.call_timeout_s,
+                    ),
+                    config=config,
+                    what="compute.zone_operations.get",
+                    zone=zone,
+                )
+    except TimeoutError as exc:
+        raise ProviderUnavailableError(
+            f"zone operation {operation.name} did not finish within "
+            f"{config.operation_timeout_s:.0f}s; it may still complete",
+            scope="zone",
+            location=zone,
+            reason="OPERATION_TIMEOUT",
+        ) from exc
+    if current.error.errors:
+        raise translate_error(current, zone=zone)

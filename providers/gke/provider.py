@@ -34,7 +34,7 @@ from providers.gke.clients import GoogleClients, build_clients
 from providers.gke.config import GKEConfig
 from providers.gke.errors import operation_failed, translate_error
 from providers.gke.nodepool import from_gke_node_pool, is_managed, same_shape, to_gke_node_pool
-from providers.gke.operations import call, wait_for_operation
+from providers.gke.operations import call, wait_for_operation, wait_for_zone_operation
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +166,67 @@ class GKEProvider:
             )
         await self._delete(name, zone=current.zones[0] if current.zones else "")
 
+    async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
+        """Delete the named nodes' VMs from the pool's instance groups, shrinking it as many.
+
+        On GKE a node's name is its VM instance's name, and each managed instance group
+        (``gke-<cluster>-<pool>-<hash>-grp``) names its VMs ``<group minus -grp>-<suffix>``.
+        Names not in the pool are skipped (``skipInstancesOnValidationError``).
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+            InvalidRequestError: the pool is not managed by ccc.
+        """
+        raw = await self._get_raw_or_missing(pool)
+        current = from_gke_node_pool(raw, node_count=await self._node_count(raw))
+        if not nodes:
+            return current
+        if not current.managed:
+            raise InvalidRequestError(
+                f"refusing to delete nodes of node pool {pool}: it is not managed by ccc",
+                scope="zone",
+                location=current.zones[0] if current.zones else "",
+                reason="UNMANAGED_POOL",
+            )
+        groups = [g for g in (_igm_of(url) for url in raw.instance_group_urls) if g is not None]
+        igm = self._clients.instance_group_managers
+        for project, zone, group in groups:
+            base = group.removesuffix("-grp") + "-"
+            members = [n for n in nodes if n.startswith(base)] if len(groups) > 1 else list(nodes)
+            if not members:
+                continue
+            request = compute_v1.DeleteInstancesInstanceGroupManagerRequest(
+                project=project,
+                zone=zone,
+                instance_group_manager=group,
+                instance_group_managers_delete_instances_request_resource=(
+                    compute_v1.InstanceGroupManagersDeleteInstancesRequest(
+                        instances=[f"zones/{zone}/instances/{n}" for n in members],
+                        skip_instances_on_validation_error=True,
+                    )
+                ),
+            )
+            log.info("gke.nodes_delete", pool=pool, zone=zone, nodes=len(members))
+            operation = await call(
+                functools.partial(
+                    igm.delete_instances_unary,
+                    request=request,
+                    retry=None,
+                    timeout=self.config.call_timeout_s,
+                ),
+                config=self.config,
+                what="compute.instance_group_managers.delete_instances",
+                zone=zone,
+            )
+            await wait_for_zone_operation(
+                self._clients.zone_operations,
+                operation,
+                config=self.config,
+                project=project,
+                zone=zone,
+            )
+        return await self._get(pool)
+
     async def list_node_pools(self) -> Sequence[NodePool]:
         """Every pool of the cluster, managed or not, with current node counts."""
         cm = self._clients.cluster_manager
@@ -216,13 +277,17 @@ class GKEProvider:
         )
         return pool
 
-    async def _get(self, name: str, *, zone: str = "") -> NodePool:
+    async def _get_raw_or_missing(self, name: str, *, zone: str = "") -> container_v1.NodePool:
+        """The pool; any NOT_FOUND (pool or cluster path) becomes NodePoolNotFoundError."""
         try:
-            pool = await self._get_raw(name, zone=zone)
+            return await self._get_raw(name, zone=zone)
         except InvalidRequestError as exc:
             if exc.reason == "NOT_FOUND":
                 raise NodePoolNotFoundError(exc.message, location=zone, reason="NOT_FOUND") from exc
             raise
+
+    async def _get(self, name: str, *, zone: str = "") -> NodePool:
+        pool = await self._get_raw_or_missing(name, zone=zone)
         return from_gke_node_pool(pool, node_count=await self._node_count(pool))
 
     async def _node_count(self, pool: container_v1.NodePool) -> int:
@@ -233,21 +298,16 @@ class GKEProvider:
         ``initial_node_count`` when the pool has no instance group yet.
         """
         urls = list(pool.instance_group_urls)
-        if not urls:
+        groups = [g for g in map(_igm_of, urls) if g is not None]
+        if not urls or len(groups) != len(urls):
             return int(pool.initial_node_count)
         igm = self._clients.instance_group_managers
         total = 0
-        for url in urls:
-            parts = url.rstrip("/").split("/")
-            if "projects" not in parts[:-2] or "zones" not in parts[:-2]:
-                return int(pool.initial_node_count)
-            zone = parts[parts.index("zones") + 1]
+        for project, zone, name in groups:
             request = compute_v1.GetInstanceGroupManagerRequest(
-                project=parts[parts.index("projects") + 1],
-                zone=zone,
-                instance_group_manager=parts[-1],
+                project=project, zone=zone, instance_group_manager=name
             )
-            group = await call(
+            manager = await call(
                 functools.partial(
                     igm.get, request=request, retry=None, timeout=self.config.call_timeout_s
                 ),
@@ -255,7 +315,7 @@ class GKEProvider:
                 what="compute.instance_group_managers.get",
                 zone=zone,
             )
-            total += int(group.target_size)
+            total += int(manager.target_size)
         return total
 
     async def _adopt_existing(self, spec: NodePoolSpec) -> NodePool:
@@ -300,3 +360,16 @@ class GKEProvider:
         except ProviderError as exc:
             # The next reconcile sees the pool (managed, maybe in ERROR) and deletes it again.
             log.warning("gke.node_pool_cleanup_failed", pool=name, zone=zone, reason=exc.reason)
+
+
+def _igm_of(url: str) -> tuple[str, str, str] | None:
+    """``(project, zone, name)`` of ``.../projects/P/zones/Z/instanceGroupManagers/NAME``."""
+    parts = url.rstrip("/").split("/")
+    try:
+        project = parts[parts.index("projects") + 1]
+        zone = parts[parts.index("zones") + 1]
+    except (ValueError, IndexError):
+        return None
+    if len(parts) < 2 or parts[-2] != "instanceGroupManagers":
+        return None
+    return project, zone, parts[-1]

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from ccc.api.values import CapacityType
 from providers.base import Provider
+from providers.gke.config import Transport
 from tests.emulator import faults
 from tests.emulator.fixtures import provider_for
 from tests.emulator.server import RunningEmulator, running_emulator
@@ -33,10 +34,10 @@ class GKEEmulatorHarness:
     machine_type = "a3-highgpu-8g"
     zones = ("us-central1-a", "us-central1-b")
 
-    def __init__(self, emulator: RunningEmulator) -> None:
+    def __init__(self, emulator: RunningEmulator, transport: Transport) -> None:
         self.emulator = emulator
         self.state: GKEEmulatorState = emulator.state
-        self.provider: Provider = provider_for(emulator)
+        self.provider: Provider = provider_for(emulator, transport=transport)
         # One first attempt plus retries; GKEConfig.for_emulator uses 4 attempts.
         self.max_transient_retries = 3
 
@@ -65,10 +66,18 @@ class GKEEmulatorHarness:
         self.state.add_unmanaged_pool(name, machine_type=machine_type, zone=zone, nodes=node_count)
 
 
-@asynccontextmanager
-async def gke_emulator_harness() -> AsyncIterator[ProviderHarness]:
-    with running_emulator(GKEEmulatorState(operation_polls=1)) as emulator:
-        yield GKEEmulatorHarness(emulator)
+def _factory(transport: Transport) -> HarnessFactory:
+    @asynccontextmanager
+    async def harness() -> AsyncIterator[ProviderHarness]:
+        state = GKEEmulatorState(operation_polls=1)
+        with running_emulator(state, grpc=transport == "grpc") as emulator:
+            yield GKEEmulatorHarness(emulator, transport)
+
+    return harness
 
 
-HARNESS_FACTORIES: dict[str, HarnessFactory] = {"gke-emulator": gke_emulator_harness}
+#: ClusterManager over REST and over gRPC (the SDK's default transport); Compute is REST.
+HARNESS_FACTORIES: dict[str, HarnessFactory] = {
+    "gke-emulator-rest": _factory("rest"),
+    "gke-emulator-grpc": _factory("grpc"),
+}

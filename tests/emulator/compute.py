@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from tests.emulator.faults import ApiError, Fault
 
@@ -29,11 +29,82 @@ class ComputeMixin:
     accelerator_types: dict[str, list[JSON]]
     zone_operations: dict[tuple[str, str], JSON]
     _ids: itertools.count[int]
+    _zone_polls: dict[tuple[str, str], int]
+
+    instances: dict[str, list[str]]
+    operation_polls: int
 
     def fault(
         self, method: str, *, pool: str | None = None, zone: str | None = None
     ) -> Fault | None:
         raise NotImplementedError
+
+    def _release(self, pool: JSON, zone: str, nodes: int) -> None:
+        raise NotImplementedError
+
+    def _notify(
+        self,
+        kind: Literal["created", "resized", "deleted"],
+        name: str,
+        zone: str,
+        *,
+        pool: JSON | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def _pool_of_igm(self, zone: str, igm: str) -> str | None:
+        for pool_name, pool in self.node_pools.items():
+            suffix = f"/zones/{zone}/instanceGroupManagers/{igm}"
+            if any(url.endswith(suffix) for url in pool.get("instanceGroupUrls", [])):
+                return pool_name
+        return None
+
+    def delete_instances(self, zone: str, igm: str, body: JSON) -> JSON:
+        """``instanceGroupManagers.deleteInstances``: remove the named VMs, shrink the MIG."""
+        self.fault("deleteInstances", zone=zone)
+        with self.lock:
+            pool_name = self._pool_of_igm(zone, igm)
+            if pool_name is None:
+                raise ApiError(404, "NOT_FOUND", f"The resource '{igm}' was not found")
+            wanted = {url.rstrip("/").rsplit("/", 1)[-1] for url in body.get("instances", [])}
+            names = self.instances.setdefault(pool_name, [])
+            gone = [n for n in names if n in wanted]
+            if gone:
+                names[:] = [n for n in names if n not in wanted]
+                self.target_sizes[pool_name] = len(names)
+                self._release(self.node_pools[pool_name], zone, len(gone))
+                self._notify("resized", pool_name, zone)
+            name = f"operation-{next(self._ids)}-deleteInstances"
+            op: JSON = {
+                "kind": "compute#operation",
+                "id": str(next(self._ids)),
+                "name": name,
+                "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
+                "operationType": "compute.instanceGroupManagers.deleteInstances",
+                "status": "RUNNING" if self.operation_polls > 0 else "DONE",
+                "progress": 0,
+                "targetLink": f"{GCE}/projects/{self.project}/zones/{zone}/"
+                f"instanceGroupManagers/{igm}",
+                "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/operations/{name}",
+            }
+            self.zone_operations[(zone, name)] = op
+            self._zone_polls[(zone, name)] = self.operation_polls
+            return dict(op)
+
+    def managed_instances(self, zone: str, igm: str) -> JSON:
+        """``instanceGroupManagers.listManagedInstances`` (names only)."""
+        with self.lock:
+            pool_name = self._pool_of_igm(zone, igm)
+            names = self.instances.get(pool_name or "", [])
+            return {
+                "managedInstances": [
+                    {
+                        "instance": f"{GCE}/projects/{self.project}/zones/{zone}/instances/{n}",
+                        "instanceStatus": "RUNNING",
+                    }
+                    for n in names
+                ]
+            }
 
     def add_reservation(
         self,
@@ -110,17 +181,15 @@ class ComputeMixin:
     def instance_group_manager(self, zone: str, name: str) -> JSON:
         self.fault("igm", zone=zone)
         with self.lock:
-            for pool_name, pool in self.node_pools.items():
-                if any(
-                    url.endswith(f"/zones/{zone}/instanceGroupManagers/{name}")
-                    for url in pool.get("instanceGroupUrls", [])
-                ):
-                    return {
-                        "kind": "compute#instanceGroupManager",
-                        "name": name,
-                        "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
-                        "targetSize": self.target_sizes.get(pool_name, 0),
-                    }
+            pool_name = self._pool_of_igm(zone, name)
+            if pool_name is not None:
+                return {
+                    "kind": "compute#instanceGroupManager",
+                    "name": name,
+                    "zone": f"{GCE}/projects/{self.project}/zones/{zone}",
+                    "baseInstanceName": name.removesuffix("-grp"),
+                    "targetSize": self.target_sizes.get(pool_name, 0),
+                }
         raise ApiError(
             404,
             "NOT_FOUND",
@@ -132,14 +201,19 @@ class ComputeMixin:
         self.fault("zoneOperations", zone=zone)
         with self.lock:
             op = self.zone_operations.get((zone, name))
-        if op is None:
-            raise ApiError(
-                404,
-                "NOT_FOUND",
-                f"The resource 'projects/{self.project}/zones/{zone}/operations/{name}' "
-                "was not found",
-            )
-        return op
+            if op is None:
+                raise ApiError(
+                    404,
+                    "NOT_FOUND",
+                    f"The resource 'projects/{self.project}/zones/{zone}/operations/{name}' "
+                    "was not found",
+                )
+            left = self._zone_polls.get((zone, name), 0) - 1
+            self._zone_polls[(zone, name)] = left
+            if left <= 0:
+                op["status"] = "DONE"
+                op["progress"] = 100
+            return dict(op)
 
     def list_zone_operations(self, zone: str) -> JSON:
         self.fault("zoneOperations", zone=zone)

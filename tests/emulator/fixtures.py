@@ -13,18 +13,32 @@ from collections.abc import Iterator
 import pytest
 
 from providers.gke import GKEConfig, GKEProvider
+from providers.gke.config import Transport
 from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState
 
 
-def provider_for(emulator: RunningEmulator, **timing: float | int | bool) -> GKEProvider:
-    """A GKEProvider that talks REST to ``emulator`` with anonymous credentials."""
+def provider_for(
+    emulator: RunningEmulator, *, transport: Transport = "rest", **timing: float | int | bool
+) -> GKEProvider:
+    """A GKEProvider that talks to ``emulator`` with anonymous credentials.
+
+    Args:
+        transport: ``rest`` or ``grpc`` for ClusterManager (``grpc`` needs an emulator started
+            with ``grpc=True``); Compute Engine is always REST.
+    """
     state = emulator.state
+    container_endpoint = None
+    if transport == "grpc":
+        assert emulator.grpc_endpoint, "start the emulator with running_emulator(grpc=True)"
+        container_endpoint = emulator.grpc_endpoint
     config = GKEConfig.for_emulator(
         emulator.endpoint,
         project=state.project,
         location=state.location,
         cluster=state.cluster,
+        transport=transport,
+        container_endpoint=container_endpoint,
         **timing,
     )
     return GKEProvider.from_config(config)

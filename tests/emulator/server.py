@@ -16,6 +16,8 @@ Routes (P = project, L = location, C = cluster, Z = zone)::
     GET    /v1/projects/P/locations/L/operations/O                    operation
     GET    /compute/v1/projects/P/aggregated/{reservations,machineTypes,acceleratorTypes}
     GET    /compute/v1/projects/P/zones/Z/instanceGroupManagers/M
+    POST   /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/deleteInstances
+    POST   /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/listManagedInstances
     GET    /compute/v1/projects/P/zones/Z/operations[/O]
 
 Use :func:`running_emulator` (a context manager) or the ``gke_emulator`` fixture of
@@ -66,6 +68,21 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         "GET",
         re.compile(_COMPUTE + r"/zones/(?P<z>[^/]+)/instanceGroupManagers/(?P<n>[^/]+)$"),
         lambda s, m, b, q: s.instance_group_manager(m["z"], m["n"]),
+    ),
+    (
+        "POST",
+        re.compile(
+            _COMPUTE + r"/zones/(?P<z>[^/]+)/instanceGroupManagers/(?P<n>[^/]+)/deleteInstances$"
+        ),
+        lambda s, m, b, q: s.delete_instances(m["z"], m["n"], b),
+    ),
+    (
+        "POST",
+        re.compile(
+            _COMPUTE
+            + r"/zones/(?P<z>[^/]+)/instanceGroupManagers/(?P<n>[^/]+)/listManagedInstances$"
+        ),
+        lambda s, m, b, q: s.managed_instances(m["z"], m["n"]),
     ),
     (
         "GET",
@@ -139,6 +156,8 @@ class RunningEmulator:
 
     endpoint: str
     state: GKEEmulatorState
+    #: ``127.0.0.1:PORT`` of the ClusterManager gRPC front end, when started.
+    grpc_endpoint: str | None = None
 
     def calls(self, method: str | None = None, path_contains: str = "") -> list[Recorded]:
         """Recorded requests, optionally filtered by HTTP method and a path fragment."""
@@ -151,8 +170,14 @@ class RunningEmulator:
 
 
 @contextmanager
-def running_emulator(state: GKEEmulatorState | None = None) -> Iterator[RunningEmulator]:
-    """Serve ``state`` (a fresh default one if ``None``) on a free loopback port until exit."""
+def running_emulator(
+    state: GKEEmulatorState | None = None, *, grpc: bool = False
+) -> Iterator[RunningEmulator]:
+    """Serve ``state`` (a fresh default one if ``None``) on free loopback ports until exit.
+
+    Args:
+        grpc: also serve ClusterManager over gRPC (:mod:`tests.emulator.grpc_server`).
+    """
     server = _Server(state or GKEEmulatorState())
     thread = threading.Thread(
         target=server.serve_forever,
@@ -163,7 +188,15 @@ def running_emulator(state: GKEEmulatorState | None = None) -> Iterator[RunningE
     thread.start()
     try:
         host, port = server.server_address[:2]
-        yield RunningEmulator(endpoint=f"{host!s}:{port}", state=server.state)
+        emulator = RunningEmulator(endpoint=f"{host!s}:{port}", state=server.state)
+        if grpc:
+            from tests.emulator.grpc_server import running_grpc_frontend
+
+            with running_grpc_frontend(server.state) as grpc_endpoint:
+                emulator.grpc_endpoint = grpc_endpoint
+                yield emulator
+        else:
+            yield emulator
     finally:
         server.shutdown()
         server.server_close()

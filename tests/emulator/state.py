@@ -48,6 +48,8 @@ class PoolEvent:
     zone: str
     node_count: int
     node_pool: JSON
+    #: Names of the pool's VM instances (= Kubernetes node names on GKE) after the change.
+    instances: tuple[str, ...] = ()
 
 
 @dataclass
@@ -75,6 +77,7 @@ class GKEEmulatorState(ComputeMixin):
     operation_polls: int = 1
     node_pools: dict[str, JSON] = field(default_factory=dict)
     target_sizes: dict[str, int] = field(default_factory=dict)
+    instances: dict[str, list[str]] = field(default_factory=dict)
     operations: dict[str, JSON] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
@@ -84,6 +87,7 @@ class GKEEmulatorState(ComputeMixin):
     machine_types: dict[str, list[JSON]] = field(default_factory=dict)
     accelerator_types: dict[str, list[JSON]] = field(default_factory=dict)
     zone_operations: dict[tuple[str, str], JSON] = field(default_factory=dict)
+    _zone_polls: dict[tuple[str, str], int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -117,7 +121,7 @@ class GKEEmulatorState(ComputeMixin):
                 status=POOL_RUNNING,
             )
             self.node_pools[name]["initialNodeCount"] = nodes
-            self.target_sizes[name] = nodes
+            self._resize(name, nodes)
 
     # -- ClusterManager ---------------------------------------------------------------------
 
@@ -156,7 +160,7 @@ class GKEEmulatorState(ComputeMixin):
                 raise ApiError(409, "ALREADY_EXISTS", f"Already exists: {self._pool_path(name)}.")
             pool = self._pool_json(spec, status=POOL_PROVISIONING)
             self.node_pools[name] = pool
-            self.target_sizes[name] = 0
+            self._resize(name, 0)
             wanted = int(spec.get("initialNodeCount") or 0)
 
             def finish() -> Outcome:
@@ -166,7 +170,7 @@ class GKEEmulatorState(ComputeMixin):
                     pool["statusMessage"] = failure[2]
                     return failure
                 pool["status"] = POOL_RUNNING
-                self.target_sizes[name] = wanted
+                self._resize(name, wanted)
                 self._notify("created", name, zone)
                 return None
 
@@ -188,7 +192,7 @@ class GKEEmulatorState(ComputeMixin):
                     self._release(pool, zone, current - wanted)
                 if failure is not None:
                     return failure
-                self.target_sizes[name] = wanted
+                self._resize(name, wanted)
                 self._notify("resized", name, zone)
                 return None
 
@@ -208,6 +212,7 @@ class GKEEmulatorState(ComputeMixin):
                 self._release(pool, zone, self.target_sizes.get(name, 0))
                 self.node_pools.pop(name, None)
                 self.target_sizes.pop(name, None)
+                self.instances.pop(name, None)
                 self._notify("deleted", name, zone, pool=pool)
                 return None
 
@@ -401,6 +406,15 @@ class GKEEmulatorState(ComputeMixin):
         elif (key := self._capacity_key(config, zone)) is not None:
             self.capacity[key] += nodes
 
+    def _resize(self, name: str, nodes: int) -> None:
+        """Set the MIG target size; instances are added (new names) or removed (newest first)."""
+        names = self.instances.setdefault(name, [])
+        base = f"gke-{self.cluster}-{name}"[:50]
+        while len(names) < nodes:
+            names.append(f"{base}-{next(self._ids):04x}")
+        del names[nodes:]
+        self.target_sizes[name] = nodes
+
     def _notify(
         self,
         kind: Literal["created", "resized", "deleted"],
@@ -410,6 +424,13 @@ class GKEEmulatorState(ComputeMixin):
         pool: JSON | None = None,
     ) -> None:
         snapshot = dict(pool if pool is not None else self.node_pools[name])
-        event = PoolEvent(kind, name, zone, self.target_sizes.get(name, 0), snapshot)
+        event = PoolEvent(
+            kind,
+            name,
+            zone,
+            self.target_sizes.get(name, 0),
+            snapshot,
+            tuple(self.instances.get(name, ())),
+        )
         for hook in list(self.hooks):
             hook(event)

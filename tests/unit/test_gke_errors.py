@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
-from google.cloud import container_v1
+from google.cloud import compute_v1, container_v1
 from google.rpc import status_pb2
 
 from providers.errors import (
@@ -50,7 +50,7 @@ def failed_operation(code: int, message: str, *conditions: str) -> container_v1.
 
 @dataclass(frozen=True)
 class Case:
-    error: BaseException | container_v1.Operation
+    error: BaseException | container_v1.Operation | compute_v1.Operation
     kind: type[ProviderError]
     scope: str
     location: str
@@ -246,6 +246,20 @@ CASES = {
         "zone",
         ZONE,
         "UNAVAILABLE",
+    ),
+    "compute zone operation stockout": Case(
+        compute_v1.Operation(
+            name="operation-9",
+            status=compute_v1.Operation.Status.DONE,
+            http_error_status_code=503,
+            error=compute_v1.Error(
+                errors=[compute_v1.Errors(code="ZONE_RESOURCE_POOL_EXHAUSTED", message=EXHAUSTED)]
+            ),
+        ),
+        InsufficientCapacityError,
+        "zone",
+        "us-central1-b",
+        "ZONE_RESOURCE_POOL_EXHAUSTED",
     ),
     "unknown error keeps the narrowest scope": Case(
         ValueError("surprise"), ProviderError, "zone", ZONE, "UNKNOWN"

@@ -28,6 +28,7 @@ from providers.base import Provider
 from providers.errors import (
     InsufficientCapacityError,
     InvalidRequestError,
+    NodePoolNotFoundError,
     PermissionDeniedError,
     ProviderError,
     ProviderUnavailableError,
@@ -35,6 +36,7 @@ from providers.errors import (
     ReservationUnavailableError,
 )
 from providers.gke import GKEConfig, GKEProvider
+from providers.gke.config import Transport
 from tests.emulator import faults
 from tests.emulator.fixtures import provider_for
 from tests.emulator.server import RunningEmulator, running_emulator
@@ -44,15 +46,41 @@ ZONE_A, ZONE_B = "us-central1-a", "us-central1-b"
 POOLS = "/clusters/test-cluster/nodePools"
 
 
+@pytest.fixture(params=["rest", "grpc"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """ClusterManager transport under test; every emulator test runs over both."""
+    value: Transport = request.param
+    return value
+
+
 @pytest.fixture
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(GKEEmulatorState()) as emulator:
+def emu(transport: Transport) -> Iterator[RunningEmulator]:
+    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
         yield emulator
 
 
 @pytest.fixture
-def provider(emu: RunningEmulator) -> GKEProvider:
-    return provider_for(emu)
+def provider(emu: RunningEmulator, transport: Transport) -> GKEProvider:
+    return provider_for(emu, transport=transport)
+
+
+@pytest.fixture
+def rest_emu() -> Iterator[RunningEmulator]:
+    with running_emulator(GKEEmulatorState()) as emulator:
+        yield emulator
+
+
+_RPC = {
+    "create": ("POST", POOLS, "/CreateNodePool"),
+    "delete": ("DELETE", POOLS, "/DeleteNodePool"),
+    "poll": ("GET", "/operations/", "/GetOperation"),
+}
+
+
+def calls(emu: RunningEmulator, rpc: str) -> int:
+    """How many ClusterManager calls of one kind the emulator saw, over REST or gRPC."""
+    method, path, grpc_method = _RPC[rpc]
+    return len(emu.calls(method, path)) + len(emu.calls("GRPC", grpc_method))
 
 
 def make_spec(name: str = "ccc-train-0-od-1a2b3c4d", **fields: Any) -> NodePoolSpec:
@@ -77,11 +105,11 @@ def test_gke_provider_satisfies_the_provider_protocol(provider: GKEProvider) -> 
 
 
 async def test_create_sends_camel_case_json_with_int64_as_strings_and_int_enums(
-    provider: GKEProvider, emu: RunningEmulator
+    rest_emu: RunningEmulator,
 ) -> None:
-    await provider.create_node_pool(make_spec(max_pods_per_node=32))
+    await provider_for(rest_emu).create_node_pool(make_spec(max_pods_per_node=32))
 
-    (request,) = emu.calls("POST", POOLS)
+    (request,) = rest_emu.calls("POST", POOLS)
     assert "enum-encoding=int" in request.query
     assert request.body is not None
     body = request.body["nodePool"]
@@ -95,23 +123,27 @@ async def test_create_sends_camel_case_json_with_int64_as_strings_and_int_enums(
     assert L.MANAGED_BY_LABEL not in body["config"]["labels"]
 
 
-async def test_create_polls_the_operation_until_done(emu: RunningEmulator) -> None:
+async def test_create_polls_the_operation_until_done(
+    emu: RunningEmulator, transport: Transport
+) -> None:
     emu.state.operation_polls = 5
-    pool = await provider_for(emu).create_node_pool(make_spec())
+    pool = await provider_for(emu, transport=transport).create_node_pool(make_spec())
     assert pool.node_count == 2
-    assert len(emu.calls("GET", "/operations/")) == 5
+    assert calls(emu, "poll") == 5
 
 
-async def test_slow_operation_times_out_as_unavailable(emu: RunningEmulator) -> None:
+async def test_slow_operation_times_out_as_unavailable(
+    emu: RunningEmulator, transport: Transport
+) -> None:
     emu.state.operation_polls = 10**6
-    provider = provider_for(emu, operation_timeout_s=0.2)
+    provider = provider_for(emu, transport=transport, operation_timeout_s=0.2)
     with pytest.raises(ProviderUnavailableError) as caught:
         await provider.create_node_pool(make_spec())
     assert caught.value.reason == "OPERATION_TIMEOUT"
 
 
 async def test_waiting_for_an_operation_does_not_block_the_event_loop(
-    emu: RunningEmulator,
+    emu: RunningEmulator, transport: Transport
 ) -> None:
     emu.state.operation_polls = 20
     ticks = 0
@@ -124,7 +156,7 @@ async def test_waiting_for_an_operation_does_not_block_the_event_loop(
 
     done = asyncio.Event()
     tick_task = asyncio.create_task(ticker(done))
-    await provider_for(emu).create_node_pool(make_spec())
+    await provider_for(emu, transport=transport).create_node_pool(make_spec())
     done.set()
     await tick_task
     assert ticks >= 20
@@ -147,8 +179,8 @@ async def test_stockout_inside_the_operation_is_zonal_not_retried_and_cleaned_up
         ZONE_A,
         marker,
     )
-    assert len(emu.calls("POST", POOLS)) == 1
-    assert emu.calls("DELETE", POOLS)
+    assert calls(emu, "create") == 1
+    assert calls(emu, "delete") == 1
     assert await provider.list_node_pools() == []
 
 
@@ -163,7 +195,7 @@ async def test_synchronous_stockout_is_never_retried_even_behind_a_503(
     )
     with pytest.raises(InsufficientCapacityError):
         await provider.create_node_pool(make_spec())
-    assert len(emu.calls("POST", POOLS)) == 1
+    assert calls(emu, "create") == 1
 
 
 async def test_natural_stockout_in_zone_a_leaves_zone_b_obtainable(
@@ -188,7 +220,7 @@ async def test_quota_is_regional_with_the_metric_and_never_retried(
 
     assert (caught.value.scope, caught.value.location) == ("region", "us-central1")
     assert "NVIDIA_H100_GPUS" in caught.value.message
-    assert len(emu.calls("POST", POOLS)) == 1
+    assert calls(emu, "create") == 1
 
 
 def reserved_spec(name: str, *, project: str | None = None, nodes: int = 2) -> NodePoolSpec:
@@ -214,7 +246,8 @@ async def test_specific_reservation_is_consumed_and_reported_with_its_remaining_
         "a3-highgpu-8g",
         1,
     )
-    values = emu.calls("POST", POOLS)[0].body["nodePool"]["config"]["reservationAffinity"]  # type: ignore[index]
+    create = (emu.calls("POST", POOLS) or emu.calls("GRPC", "/CreateNodePool"))[0]
+    values = create.body["nodePool"]["config"]["reservationAffinity"]  # type: ignore[index]
     assert values["values"] == ["projects/test-project/reservations/h100-res"]
 
 
@@ -240,7 +273,7 @@ async def test_permission_denied_is_not_retried(
     with pytest.raises(PermissionDeniedError) as caught:
         await provider.create_node_pool(make_spec())
     assert "container.nodePools.create" in caught.value.message
-    assert len(emu.calls("POST", POOLS)) == 1
+    assert calls(emu, "create") == 1
 
 
 async def test_a_label_gke_refuses_is_an_invalid_request(
@@ -258,7 +291,7 @@ async def test_transient_errors_are_retried_until_success(
     emu.state.inject(faults.transient(http_status, method="create", times=2))
     pool = await provider.create_node_pool(make_spec())
     assert pool.node_count == 2
-    assert len(emu.calls("POST", POOLS)) == 3
+    assert calls(emu, "create") == 3
 
 
 async def test_transient_poll_failures_do_not_fail_the_create(
@@ -277,13 +310,13 @@ async def test_a_failing_operation_without_capacity_meaning_is_transient(
 
 
 async def test_already_exists_after_a_restart_returns_the_existing_pool(
-    emu: RunningEmulator,
+    emu: RunningEmulator, transport: Transport
 ) -> None:
-    first = await provider_for(emu).create_node_pool(make_spec())
-    restarted = provider_for(emu)
+    first = await provider_for(emu, transport=transport).create_node_pool(make_spec())
+    restarted = provider_for(emu, transport=transport)
     again = await restarted.create_node_pool(make_spec())
     assert again == first
-    assert len(emu.calls("POST", POOLS)) == 2
+    assert calls(emu, "create") == 2
 
 
 async def test_unmanaged_pools_are_listed_but_never_deleted_or_shrunk(
@@ -297,7 +330,28 @@ async def test_unmanaged_pools_are_listed_but_never_deleted_or_shrunk(
         await provider.delete_node_pool("default-pool")
     with pytest.raises(InvalidRequestError):
         await provider.resize_node_pool("default-pool", node_count=1)
+    with pytest.raises(InvalidRequestError):
+        await provider.delete_nodes("default-pool", emu.state.instances["default-pool"][:1])
     assert "default-pool" in emu.state.node_pools
+
+
+async def test_delete_nodes_removes_exactly_the_named_vms_and_ignores_unknown_ones(
+    provider: GKEProvider, emu: RunningEmulator
+) -> None:
+    spec = make_spec(node_count=3)
+    await provider.create_node_pool(spec)
+    names = list(emu.state.instances[spec.name])
+
+    pool = await provider.delete_nodes(spec.name, [names[0], "gke-not-a-node"])
+
+    assert pool.node_count == 2
+    assert emu.state.instances[spec.name] == names[1:]
+    assert emu.calls("GET", "/zones/us-central1-a/operations/")
+
+
+async def test_delete_nodes_of_a_missing_pool_is_not_found(provider: GKEProvider) -> None:
+    with pytest.raises(NodePoolNotFoundError):
+        await provider.delete_nodes("ccc-missing", ["gke-x"])
 
 
 async def test_hooks_see_created_resized_and_deleted_pools(
@@ -311,10 +365,10 @@ async def test_hooks_see_created_resized_and_deleted_pools(
     await provider.resize_node_pool(spec.name, node_count=5)
     await provider.delete_node_pool(spec.name)
 
-    assert [(e.kind, e.pool, e.zone, e.node_count) for e in events] == [
-        ("created", spec.name, ZONE_A, 2),
-        ("resized", spec.name, ZONE_A, 5),
-        ("deleted", spec.name, ZONE_A, 0),
+    assert [(e.kind, e.pool, e.zone, e.node_count, len(e.instances)) for e in events] == [
+        ("created", spec.name, ZONE_A, 2, 2),
+        ("resized", spec.name, ZONE_A, 5, 5),
+        ("deleted", spec.name, ZONE_A, 0, 0),
     ]
 
 
