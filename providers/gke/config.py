@@ -33,6 +33,8 @@ class GKEConfig:
             loopback emulator).
         anonymous: use anonymous credentials (only with ``endpoint``).
         reservations_project: project whose reservations are listed (default ``project``).
+        node_service_account: email of the IAM service account ccc's nodes run as (``None`` =
+            the Compute Engine default service account, which hardened clusters avoid).
         call_timeout_s: bound on one API call, including the thread hop.
         operation_timeout_s: bound on waiting for one long-running operation.
         poll_interval_s: pause between two polls of a running operation.
@@ -52,6 +54,7 @@ class GKEConfig:
     insecure_http: bool = False
     anonymous: bool = False
     reservations_project: str | None = None
+    node_service_account: str | None = None
     call_timeout_s: float = 60.0
     operation_timeout_s: float = 1800.0
     poll_interval_s: float = 5.0
@@ -93,16 +96,17 @@ class GKEConfig:
         cluster: str = "test-cluster",
         transport: Transport = "rest",
         container_endpoint: str | None = None,
-        **timing: float | int | bool,
+        **timing: float | int | bool | str,
     ) -> GKEConfig:
         """A config for the loopback emulator: anonymous, no TLS, short timings.
 
         Args:
             endpoint: ``127.0.0.1:PORT`` of the emulator's REST server.
             container_endpoint: the emulator's gRPC port, for ``transport="grpc"``.
-            timing: overrides of the timing fields (``operation_timeout_s=2`` ...).
+            timing: overrides of other fields (``operation_timeout_s=2``,
+                ``node_service_account=...``).
         """
-        defaults: dict[str, float | int | bool] = {
+        defaults: dict[str, float | int | bool | str] = {
             "call_timeout_s": 10.0,
             "operation_timeout_s": 10.0,
             "poll_interval_s": 0.02,

@@ -78,8 +78,11 @@ class GKEProvider:
             InvalidRequestError, PermissionDeniedError, ProviderUnavailableError.
         """
         cm = self._clients.cluster_manager
+        node_pool = to_gke_node_pool(spec)
+        if self.config.node_service_account:
+            node_pool.config.service_account = self.config.node_service_account
         request = container_v1.CreateNodePoolRequest(
-            parent=self.config.cluster_path, node_pool=to_gke_node_pool(spec)
+            parent=self.config.cluster_path, node_pool=node_pool
         )
         log.info(
             "gke.node_pool_create",

@@ -19,7 +19,7 @@ from tests.emulator.state import GKEEmulatorState
 
 
 def provider_for(
-    emulator: RunningEmulator, *, transport: Transport = "rest", **timing: float | int | bool
+    emulator: RunningEmulator, *, transport: Transport = "rest", **timing: float | int | bool | str
 ) -> GKEProvider:
     """A GKEProvider that talks to ``emulator`` with anonymous credentials.
 

@@ -123,6 +123,14 @@ async def test_create_sends_camel_case_json_with_int64_as_strings_and_int_enums(
     assert L.MANAGED_BY_LABEL not in body["config"]["labels"]
 
 
+async def test_nodes_run_as_the_configured_service_account(rest_emu: RunningEmulator) -> None:
+    sa = "ccc-nodes@test-project.iam.gserviceaccount.com"
+    await provider_for(rest_emu, node_service_account=sa).create_node_pool(make_spec())
+    (request,) = rest_emu.calls("POST", POOLS)
+    assert request.body is not None
+    assert request.body["nodePool"]["config"]["serviceAccount"] == sa
+
+
 async def test_create_polls_the_operation_until_done(
     emu: RunningEmulator, transport: Transport
 ) -> None:
