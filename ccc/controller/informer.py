@@ -52,8 +52,10 @@ __all__ = [
 T = TypeVar("T")
 
 ChangeHandler = Callable[[str, T | None, T | None], None]
-"""``on_change(event_type, old, new)``: ``ADDED`` (old None), ``MODIFIED``, ``DELETED`` (new
-None). Called synchronously, in event order, after the store was updated."""
+"""``on_change(event_type, old, new)``, called synchronously in event order after the store was
+updated: ``ADDED`` exactly when ``old`` is None, ``DELETED`` exactly when ``new`` is None,
+``MODIFIED`` otherwise (a server ``ADDED`` for a key already stored is reported as
+``MODIFIED``)."""
 
 _log = structlog.get_logger("ccc.controller.informer")
 
@@ -325,7 +327,6 @@ class Informer(Generic[T]):
             if response.status >= 300:
                 body = await response.read()
                 raise KubeApiError.from_body(response.status, response.reason or "", body)
-            self._backoff.reset()
             buffer = bytearray()
             async for chunk in response.content.iter_any():
                 buffer += chunk
@@ -336,6 +337,8 @@ class Informer(Generic[T]):
                     if line.strip():
                         self._handle(json.loads(line))
                         events += 1
+                        if events == 1:
+                            self._backoff.reset()
                 del buffer[:start]
         finally:
             response.close()
@@ -384,9 +387,11 @@ class Informer(Generic[T]):
             self._store[key] = new
         if resource_version:
             self._resource_version = str(resource_version)
-        if kind == "DELETED" and previous is None:
+        if kind == "DELETED":
+            if previous is not None:
+                self._notify("DELETED", previous, None)
             return
-        self._notify(kind, previous, new)
+        self._notify("ADDED" if previous is None else "MODIFIED", previous, new)
 
     def _notify(self, kind: str, old: T | None, new: T | None) -> None:
         if self._on_change is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +20,7 @@ from structlog.testing import capture_logs
 
 from ccc.controller.kube import request_json
 from ccc.controller.leader import LeaderElector, LeadershipLost
-from tests.support.controlplane import ControlPlane
+from tests.support.controlplane import REPO_ROOT, ControlPlane
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = pytest.mark.controlplane
@@ -270,3 +272,80 @@ def test_inconsistent_timings_are_rejected_with_the_rule() -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+_CANDIDATE_PROCESS = """
+import asyncio, sys
+from ccc.controller.kube import api_client_from
+from ccc.controller.leader import LeaderElector
+
+async def main() -> None:
+    api = await api_client_from(sys.argv[1])
+    elector = LeaderElector(
+        api, namespace=sys.argv[2], name="ccc-controller", identity=sys.argv[3],
+        lease_duration_s=3, renew_deadline_s=2, retry_period_s=0.3,
+    )
+
+    async def lead() -> None:
+        print("LEADING", flush=True)
+        await asyncio.Event().wait()
+
+    await elector.run(lead)
+
+asyncio.run(main())
+"""
+
+
+async def test_when_a_leading_process_is_killed_the_other_process_takes_over(
+    control_plane: ControlPlane,
+) -> None:
+    """Two real processes; the leader gets SIGKILL (no release, no cleanup)."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        processes: dict[str, asyncio.subprocess.Process] = {}
+        try:
+            for identity in ("proc-a", "proc-b"):
+                processes[identity] = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    _CANDIDATE_PROCESS,
+                    str(control_plane.kubeconfig),
+                    ns,
+                    identity,
+                    stdout=asyncio.subprocess.PIPE,
+                    cwd=REPO_ROOT,
+                    env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                )
+            readers = {
+                asyncio.create_task(_wait_for_line(p, "LEADING")): identity
+                for identity, p in processes.items()
+            }
+            done, _ = await asyncio.wait(readers, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            assert len(done) == 1, "exactly one process leads"
+            leader = readers[done.pop()]
+            follower = next(i for i in processes if i != leader)
+            assert (await lease_spec(api, ns))["holderIdentity"] == leader
+            processes[leader].kill()
+            killed_at = time.monotonic()
+            await processes[leader].wait()
+            follower_task = next(t for t, i in readers.items() if i == follower)
+            await asyncio.wait_for(follower_task, timeout=10)
+            assert time.monotonic() - killed_at < 3 + 1.2 * RETRY_S + 1.5
+            assert (await lease_spec(api, ns))["holderIdentity"] == follower
+        finally:
+            for process in processes.values():
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+
+
+async def _wait_for_line(process: asyncio.subprocess.Process, text: str) -> None:
+    assert process.stdout is not None
+    while True:
+        line = await process.stdout.readline()
+        if not line:
+            raise AssertionError(f"process exited before printing {text!r}")
+        if line.decode().strip() == text:
+            return
