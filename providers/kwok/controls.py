@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from ccc.api import labels as well_known
 from ccc.api.values import CapacityType, OfferingKey
@@ -36,7 +35,7 @@ from providers.kwok.capacity import (
     parse_settings,
     release_reservations,
 )
-from providers.kwok.kube import KubeCalls
+from providers.kwok.kube import KubeCalls, NodeRef
 from providers.kwok.model import (
     CLOUD_LABEL,
     IMPENDING_TERMINATION_TAINT,
@@ -132,7 +131,7 @@ class CloudControls:
         """Preempt a spot node: taint it with the termination notice, wait ``notice_s``, shrink
         its pool by one and delete it. ``False`` when no such Node of this cloud exists."""
         node = await self._kube.get_node(node_name)
-        if node is None or (node.metadata.labels or {}).get(CLOUD_LABEL) != self.namespace:
+        if node is None or node.labels.get(CLOUD_LABEL) != self.namespace:
             return False
         notice = {"key": IMPENDING_TERMINATION_TAINT, "value": "true", "effect": "NoSchedule"}
         await self._kube.patch_node(node_name, {"spec": {"taints": [notice]}})
@@ -148,19 +147,18 @@ class CloudControls:
         selector = f"{CLOUD_LABEL}={self.namespace},{well_known.FLEX_START_DEADLINE_LABEL}"
         removed: list[str] = []
         for node in await self._kube.list_nodes(selector):
-            deadline = (node.metadata.labels or {}).get(well_known.FLEX_START_DEADLINE_LABEL, "")
+            deadline = node.labels.get(well_known.FLEX_START_DEADLINE_LABEL, "")
             if deadline.isdigit() and int(deadline) <= cutoff:
                 await self._remove_node(node)
-                removed.append(str(node.metadata.name))
+                removed.append(node.name)
         return sorted(removed)
 
-    async def _remove_node(self, node: Any) -> None:
+    async def _remove_node(self, node: NodeRef) -> None:
         """Shrink the Node's pool by one (if it still has that pool), then delete the Node.
 
         In this order a crash in between leaves one Node too many, which the next sync of the
         pool removes (Nodes under a termination notice first)."""
-        meta = node.metadata
-        labels = meta.labels or {}
+        labels = node.labels
         pool, uid = labels.get(well_known.NODE_POOL_LABEL), labels.get(POOL_UID_LABEL)
         for _ in range(_ATTEMPTS):
             record = await self._get_pool(pool) if pool else None
@@ -175,4 +173,4 @@ class CloudControls:
             )
             if await self._kube.replace_configmap(self.namespace, body) is not None:
                 break
-        await self._kube.delete_node(str(meta.name), uid=meta.uid)
+        await self._kube.delete_node(node.name, uid=node.uid)

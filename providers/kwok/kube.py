@@ -11,7 +11,8 @@ objects cross this boundary as ``Any``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -62,6 +63,29 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return int(exc.status or 0) in _TRANSIENT_STATUSES
     return isinstance(exc, aiohttp.ClientError | TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """What the provider needs of a Node (listing many Nodes skips the client's slow models)."""
+
+    name: str
+    uid: str
+    labels: Mapping[str, str]
+    deleting: bool
+    taint_keys: frozenset[str]
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> NodeRef:
+        meta = obj.get("metadata") or {}
+        taints = (obj.get("spec") or {}).get("taints") or ()
+        return cls(
+            name=str(meta.get("name", "")),
+            uid=str(meta.get("uid", "")),
+            labels=dict(meta.get("labels") or {}),
+            deleting=meta.get("deletionTimestamp") is not None,
+            taint_keys=frozenset(str(t.get("key", "")) for t in taints),
+        )
 
 
 def _status(exc: BaseException) -> int:
@@ -163,18 +187,27 @@ class KubeCalls:
 
     # -- nodes ------------------------------------------------------------------------------
 
-    async def list_nodes(self, selector: str) -> list[Any]:
-        found = await self._call(
-            "list nodes", lambda: self.core.list_node(label_selector=selector), expected=frozenset()
-        )
-        assert not isinstance(found, int)
-        return list(found.items)
+    async def list_nodes(self, selector: str) -> list[NodeRef]:
+        async def fetch() -> Any:
+            response = await self.core.list_node(label_selector=selector, _preload_content=False)
+            try:
+                if not 200 <= response.status <= 299:
+                    raise ApiException(status=response.status, reason=response.reason)
+                return await response.json()
+            finally:
+                response.release()
 
-    async def get_node(self, name: str) -> Any | None:
+        found = await self._call("list nodes", fetch, expected=frozenset())
+        items = found.get("items") if isinstance(found, dict) else None
+        return [NodeRef.from_dict(item) for item in items or ()]
+
+    async def get_node(self, name: str) -> NodeRef | None:
         found = await self._call(
             f"read node {name}", lambda: self.core.read_node(name), expected=frozenset({404})
         )
-        return None if isinstance(found, int) else found
+        if isinstance(found, int):
+            return None
+        return NodeRef.from_dict(self.core.api_client.sanitize_for_serialization(found))
 
     async def create_node(self, body: dict[str, Any]) -> bool:
         """Create a Node; ``False`` when one of that name already exists."""

@@ -51,7 +51,7 @@ from providers.kwok.capacity import (
     release_reservations,
 )
 from providers.kwok.controls import CloudControls
-from providers.kwok.kube import KubeCalls
+from providers.kwok.kube import KubeCalls, NodeRef
 from providers.kwok.model import (
     CLOUD_LABEL,
     DEFAULT_NAMESPACE,
@@ -245,11 +245,7 @@ class KwokProvider(CloudControls):
         first. ``node_count`` is the desired size; ``status`` tells whether the Nodes match."""
         records = await self._pools()
         nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
-        present = Counter(
-            (n.metadata.labels or {}).get(POOL_UID_LABEL)
-            for n in nodes
-            if n.metadata.deletion_timestamp is None
-        )
+        present = Counter(n.labels.get(POOL_UID_LABEL) for n in nodes if not n.deleting)
         return [pool_view(r, ready_nodes=present[r.uid]) for r in records]
 
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
@@ -281,7 +277,7 @@ class KwokProvider(CloudControls):
                 await self._sync_nodes(record)
         live = {r.uid for r in records if not r.deleting}
         nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
-        orphans = [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) not in live]
+        orphans = [n for n in nodes if n.labels.get(POOL_UID_LABEL) not in live]
         await self._each(orphans, self._delete_node)
 
     # -- settings ---------------------------------------------------------------------------
@@ -346,17 +342,12 @@ class KwokProvider(CloudControls):
         """Create or delete Nodes of ``record`` until they match its desired size; delete
         Nodes that carry its name but belong to an earlier pool of that name."""
         nodes = await self._kube.list_nodes(self._pool_selector(record.name))
-        mine = [
-            n
-            for n in nodes
-            if (n.metadata.labels or {}).get(POOL_UID_LABEL) == record.uid
-            and n.metadata.deletion_timestamp is None
-        ]
-        stale = [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) != record.uid]
+        mine = [n for n in nodes if n.labels.get(POOL_UID_LABEL) == record.uid and not n.deleting]
+        stale = [n for n in nodes if n.labels.get(POOL_UID_LABEL) != record.uid]
         await self._each(stale, self._delete_node)
         missing = record.node_count - len(mine)
         if missing > 0:
-            used = {node_index(record.name, n.metadata.name) for n in mine}
+            used = {node_index(record.name, n.name) for n in mine}
             free = [i for i in range(len(mine) + missing) if i not in used][:missing]
             await self._each(free, lambda i: self._create_node(record, i))
         elif missing < 0:
@@ -384,7 +375,7 @@ class KwokProvider(CloudControls):
             existing = await self._kube.get_node(name)
             if existing is None:
                 continue
-            labels = existing.metadata.labels or {}
+            labels = existing.labels
             if labels.get(POOL_UID_LABEL) == record.uid:
                 return  # created by an earlier attempt of this very request
             if labels.get(CLOUD_LABEL) != self.namespace:
@@ -398,8 +389,8 @@ class KwokProvider(CloudControls):
             await self._delete_node(existing)  # an orphan of an earlier pool of this name
         raise _lost_races(f"create node {name}")
 
-    async def _delete_node(self, node: Any) -> None:
-        await self._kube.delete_node(node.metadata.name, uid=node.metadata.uid)
+    async def _delete_node(self, node: NodeRef) -> None:
+        await self._kube.delete_node(node.name, uid=node.uid)
 
     async def _remove_orphans(self, pool: str) -> None:
         """Delete Nodes named for ``pool`` that belong to no live pool of that name."""
@@ -407,7 +398,7 @@ class KwokProvider(CloudControls):
         nodes = await self._kube.list_nodes(self._pool_selector(pool))
         keep = record.uid if record is not None else None
         await self._each(
-            [n for n in nodes if (n.metadata.labels or {}).get(POOL_UID_LABEL) != keep],
+            [n for n in nodes if n.labels.get(POOL_UID_LABEL) != keep],
             self._delete_node,
         )
 
@@ -429,11 +420,10 @@ class KwokProvider(CloudControls):
                 raise result
 
 
-def _removal_order(pool: str, node: Any) -> tuple[bool, int]:
+def _removal_order(pool: str, node: NodeRef) -> tuple[bool, int]:
     """Nodes under a termination notice go first, then the highest indices."""
-    taints = node.spec.taints if node.spec is not None else None
-    noticed = any(t.key == IMPENDING_TERMINATION_TAINT for t in taints or ())
-    return (not noticed, -node_index(pool, node.metadata.name))
+    noticed = IMPENDING_TERMINATION_TAINT in node.taint_keys
+    return (not noticed, -node_index(pool, node.name))
 
 
 def _check_count(node_count: int, hosts_per_slice: int, zone: str) -> None:
