@@ -42,8 +42,9 @@ log = structlog.get_logger(__name__)
 class GKEProvider:
     """Node pools of one GKE cluster (see the module docstring and ``providers.base``).
 
-    Construct with :meth:`from_config` (builds clients with ADC or, for the emulator, anonymous
-    credentials) or pass prebuilt ``clients``.
+    Construct with ``await GKEProvider.connect(config)`` (or :meth:`from_config` outside an
+    event loop), which builds clients with ADC or, for the emulator, anonymous credentials; or
+    pass prebuilt ``clients``.
     """
 
     name = "gke"
@@ -64,6 +65,17 @@ class GKEProvider:
         except Exception as exc:
             raise translate_error(exc) from exc
         return cls(config, clients=clients)
+
+    @classmethod
+    async def connect(cls, config: GKEConfig) -> GKEProvider:
+        """:meth:`from_config` off the event loop: finding Application Default Credentials may
+        probe the GCE metadata server (a blocking HTTP call) on a real cluster.
+
+        Raises:
+            PermissionDeniedError: no Application Default Credentials are available.
+        """
+        async with asyncio.timeout(config.call_timeout_s):
+            return await asyncio.to_thread(cls.from_config, config)
 
     # -- node pools ------------------------------------------------------------------------
 

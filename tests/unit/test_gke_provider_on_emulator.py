@@ -409,6 +409,11 @@ async def test_missing_application_default_credentials_are_a_clear_permission_er
     assert "Workload Identity" in caught.value.message
 
 
+async def test_connect_builds_the_provider_off_the_event_loop(rest_emu: RunningEmulator) -> None:
+    provider = await GKEProvider.connect(GKEConfig.for_emulator(rest_emu.endpoint))
+    assert await provider.list_node_pools() == []
+
+
 def test_grpc_transport_can_be_chosen_for_production() -> None:
     config = GKEConfig(
         project="p",
