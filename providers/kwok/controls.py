@@ -20,28 +20,25 @@ Disruptions follow GKE where it matters to ccc and simplify the rest:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ccc.api import labels as well_known
-from ccc.api.values import CapacityType, OfferingKey
+from ccc.api.values import CapacityType, NodePool, OfferingKey
 from providers.clock import Clock
-from providers.errors import ProviderUnavailableError
+from providers.errors import NodePoolNotFoundError, ProviderUnavailableError
 from providers.kwok.capacity import (
     CAPACITY_CONFIGMAP,
     CAPACITY_KEY,
     CloudSettings,
     ReservationEntry,
     parse_settings,
-    release_reservations,
 )
 from providers.kwok.kube import KubeCalls, NodeRef
 from providers.kwok.model import (
     CLOUD_LABEL,
     IMPENDING_TERMINATION_TAINT,
-    POOL_UID_LABEL,
-    PoolRecord,
-    pool_configmap,
 )
 
 _ATTEMPTS = 5
@@ -57,7 +54,7 @@ class CloudControls:
     async def _ensure_namespace(self) -> None:
         raise NotImplementedError
 
-    async def _get_pool(self, name: str) -> PoolRecord | None:
+    async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
         raise NotImplementedError
 
     # -- capacity model ---------------------------------------------------------------------
@@ -154,23 +151,10 @@ class CloudControls:
         return sorted(removed)
 
     async def _remove_node(self, node: NodeRef) -> None:
-        """Shrink the Node's pool by one (if it still has that pool), then delete the Node.
-
-        In this order a crash in between leaves one Node too many, which the next sync of the
-        pool removes (Nodes under a termination notice first)."""
-        labels = node.labels
-        pool, uid = labels.get(well_known.NODE_POOL_LABEL), labels.get(POOL_UID_LABEL)
-        for _ in range(_ATTEMPTS):
-            record = await self._get_pool(pool) if pool else None
-            if record is None or record.uid != uid or record.deleting or record.node_count == 0:
-                break
-            body = pool_configmap(
-                record.spec,
-                node_count=record.node_count - 1,
-                created_at=record.created_at,
-                reservations=release_reservations(record.reservations, 1),
-                resource_version=record.resource_version,
-            )
-            if await self._kube.replace_configmap(self.namespace, body) is not None:
-                break
+        """Take the Node out of its pool (shrinking it by one, crash-safe: see
+        ``delete_nodes``); a Node whose pool is gone is simply deleted."""
+        pool = node.labels.get(well_known.NODE_POOL_LABEL)
+        if pool:
+            with contextlib.suppress(NodePoolNotFoundError):
+                await self.delete_nodes(pool, [node.name])
         await self._kube.delete_node(node.name, uid=node.uid)

@@ -44,12 +44,13 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 #: GKE's spot preemption notice taint (set when the VM gets its ACPI G2 soft-off signal).
 IMPENDING_TERMINATION_TAINT = "cloud.google.com/impending-node-termination"
 
-_SPEC_KEY, _COUNT_KEY, _CREATED_KEY, _RESERVATIONS_KEY, _DELETING_KEY = (
+_SPEC_KEY, _COUNT_KEY, _CREATED_KEY, _RESERVATIONS_KEY, _DELETING_KEY, _REMOVING_KEY = (
     "spec",
     "nodeCount",
     "createdAt",
     "reservations",
     "deleting",
+    "removing",
 )
 _GIB = 2**30
 
@@ -64,6 +65,8 @@ class PoolRecord:
         reservations: ``project/name`` of each reservation -> VMs of it this pool booked.
         uid, resource_version: of the ConfigMap (the uid links Nodes; the version guards writes).
         deleting: a delete began (desired size 0); the ConfigMap goes once the Nodes are gone.
+        removing: uids of Nodes already subtracted from ``node_count`` by ``delete_nodes`` or a
+            disruption: they are the first to go when the Nodes are synced.
     """
 
     spec: NodePoolSpec
@@ -73,6 +76,7 @@ class PoolRecord:
     resource_version: str
     reservations: Mapping[str, int] = field(default_factory=dict)
     deleting: bool = False
+    removing: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -97,6 +101,7 @@ class PoolRecord:
             count = int(data.get(_COUNT_KEY, ""))
             created = datetime.fromisoformat(data.get(_CREATED_KEY, ""))
             booked = json.loads(data.get(_RESERVATIONS_KEY) or "{}")
+            removing = json.loads(data.get(_REMOVING_KEY) or "[]")
         except (ValidationError, ValueError) as exc:
             raise InvalidRequestError(
                 f"pool ConfigMap {name} is corrupt ({exc.__class__.__name__}: {exc}); it needs "
@@ -113,6 +118,7 @@ class PoolRecord:
             resource_version=str(cm.metadata.resource_version),
             reservations={str(k): int(v) for k, v in booked.items()},
             deleting=data.get(_DELETING_KEY) == "true",
+            removing=frozenset(str(uid) for uid in removing),
         )
 
 
@@ -124,6 +130,7 @@ def pool_configmap(
     reservations: Mapping[str, int],
     resource_version: str | None = None,
     deleting: bool = False,
+    removing: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The ConfigMap body recording a pool (``resource_version`` guards a replace)."""
     labels = {POOL_MARKER_LABEL: "true"}
@@ -143,6 +150,7 @@ def pool_configmap(
             _CREATED_KEY: created_at.isoformat(),
             _RESERVATIONS_KEY: json.dumps(dict(reservations), sort_keys=True),
             _DELETING_KEY: "true" if deleting else "false",
+            _REMOVING_KEY: json.dumps(sorted(removing)),
         },
     }
 

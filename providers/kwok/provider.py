@@ -203,6 +203,7 @@ class KwokProvider(CloudControls):
                     created_at=record.created_at,
                     reservations=booked,
                     resource_version=record.resource_version,
+                    removing=record.removing,
                 )
                 replaced = await self._kube.replace_configmap(self.namespace, body)
                 if replaced is None:
@@ -239,6 +240,45 @@ class KwokProvider(CloudControls):
         else:
             raise _lost_races(f"delete node pool {name}")
         await self._remove_orphans(name)
+
+    async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
+        """Remove the named Nodes from ``pool`` and shrink it by as many; names that are not
+        (or no longer) Nodes of the pool are ignored.
+
+        The shrink and the choice of Nodes are one guarded write (the Nodes' uids go into the
+        record's ``removing`` set), so a retry after a crash neither shrinks twice nor removes
+        other Nodes.
+
+        Raises:
+            NodePoolNotFoundError: no such pool (or it is being deleted).
+        """
+        wanted = set(nodes)
+        for _ in range(_WRITE_ATTEMPTS):
+            record = await self._get_pool(pool)
+            if record is None or record.deleting:
+                raise NodePoolNotFoundError(
+                    f"Node pool '{pool}' not found.", scope="zone", reason="NOT_FOUND"
+                )
+            listed = await self._kube.list_nodes(self._pool_selector(pool))
+            live = [n for n in listed if _owned(n, record)]
+            fresh = [n for n in live if n.name in wanted and n.uid not in record.removing]
+            if fresh:
+                gone = min(len(fresh), record.node_count)
+                body = pool_configmap(
+                    record.spec,
+                    node_count=record.node_count - gone,
+                    created_at=record.created_at,
+                    reservations=release_reservations(record.reservations, gone),
+                    resource_version=record.resource_version,
+                    removing=(record.removing & {n.uid for n in live}) | {n.uid for n in fresh},
+                )
+                replaced = await self._kube.replace_configmap(self.namespace, body)
+                if replaced is None:
+                    continue  # changed meanwhile: decide again
+                record = PoolRecord.from_configmap(replaced)
+            await self._sync_nodes(record)
+            return pool_view(record, ready_nodes=record.node_count)
+        raise _lost_races(f"delete nodes of node pool {pool}")
 
     async def list_node_pools(self) -> Sequence[NodePool]:
         """Every pool of this cloud (read-only: repairs are :meth:`reconcile`'s job), oldest
@@ -342,7 +382,7 @@ class KwokProvider(CloudControls):
         """Create or delete Nodes of ``record`` until they match its desired size; delete
         Nodes that carry its name but belong to an earlier pool of that name."""
         nodes = await self._kube.list_nodes(self._pool_selector(record.name))
-        mine = [n for n in nodes if n.labels.get(POOL_UID_LABEL) == record.uid and not n.deleting]
+        mine = [n for n in nodes if _owned(n, record)]
         stale = [n for n in nodes if n.labels.get(POOL_UID_LABEL) != record.uid]
         await self._each(stale, self._delete_node)
         missing = record.node_count - len(mine)
@@ -351,7 +391,7 @@ class KwokProvider(CloudControls):
             free = [i for i in range(len(mine) + missing) if i not in used][:missing]
             await self._each(free, lambda i: self._create_node(record, i))
         elif missing < 0:
-            surplus = sorted(mine, key=lambda n: _removal_order(record.name, n))[:-missing]
+            surplus = sorted(mine, key=lambda n: _removal_order(record, n))[:-missing]
             await self._each(surplus, self._delete_node)
 
     async def _finish_delete(self, record: PoolRecord) -> None:
@@ -420,10 +460,16 @@ class KwokProvider(CloudControls):
                 raise result
 
 
-def _removal_order(pool: str, node: NodeRef) -> tuple[bool, int]:
-    """Nodes under a termination notice go first, then the highest indices."""
+def _owned(node: NodeRef, record: PoolRecord) -> bool:
+    """A live Node of this incarnation of the pool."""
+    return node.labels.get(POOL_UID_LABEL) == record.uid and not node.deleting
+
+
+def _removal_order(record: PoolRecord, node: NodeRef) -> tuple[bool, bool, int]:
+    """Nodes chosen for removal go first, then those under a termination notice, then the
+    highest indices."""
     noticed = IMPENDING_TERMINATION_TAINT in node.taint_keys
-    return (not noticed, -node_index(pool, node.name))
+    return (node.uid not in record.removing, not noticed, -node_index(record.name, node.name))
 
 
 def _check_count(node_count: int, hosts_per_slice: int, zone: str) -> None:

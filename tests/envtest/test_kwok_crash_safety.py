@@ -1,11 +1,12 @@
 """The kwok provider survives being killed at every point of every operation.
 
-For each operation (create, grow, shrink, delete) and each of its API requests, a provider is
-"killed" at that request, either before the request reaches the API server or after the server
-applied it but before the answer arrived, and a fresh provider (the restarted controller) runs the
-same operation again. Afterwards the cloud must hold exactly the intended pool and Nodes: no
-duplicate, no leftover, no capacity booked twice (the offering's capacity is exactly what the
-final pool needs, so a double booking would fail the retry with a stockout).
+For each operation (create, grow, shrink, delete some Nodes, delete) and each of its API
+requests, a provider is "killed" at that request, either before the request reaches the API
+server or after the server applied it but before the answer arrived, and a fresh provider (the
+restarted controller) runs the same operation again. Afterwards the cloud must hold exactly the
+intended pool and Nodes: no duplicate, no leftover, no capacity booked twice (the offering's
+capacity is exactly what the final pool needs, so a double booking would fail the retry with a
+stockout).
 
 Fake, said plainly: the kill is :class:`Crash`, a ``BaseException`` raised by a wrapped
 ``ApiClient`` at the chosen request, which nothing in the provider catches, so the operation
@@ -81,11 +82,16 @@ async def _create(p: KwokProvider, s: NodePoolSpec) -> Any:
     return await p.create_node_pool(s)
 
 
-#: name -> (pool exists before?, the operation, nodes after it)
-OPERATIONS: dict[str, tuple[bool, Operation, int | None]] = {
-    "create": (False, _create, 3),
-    "grow": (True, _grow, 5),
-    "shrink": (True, _shrink, 1),
+async def _delete_some_nodes(p: KwokProvider, s: NodePoolSpec) -> Any:
+    return await p.delete_nodes(s.name, [f"{s.name}-0", f"{s.name}-2"])
+
+
+#: name -> (pool of 3 exists before?, the operation, indices of the Nodes after it; None = no pool)
+OPERATIONS: dict[str, tuple[bool, Operation, list[int] | None]] = {
+    "create": (False, _create, [0, 1, 2]),
+    "grow": (True, _grow, [0, 1, 2, 3, 4]),
+    "shrink": (True, _shrink, [0]),
+    "delete-nodes": (True, _delete_some_nodes, [1]),
     "delete": (True, _delete, None),
 }
 
@@ -125,7 +131,7 @@ async def _run_with_crash(
     healthy = KwokProvider(healthy_api, namespace=namespace, retry_backoff_s=0.0)
     core: Any = client.CoreV1Api(healthy_api)
     try:
-        await healthy.set_capacity(MACHINE, ZONE, CapacityType.SPOT, max(3, expected or 0))
+        await healthy.set_capacity(MACHINE, ZONE, CapacityType.SPOT, max(3, len(expected or ())))
         if existed:
             await healthy.create_node_pool(spec)
         dying_api = await _client(plane, crash_at=crash_at, after_send=after_send)
@@ -149,9 +155,9 @@ async def _run_with_crash(
             assert (pools, nodes) == ([], {})
         else:
             (pool,) = pools
-            assert (pool.node_count, pool.status) == (expected, NodePoolStatus.RUNNING)
+            assert (pool.node_count, pool.status) == (len(expected), NodePoolStatus.RUNNING)
             cm = await core.read_namespaced_config_map(spec.name, namespace)
-            assert nodes == {f"{spec.name}-{i}": cm.metadata.uid for i in range(expected)}
+            assert nodes == {f"{spec.name}-{i}": cm.metadata.uid for i in expected}
         return killed
     finally:
         await core.delete_collection_node(label_selector=f"{CLOUD_LABEL}={namespace}")

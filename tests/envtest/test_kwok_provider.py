@@ -327,6 +327,20 @@ async def test_resize_creates_or_deletes_nodes_highest_index_first(
     assert await cloud.node_names(spec.name) == [f"{spec.name}-{i}" for i in left]
 
 
+async def test_deleting_named_nodes_shrinks_the_pool_by_them_and_ignores_strangers(
+    cloud: Cloud,
+) -> None:
+    spec = cloud.spec(node_count=4)
+    await cloud.provider.create_node_pool(spec)
+    chosen = [f"{spec.name}-1", f"{spec.name}-2", "not-a-node-of-this-pool"]
+
+    pool = await cloud.provider.delete_nodes(spec.name, chosen)
+    again = await cloud.provider.delete_nodes(spec.name, chosen)
+
+    assert pool.node_count == again.node_count == 2
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-0", f"{spec.name}-3"]
+
+
 async def test_delete_removes_nodes_and_record_and_is_idempotent(cloud: Cloud) -> None:
     spec = cloud.spec(node_count=2)
     await cloud.provider.create_node_pool(spec)

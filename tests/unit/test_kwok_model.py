@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client
 
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.values import CapacityType, NodePoolName, NodePoolSpec, OfferingKey
 from policies.allocatable import allocatable
+from providers.base import Provider
 from providers.errors import InsufficientCapacityError, InvalidRequestError
+from providers.kwok import KwokProvider
 from providers.kwok.capacity import (
     CloudSettings,
     build_ledger,
@@ -142,3 +145,13 @@ def test_shrinking_gives_back_the_last_booked_reservations_first(
 )
 def test_node_index_reads_the_suffix_of_the_pools_own_nodes(name: str, index: int) -> None:
     assert node_index("pool", name) == index
+
+
+async def test_the_kwok_provider_satisfies_the_provider_protocol() -> None:
+    api = client.ApiClient()
+    try:
+        provider: Provider = KwokProvider(api)  # checked by mypy as well
+        assert isinstance(provider, Provider)
+        assert provider.name == "kwok"
+    finally:
+        await api.close()
