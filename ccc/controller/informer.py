@@ -76,10 +76,13 @@ class Resource:
     plural: str
     namespaced: bool
 
-    @property
-    def path(self) -> str:
-        """Collection path across all namespaces."""
+    def path(self, namespace: str | None = None) -> str:
+        """Collection path, across all namespaces unless ``namespace`` is given."""
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace is not None:
+            if not self.namespaced:
+                raise ValueError(f"{self} is cluster-scoped; it has no namespace")
+            base += f"/namespaces/{namespace}"
         return f"{base}/{self.plural}"
 
     def __str__(self) -> str:
@@ -124,6 +127,10 @@ class Informer(Generic[T]):
             and must not keep references into the dict. An object it raises on is logged
             (``informer.project_error``) and left out of the store.
         key: store key of a raw object; ``namespace/name`` by default.
+        namespace: watch only this namespace (namespaced resources only). Use this rather than a
+            ``metadata.namespace=`` field selector: kube-apiserver 1.34 loses items when it
+            paginates a cluster-wide list filtered by that selector (the continue token is
+            resolved against the cluster-wide key range).
         label_selector: server-side label selector.
         field_selector: server-side field selector.
         on_change: see :data:`ChangeHandler`; exceptions it raises are logged
@@ -139,6 +146,7 @@ class Informer(Generic[T]):
         *,
         project: Callable[[dict[str, Any]], T],
         key: Callable[[dict[str, Any]], str] = object_key,
+        namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
         on_change: ChangeHandler[T] | None = None,
@@ -149,11 +157,12 @@ class Informer(Generic[T]):
         self._resource = resource
         self._project = project
         self._key = key
+        self._path = resource.path(namespace)
         self._label_selector = label_selector
         self._field_selector = field_selector
         self._on_change = on_change
         self._watch_timeout_s = watch_timeout_s
-        self.name = name or str(resource)
+        self.name = name or (f"{resource}/{namespace}" if namespace else str(resource))
         self._store: dict[str, T] = {}
         self._resource_version = ""
         self._synced = asyncio.Event()
@@ -247,7 +256,7 @@ class Informer(Generic[T]):
         while True:
             try:
                 page = await request_json(
-                    self._api, "GET", self._resource.path, query=query, timeout_s=_LIST_TIMEOUT_S
+                    self._api, "GET", self._path, query=query, timeout_s=_LIST_TIMEOUT_S
                 )
             except KubeApiError as error:
                 if error.status != 410 or not query.get("continue"):
@@ -319,7 +328,7 @@ class Informer(Generic[T]):
         began = time.monotonic()
         events = 0
         response = await open_request(
-            self._api, "GET", self._resource.path, query=query, client_timeout=timeout
+            self._api, "GET", self._path, query=query, client_timeout=timeout
         )
         try:
             if response.status == 410:

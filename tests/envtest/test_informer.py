@@ -1,8 +1,8 @@
 """The informer against a real kube-apiserver: list+watch, resume by resourceVersion, relist on
 410 Gone, bookmarks, pagination, error handling, and the Pod/Node projections it stores.
 
-Every test watches only its own namespace (a field selector), so tests sharing the session's API
-server do not see each other's objects.
+Every test watches only its own namespace, so tests sharing the session's API server do not see
+each other's objects.
 """
 
 from __future__ import annotations
@@ -75,10 +75,6 @@ async def running(informer: Informer[Any]) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-def in_namespace(namespace: str) -> str:
-    return f"metadata.namespace={namespace}"
-
-
 async def test_informer_lists_existing_pods_then_sees_adds_updates_and_deletes(
     control_plane: ControlPlane,
 ) -> None:
@@ -89,9 +85,7 @@ async def test_informer_lists_existing_pods_then_sees_adds_updates_and_deletes(
         core = client.CoreV1Api(api)
         await core.create_namespaced_pod(ns, pod("early"))
         recorder: Recorder[PodInfo] = Recorder()
-        informer = Informer(
-            api, PODS, project=pod_info, field_selector=in_namespace(ns), on_change=recorder
-        )
+        informer = Informer(api, PODS, project=pod_info, namespace=ns, on_change=recorder)
         async with running(informer):
             await informer.wait_synced(timeout=30)
             assert informer.keys() == [f"{ns}/early"]
@@ -139,7 +133,7 @@ async def test_informer_reports_synced_only_after_the_whole_initial_list_is_stor
             api,
             CONFIGMAPS,
             project=configmap_name,
-            field_selector=in_namespace(ns),
+            namespace=ns,
             on_change=lambda kind, old, new: seen_while.append(informer.synced),
         )
         assert not informer.synced
@@ -159,7 +153,9 @@ async def test_informer_pages_through_a_list_larger_than_the_page_limit(
 ) -> None:
     async with (
         api_client(control_plane.kubeconfig) as api,
-        temporary_namespace(api, "page") as ns,
+        # A name that sorts before the others: a cluster-wide list filtered by a
+        # metadata.namespace field selector would lose every page after the first here.
+        temporary_namespace(api, "aaa-page") as ns,
     ):
         core = client.CoreV1Api(api)
         gate = asyncio.Semaphore(32)
@@ -169,9 +165,7 @@ async def test_informer_pages_through_a_list_larger_than_the_page_limit(
                 await core.create_namespaced_config_map(ns, {"metadata": {"name": f"cm-{i:04d}"}})
 
         await asyncio.gather(*(create(i) for i in range(1203)))
-        informer: Informer[str] = Informer(
-            api, CONFIGMAPS, project=configmap_name, field_selector=in_namespace(ns)
-        )
+        informer: Informer[str] = Informer(api, CONFIGMAPS, project=configmap_name, namespace=ns)
         with capture_logs() as logs:
             async with running(informer):
                 await informer.wait_synced(timeout=60)
@@ -195,7 +189,7 @@ async def test_informer_resumes_from_its_resource_version_when_the_watch_times_o
             api,
             CONFIGMAPS,
             project=configmap_name,
-            field_selector=in_namespace(ns),
+            namespace=ns,
             on_change=recorder,
             watch_timeout_s=1,
         )
@@ -229,7 +223,7 @@ async def test_a_restarted_informer_resumes_its_watch_and_catches_up_without_rel
             api,
             CONFIGMAPS,
             project=configmap_name,
-            field_selector=in_namespace(ns),
+            namespace=ns,
             on_change=recorder,
         )
         async with running(informer):
@@ -257,7 +251,8 @@ def etcd_url(plane: ControlPlane) -> str:
 
 
 def compact_etcd(plane: ControlPlane) -> int:
-    """Compact etcd up to its current revision (what kube-apiserver does every 5 minutes)."""
+    """Compact etcd up to a new revision (what kube-apiserver does every 5 minutes); every
+    resourceVersion read before is then too old for etcd."""
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -267,7 +262,9 @@ def compact_etcd(plane: ControlPlane) -> int:
             result: dict[str, Any] = json.loads(response.read())
             return result
 
-    revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+    # A write first, so that the compaction also covers the revision read last.
+    marker = {"key": "Y2NjLXRlc3QtY29tcGFjdGlvbg==", "value": "eA=="}  # ccc-test-compaction
+    revision = int(post("/v3/kv/put", marker)["header"]["revision"])
     post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
     return revision
 
@@ -304,7 +301,7 @@ async def test_gone_resource_version_triggers_a_relist_whose_diff_keeps_consumer
             api,
             Resource("", "v1", "events", True),
             project=name_and_message,
-            field_selector=in_namespace(ns),
+            namespace=ns,
             on_change=recorder,
         )
         async with running(informer):
@@ -349,7 +346,7 @@ async def test_bookmarks_advance_the_resource_version_without_notifying(
             CONFIGMAPS,
             project=configmap_name,
             label_selector="watched=yes",
-            field_selector=in_namespace(ns),
+            namespace=ns,
             on_change=recorder,
             watch_timeout_s=3,
         )
@@ -454,7 +451,7 @@ async def test_pod_projection_carries_requests_selector_tolerations_and_unschedu
                 }
             },
         )
-        informer = Informer(api, PODS, project=pod_info, field_selector=in_namespace(ns))
+        informer = Informer(api, PODS, project=pod_info, namespace=ns)
         async with running(informer):
             await informer.wait_synced(timeout=30)
             info = await eventually(
@@ -515,3 +512,49 @@ async def test_node_projection_carries_allocatable_taints_readiness_and_ccc_anno
 
 async def _async(value: T) -> T:
     return value
+
+
+async def test_an_expired_continue_token_falls_back_to_one_unpaginated_list(
+    control_plane: ControlPlane,
+) -> None:
+    """Events are listed from etcd, so compacting etcd while the informer is between pages
+    expires its continue token for real (410 "the provided continue parameter is too old").
+    The compaction is triggered from the projection of the first item, i.e. after the first
+    page arrived and before the second is requested."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "cont") as ns,
+    ):
+        gate = asyncio.Semaphore(32)
+
+        async def create(i: int) -> None:
+            body = {
+                "metadata": {"name": f"ev-{i:04d}"},
+                "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+                "reason": "Test",
+            }
+            async with gate:
+                await request_json(api, "POST", f"/api/v1/namespaces/{ns}/events", body=body)
+
+        await asyncio.gather(*(create(i) for i in range(620)))
+        compacted: list[int] = []
+
+        def project(obj: dict[str, Any]) -> str:
+            if not compacted:
+                compacted.append(compact_etcd(control_plane))
+            return str(obj["metadata"]["name"])
+
+        informer: Informer[str] = Informer(
+            api,
+            Resource("", "v1", "events", True),
+            project=project,
+            namespace=ns,
+        )
+        with capture_logs() as logs:
+            async with running(informer):
+                await informer.wait_synced(timeout=60)
+        assert sorted(informer.values()) == [f"ev-{i:04d}" for i in range(620)]
+        restarts = [e for e in logs if e["event"] == "informer.list_restart"]
+        assert [e["reason"] for e in restarts] == ["continue_expired"]
+        listed = [e for e in logs if e["event"] == "informer.listed"]
+        assert [e["count"] for e in listed] == [620]
