@@ -126,8 +126,16 @@ class _Failure:
     text: str
 
 
+Failure = (
+    BaseException
+    | container_v1.Operation
+    | compute_v1.Operation
+    | compute_v1.InstanceManagedByIgmError
+)
+
+
 def translate_error(
-    err: BaseException | container_v1.Operation | compute_v1.Operation,
+    err: Failure,
     *,
     zone: str = "",
     region: str = "",
@@ -136,8 +144,9 @@ def translate_error(
 
     Args:
         err: a ``google.api_core`` / ``google.auth`` exception, a ``TimeoutError``, a transport
-            error, or a finished ``container_v1.Operation`` / ``compute_v1.Operation`` (zone
-            operation) that carries an error.
+            error, a finished ``container_v1.Operation`` / ``compute_v1.Operation`` (zone
+            operation) that carries an error, or a managed instance group's VM creation error
+            (``instanceGroupManagers.listErrors`` item).
         zone: the zone the call concerned (the pool's zone), used when the payload names none.
         region: the region the call concerned (default: the region of ``zone``).
 
@@ -214,11 +223,15 @@ def translate_error(
     return ProviderError(short, scope="zone", location=zone, reason=status or "UNKNOWN")
 
 
-def _normalise(err: BaseException | container_v1.Operation | compute_v1.Operation) -> _Failure:
+def _normalise(err: Failure) -> _Failure:
     if isinstance(err, container_v1.Operation):
         return _from_operation(err)
     if isinstance(err, compute_v1.Operation):
         return _from_zone_operation(err)
+    if isinstance(err, compute_v1.InstanceManagedByIgmError):
+        # {"error": {"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message": "The zone ..."},
+        #  "instanceActionDetails": {"action": "CREATING", "instance": "..."}, "timestamp": ...}
+        return _Failure("UNKNOWN", None, f"{err.error.code}: {err.error.message}")
     if isinstance(err, gexc.RetryError):
         cause = err.cause
         if cause is not None and cause is not err:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 
 import structlog
 from google.cloud import compute_v1, container_v1
@@ -263,6 +264,43 @@ class GKEProvider:
         except NodePoolNotFoundError:
             return None
 
+    async def capacity_errors(
+        self, name: str, *, since: datetime | None = None
+    ) -> list[ProviderError]:
+        """Recent VM creation failures of the pool's instance groups, translated.
+
+        GKE's resize operation finishes once the groups' target size is set; VMs that GCE then
+        cannot create (stockout, quota) are reported only by
+        ``instanceGroupManagers.listErrors``. The controller calls this when a pool stays
+        below its size, to feed the obtainability memory. Newest first.
+
+        Args:
+            name: the node pool.
+            since: ignore errors older than this (timezone-aware).
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+        """
+        raw = await self._get_raw_or_missing(name)
+        igm = self._clients.instance_group_managers
+        found: list[tuple[str, ProviderError]] = []
+        for project, zone, group in filter(None, map(_igm_of, raw.instance_group_urls)):
+            request = compute_v1.ListErrorsInstanceGroupManagersRequest(
+                project=project, zone=zone, instance_group_manager=group
+            )
+            items = await call(
+                functools.partial(_list_errors, igm, request, self.config.call_timeout_s),
+                config=self.config,
+                what="compute.instance_group_managers.list_errors",
+                zone=zone,
+            )
+            for item in items:
+                stamp = item.timestamp
+                if since is not None and stamp and _parse_time(stamp) < since:
+                    continue
+                found.append((stamp, translate_error(item, zone=zone)))
+        return [error for _, error in sorted(found, key=lambda f: f[0], reverse=True)]
+
     # -- capacity signals ------------------------------------------------------------------
 
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
@@ -388,3 +426,17 @@ def _igm_of(url: str) -> tuple[str, str, str] | None:
     if len(parts) < 2 or parts[-2] != "instanceGroupManagers":
         return None
     return project, zone, parts[-1]
+
+
+def _parse_time(stamp: str) -> datetime:
+    """RFC 3339 from Compute (``2026-11-24T10:00:00.123-08:00`` or ``...Z``)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _list_errors(
+    igm: compute_v1.InstanceGroupManagersClient,
+    request: compute_v1.ListErrorsInstanceGroupManagersRequest,
+    timeout_s: float,
+) -> list[compute_v1.InstanceManagedByIgmError]:
+    """Every page of ``listErrors`` (pages are fetched lazily, so iterate in the thread)."""
+    return list(igm.list_errors(request=request, retry=None, timeout=timeout_s))

@@ -32,6 +32,7 @@ class ComputeMixin:
     _zone_polls: dict[tuple[str, str], int]
 
     instances: dict[str, list[str]]
+    mig_errors: dict[str, list[JSON]]
     operation_polls: int
 
     def fault(
@@ -90,6 +91,31 @@ class ComputeMixin:
             self.zone_operations[(zone, name)] = op
             self._zone_polls[(zone, name)] = self.operation_polls
             return dict(op)
+
+    def list_errors(self, zone: str, igm: str) -> JSON:
+        """``instanceGroupManagers.listErrors``: VM creation errors of the group, newest first."""
+        self.fault("listErrors", zone=zone)
+        with self.lock:
+            pool_name = self._pool_of_igm(zone, igm)
+            if pool_name is None:
+                raise ApiError(404, "NOT_FOUND", f"The resource '{igm}' was not found")
+            items = list(reversed(self.mig_errors.get(pool_name, [])))
+        return {"items": items} if items else {}
+
+    def record_mig_error(self, pool: str, zone: str, code: str, message: str) -> None:
+        """A VM of ``pool``'s group could not be created (what ``listErrors`` reports)."""
+        with self.lock:
+            self.mig_errors.setdefault(pool, []).append(
+                {
+                    "error": {"code": code, "message": message},
+                    "instanceActionDetails": {
+                        "action": "CREATING",
+                        "instance": f"{GCE}/projects/{self.project}/zones/{zone}/instances/"
+                        f"gke-{pool}-{next(self._ids):04x}",
+                    },
+                    "timestamp": f"2026-11-24T00:00:{len(self.mig_errors[pool]) % 60:02d}Z",
+                }
+            )
 
     def managed_instances(self, zone: str, igm: str) -> JSON:
         """``instanceGroupManagers.listManagedInstances`` (names only)."""

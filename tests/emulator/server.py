@@ -18,6 +18,7 @@ Routes (P = project, L = location, C = cluster, Z = zone)::
     GET    /compute/v1/projects/P/zones/Z/instanceGroupManagers/M
     POST   /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/deleteInstances
     POST   /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/listManagedInstances
+    GET    /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/listErrors
     GET    /compute/v1/projects/P/zones/Z/operations[/O]
 
 Use :func:`running_emulator` (a context manager) or the ``gke_emulator`` fixture of
@@ -83,6 +84,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
             + r"/zones/(?P<z>[^/]+)/instanceGroupManagers/(?P<n>[^/]+)/listManagedInstances$"
         ),
         lambda s, m, b, q: s.managed_instances(m["z"], m["n"]),
+    ),
+    (
+        "GET",
+        re.compile(
+            _COMPUTE + r"/zones/(?P<z>[^/]+)/instanceGroupManagers/(?P<n>[^/]+)/listErrors$"
+        ),
+        lambda s, m, b, q: s.list_errors(m["z"], m["n"]),
     ),
     (
         "GET",

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tests.emulator.compute import GCE, ComputeMixin
-from tests.emulator.faults import CONDITION_CODE, RPC_CODE, ApiError, Fault
+from tests.emulator.faults import (
+    CONDITION_CODE,
+    RPC_CODE,
+    ApiError,
+    Fault,
+    zone_exhausted_text,
+)
 
 JSON = dict[str, Any]
 #: How an operation failed: (rpc status name, node pool condition code or None, message).
@@ -78,6 +84,10 @@ class GKEEmulatorState(ComputeMixin):
     node_pools: dict[str, JSON] = field(default_factory=dict)
     target_sizes: dict[str, int] = field(default_factory=dict)
     instances: dict[str, list[str]] = field(default_factory=dict)
+    mig_errors: dict[str, list[JSON]] = field(default_factory=dict)
+    #: GKE's behaviour on resize: the operation succeeds once the group's target size is set;
+    #: VMs GCE cannot create show up only in ``instanceGroupManagers.listErrors``.
+    deferred_stockouts: bool = False
     operations: dict[str, JSON] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
@@ -188,6 +198,13 @@ class GKEEmulatorState(ComputeMixin):
                 failure = self._operation_failure(op_fault)
                 if failure is None and wanted > current:
                     failure = self._obtain(pool, zone, wanted - current)
+                    if failure is not None and self.deferred_stockouts and failure[1] is not None:
+                        text = zone_exhausted_text(self.project, zone)
+                        for _ in range(wanted - current):
+                            self.record_mig_error(name, zone, "ZONE_RESOURCE_POOL_EXHAUSTED", text)
+                        self.target_sizes[name] = wanted  # the group keeps trying
+                        self._notify("resized", name, zone)
+                        return None
                 elif failure is None:
                     self._release(pool, zone, current - wanted)
                 if failure is not None:

@@ -26,7 +26,7 @@ from providers.errors import (
     QuotaExceededError,
     ReservationUnavailableError,
 )
-from providers.gke.errors import operation_failed, translate_error
+from providers.gke.errors import Failure, operation_failed, translate_error
 
 ZONE = "us-central1-a"
 EXHAUSTED = (
@@ -50,7 +50,7 @@ def failed_operation(code: int, message: str, *conditions: str) -> container_v1.
 
 @dataclass(frozen=True)
 class Case:
-    error: BaseException | container_v1.Operation | compute_v1.Operation
+    error: Failure
     kind: type[ProviderError]
     scope: str
     location: str
@@ -255,6 +255,18 @@ CASES = {
             error=compute_v1.Error(
                 errors=[compute_v1.Errors(code="ZONE_RESOURCE_POOL_EXHAUSTED", message=EXHAUSTED)]
             ),
+        ),
+        InsufficientCapacityError,
+        "zone",
+        "us-central1-b",
+        "ZONE_RESOURCE_POOL_EXHAUSTED",
+    ),
+    "instance group creation error": Case(
+        compute_v1.InstanceManagedByIgmError(
+            error=compute_v1.InstanceManagedByIgmErrorManagedInstanceError(
+                code="ZONE_RESOURCE_POOL_EXHAUSTED", message=EXHAUSTED
+            ),
+            timestamp="2026-11-24T10:00:00.000-08:00",
         ),
         InsufficientCapacityError,
         "zone",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -360,6 +361,28 @@ async def test_delete_nodes_removes_exactly_the_named_vms_and_ignores_unknown_on
 async def test_delete_nodes_of_a_missing_pool_is_not_found(provider: GKEProvider) -> None:
     with pytest.raises(NodePoolNotFoundError):
         await provider.delete_nodes("ccc-missing", ["gke-x"])
+
+
+async def test_a_resize_that_gce_cannot_fill_reports_stockouts_through_the_instance_group(
+    provider: GKEProvider, emu: RunningEmulator
+) -> None:
+    """GKE finishes a resize once the group's target is set; missing VMs show in listErrors."""
+    emu.state.deferred_stockouts = True
+    spec = make_spec(node_count=1)
+    await provider.create_node_pool(spec)
+    emu.state.set_capacity(ZONE_A, spec.machine_type, 0)
+
+    resized = await provider.resize_node_pool(spec.name, node_count=3)
+    errors = await provider.capacity_errors(spec.name)
+
+    assert resized.node_count == 3
+    assert len(emu.state.instances[spec.name]) == 1
+    assert [type(e) for e in errors] == [InsufficientCapacityError] * 2
+    assert {(e.scope, e.location, e.reason) for e in errors} == {
+        ("zone", ZONE_A, "ZONE_RESOURCE_POOL_EXHAUSTED")
+    }
+    future = datetime(2030, 1, 1, tzinfo=UTC)
+    assert await provider.capacity_errors(spec.name, since=future) == []
 
 
 async def test_hooks_see_created_resized_and_deleted_pools(
