@@ -15,6 +15,10 @@ ownership is written as GCE resource labels (``config.resource_labels``: ``manag
 ``ccc-class``, ``ccc-rule-index``, ``ccc-capacity-type``) and as the ``ccc.dev/*`` node labels.
 A pool is *managed* when either the resource label or the ``app.kubernetes.io/managed-by`` node
 label says ``ccc``.
+
+Taints. GKE taints GPU and TPU nodes itself (``nvidia.com/gpu=present:NoSchedule``,
+``google.com/tpu=present:NoSchedule``) in clusters that also have other pools; those two keys
+are left to GKE rather than sent twice.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ _TPU_FAMILIES = {
 }
 _TPU_CHIPS_RE = re.compile(r"-(\d+)t$")
 _GCE_LABEL_RE = re.compile(r"[^a-z0-9_-]+")
+#: Taints GKE puts on accelerator nodes by itself.
+GKE_OWNED_TAINT_KEYS = frozenset({L.GPU_RESOURCE, L.TPU_RESOURCE})
 
 
 def is_reserved_label(key: str) -> bool:
@@ -181,6 +187,7 @@ def to_gke_node_pool(spec: NodePoolSpec) -> container_v1.NodePool:
         taints=[
             container_v1.NodeTaint(key=t.key, value=t.value, effect=_EFFECT_TO_GKE[t.effect])
             for t in spec.taints
+            if t.key not in GKE_OWNED_TAINT_KEYS
         ],
         accelerators=_accelerators(spec),
     )

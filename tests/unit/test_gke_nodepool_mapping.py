@@ -255,6 +255,17 @@ def test_taints_max_pods_boot_disk_and_local_ssd_are_set() -> None:
     assert pool.config.local_ssd_count == 2
 
 
+def test_accelerator_taints_are_left_to_gke() -> None:
+    spec = make_spec(
+        taints=(
+            Taint(key=L.CLASS_LABEL, value="train"),
+            Taint(key=L.GPU_RESOURCE, value="present"),
+            Taint(key=L.TPU_RESOURCE, value="present"),
+        )
+    )
+    assert [t.key for t in to_gke_node_pool(spec).config.taints] == [L.CLASS_LABEL]
+
+
 def test_a_created_pool_reads_back_as_the_same_managed_offering() -> None:
     spec = make_spec(capacity_type=CapacityType.SPOT)
     gke_pool = to_gke_node_pool(spec)
