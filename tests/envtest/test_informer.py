@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pytest
+import yaml
 from kubernetes_asyncio import client
 from structlog.testing import capture_logs
 
@@ -558,3 +559,94 @@ async def test_an_expired_continue_token_falls_back_to_one_unpaginated_list(
         assert [e["reason"] for e in restarts] == ["continue_expired"]
         listed = [e for e in logs if e["event"] == "informer.listed"]
         assert [e["count"] for e in listed] == [620]
+
+
+class CuttableProxy:
+    """A TCP proxy to the API server whose connections the test can cut, and whose port it can
+    close for a while: a real network failure between the informer and the API server."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close_port_and_cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_informer_survives_a_network_outage_and_resumes_without_relisting(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
+    proxy = CuttableProxy(host, int(port))
+    await proxy.open()
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    proxied = tmp_path / "proxied.kubeconfig"
+    proxied.write_text(yaml.safe_dump(config))
+    try:
+        await _outage_scenario(control_plane, proxy, proxied)
+    finally:
+        await proxy.close_port_and_cut()
+
+
+async def _outage_scenario(plane: ControlPlane, proxy: CuttableProxy, proxied: Path) -> None:
+    async with (
+        api_client(plane.kubeconfig) as api,
+        api_client(proxied) as proxied_api,
+        temporary_namespace(api, "outage") as ns,
+    ):
+        core = client.CoreV1Api(api)
+        recorder: Recorder[str] = Recorder()
+        informer = Informer(
+            proxied_api, CONFIGMAPS, project=configmap_name, namespace=ns, on_change=recorder
+        )
+        with capture_logs() as logs:
+            async with running(informer) as task:
+                await informer.wait_synced(timeout=30)
+                await core.create_namespaced_config_map(ns, {"metadata": {"name": "before"}})
+                await eventually("before", lambda: _async(len(recorder.changes) == 1))
+                await proxy.close_port_and_cut()
+                await core.create_namespaced_config_map(ns, {"metadata": {"name": "during"}})
+                await eventually(
+                    "a logged watch error",
+                    lambda: _async(any(e["event"] == "informer.watch_error" for e in logs)),
+                    timeout_s=20,
+                )
+                assert not task.done()
+                await proxy.open()  # the network is back, same port
+                await core.create_namespaced_config_map(ns, {"metadata": {"name": "after"}})
+                await eventually(
+                    "three notifications",
+                    lambda: _async(len(recorder.changes) == 3),
+                    timeout_s=60,
+                )
+        assert recorder.kinds_by_name(str) == [
+            ("ADDED", "before"),
+            ("ADDED", "during"),
+            ("ADDED", "after"),
+        ]
+        assert [e["event"] for e in logs].count("informer.listed") == 1
