@@ -15,6 +15,7 @@ import structlog
 
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
+from ccc.controller.kube import request_json
 from policies.obtainability import BackoffPolicy, ObtainabilityMemory, Unavailability
 from policies.tiers import CompiledClass
 
@@ -166,13 +167,12 @@ class StatusWriter:
         """Write ``status`` unless it equals the last one written; returns True if written."""
         if self._last.get(name) == status:
             return False
-        await self._api.patch_cluster_custom_object_status(
-            L.GROUP,
-            L.VERSION,
-            "computeclasses",
-            name,
-            {"status": dict(status)},
-            _content_type="application/merge-patch+json",
+        await request_json(
+            self._api,
+            "PATCH",
+            f"/apis/{L.GROUP}/{L.VERSION}/computeclasses/{name}/status",
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
         )
         self._last[name] = status
         return True

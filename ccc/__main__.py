@@ -1,0 +1,5 @@
+"""``python -m ccc`` is the ``ccc`` command."""
+
+from ccc.cli.main import main
+
+main()

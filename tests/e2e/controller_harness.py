@@ -1,0 +1,264 @@
+"""Run ``ccc run`` as a real process against the local cluster, and talk to what it drives.
+
+The controller runs out of process (``python -m ccc run``) so tests can ``kill -9`` it like a
+crashed pod; its JSON log goes to a file that is attached to failing tests' output by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from ccc.api import labels as L
+from ccc.api.crd import compute_class_crd
+from tests.support.controlplane import ControlPlane, free_port
+from tests.support.kube import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def install_crd(api: client.ApiClient) -> None:
+    """Create (or update) the ComputeClass CRD from ``ccc crd`` and wait until Established."""
+    ext = client.ApiextensionsV1Api(api)
+    crd = compute_class_crd()
+    name = crd["metadata"]["name"]
+    try:
+        await ext.create_custom_resource_definition(crd)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+        current = await ext.read_custom_resource_definition(name)
+        crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+        await ext.replace_custom_resource_definition(name, crd)
+
+    async def established() -> bool:
+        got = await ext.read_custom_resource_definition(name)
+        return any(
+            c.type == "Established" and c.status == "True" for c in got.status.conditions or []
+        )
+
+    await eventually("CRD established", established, timeout_s=30)
+
+
+class ControllerProcess:
+    """One ``ccc run`` subprocess."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        log_dir: Path,
+        *,
+        kwok_namespace: str,
+        extra: Sequence[str] = (),
+        name: str = "ccc",
+    ) -> None:
+        self.plane = plane
+        self.port = free_port()
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "ccc",
+            "run",
+            "--kubeconfig",
+            str(plane.kubeconfig),
+            "--provider",
+            "kwok",
+            "--kwok-namespace",
+            kwok_namespace,
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.port),
+            "--batch-idle",
+            "0.2",
+            "--batch-max",
+            "2",
+            "--resync",
+            "1",
+            "--repair-after",
+            "2",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            *(extra if "--leader-elect" in extra else ("--no-leader-elect", *extra)),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ControllerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        return self
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        out = []
+        if not self.log_path.exists():
+            return out
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            with suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def tail(self, n: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+@asynccontextmanager
+async def controller(
+    plane: ControlPlane, log_dir: Path, *, kwok_namespace: str, extra: Sequence[str] = ()
+) -> AsyncIterator[ControllerProcess]:
+    proc = ControllerProcess(plane, log_dir, kwok_namespace=kwok_namespace, extra=extra).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def gpu_class(
+    name: str,
+    zones: Sequence[str],
+    *,
+    spot: bool = True,
+    machine_type: str = "a3-highgpu-8g",
+    extra_rules: Sequence[dict[str, Any]] = (),
+    **spec: Any,
+) -> dict[str, Any]:
+    rules = [
+        {"machineType": machine_type, "spot": spot, "location": {"zones": list(zones)}},
+        *extra_rules,
+    ]
+    return {
+        "apiVersion": L.API_VERSION,
+        "kind": "ComputeClass",
+        "metadata": {"name": name},
+        "spec": {"priorities": rules, **spec},
+    }
+
+
+async def create_class(api: client.ApiClient, body: dict[str, Any]) -> None:
+    co = client.CustomObjectsApi(api)
+    await co.create_cluster_custom_object(L.GROUP, L.VERSION, "computeclasses", body)
+
+
+async def get_class(api: client.ApiClient, name: str) -> dict[str, Any]:
+    co = client.CustomObjectsApi(api)
+    got: dict[str, Any] = await co.get_cluster_custom_object(
+        L.GROUP, L.VERSION, "computeclasses", name
+    )
+    return got
+
+
+def gpu_pod(
+    name: str, cls: str, *, gpus: int = 8, cpu: str = "8", memory: str = "64Gi"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "e2e"}},
+        "spec": {
+            "nodeSelector": {L.CLASS_LABEL: cls},
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.invalid/vllm:1",
+                    "resources": {
+                        "requests": {"cpu": cpu, "memory": memory},
+                        "limits": {L.GPU_RESOURCE: str(gpus)},
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def create_pods(
+    api: client.ApiClient, namespace: str, pods: Sequence[dict[str, Any]]
+) -> None:
+    core = client.CoreV1Api(api)
+    for p in pods:
+        await core.create_namespaced_pod(namespace, p)
+
+
+async def pods_running(api: client.ApiClient, namespace: str, expected: int) -> list[Any] | None:
+    core = client.CoreV1Api(api)
+    pods = (await core.list_namespaced_pod(namespace)).items
+    running = [p for p in pods if p.status.phase == "Running"]
+    return running if len(running) >= expected else None
+
+
+async def events_for(api: client.ApiClient, *, kind: str, name: str) -> list[Any]:
+    core = client.CoreV1Api(api)
+    items = (
+        await core.list_event_for_all_namespaces(
+            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        )
+    ).items
+    return list(items)
+
+
+async def wait_ready_endpoint(proc: ControllerProcess, timeout_s: float = 60) -> None:
+    import aiohttp
+
+    async def probe() -> bool:
+        if not proc.alive:
+            raise RuntimeError(f"controller exited early:\n{proc.tail()}")
+        try:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(
+                    f"http://127.0.0.1:{proc.port}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                ) as r,
+            ):
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await eventually("controller /readyz", probe, timeout_s=timeout_s)
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+async def sleep(s: float) -> None:
+    await asyncio.sleep(s)
