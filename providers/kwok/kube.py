@@ -31,6 +31,17 @@ from providers.errors import (
 T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
+WRITE_ATTEMPTS = 5
+
+
+def lost_races(what: str) -> ProviderUnavailableError:
+    """The error for a write that lost :data:`WRITE_ATTEMPTS` races in a row."""
+    return ProviderUnavailableError(
+        f"{what}: the object kept changing underneath ({WRITE_ATTEMPTS} attempts); retry",
+        scope="global",
+        reason="CONFLICT",
+    )
 
 
 def translate_api_error(exc: BaseException, what: str) -> ProviderError:

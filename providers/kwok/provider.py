@@ -6,13 +6,14 @@ in this object, so a controller killed at any instant and restarted finds exactl
 * A **pool** is a ConfigMap in :attr:`KwokProvider.namespace` (see :mod:`providers.kwok.model`);
   its ``nodeCount`` is the desired size and doubles as the capacity booking.
 * Its **Nodes** are ``<pool>-<index>``, labelled with the namespace and the ConfigMap's uid. Any
-  call that touches a pool first makes its Nodes match the desired size (missing Nodes are created
-  at the lowest free indices, surplus ones deleted, those under a termination notice first, then
-  the highest indices), so re-running any call after a crash completes it without duplicates.
+  call that touches a pool ends by making its Nodes match the record
+  (:meth:`providers.kwok.nodes.PoolNodes.sync`), so re-running any call after a crash completes
+  it without duplicates.
 * **Create** = admit against capacity, create the ConfigMap (an existing one with the same
   machine type, zone and capacity type is the pool: it is completed and returned), wait the
   provisioning delay, create the Nodes. **Resize** = admit the growth, replace the ConfigMap
-  guarded by its ``resourceVersion``, sync the Nodes.
+  guarded by its ``resourceVersion``, sync the Nodes. **Delete nodes** = lower the size and
+  record the chosen Nodes' uids in one guarded write, then sync (which removes those first).
 * **Delete** = mark the ConfigMap ``deleting`` (desired size 0), delete the Nodes, delete the
   ConfigMap (guarded by its uid). A pool caught mid-delete is listed as ``STOPPING`` and finished
   by the next delete, create or :meth:`reconcile`; Nodes whose pool is gone are orphans that
@@ -26,12 +27,10 @@ in this object, so a controller killed at any instant and restarted finds exactl
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from ccc.api import labels as well_known
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog, MachineType
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
@@ -40,7 +39,6 @@ from providers.errors import (
     InvalidRequestError,
     NodePoolAlreadyExistsError,
     NodePoolNotFoundError,
-    ProviderUnavailableError,
 )
 from providers.kwok.capacity import (
     CAPACITY_CONFIGMAP,
@@ -51,27 +49,18 @@ from providers.kwok.capacity import (
     release_reservations,
 )
 from providers.kwok.controls import CloudControls
-from providers.kwok.kube import KubeCalls, NodeRef
+from providers.kwok.kube import WRITE_ATTEMPTS, KubeCalls, lost_races
 from providers.kwok.model import (
-    CLOUD_LABEL,
     DEFAULT_NAMESPACE,
-    IMPENDING_TERMINATION_TAINT,
     POOL_MARKER_LABEL,
     POOL_UID_LABEL,
     PoolRecord,
-    node_index,
-    node_manifest,
-    node_name,
     pool_configmap,
     pool_view,
     shape_of,
 )
+from providers.kwok.nodes import PoolNodes, owned
 from providers.simulated.ledger import Ledger
-
-T = TypeVar("T")
-
-#: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
-_WRITE_ATTEMPTS = 5
 
 
 class KwokProvider(CloudControls):
@@ -117,7 +106,14 @@ class KwokProvider(CloudControls):
             max_transient_retries=max_transient_retries,
             retry_backoff_s=retry_backoff_s,
         )
-        self._concurrency = max(1, node_concurrency)
+        self._nodes = PoolNodes(
+            self._kube,
+            catalog=self.catalog,
+            namespace=namespace,
+            clock=self.clock,
+            kubelet_version=kubelet_version,
+            concurrency=node_concurrency,
+        )
         self._namespace_ready = False
 
     # -- Provider ---------------------------------------------------------------------------
@@ -136,7 +132,7 @@ class KwokProvider(CloudControls):
         machine = self._machine(spec)
         _check_count(spec.node_count, spec.hosts_per_slice, spec.zone)
         await self._ensure_namespace()
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             record = await self._get_pool(spec.name)
             if record is not None and record.deleting:
                 await self._finish_delete(record)  # then create it anew
@@ -150,7 +146,7 @@ class KwokProvider(CloudControls):
                         location=spec.zone,
                         reason="ALREADY_EXISTS",
                     )
-                await self._sync_nodes(record)
+                await self._nodes.sync(record)
                 return pool_view(record, ready_nodes=record.node_count)
             settings, ledger = await self._ledger()
             picks = ledger.admit(shape_of(spec, machine), spec.node_count)
@@ -165,9 +161,9 @@ class KwokProvider(CloudControls):
                 continue  # created meanwhile (a retried request): decide again on what exists
             record = PoolRecord.from_configmap(made)
             await self._provisioning_delay(settings, record.node_count)
-            await self._sync_nodes(record)
+            await self._nodes.sync(record)
             return pool_view(record, ready_nodes=record.node_count)
-        raise _lost_races(f"create node pool {spec.name}")
+        raise lost_races(f"create node pool {spec.name}")
 
     async def resize_node_pool(self, name: str, *, node_count: int) -> NodePool:
         """Set the desired size and make the Nodes match it.
@@ -178,7 +174,7 @@ class KwokProvider(CloudControls):
             QuotaExceededError, ReservationUnavailableError, InsufficientCapacityError: when
                 growing; the pool keeps its size.
         """
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             record = await self._get_pool(name)
             if record is None or record.deleting:
                 state = "is being deleted" if record is not None else "not found"
@@ -211,14 +207,14 @@ class KwokProvider(CloudControls):
                 record = PoolRecord.from_configmap(replaced)
             if settings is not None:
                 await self._provisioning_delay(settings, delta)
-            await self._sync_nodes(record)
+            await self._nodes.sync(record)
             return pool_view(record, ready_nodes=record.node_count)
-        raise _lost_races(f"resize node pool {name}")
+        raise lost_races(f"resize node pool {name}")
 
     async def delete_node_pool(self, name: str) -> None:
         """Mark the pool deleting, delete its Nodes, then its ConfigMap. A missing pool is not
         an error; a pool left mid-delete by a crash is finished."""
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             record = await self._get_pool(name)
             if record is None:
                 break
@@ -238,8 +234,9 @@ class KwokProvider(CloudControls):
             await self._finish_delete(record)
             break
         else:
-            raise _lost_races(f"delete node pool {name}")
-        await self._remove_orphans(name)
+            raise lost_races(f"delete node pool {name}")
+        survivor = await self._get_pool(name)  # a pool re-created meanwhile keeps its Nodes
+        await self._nodes.delete_except(name, survivor.uid if survivor is not None else None)
 
     async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
         """Remove the named Nodes from ``pool`` and shrink it by as many; names that are not
@@ -253,14 +250,14 @@ class KwokProvider(CloudControls):
             NodePoolNotFoundError: no such pool (or it is being deleted).
         """
         wanted = set(nodes)
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             record = await self._get_pool(pool)
             if record is None or record.deleting:
                 raise NodePoolNotFoundError(
                     f"Node pool '{pool}' not found.", scope="zone", reason="NOT_FOUND"
                 )
-            listed = await self._kube.list_nodes(self._pool_selector(pool))
-            live = [n for n in listed if _owned(n, record)]
+            listed = await self._kube.list_nodes(self._nodes.selector(pool))
+            live = [n for n in listed if owned(n, record)]
             fresh = [n for n in live if n.name in wanted and n.uid not in record.removing]
             if fresh:
                 gone = min(len(fresh), record.node_count)
@@ -276,15 +273,15 @@ class KwokProvider(CloudControls):
                 if replaced is None:
                     continue  # changed meanwhile: decide again
                 record = PoolRecord.from_configmap(replaced)
-            await self._sync_nodes(record)
+            await self._nodes.sync(record)
             return pool_view(record, ready_nodes=record.node_count)
-        raise _lost_races(f"delete nodes of node pool {pool}")
+        raise lost_races(f"delete nodes of node pool {pool}")
 
     async def list_node_pools(self) -> Sequence[NodePool]:
         """Every pool of this cloud (read-only: repairs are :meth:`reconcile`'s job), oldest
         first. ``node_count`` is the desired size; ``status`` tells whether the Nodes match."""
         records = await self._pools()
-        nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
+        nodes = await self._kube.list_nodes(self._nodes.selector())
         present = Counter(n.labels.get(POOL_UID_LABEL) for n in nodes if not n.deleting)
         return [pool_view(r, ready_nodes=present[r.uid]) for r in records]
 
@@ -314,11 +311,11 @@ class KwokProvider(CloudControls):
             if record.deleting:
                 await self._finish_delete(record)
             else:
-                await self._sync_nodes(record)
+                await self._nodes.sync(record)
         live = {r.uid for r in records if not r.deleting}
-        nodes = await self._kube.list_nodes(f"{CLOUD_LABEL}={self.namespace}")
+        nodes = await self._kube.list_nodes(self._nodes.selector())
         orphans = [n for n in nodes if n.labels.get(POOL_UID_LABEL) not in live]
-        await self._each(orphans, self._delete_node)
+        await self._nodes.delete(orphans)
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -378,98 +375,10 @@ class KwokProvider(CloudControls):
         if added > 0 and settings.provisioning_delay_s > 0:
             await self.clock.sleep(settings.provisioning_delay_s)
 
-    async def _sync_nodes(self, record: PoolRecord) -> None:
-        """Create or delete Nodes of ``record`` until they match its desired size; delete
-        Nodes that carry its name but belong to an earlier pool of that name."""
-        nodes = await self._kube.list_nodes(self._pool_selector(record.name))
-        mine = [n for n in nodes if _owned(n, record)]
-        stale = [n for n in nodes if n.labels.get(POOL_UID_LABEL) != record.uid]
-        await self._each(stale, self._delete_node)
-        missing = record.node_count - len(mine)
-        if missing > 0:
-            used = {node_index(record.name, n.name) for n in mine}
-            free = [i for i in range(len(mine) + missing) if i not in used][:missing]
-            await self._each(free, lambda i: self._create_node(record, i))
-        elif missing < 0:
-            surplus = sorted(mine, key=lambda n: _removal_order(record, n))[:-missing]
-            await self._each(surplus, self._delete_node)
-
     async def _finish_delete(self, record: PoolRecord) -> None:
         """Delete the Nodes of a pool marked deleting, then its ConfigMap (that incarnation)."""
-        await self._sync_nodes(record)
+        await self._nodes.sync(record)
         await self._kube.delete_configmap(self.namespace, record.name, uid=record.uid)
-
-    async def _create_node(self, record: PoolRecord, index: int) -> None:
-        body = node_manifest(
-            record,
-            index=index,
-            machine=self.catalog.machine_type(record.spec.machine_type),
-            namespace=self.namespace,
-            created_at=self.clock.now(),
-            kubelet_version=self.kubelet_version,
-        )
-        name = node_name(record.name, index)
-        for _ in range(_WRITE_ATTEMPTS):
-            if await self._kube.create_node(body):
-                return
-            existing = await self._kube.get_node(name)
-            if existing is None:
-                continue
-            labels = existing.labels
-            if labels.get(POOL_UID_LABEL) == record.uid:
-                return  # created by an earlier attempt of this very request
-            if labels.get(CLOUD_LABEL) != self.namespace:
-                raise InvalidRequestError(
-                    f"Node '{name}' exists and does not belong to the kwok cloud "
-                    f"'{self.namespace}'; rename the pool or delete that Node.",
-                    scope="zone",
-                    location=record.spec.zone,
-                    reason="NODE_NAME_TAKEN",
-                )
-            await self._delete_node(existing)  # an orphan of an earlier pool of this name
-        raise _lost_races(f"create node {name}")
-
-    async def _delete_node(self, node: NodeRef) -> None:
-        await self._kube.delete_node(node.name, uid=node.uid)
-
-    async def _remove_orphans(self, pool: str) -> None:
-        """Delete Nodes named for ``pool`` that belong to no live pool of that name."""
-        record = await self._get_pool(pool)
-        nodes = await self._kube.list_nodes(self._pool_selector(pool))
-        keep = record.uid if record is not None else None
-        await self._each(
-            [n for n in nodes if n.labels.get(POOL_UID_LABEL) != keep],
-            self._delete_node,
-        )
-
-    def _pool_selector(self, pool: str) -> str:
-        return f"{CLOUD_LABEL}={self.namespace},{well_known.NODE_POOL_LABEL}={pool}"
-
-    async def _each(self, items: Sequence[T], job: Callable[[T], Awaitable[None]]) -> None:
-        """Run ``job`` for every item, at most ``node_concurrency`` at once; re-raise the
-        first failure after all have finished."""
-        gate = asyncio.Semaphore(self._concurrency)
-
-        async def run(item: T) -> None:
-            async with gate:
-                await job(item)
-
-        results = await asyncio.gather(*(run(i) for i in items), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-
-def _owned(node: NodeRef, record: PoolRecord) -> bool:
-    """A live Node of this incarnation of the pool."""
-    return node.labels.get(POOL_UID_LABEL) == record.uid and not node.deleting
-
-
-def _removal_order(record: PoolRecord, node: NodeRef) -> tuple[bool, bool, int]:
-    """Nodes chosen for removal go first, then those under a termination notice, then the
-    highest indices."""
-    noticed = IMPENDING_TERMINATION_TAINT in node.taint_keys
-    return (node.uid not in record.removing, not noticed, -node_index(record.name, node.name))
 
 
 def _check_count(node_count: int, hosts_per_slice: int, zone: str) -> None:
@@ -481,11 +390,3 @@ def _check_count(node_count: int, hosts_per_slice: int, zone: str) -> None:
             location=zone,
             reason="INVALID_ARGUMENT",
         )
-
-
-def _lost_races(what: str) -> ProviderUnavailableError:
-    return ProviderUnavailableError(
-        f"{what}: the object kept changing underneath ({_WRITE_ATTEMPTS} attempts); retry",
-        scope="global",
-        reason="CONFLICT",
-    )
