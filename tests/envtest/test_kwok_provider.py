@@ -9,8 +9,9 @@ scheduler and kwok (``cluster``) to bind a GPU pod to a Node the provider create
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -180,6 +181,34 @@ async def test_flex_start_nodes_carry_their_deadline_and_expire_at_it(
     assert await cloud.node_names(spec.name) == []
     (pool,) = await cloud.provider.list_node_pools()
     assert pool.node_count == 0
+
+
+async def test_nodes_appear_after_the_provisioning_delay_and_the_pool_says_provisioning(
+    virtual_cloud: Cloud,
+) -> None:
+    cloud, clock = virtual_cloud, virtual_cloud.provider.clock
+    assert isinstance(clock, VirtualClock)
+    await cloud.provider.set_provisioning_delay(60)
+    spec = cloud.spec(node_count=2)
+
+    creating = asyncio.create_task(cloud.provider.create_node_pool(spec))
+    await eventually("the create to wait out the delay", _sleeping(clock))
+    (during,) = await cloud.provider.list_node_pools()
+    nodes_during = await cloud.node_names(spec.name)
+    await clock.advance(60)
+    created = await creating
+
+    assert (during.node_count, during.status) == (2, NodePoolStatus.PROVISIONING)
+    assert nodes_during == []
+    assert created.status is NodePoolStatus.RUNNING
+    assert len(await cloud.node_names(spec.name)) == 2
+
+
+def _sleeping(clock: VirtualClock) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return clock.sleepers > 0
+
+    return probe
 
 
 # -- crash safety ----------------------------------------------------------------------------
