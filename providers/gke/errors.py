@@ -129,6 +129,7 @@ class _Failure:
 Failure = (
     BaseException
     | container_v1.Operation
+    | container_v1.NodePool
     | compute_v1.Operation
     | compute_v1.InstanceManagedByIgmError
 )
@@ -145,7 +146,8 @@ def translate_error(
     Args:
         err: a ``google.api_core`` / ``google.auth`` exception, a ``TimeoutError``, a transport
             error, a finished ``container_v1.Operation`` / ``compute_v1.Operation`` (zone
-            operation) that carries an error, or a managed instance group's VM creation error
+            operation) that carries an error, a node pool in status ``ERROR`` (its
+            ``statusMessage`` and conditions), or a managed instance group's VM creation error
             (``instanceGroupManagers.listErrors`` item).
         zone: the zone the call concerned (the pool's zone), used when the payload names none.
         region: the region the call concerned (default: the region of ``zone``).
@@ -228,6 +230,11 @@ def _normalise(err: Failure) -> _Failure:
         return _from_operation(err)
     if isinstance(err, compute_v1.Operation):
         return _from_zone_operation(err)
+    if isinstance(err, container_v1.NodePool):
+        parts = [err.status_message]
+        parts.extend(f"{c.code.name}: {c.message}" for c in err.conditions)
+        text = " ".join(p for p in parts if p)
+        return _Failure("UNKNOWN", None, text or f"node pool {err.name} is in status ERROR")
     if isinstance(err, compute_v1.InstanceManagedByIgmError):
         # {"error": {"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message": "The zone ..."},
         #  "instanceActionDetails": {"action": "CREATING", "instance": "..."}, "timestamp": ...}

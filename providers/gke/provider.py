@@ -29,6 +29,7 @@ from providers.errors import (
     NodePoolAlreadyExistsError,
     NodePoolNotFoundError,
     ProviderError,
+    ProviderUnavailableError,
 )
 from providers.gke import reservations as gce
 from providers.gke.clients import GoogleClients, build_clients
@@ -383,6 +384,20 @@ class GKEProvider:
                 location=spec.zone,
                 reason="ALREADY_EXISTS",
             )
+        status = container_v1.NodePool.Status
+        if existing.status == status.STOPPING:
+            raise ProviderUnavailableError(
+                f"node pool {spec.name} is being deleted; it can be created again once it is gone",
+                scope="zone",
+                location=spec.zone,
+                reason="NODE_POOL_STOPPING",
+            )
+        if existing.status == status.ERROR:
+            # A create that failed earlier and whose clean-up did not finish: the pool's status
+            # message says why (often the stockout); report that and clean up now.
+            error = translate_error(existing, zone=spec.zone)
+            await self._delete_quietly(spec.name, zone=spec.zone)
+            raise error
         log.info("gke.node_pool_adopted", pool=spec.name, zone=spec.zone)
         return from_gke_node_pool(existing, node_count=await self._node_count(existing))
 

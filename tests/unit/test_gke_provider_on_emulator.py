@@ -328,6 +328,31 @@ async def test_already_exists_after_a_restart_returns_the_existing_pool(
     assert calls(emu, "create") == 2
 
 
+async def test_a_pool_left_in_error_by_a_failed_create_is_reported_and_cleaned_up_on_retry(
+    provider: GKEProvider, emu: RunningEmulator
+) -> None:
+    emu.state.inject(faults.stockout(ZONE_A), faults.transient(503, method="delete", times=4))
+    with pytest.raises(InsufficientCapacityError):
+        await provider.create_node_pool(make_spec())
+    assert emu.state.node_pools[make_spec().name]["status"] == 6  # ERROR, clean-up failed
+
+    with pytest.raises(InsufficientCapacityError) as caught:
+        await provider.create_node_pool(make_spec())
+
+    assert caught.value.location == ZONE_A
+    assert make_spec().name not in emu.state.node_pools
+
+
+async def test_creating_a_pool_that_is_being_deleted_is_transient(
+    provider: GKEProvider, emu: RunningEmulator
+) -> None:
+    await provider.create_node_pool(make_spec())
+    emu.state.node_pools[make_spec().name]["status"] = 5  # STOPPING
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await provider.create_node_pool(make_spec())
+    assert caught.value.reason == "NODE_POOL_STOPPING"
+
+
 async def test_unmanaged_pools_are_listed_but_never_deleted_or_shrunk(
     provider: GKEProvider, emu: RunningEmulator
 ) -> None:
