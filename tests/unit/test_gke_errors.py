@@ -42,7 +42,9 @@ def failed_operation(code: int, message: str, *conditions: str) -> container_v1.
         status_message=message,
         error=status_pb2.Status(code=code, message=message),
         nodepool_conditions=[
-            container_v1.StatusCondition(code=container_v1.StatusCondition.Code[c], message=message)
+            container_v1.StatusCondition(
+                code=getattr(container_v1.StatusCondition.Code, c), message=message
+            )
             for c in conditions
         ],
     )

@@ -123,7 +123,7 @@ def test_specific_reservation_names_the_reservation_shared_project_block_and_sub
     ("kind", "expected"), [("any", AFFINITY.ANY_RESERVATION), ("none", AFFINITY.NO_RESERVATION)]
 )
 def test_any_and_none_reservation_affinities_have_no_key(kind: str, expected: int) -> None:
-    spec = make_spec(reservation=ReservationAffinity(type=kind))  # type: ignore[arg-type]
+    spec = make_spec(reservation=ReservationAffinity.model_validate({"type": kind}))
     affinity = to_gke_node_pool(spec).config.reservation_affinity
     assert affinity.consume_reservation_type == expected
     assert affinity.key == ""
@@ -269,7 +269,7 @@ def test_accelerator_taints_are_left_to_gke() -> None:
 def test_a_created_pool_reads_back_as_the_same_managed_offering() -> None:
     spec = make_spec(capacity_type=CapacityType.SPOT)
     gke_pool = to_gke_node_pool(spec)
-    gke_pool.status = container_v1.NodePool.Status.RUNNING
+    gke_pool.status = container_v1.NodePool.Status.RUNNING  # type: ignore[assignment]
     pool = from_gke_node_pool(gke_pool, node_count=3)
     assert pool.managed
     assert (pool.class_name, pool.rule_index) == ("train", 0)
