@@ -37,7 +37,8 @@ class GKEEmulatorHarness:
     def __init__(self, emulator: RunningEmulator, transport: Transport) -> None:
         self.emulator = emulator
         self.state: GKEEmulatorState = emulator.state
-        self.provider: Provider = provider_for(emulator, transport=transport)
+        self.gke = provider_for(emulator, transport=transport)
+        self.provider: Provider = self.gke
         # One first attempt plus retries; GKEConfig.for_emulator uses 4 attempts.
         self.max_transient_retries = 3
 
@@ -71,7 +72,11 @@ def _factory(transport: Transport) -> HarnessFactory:
     async def harness() -> AsyncIterator[ProviderHarness]:
         state = GKEEmulatorState(operation_polls=1)
         with running_emulator(state, grpc=transport == "grpc") as emulator:
-            yield GKEEmulatorHarness(emulator, transport)
+            harness = GKEEmulatorHarness(emulator, transport)
+            try:
+                yield harness
+            finally:
+                harness.gke.close()
 
     return harness
 

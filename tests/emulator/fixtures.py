@@ -51,5 +51,7 @@ def gke_emulator() -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-def gke_provider(gke_emulator: RunningEmulator) -> GKEProvider:
-    return provider_for(gke_emulator)
+def gke_provider(gke_emulator: RunningEmulator) -> Iterator[GKEProvider]:
+    provider = provider_for(gke_emulator)
+    yield provider
+    provider.close()

@@ -61,8 +61,10 @@ def emu(transport: Transport) -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-def provider(emu: RunningEmulator, transport: Transport) -> GKEProvider:
-    return provider_for(emu, transport=transport)
+def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
+    provider = provider_for(emu, transport=transport)
+    yield provider
+    provider.close()
 
 
 @pytest.fixture
