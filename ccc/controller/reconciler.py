@@ -268,6 +268,20 @@ class Reconciler:
                         await self._unsatisfiable(cls, g.attempts, refs, snapshot)
             if not chosen:
                 break
+            # One request per node pool per round: two groups that land on the same pool are
+            # served one after the other, each sizing the pool from the previous result.
+            deferred: set[str] = set()
+            by_pool: set[str] = set()
+            unique = []
+            for cls, g in chosen:
+                pool_name = g.chosen.node_pool if g.chosen is not None else None
+                if pool_name is not None and pool_name in by_pool:
+                    deferred.add(g.key)
+                    continue
+                if pool_name is not None:
+                    by_pool.add(pool_name)
+                unique.append((cls, g))
+            chosen = unique
             results = await asyncio.gather(
                 *(
                     execute(self.provider, g.chosen, timeout_s=self.config.provider_timeout_s)
@@ -275,7 +289,7 @@ class Reconciler:
                     if g.chosen is not None
                 )
             )
-            retry_groups: set[str] = set()
+            retry_groups: set[str] = set(deferred)
             served: set[str] = set()
             new_pools = list(snapshot.node_pools)
             for (cls, g), outcome in zip(chosen, results, strict=True):
