@@ -66,7 +66,7 @@ class PoolRecord:
         uid, resource_version: of the ConfigMap (the uid links Nodes; the version guards writes).
         deleting: a delete began (desired size 0); the ConfigMap goes once the Nodes are gone.
         removing: uids of Nodes already subtracted from ``node_count`` by ``delete_nodes`` or a
-            disruption: they are the first to go when the Nodes are synced.
+            disruption: the next sync deletes them, whatever the count.
     """
 
     spec: NodePoolSpec

@@ -2,9 +2,10 @@
 
 :meth:`PoolNodes.sync` compares counts only, so running it any number of times, from any state a
 crash left, converges on the record without duplicates: missing Nodes are created at the lowest
-free indices, surplus Nodes are deleted (those in the record's ``removing`` set first, then those
-under a termination notice, then the highest indices), and Nodes that carry the pool's name but
-another pool uid (orphans of an earlier pool of that name) are deleted.
+free indices; surplus Nodes are deleted (those under a termination notice first, then the highest
+indices); Nodes in the record's ``removing`` set (already subtracted from its size) and Nodes that
+carry the pool's name but another pool uid (orphans of an earlier pool of that name) are deleted
+whatever the count.
 """
 
 from __future__ import annotations
@@ -32,14 +33,18 @@ T = TypeVar("T")
 
 
 def owned(node: NodeRef, record: PoolRecord) -> bool:
-    """A live Node of this incarnation of the pool."""
-    return node.labels.get(POOL_UID_LABEL) == record.uid and not node.deleting
+    """A live Node of this incarnation of the pool (Nodes in ``removing`` are not)."""
+    return (
+        node.labels.get(POOL_UID_LABEL) == record.uid
+        and not node.deleting
+        and node.uid not in record.removing
+    )
 
 
-def removal_order(record: PoolRecord, node: NodeRef) -> tuple[bool, bool, int]:
-    """Sort key of surplus Nodes: chosen for removal, then noticed, then highest index first."""
+def removal_order(record: PoolRecord, node: NodeRef) -> tuple[bool, int]:
+    """Sort key of surplus Nodes: under a termination notice first, then highest index first."""
     noticed = IMPENDING_TERMINATION_TAINT in node.taint_keys
-    return (node.uid not in record.removing, not noticed, -node_index(record.name, node.name))
+    return (not noticed, -node_index(record.name, node.name))
 
 
 class PoolNodes:
@@ -80,7 +85,7 @@ class PoolNodes:
         """Create or delete Nodes until they match ``record`` (see the module docstring)."""
         nodes = await self.kube.list_nodes(self.selector(record.name))
         mine = [n for n in nodes if owned(n, record)]
-        await self.delete([n for n in nodes if n.labels.get(POOL_UID_LABEL) != record.uid])
+        await self.delete([n for n in nodes if not owned(n, record) and not n.deleting])
         missing = record.node_count - len(mine)
         if missing > 0:
             used = {node_index(record.name, n.name) for n in mine}
@@ -128,7 +133,7 @@ class PoolNodes:
             existing = await self.kube.get_node(name)
             if existing is None:
                 continue
-            if existing.labels.get(POOL_UID_LABEL) == record.uid:
+            if owned(existing, record):
                 return  # created by an earlier attempt of this very request
             if existing.labels.get(CLOUD_LABEL) != self.namespace:
                 raise InvalidRequestError(
@@ -138,5 +143,5 @@ class PoolNodes:
                     location=record.spec.zone,
                     reason="NODE_NAME_TAKEN",
                 )
-            await self.delete([existing])  # an orphan of an earlier pool of this name
+            await self.delete([existing])  # an orphan, or a Node of this pool being removed
         raise lost_races(f"create node {name}")

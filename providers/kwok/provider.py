@@ -258,16 +258,17 @@ class KwokProvider(CloudControls):
                 )
             listed = await self._kube.list_nodes(self._nodes.selector(pool))
             live = [n for n in listed if owned(n, record)]
-            fresh = [n for n in live if n.name in wanted and n.uid not in record.removing]
-            if fresh:
-                gone = min(len(fresh), record.node_count)
+            chosen = {n.uid for n in live if n.name in wanted}
+            if chosen:
+                gone = min(len(chosen), record.node_count)
+                still_there = {n.uid for n in listed}
                 body = pool_configmap(
                     record.spec,
                     node_count=record.node_count - gone,
                     created_at=record.created_at,
                     reservations=release_reservations(record.reservations, gone),
                     resource_version=record.resource_version,
-                    removing=(record.removing & {n.uid for n in live}) | {n.uid for n in fresh},
+                    removing=(record.removing & still_there) | chosen,
                 )
                 replaced = await self._kube.replace_configmap(self.namespace, body)
                 if replaced is None:
@@ -282,8 +283,10 @@ class KwokProvider(CloudControls):
         first. ``node_count`` is the desired size; ``status`` tells whether the Nodes match."""
         records = await self._pools()
         nodes = await self._kube.list_nodes(self._nodes.selector())
-        present = Counter(n.labels.get(POOL_UID_LABEL) for n in nodes if not n.deleting)
-        return [pool_view(r, ready_nodes=present[r.uid]) for r in records]
+        alive = [n for n in nodes if not n.deleting]
+        present = Counter(n.labels.get(POOL_UID_LABEL) for n in alive)
+        uids = {n.uid for n in alive}
+        return [pool_view(r, ready_nodes=present[r.uid] - len(r.removing & uids)) for r in records]
 
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
         """Reservations declared in the ``capacity`` ConfigMap, with the VMs pools booked."""

@@ -370,6 +370,34 @@ async def test_deleting_named_nodes_shrinks_the_pool_by_them_and_ignores_strange
     assert await cloud.node_names(spec.name) == [f"{spec.name}-0", f"{spec.name}-3"]
 
 
+async def test_a_node_chosen_for_removal_before_a_crash_goes_even_if_the_pool_grows_again(
+    cloud: Cloud,
+) -> None:
+    spec = cloud.spec(node_count=3)
+    await cloud.provider.create_node_pool(spec)
+    doomed = await cloud.node(f"{spec.name}-1")
+    # A controller killed right after delete_nodes' write (size 2, pool-1 chosen):
+    cm = await cloud.core.read_namespaced_config_map(spec.name, cloud.namespace)
+    record = PoolRecord.from_configmap(cm)
+    body = pool_configmap(
+        record.spec,
+        node_count=2,
+        created_at=record.created_at,
+        reservations={},
+        resource_version=record.resource_version,
+        removing=frozenset({doomed.metadata.uid}),
+    )
+    await cloud.core.replace_namespaced_config_map(spec.name, cloud.namespace, body)
+
+    await cloud.provider.resize_node_pool(spec.name, node_count=3)
+    replacement = await cloud.node(f"{spec.name}-1")
+    shrunk = await cloud.provider.delete_nodes(spec.name, [f"{spec.name}-1"])
+
+    assert replacement.metadata.uid != doomed.metadata.uid
+    assert shrunk.node_count == 2
+    assert await cloud.node_names(spec.name) == [f"{spec.name}-0", f"{spec.name}-2"]
+
+
 async def test_delete_removes_nodes_and_record_and_is_idempotent(cloud: Cloud) -> None:
     spec = cloud.spec(node_count=2)
     await cloud.provider.create_node_pool(spec)
