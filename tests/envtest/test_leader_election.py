@@ -131,8 +131,9 @@ async def test_when_the_leader_crashes_the_follower_takes_over_within_the_lease_
             took_over_s = time.monotonic() - crashed_at
             # It waited for the lease to expire (3 s after the last renewal it observed)...
             assert took_over_s > 3 - 2 * 1.2 * RETRY_S
-            # ...and no longer than the lease duration plus one retry period (and slack).
-            assert took_over_s < 3 + 1.2 * RETRY_S + 1.0
+            # ...and no longer than the lease duration plus one retry period (and slack for a
+            # loaded machine).
+            assert took_over_s < 3 + 1.2 * RETRY_S + 2.0
             spec = await lease_spec(api, ns)
             assert spec["holderIdentity"] == "survivor"
             assert spec["leaseTransitions"] == 1
@@ -163,7 +164,7 @@ async def test_graceful_release_lets_the_follower_take_over_at_once(
                 interval_s=0.05,
             )
             # Far below the 10 s lease: one retry period, not an expiry.
-            assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 1.0
+            assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 3.0
 
 
 async def test_racing_candidates_are_serialized_by_resource_version_so_exactly_one_wins(
@@ -233,7 +234,7 @@ async def test_a_leader_that_cannot_reach_the_api_gives_up_after_the_renew_deadl
             with pytest.raises(LeadershipLost):
                 await asyncio.wait_for(candidate.task, timeout=10)
             gave_up_s = time.monotonic() - cut_at
-        assert 2 - 1.2 * RETRY_S <= gave_up_s < 2 + 2 * 1.2 * RETRY_S + 0.5
+        assert 2 - 1.2 * RETRY_S <= gave_up_s < 2 + 2 * 1.2 * RETRY_S + 2.0
         assert candidate.stopped.is_set()
         assert (await lease_spec(api, ns))["holderIdentity"] == "cut-off"
 
@@ -332,7 +333,7 @@ async def test_when_a_leading_process_is_killed_the_other_process_takes_over(
             await processes[leader].wait()
             follower_task = next(t for t, i in readers.items() if i == follower)
             await asyncio.wait_for(follower_task, timeout=10)
-            assert time.monotonic() - killed_at < 3 + 1.2 * RETRY_S + 1.5
+            assert time.monotonic() - killed_at < 3 + 1.2 * RETRY_S + 3.0
             assert (await lease_spec(api, ns))["holderIdentity"] == follower
         finally:
             for process in processes.values():
