@@ -18,7 +18,8 @@ class ProviderError(CCCError):
     Attributes:
         scope: how far the failure reaches: one ``zone``, a whole ``region`` or ``global``.
         location: the zone or region the failure concerns (``""`` when global/unknown).
-        reason: a stable machine-readable code (``ZONE_RESOURCE_POOL_EXHAUSTED``, ``QUOTA_EXCEEDED``).
+        reason: a stable machine-readable code (``ZONE_RESOURCE_POOL_EXHAUSTED``,
+            ``QUOTA_EXCEEDED``).
         retry_after_s: a hint from the provider, when it gave one.
     """
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from kubernetes_asyncio.config import ConfigException
 
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.errors import ConfigError
@@ -92,6 +93,7 @@ def run(
     """Run the controller: watch pending accelerator pods and provision node pools."""
     from datetime import timedelta
 
+    from ccc.controller.leader import LeadershipLost
     from ccc.controller.run import ProviderOptions
     from ccc.controller.run import run as run_controller
 
@@ -139,6 +141,24 @@ def run(
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except Exception as exc:  # one line, an exit code, never a traceback
+        leaf = _leaf(exc)
+        if isinstance(leaf, LeadershipLost):
+            # client-go semantics: a replica that lost its lease exits; it restarts as standby.
+            typer.echo(f"error: leadership lost: {leaf}; exiting", err=True)
+            raise typer.Exit(1) from None
+        if isinstance(leaf, (ValueError, ConfigError, ConfigException)):
+            hint = "" if kubeconfig else " (pass --kubeconfig, or run inside a cluster)"
+            typer.echo(f"error: {leaf}{hint}", err=True)
+            raise typer.Exit(2) from None
+        raise
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first non-group exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def register(app: typer.Typer) -> None:

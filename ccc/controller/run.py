@@ -70,16 +70,20 @@ async def build_provider(
 
     if not (opts.gke_project and opts.gke_location and opts.gke_cluster):
         raise ValueError("the gke provider needs --gke-project, --gke-location and --gke-cluster")
-    endpoint = opts.gke_endpoint
-    cfg = GKEConfig(
-        project=opts.gke_project,
-        location=opts.gke_location,
-        cluster=opts.gke_cluster,
-        endpoint=endpoint,
-        insecure_http=bool(endpoint and endpoint.startswith("127.")),
-        anonymous=bool(endpoint and endpoint.startswith("127.")),
-    )
-    return GKEProvider.from_config(cfg)
+    if opts.gke_endpoint:
+        # A local emulator (tests, demos): anonymous credentials, plain HTTP, REST transport.
+        cfg = GKEConfig.for_emulator(
+            opts.gke_endpoint,
+            transport="rest",
+            project=opts.gke_project,
+            location=opts.gke_location,
+            cluster=opts.gke_cluster,
+        )
+    else:
+        cfg = GKEConfig(
+            project=opts.gke_project, location=opts.gke_location, cluster=opts.gke_cluster
+        )
+    return await GKEProvider.connect(cfg)
 
 
 class Controller:
@@ -159,8 +163,10 @@ class Controller:
         await self.health.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                for inf in (self.pods, self.nodes, self.classes):
+                informers = [
                     tg.create_task(inf.run(), name=f"informer-{inf.name}")
+                    for inf in (self.pods, self.nodes, self.classes)
+                ]
                 await asyncio.gather(
                     *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))
                 )
@@ -183,7 +189,8 @@ class Controller:
                     await elector.run(self._lead)
                 else:
                     await self._lead()
-                raise asyncio.CancelledError
+                for task in informers:
+                    task.cancel()
         finally:
             await self.health.stop()
 
