@@ -27,7 +27,7 @@ from datetime import datetime
 from ccc.api import labels as well_known
 from ccc.api.values import CapacityType, NodePool, OfferingKey
 from providers.clock import Clock
-from providers.errors import NodePoolNotFoundError, ProviderUnavailableError
+from providers.errors import NodePoolNotFoundError
 from providers.kwok.capacity import (
     CAPACITY_CONFIGMAP,
     CAPACITY_KEY,
@@ -35,13 +35,8 @@ from providers.kwok.capacity import (
     ReservationEntry,
     parse_settings,
 )
-from providers.kwok.kube import KubeCalls, NodeRef
-from providers.kwok.model import (
-    CLOUD_LABEL,
-    IMPENDING_TERMINATION_TAINT,
-)
-
-_ATTEMPTS = 5
+from providers.kwok.kube import WRITE_ATTEMPTS, KubeCalls, NodeRef, lost_races
+from providers.kwok.model import CLOUD_LABEL, IMPENDING_TERMINATION_TAINT
 
 
 class CloudControls:
@@ -50,6 +45,8 @@ class CloudControls:
     namespace: str
     clock: Clock
     _kube: KubeCalls
+
+    # Implemented by KwokProvider:
 
     async def _ensure_namespace(self) -> None:
         raise NotImplementedError
@@ -102,7 +99,7 @@ class CloudControls:
     async def update_cloud_settings(self, change: Callable[[CloudSettings], CloudSettings]) -> None:
         """Read-modify-write the ``capacity`` ConfigMap, guarded by its ``resourceVersion``."""
         await self._ensure_namespace()
-        for _ in range(_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             cm = await self._kube.get_configmap(self.namespace, CAPACITY_CONFIGMAP)
             text = (cm.data or {}).get(CAPACITY_KEY) if cm is not None else None
             origin = f"ConfigMap {self.namespace}/{CAPACITY_CONFIGMAP} data.{CAPACITY_KEY}"
@@ -116,11 +113,7 @@ class CloudControls:
                 done = await self._kube.replace_configmap(self.namespace, body)
             if done is not None:
                 return
-        raise ProviderUnavailableError(
-            f"ConfigMap {self.namespace}/{CAPACITY_CONFIGMAP} kept changing; retry",
-            scope="global",
-            reason="CONFLICT",
-        )
+        raise lost_races(f"update ConfigMap {self.namespace}/{CAPACITY_CONFIGMAP}")
 
     # -- disruptions ------------------------------------------------------------------------
 
