@@ -56,3 +56,12 @@ class Provider(Protocol):
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
         """Reservations visible to the cluster with their remaining capacity ([] if none)."""
         ...
+
+
+@runtime_checkable
+class SelfRepairing(Protocol):
+    """Optional capability: a provider whose state can drift after a crash of the caller
+    (the kwok provider) repairs it when asked; the controller calls it once when it starts
+    leading."""
+
+    async def reconcile(self) -> None: ...

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ccc.api.values import NodePool
+from ccc.api.values import NodePool, NodePoolStatus
 from ccc.controller.events import ObjectRef
 from ccc.controller.projections import NodeInfo, PodInfo
 from ccc.controller.state import missing_nodes, node_usage
@@ -45,6 +45,18 @@ class Housekeeping:
     async def _repair(
         self, now: datetime, pools: Sequence[NodePool], nodes: Sequence[NodeInfo]
     ) -> None:
+        for pool in pools:
+            if pool.managed and pool.status is NodePoolStatus.STOPPING:
+                # A delete that was interrupted (crash): finish it.
+                log.info("node_pool.finish_delete", node_pool=str(pool.name))
+                try:
+                    async with asyncio.timeout(self._owner.config.provider_timeout_s):
+                        await self._owner.provider.delete_node_pool(str(pool.name))
+                except (ProviderError, TimeoutError) as exc:
+                    log.warning(
+                        "node_pool.delete_failed", node_pool=str(pool.name), error=str(exc)[:300]
+                    )
+        pools = [p for p in pools if p.status is not NodePoolStatus.STOPPING]
         missing = missing_nodes(nodes, pools)
         for name in set(self._missing_since) - set(missing):
             del self._missing_since[name]
@@ -119,8 +131,8 @@ class Housekeeping:
                     if d.delete_pool
                     else (f"removed {len(d.nodes)} node(s) from {d.pool}")
                 )
-                await owner._event(
-                    owner._class_ref(d.class_name, st),
+                await owner.notices.event(
+                    owner.notices.class_ref(d.class_name, st.raw),
                     "Normal",
                     "ScaledDown",
                     f"{what}: {d.reason}",

@@ -18,18 +18,18 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccc.api import labels as L
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.manifest import InvalidComputeClass, Problem, parse_compute_class
-from ccc.api.values import OfferingKey, ReservationCapacity
+from ccc.api.values import NodePoolStatus, OfferingKey, ReservationCapacity
 from ccc.api.workload import PodRequest
 from ccc.controller.config import ControllerConfig
 from ccc.controller.decide import Snapshot, decide
-from ccc.controller.events import EventRecorder, EventType, ObjectRef
+from ccc.controller.events import EventRecorder
 from ccc.controller.execute import Outcome, execute
 from ccc.controller.housekeeping import Housekeeping
 from ccc.controller.metrics import Metrics
+from ccc.controller.notices import Notices
 from ccc.controller.projections import NodeInfo, PodInfo
 from ccc.controller.state import PodRef, node_slots, pending_pods
 from ccc.controller.status import StatusWriter, memory_from_status
@@ -103,7 +103,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._waiting: dict[OfferingKey, datetime] = {}
         self._reservations: tuple[float, Sequence[ReservationCapacity] | None] = (0.0, None)
-        self._requested: dict[str, float] = {}
+        self.notices = Notices(recorder, metrics, clock)
         self.housekeeping = Housekeeping(self)
         self.passes = 0
 
@@ -193,7 +193,9 @@ class Reconciler:
         now = self.clock.now()
         states = self._refresh_classes()
         async with asyncio.timeout(self.config.provider_timeout_s):
-            pools = list(await self.provider.list_node_pools())
+            all_pools = list(await self.provider.list_node_pools())
+        # Pools being deleted offer no capacity; housekeeping finishes their deletion.
+        pools = [p for p in all_pools if p.status is not NodePoolStatus.STOPPING]
         reservations = await self._reservations_now(time.monotonic())
         pods: list[PodInfo] = self._pods.values()
         nodes: list[NodeInfo] = self._nodes.values()
@@ -225,7 +227,7 @@ class Reconciler:
         await self._write_statuses(now)
         await self.housekeeping.run(
             now,
-            pools,
+            pools + [p for p in all_pools if p.status is NodePoolStatus.STOPPING],
             nodes,
             pods,
             pending_classes={p.compute_class for p in absorbed.remaining if p.compute_class},
@@ -255,7 +257,7 @@ class Reconciler:
             decisions = decide(snapshot, self.catalog, max_viable=1)
             for cls, pods in decisions.orphans.items():
                 orphans.add(cls)
-                await self._orphan_events(cls, pods, refs, snapshot.now)
+                await self.notices.orphan_events(cls, pods, refs, snapshot.now)
             chosen = [
                 (cls, g)
                 for cls, plan in decisions.plans.items()
@@ -333,7 +335,7 @@ class Reconciler:
             capacity_type=ct,
             result=outcome.result,
         ).inc()
-        ref = self._class_ref(cls, st)
+        ref = self.notices.class_ref(cls, st.raw)
         if outcome.result == "success":
             key = OfferingKey(
                 machine_type=a.machine_type or "", zone=a.zone, capacity_type=a.capacity_type
@@ -364,8 +366,8 @@ class Reconciler:
                 decision=a.decision,
                 reason=msg,
             )
-            await self._event(ref, "Normal", "Provisioning", msg, now)
-            await self._pod_events(
+            await self.notices.event(ref, "Normal", "Provisioning", msg, now)
+            await self.notices.pod_events(
                 a.group, refs, "Normal", "Provisioning", msg, now, observe_requested=cls
             )
             return False
@@ -381,7 +383,7 @@ class Reconciler:
                 reason=reason,
                 error=text[:300],
             )
-            await self._event(
+            await self.notices.event(
                 ref,
                 "Warning",
                 "ProvisioningRetry",
@@ -424,7 +426,7 @@ class Reconciler:
             until=entry.until.isoformat(),
             rule=a.rule,
         )
-        await self._event(
+        await self.notices.event(
             ref,
             "Warning",
             "OfferingUnavailable",
@@ -452,71 +454,12 @@ class Reconciler:
             f"no rule of ComputeClass {cls} can be satisfied now ({last}); "
             f"whenUnsatisfiable={policy}: pods stay Pending until an offering frees up"
         )
-        await self._event(self._class_ref(cls, st), "Warning", "Unsatisfiable", msg, snapshot.now)
-        await self._pod_events(
+        await self.notices.event(
+            self.notices.class_ref(cls, st.raw), "Warning", "Unsatisfiable", msg, snapshot.now
+        )
+        await self.notices.pod_events(
             attempts[0].group, refs, "Warning", "Unsatisfiable", msg, snapshot.now
         )
-
-    async def _orphan_events(
-        self,
-        cls: str,
-        pods: Sequence[PodRequest],
-        refs: Mapping[str, list[PodRef]],
-        now: datetime,
-    ) -> None:
-        msg = (
-            f"ComputeClass {cls!r} does not exist; create it or fix the pod's "
-            f"nodeSelector {L.CLASS_LABEL}"
-        )
-        log.warning("pod.unknown_class", class_name=cls, pods=sum(p.count for p in pods))
-        for p in pods:
-            await self._pod_events(p.group_id(), refs, "Warning", "ComputeClassNotFound", msg, now)
-
-    def _class_ref(self, cls: str, st: ClassState) -> ObjectRef:
-        uid = (st.raw.get("metadata") or {}).get("uid")
-        return ObjectRef(kind="ComputeClass", name=cls, uid=uid, api_version=L.API_VERSION)
-
-    async def _event(
-        self, ref: ObjectRef, type_: EventType, reason: str, msg: str, now: datetime
-    ) -> None:
-        if self._recorder is not None:
-            await self._recorder.emit(
-                ref,
-                type_=type_,
-                reason=reason,
-                message=msg,
-                now=now,
-            )
-
-    async def _pod_events(
-        self,
-        group: str,
-        refs: Mapping[str, list[PodRef]],
-        type_: EventType,
-        reason: str,
-        msg: str,
-        now: datetime,
-        *,
-        observe_requested: str | None = None,
-        limit: int = 20,
-    ) -> None:
-        pods = refs.get(group, [])
-        if pods:
-            for ref in pods:
-                if observe_requested and ref.uid not in self._requested:
-                    self._requested[ref.uid] = time.monotonic()
-                    if ref.since is not None:
-                        self.metrics.pending_to_requested.labels(
-                            class_name=observe_requested
-                        ).observe(max(0.0, (now - ref.since).total_seconds()))
-            for ref in pods[:limit]:
-                await self._event(
-                    ObjectRef(kind="Pod", name=ref.name, namespace=ref.namespace, uid=ref.uid),
-                    type_,
-                    reason,
-                    msg,
-                    now,
-                )
 
     async def _write_statuses(self, now: datetime) -> None:
         for name, st in self._state.items():
@@ -532,14 +475,3 @@ class Reconciler:
                 await self._status.write(name, body)
             except Exception as exc:
                 log.warning("status.write_failed", class_name=name, error=str(exc)[:300])
-
-    def pod_bound(self, pod: PodInfo) -> None:
-        """Informer hook for latency: a pod ccc requested capacity for got a node."""
-        started = self._requested.pop(pod.uid, None)
-        cls = pod.compute_class
-        if started is not None and cls and pod.unschedulable_since is None:
-            since = pod.creation_timestamp
-            if since is not None:
-                self.metrics.pending_to_ready.labels(class_name=cls).observe(
-                    max(0.0, (self.clock.now() - since).total_seconds())
-                )

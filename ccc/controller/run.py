@@ -30,7 +30,7 @@ from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.status import StatusWriter
-from providers.base import Provider
+from providers.base import Provider, SelfRepairing
 from providers.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccc.run")
@@ -139,7 +139,7 @@ class Controller:
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
         if new is not None and new.node_name and (old is None or not old.node_name):
-            self.reconciler.pod_bound(new)
+            self.reconciler.notices.pod_bound(new)
         if (new is not None and new.pending and new.unschedulable and new.compute_class) or (
             event == "DELETED" and old is not None and old.node_name
         ):
@@ -152,6 +152,12 @@ class Controller:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
+        provider = self.reconciler.provider
+        if isinstance(provider, SelfRepairing):
+            try:
+                await provider.reconcile()
+            except Exception as exc:
+                log.warning("provider.reconcile_failed", error=str(exc)[:300])
         try:
             await self.reconciler.run()
         finally:
