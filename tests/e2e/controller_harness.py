@@ -52,17 +52,26 @@ async def install_crd(api: client.ApiClient) -> None:
 
 
 class ControllerProcess:
-    """One ``ccc run`` subprocess."""
+    """One ``ccc run`` subprocess.
+
+    Args:
+        kwok_namespace: the kwok provider's cloud namespace (``--kwok-namespace``).
+        provider_args: replaces ``--provider kwok --kwok-namespace NS`` when given
+            (``["--provider", "gke", "--gke-endpoint", ...]``).
+    """
 
     def __init__(
         self,
         plane: ControlPlane,
         log_dir: Path,
         *,
-        kwok_namespace: str,
+        kwok_namespace: str = "",
         extra: Sequence[str] = (),
         name: str = "ccc",
+        provider_args: Sequence[str] | None = None,
     ) -> None:
+        if provider_args is None:
+            provider_args = ["--provider", "kwok", "--kwok-namespace", kwok_namespace]
         self.plane = plane
         self.port = free_port()
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -73,10 +82,7 @@ class ControllerProcess:
             "run",
             "--kubeconfig",
             str(plane.kubeconfig),
-            "--provider",
-            "kwok",
-            "--kwok-namespace",
-            kwok_namespace,
+            *provider_args,
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",
@@ -144,9 +150,16 @@ class ControllerProcess:
 
 @asynccontextmanager
 async def controller(
-    plane: ControlPlane, log_dir: Path, *, kwok_namespace: str, extra: Sequence[str] = ()
+    plane: ControlPlane,
+    log_dir: Path,
+    *,
+    kwok_namespace: str = "",
+    extra: Sequence[str] = (),
+    provider_args: Sequence[str] | None = None,
 ) -> AsyncIterator[ControllerProcess]:
-    proc = ControllerProcess(plane, log_dir, kwok_namespace=kwok_namespace, extra=extra).start()
+    proc = ControllerProcess(
+        plane, log_dir, kwok_namespace=kwok_namespace, extra=extra, provider_args=provider_args
+    ).start()
     try:
         yield proc
     finally:
