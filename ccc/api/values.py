@@ -118,7 +118,7 @@ class NodePoolSpec(_Frozen):
     #: Off by default: ccc sizes its pools itself. Queued provisioning turns it on (GKE needs it).
     autoscaling: bool = False
     #: GKE ``NodePoolAutoscaling.location_policy``; ``None`` = the cloud's default.
-    location_policy: Literal["BALANCED", "ANY"] | None = None
+    location_policy: Literal["ANY", "BALANCED"] | None = None
     max_pods_per_node: int | None = None
     boot_disk_size_gb: int | None = None
     boot_disk_type: str | None = None
