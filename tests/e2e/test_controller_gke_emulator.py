@@ -170,3 +170,60 @@ async def _assert_pool_is_what_the_rule_implies(emu: RunningEmulator, cls: str) 
         provider.close()
     assert seen.managed and seen.class_name == cls and seen.node_count == 2
     assert seen.zones == (ZONES[1],)
+
+
+async def test_emptied_nodes_leave_through_the_instance_group_and_an_empty_pool_is_deleted(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """Scale-down on GKE: an empty node is removed with ``instanceGroupManagers.deleteInstances``
+    (node name = VM name), the last empty node takes its pool with it, and the bridge removes
+    the Nodes as the emulator's instances go."""
+    cls = f"e2e-gke-down-{_uid()}"
+    state = GKEEmulatorState(cluster=f"e2e-{_uid()}")
+    with running_emulator(state) as emu, kwok_bridge(emu, cluster.kubeconfig) as bridge:
+        async with api_client(cluster.kubeconfig) as api:
+            await install_crd(api)
+            await create_class(api, _h100_class(cls, ZONES[:1]))
+            core = client.CoreV1Api(api)
+            async with (
+                temporary_namespace(api, "e2e") as ns,
+                controller(
+                    cluster,
+                    tmp_path,
+                    provider_args=_gke_args(emu),
+                    extra=["--consolidation-delay", "1"],
+                ) as proc,
+            ):
+                await create_pods(api, ns, [gpu_pod(f"vllm-{i}", cls, gpus=2) for i in range(8)])
+                try:
+                    running = await eventually(
+                        "8 pods Running", lambda: pods_running(api, ns, 8), timeout_s=150
+                    )
+                    by_node: dict[str, list[str]] = {}
+                    for p in running:
+                        by_node.setdefault(p.spec.node_name, []).append(p.metadata.name)
+                    assert len(by_node) == 2, by_node
+                    emptied, kept = sorted(by_node)
+                    for pod in by_node[emptied]:
+                        await core.delete_namespaced_pod(pod, ns, grace_period_seconds=0)
+
+                    async def node_removed() -> bool:
+                        with emu.state.lock:
+                            pools = [list(v) for v in emu.state.instances.values()]
+                        nodes = await core.list_node(label_selector=f"{L.CLASS_LABEL}={cls}")
+                        names = {n.metadata.name for n in nodes.items}
+                        return pools == [[kept]] and names == {kept}
+
+                    await eventually("empty node removed", node_removed, timeout_s=90)
+                    assert emu.calls("POST", "/deleteInstances")
+
+                    for pod in by_node[kept]:
+                        await core.delete_namespaced_pod(pod, ns, grace_period_seconds=0)
+
+                    async def pool_deleted() -> bool:
+                        nodes = await core.list_node(label_selector=f"{L.CLASS_LABEL}={cls}")
+                        return not emu.state.node_pools and not nodes.items
+
+                    await eventually("empty pool deleted", pool_deleted, timeout_s=90)
+                except (TimeoutError, AssertionError) as exc:
+                    raise AssertionError(f"{exc}\n{_diagnostics(proc, bridge, emu)}") from None
