@@ -43,3 +43,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+IMAGE ?= ghcr.io/ccc-dev/ccc:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+.PHONY: image
+image: ## build the controller image (needs docker; tag = package version = chart appVersion)
+	docker build -t $(IMAGE) .
