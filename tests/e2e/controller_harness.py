@@ -58,6 +58,8 @@ class ControllerProcess:
         kwok_namespace: the kwok provider's cloud namespace (``--kwok-namespace``).
         provider_args: replaces ``--provider kwok --kwok-namespace NS`` when given
             (``["--provider", "gke", "--gke-endpoint", ...]``).
+        kubeconfig: replaces the plane's admin kubeconfig (e.g. one with a ServiceAccount's
+            token, to run with the chart's RBAC).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ControllerProcess:
         extra: Sequence[str] = (),
         name: str = "ccc",
         provider_args: Sequence[str] | None = None,
+        kubeconfig: Path | None = None,
     ) -> None:
         if provider_args is None:
             provider_args = ["--provider", "kwok", "--kwok-namespace", kwok_namespace]
@@ -81,7 +84,7 @@ class ControllerProcess:
             "ccc",
             "run",
             "--kubeconfig",
-            str(plane.kubeconfig),
+            str(kubeconfig or plane.kubeconfig),
             *provider_args,
             "--metrics-host",
             "127.0.0.1",
