@@ -1,0 +1,464 @@
+"""The Helm chart, proven with the real tools: ``helm lint --strict``, the values schema, the
+rendered objects' essentials, a server-side dry run (``dryRun=All``) of every rendered kind
+against the local API server, and ``helm install`` / ``helm upgrade`` / ``helm uninstall`` into
+the local cluster.
+
+The chart's pods never run here (no image registry; kwok marks pods Running only on its own
+nodes), so readiness is not waited for: installs are checked through the objects they create.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ccc.api import labels as L
+from tests.e2e.controller_harness import install_crd
+from tests.support.controlplane import REPO_ROOT, ControlPlane
+from tests.support.kube import api_client
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+CHART = REPO_ROOT / "charts" / "ccc"
+GKE_VALUES = ("provider=gke", "gke.project=p1", "gke.location=us-central1", "gke.cluster=c1")
+EVERYTHING_ON = (
+    "metrics.serviceMonitor.enabled=true",
+    "networkPolicy.enabled=true",
+    "serviceAccount.gcpServiceAccount=ccc@p1.iam.gserviceaccount.com",
+    "controller.zones={us-central1-a,us-central1-b}",
+)
+STANDARD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/part-of",
+    "helm.sh/chart",
+)
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def run_tool(
+    bin_dir: Path,
+    tool: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``helm`` or ``kubectl`` from the control-plane bin dir; fail with its stderr."""
+    result = subprocess.run(
+        [str(bin_dir / tool), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(env) if env is not None else None,
+        timeout=120,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, f"{tool} {' '.join(args)}:\n{result.stderr}"
+    return result
+
+
+def set_args(values: Sequence[str]) -> list[str]:
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def render(
+    bin_dir: Path,
+    *,
+    release: str = "ccc",
+    namespace: str = "ccc-system",
+    values: Sequence[str] = (),
+    show_only: Sequence[str] = (),
+    include_crds: bool = False,
+) -> list[dict[str, Any]]:
+    """``helm template`` the chart and return its objects."""
+    args = ["template", release, str(CHART), "--namespace", namespace, *set_args(values)]
+    args += [arg for path in show_only for arg in ("--show-only", path)]
+    if include_crds:
+        args.append("--include-crds")
+    out = run_tool(bin_dir, "helm", *args).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def by_kind(objects: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+# -- lint and schema ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(), GKE_VALUES, (*GKE_VALUES, *EVERYTHING_ON), EVERYTHING_ON],
+    ids=["defaults", "gke", "gke-everything-on", "kwok-everything-on"],
+)
+def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, ...]) -> None:
+    out = run_tool(control_plane_bin, "helm", "lint", "--strict", str(CHART), *set_args(values))
+    assert "1 chart(s) linted, 0 chart(s) failed" in out.stdout
+    assert "[WARNING]" not in out.stdout and "[ERROR]" not in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (("replicas=two",), "at '/replicas': got string, want integer"),
+        (("replicas=0",), "at '/replicas': minimum"),
+        (("provider=aws",), "at '/provider': value must be one of 'gke', 'kwok'"),
+        (("provider=gke",), "at '/gke/project': minLength"),
+        (("provider=gke", "gke.project=p1", "gke.location=us-central1"), "at '/gke/cluster'"),
+        (("metrics.port=70000",), "at '/metrics/port': maximum"),
+        (("replicaz=2",), "additional properties 'replicaz' not allowed"),
+        (("serviceAccount.gcpServiceAccount=me@gmail.com",), "/serviceAccount/gcpServiceAccount"),
+    ],
+    ids=[
+        "replicas-as-string",
+        "no-replicas",
+        "unknown-provider",
+        "gke-without-project",
+        "gke-without-cluster",
+        "port-out-of-range",
+        "misspelt-key",
+        "not-a-gcp-service-account",
+    ],
+)
+def test_values_schema_rejects_bad_values_naming_the_field(
+    control_plane_bin: Path, values: tuple[str, ...], message: str
+) -> None:
+    args = ["template", "r", str(CHART), *set_args(values)]
+    result = run_tool(control_plane_bin, "helm", *args, check=False)
+    assert result.returncode != 0, f"accepted {values}"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr, result.stderr
+    assert "panic" not in result.stderr and "goroutine" not in result.stderr
+
+
+# -- rendered objects -----------------------------------------------------------------------
+
+
+def test_every_rendered_object_carries_the_standard_labels(control_plane_bin: Path) -> None:
+    objects = render(control_plane_bin, values=EVERYTHING_ON)
+    assert objects
+    for obj in objects:
+        labels = obj["metadata"].get("labels") or {}
+        missing = [k for k in STANDARD_LABELS if k not in labels]
+        assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
+        assert (
+            labels["app.kubernetes.io/version"]
+            == yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+        )
+
+
+def _container(objects: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = by_kind(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
+    control_plane_bin: Path,
+) -> None:
+    objects = render(control_plane_bin, release="prod", namespace="ops")
+    (deployment,) = by_kind(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["metadata"]["namespace"] == "ops"
+    container = _container(objects)
+    assert "--leader-elect" in container["args"]
+    assert "--lease-name=prod-ccc" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    (pdb,) = by_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+
+
+def test_image_tag_defaults_to_the_package_version_and_can_be_pinned(
+    control_plane_bin: Path,
+) -> None:
+    import ccc
+
+    default = _container(render(control_plane_bin))
+    assert default["image"].endswith(f":{ccc.__version__}")
+    pinned = _container(render(control_plane_bin, values=("image.tag=sha-abc",)))
+    assert pinned["image"].endswith(":sha-abc")
+
+
+def test_container_is_locked_down_and_probed_on_the_metrics_port(control_plane_bin: Path) -> None:
+    objects = render(control_plane_bin)
+    container = _container(objects)
+    sc = container["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 65532
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    (deployment,) = by_kind(objects, "Deployment")
+    pod_sc = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True and pod_sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    (port,) = container["ports"]
+    assert port["name"] == "metrics" and port["containerPort"] == 8080
+    (service,) = by_kind(objects, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_gke_settings_reach_the_controller_and_workload_identity_annotates_the_account(
+    control_plane_bin: Path,
+) -> None:
+    objects = render(
+        control_plane_bin,
+        values=(*GKE_VALUES, "serviceAccount.gcpServiceAccount=ccc@p1.iam.gserviceaccount.com"),
+    )
+    container = _container(objects)
+    assert "--provider=gke" in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CCC_GKE_PROJECT"] == "p1"
+    assert env["CCC_GKE_LOCATION"] == "us-central1"
+    assert env["CCC_GKE_CLUSTER"] == "c1"
+    (sa,) = by_kind(objects, "ServiceAccount")
+    assert sa["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": "ccc@p1.iam.gserviceaccount.com"
+    }
+    assert not any(o["kind"] == "Namespace" for o in objects)
+
+
+def _rules(objects: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(role kind, api group, resource, verb) of every rendered rule."""
+    out = []
+    for role in [*by_kind(objects, "ClusterRole"), *by_kind(objects, "Role")]:
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.append((role["kind"], group, resource, verb))
+    return out
+
+
+@pytest.mark.parametrize("values", [(), GKE_VALUES], ids=["kwok", "gke"])
+def test_rbac_has_no_wildcards_and_no_secrets(
+    control_plane_bin: Path, values: tuple[str, ...]
+) -> None:
+    rules = _rules(render(control_plane_bin, values=values))
+    assert rules
+    for _, group, resource, verb in rules:
+        assert "*" not in (group, resource, verb)
+        assert resource not in ("secrets", "serviceaccounts/token", "pods/exec")
+        assert verb not in ("escalate", "bind", "impersonate", "deletecollection")
+
+
+def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) -> None:
+    rules = _rules(render(control_plane_bin, values=GKE_VALUES))
+    assert {(g, r, v) for _, g, r, v in rules} == {
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "nodes", "list"),
+        ("", "nodes", "watch"),
+        (L.GROUP, "computeclasses", "list"),
+        (L.GROUP, "computeclasses", "watch"),
+        (L.GROUP, "computeclasses/status", "patch"),
+        ("", "events", "create"),
+        ("", "events", "patch"),
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "update"),
+        ("coordination.k8s.io", "leases", "create"),
+    }
+
+
+# -- against the API server -----------------------------------------------------------------
+
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
+    return run_tool(plane.bin_dir, "kubectl", *args, env=plane.env(), stdin=stdin).stdout
+
+
+@contextmanager
+def namespaces(plane: ControlPlane, *names: str) -> Iterator[None]:
+    for name in names:
+        kubectl(plane, "create", "namespace", name)
+    try:
+        yield
+    finally:
+        for name in names:
+            with suppress(AssertionError):
+                kubectl(plane, "delete", "namespace", name, "--wait=false")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [EVERYTHING_ON, (*GKE_VALUES, *EVERYTHING_ON)],
+    ids=["kwok-everything-on", "gke-everything-on"],
+)
+async def test_every_rendered_kind_passes_a_server_side_dry_run(
+    cluster: ControlPlane, values: tuple[str, ...]
+) -> None:
+    """The ServiceMonitor CRD installed here is a stand-in (prometheus-operator is not part of
+    the local cluster): it makes the kind known, so the dry run checks the object's envelope."""
+    async with api_client(cluster.kubeconfig) as api:
+        await install_crd(api)
+    kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=json.dumps(SERVICE_MONITOR_CRD))
+    kubectl(
+        cluster,
+        "wait",
+        "--for=condition=Established",
+        "crd/servicemonitors.monitoring.coreos.com",
+        "--timeout=30s",
+    )
+    ns, cloud = f"helm-dry-{_uid()}", f"helm-dry-cloud-{_uid()}"
+    objects = render(
+        cluster.bin_dir,
+        release="dry",
+        namespace=ns,
+        values=(*values, f"kwok.namespace={cloud}"),
+        include_crds=True,
+    )
+    kinds = {o["kind"] for o in objects}
+    assert {"CustomResourceDefinition", "Deployment", "ServiceMonitor", "NetworkPolicy"} <= kinds
+    with namespaces(cluster, ns, cloud):
+        out = kubectl(
+            cluster,
+            "apply",
+            "--dry-run=server",
+            "--validate=strict",
+            "-o",
+            "name",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump_all(objects),
+        )
+    accepted = out.split()
+    assert len(accepted) == len(objects), out
+    assert {name.split("/")[0].split(".")[0] for name in accepted} == {k.lower() for k in kinds}
+    # A dry run persists nothing.
+    assert "dry-ccc" not in kubectl(cluster, "get", "clusterroles", "-o", "name")
+
+
+def helm(plane: ControlPlane, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_tool(plane.bin_dir, "helm", *args, env=plane.env(), check=check)
+
+
+def _get(plane: ControlPlane, *args: str) -> dict[str, Any]:
+    got: dict[str, Any] = json.loads(kubectl(plane, "get", *args, "-o", "json"))
+    return got
+
+
+async def test_helm_install_then_upgrade_then_uninstall_in_the_local_cluster(
+    cluster: ControlPlane,
+) -> None:
+    release, ns, cloud = f"it-{_uid()}", f"helm-it-{_uid()}", f"helm-it-cloud-{_uid()}"
+    full = f"{release}-ccc"
+    installed = False
+    try:
+        helm(
+            cluster,
+            "install",
+            release,
+            str(CHART),
+            "--namespace",
+            ns,
+            "--create-namespace",
+            "--set",
+            f"kwok.namespace={cloud}",
+        )
+        installed = True
+        notes = helm(cluster, "get", "notes", release, "-n", ns).stdout
+        assert "kubectl get computeclasses" in notes and "port-forward" in notes
+        deployment = _get(cluster, "deployment", full, "-n", ns)
+        assert deployment["spec"]["replicas"] == 2
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == full
+        _get(cluster, "serviceaccount", full, "-n", ns)
+        _get(cluster, "clusterrole", full)
+        _get(cluster, "clusterrolebinding", full)
+        _get(cluster, "role", f"{full}-leader-election", "-n", ns)
+        _get(cluster, "role", f"{full}-kwok-cloud", "-n", cloud)
+        _get(cluster, "poddisruptionbudget", full, "-n", ns)
+        _get(cluster, "service", f"{full}-metrics", "-n", ns)
+        _get(cluster, "crd", f"computeclasses.{L.GROUP}")
+
+        helm(
+            cluster,
+            "upgrade",
+            release,
+            str(CHART),
+            "--namespace",
+            ns,
+            "--reuse-values",
+            "--set",
+            "replicas=3",
+            "--set",
+            "networkPolicy.enabled=true",
+        )
+        status = json.loads(helm(cluster, "status", release, "-n", ns, "-o", "json").stdout)
+        assert status["version"] == 2 and status["info"]["status"] == "deployed"
+        assert _get(cluster, "deployment", full, "-n", ns)["spec"]["replicas"] == 3
+        _get(cluster, "networkpolicy", full, "-n", ns)
+
+        helm(cluster, "uninstall", release, "--namespace", ns)
+        installed = False
+        gone = run_tool(
+            cluster.bin_dir,
+            "kubectl",
+            "get",
+            "clusterrole",
+            full,
+            env=cluster.env(),
+            check=False,
+        )
+        assert gone.returncode != 0 and "NotFound" in gone.stderr
+        # The kwok cloud's namespace holds the records of the pools ccc made: kept.
+        assert _get(cluster, "namespace", cloud)["metadata"]["name"] == cloud
+    finally:
+        if installed:
+            helm(cluster, "uninstall", release, "--namespace", ns, check=False)
+        for name in (ns, cloud):
+            run_tool(
+                cluster.bin_dir,
+                "kubectl",
+                "delete",
+                "namespace",
+                name,
+                "--wait=false",
+                "--ignore-not-found",
+                env=cluster.env(),
+                check=False,
+            )
