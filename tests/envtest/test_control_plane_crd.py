@@ -75,8 +75,18 @@ def installed_crd(control_plane: ControlPlane) -> Iterator[dict[str, Any]]:
     control_plane.kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=printed.stdout
     )
-    control_plane.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    yield json.loads(control_plane.kubectl("get", "crd", CRD_NAME, "-o", "json"))
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
+
+    def established() -> bool:
+        # Not `kubectl wait`: it errors out when .status.conditions is not yet set.
+        status, body = control_plane.get(path)
+        conditions = json.loads(body).get("status", {}).get("conditions") or []
+        return status == 200 and any(
+            c["type"] == "Established" and c["status"] == "True" for c in conditions
+        )
+
+    control_plane.wait_until(f"CRD {CRD_NAME} to be Established", established, timeout_s=60)
+    yield json.loads(control_plane.get(path)[1])
 
 
 def test_crd_printed_by_ccc_crd_is_established_and_structural(
