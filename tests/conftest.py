@@ -46,15 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not any(_NEEDS_BINARIES & set(getattr(item, "fixturenames", ())) for item in items):
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"control plane: using ${BIN_ENV} or hack/control-plane/build.sh "
-            "(first build takes a long time)"
-        )
+    if reporter is not None and not os.environ.get(BIN_ENV):
+        reporter.write_line("control plane: running hack/control-plane/build.sh (slow only once)")
     try:
-        config.stash[_bin_dir_key] = locate_binaries()
+        config.stash[_bin_dir_key] = found = locate_binaries()
     except ControlPlaneError as error:
         config.stash[_bin_dir_key] = error
+        found_text = "not available (tests that need it will error)"
+    else:
+        found_text = str(found)
+    if reporter is not None:
+        reporter.write_line(f"control plane binaries: {found_text}")
 
 
 @pytest.fixture(scope="session")

@@ -44,17 +44,20 @@ def _run(bin_dir: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
+VERSION_CHECKS = [
+    (("kube-apiserver", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
+    (("kube-controller-manager", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
+    (("kube-scheduler", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
+    (("kubectl", "version", "--client"), f"Client Version: {PINS['KUBERNETES_VERSION']}"),
+    (("etcd", "--version"), f"etcd Version: {PINS['ETCD_VERSION'].removeprefix('v')}"),
+    (("kwok", "--version"), f"kwok version {PINS['KWOK_VERSION']}"),
+    (("helm", "version", "--short"), PINS["HELM_VERSION"]),
+]
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [
-        (("kube-apiserver", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
-        (("kube-controller-manager", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
-        (("kube-scheduler", "--version"), f"Kubernetes {PINS['KUBERNETES_VERSION']}"),
-        (("kubectl", "version", "--client"), f"Client Version: {PINS['KUBERNETES_VERSION']}"),
-        (("etcd", "--version"), f"etcd Version: {PINS['ETCD_VERSION'].removeprefix('v')}"),
-        (("kwok", "--version"), f"kwok version {PINS['KWOK_VERSION']}"),
-        (("helm", "version", "--short"), PINS["HELM_VERSION"]),
-    ],
+    [pytest.param(command, expected, id=command[0]) for command, expected in VERSION_CHECKS],
 )
 def test_binary_reports_its_pinned_version(
     control_plane_bin: Path, command: tuple[str, ...], expected: str
