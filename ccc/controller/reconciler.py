@@ -230,7 +230,9 @@ class Reconciler:
             pools + [p for p in all_pools if p.status is NodePoolStatus.STOPPING],
             nodes,
             pods,
-            pending_classes={p.compute_class for p in absorbed.remaining if p.compute_class},
+            # Every pending pod counts, absorbed ones too: a node they are about to land on is
+            # not empty, however long the scheduler takes to bind them.
+            pending_classes={p.compute_class for p in pending if p.compute_class},
         )
         return PassReport(
             pending=sum(p.count for p in pending),

@@ -92,11 +92,13 @@ def _make(
     classes: list[dict[str, Any]],
     pods: list[PodInfo],
     nodes: list[NodeInfo] | None = None,
+    *,
+    config: ControllerConfig | None = None,
 ) -> Reconciler:
     return Reconciler(
         provider=cloud,
         catalog=catalog(),
-        config=ControllerConfig(scale_down_enabled=False),
+        config=config or ControllerConfig(scale_down_enabled=False),
         clock=cloud.clock,
         metrics=Metrics(),
         pods=ListStore(pods),
@@ -220,3 +222,44 @@ async def test_everything_stocked_out_leaves_pods_pending_and_marks_every_offeri
     assert [o.result for o in report.outcomes] == ["stockout", "stockout"]
     assert await cloud.list_node_pools() == []
     assert len(r._state["gpu"].memory) == 2
+
+
+async def test_a_new_node_that_pending_pods_are_about_to_land_on_is_not_scaled_down() -> None:
+    """Seen end to end on the GKE emulator: the node registered, the scheduler had not bound
+    the pods yet, and a short consolidation delay removed the node under them."""
+    cloud = SimulatedCloud(clock=VirtualClock())
+    nodes: list[NodeInfo] = []
+    r = _make(
+        cloud,
+        [_class()],
+        [_pod(0)],
+        nodes,
+        config=ControllerConfig(default_consolidation_delay=timedelta(0), repair_after_s=3600),
+    )
+    await r.reconcile_once()
+    [pool] = await cloud.list_node_pools()
+    nodes.append(
+        node_info(
+            {
+                "metadata": {
+                    "name": "n1",
+                    "labels": {L.CLASS_LABEL: "gpu", L.NODE_POOL_LABEL: str(pool.name)},
+                    "creationTimestamp": "2026-01-01T00:00:00Z",
+                },
+                "spec": {},
+                "status": {
+                    "allocatable": {
+                        "cpu": "200",
+                        "memory": "1800Gi",
+                        L.GPU_RESOURCE: "8",
+                        "pods": "110",
+                    },
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+        )
+    )
+    r._nodes = ListStore(nodes)  # the node registered; the pod is still pending
+    report = await r.reconcile_once()
+    assert report.outcomes == () and report.absorbed == 1
+    assert [p.node_count for p in await cloud.list_node_pools()] == [1]
