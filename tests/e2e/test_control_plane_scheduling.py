@@ -58,7 +58,7 @@ async def test_gpu_pod_is_scheduled_onto_the_kwok_gpu_node_and_runs(cluster: Con
             fake_node(gpu_node, labels={"test-group": group}, gpus=8),
             fake_node(cpu_node, labels={"test-group": group}),
         ),
-        temporary_namespace(api, "gpu") as namespace,
+        temporary_namespace(api, "gpu", ready_for_pods=True) as namespace,
     ):
         core = client.CoreV1Api(api)
         await core.create_namespaced_pod(
@@ -80,7 +80,7 @@ async def test_deployment_of_three_replicas_gets_three_running_pods(cluster: Con
     async with (
         api_client(cluster.kubeconfig) as api,
         temporary_nodes(api, fake_node(f"{group}-node", labels={"test-group": group})),
-        temporary_namespace(api, "deploy") as namespace,
+        temporary_namespace(api, "deploy", ready_for_pods=True) as namespace,
     ):
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         template = _pod("unused", labels={"app": "web"}, node_selector={"test-group": group})
@@ -119,7 +119,7 @@ async def test_eviction_that_would_violate_the_pod_disruption_budget_is_refused_
     async with (
         api_client(cluster.kubeconfig) as api,
         temporary_nodes(api, fake_node(f"{group}-node", labels={"test-group": group})),
-        temporary_namespace(api, "pdb") as namespace,
+        temporary_namespace(api, "pdb", ready_for_pods=True) as namespace,
     ):
         core, policy = client.CoreV1Api(api), client.PolicyV1Api(api)
         for name in ("server-0", "server-1"):

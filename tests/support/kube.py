@@ -83,13 +83,28 @@ def fake_node(
 
 
 @asynccontextmanager
-async def temporary_namespace(api: client.ApiClient, prefix: str) -> AsyncIterator[str]:
-    """Create a namespace named `<prefix>-<random>`, yield its name, delete it on exit."""
+async def temporary_namespace(
+    api: client.ApiClient, prefix: str, *, ready_for_pods: bool = False
+) -> AsyncIterator[str]:
+    """Create a namespace named `<prefix>-<random>`, yield its name, delete it on exit.
+
+    Args:
+        ready_for_pods: wait until kube-controller-manager has created the namespace's `default`
+            ServiceAccount; before that the ServiceAccount admission plugin rejects pods. Only
+            for the full `cluster` (the apiserver-only plane runs no controller-manager).
+    """
     core = client.CoreV1Api(api)
     manifest: Any = {"metadata": {"generateName": f"{prefix}-"}}
     created = await core.create_namespace(manifest)
     name: str = created.metadata.name
     try:
+        if ready_for_pods:
+
+            async def default_service_account() -> bool:
+                accounts = await core.list_namespaced_service_account(name)
+                return any(a.metadata.name == "default" for a in accounts.items)
+
+            await eventually(f"the default ServiceAccount of {name}", default_service_account)
         yield name
     finally:
         await core.delete_namespace(name)
