@@ -91,13 +91,19 @@ def _diagnostics(proc: ControllerProcess, bridge: KwokBridge, emu: RunningEmulat
     )
 
 
+@pytest.mark.parametrize("stockout", ["injected_fault", "exhausted_capacity"])
 async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stockout(
-    cluster: ControlPlane, tmp_path: Path
+    cluster: ControlPlane, tmp_path: Path, stockout: str
 ) -> None:
+    """Zone a is stocked out either by an injected fault or by the emulator's capacity model
+    (no spot a3-highgpu-8g left there); both fail the create operation with GCE's
+    ZONE_RESOURCE_POOL_EXHAUSTED text."""
     cls = f"e2e-gke-{_uid()}"
     state = GKEEmulatorState(cluster=f"e2e-{_uid()}")
-    # Every create in zone a fails inside its operation with GCE's ZONE_RESOURCE_POOL_EXHAUSTED.
-    state.inject(faults.stockout(ZONES[0], project=state.project, times=None))
+    if stockout == "injected_fault":
+        state.inject(faults.stockout(ZONES[0], project=state.project, times=None))
+    else:
+        state.set_capacity(ZONES[0], MACHINE, 0, model="spot")
     with running_emulator(state) as emu, kwok_bridge(emu, cluster.kubeconfig) as bridge:
         async with api_client(cluster.kubeconfig) as api:
             await install_crd(api)
