@@ -8,8 +8,13 @@ from providers.simulated import SimulatedCloud
 
 def _spec(n: int) -> NodePoolSpec:
     return NodePoolSpec(
-        name=NodePoolName("p1"), class_name="c", rule_index=0, machine_type="g2-standard-8",
-        zone="us-central1-a", capacity_type=CapacityType.SPOT, node_count=n,
+        name=NodePoolName("p1"),
+        class_name="c",
+        rule_index=0,
+        machine_type="g2-standard-8",
+        zone="us-central1-a",
+        capacity_type=CapacityType.SPOT,
+        node_count=n,
     )
 
 
