@@ -71,6 +71,7 @@ def build_pods(n: int, templates: int = 200, seed: int = 7) -> list[PodRequest]:
 def time_decide(pods: list[PodRequest], cc: ComputeClass, *, full: bool, repeat: int) -> float:
     catalog = load_builtin_catalog()
     snap = Snapshot(now=datetime.now(UTC), classes={"bench": cc}, pending=pods)
+    decide(snap, catalog, max_viable=None if full else 1)  # warm-up (imports, caches)
     samples = []
     for _ in range(repeat):
         gc.collect()
