@@ -58,6 +58,8 @@ class Run:
     created_s: float  # when the last pod create returned, from the start
     pools: list[tuple[NodePoolSpec, int]]
     requests: list[tuple[float, str]]  # (seconds from start, what) of provisioning.requested
+    failed_attempts: int  # the scheduler's FailedScheduling count (each one a status write)
+    passes: str = ""
 
 
 def pods(n: int) -> list[dict[str, Any]]:
@@ -75,6 +77,18 @@ async def _pools(api: Any) -> list[tuple[NodePoolSpec, int]]:
         (NodePoolSpec.model_validate_json(cm["data"]["spec"]), int(cm["data"]["nodeCount"]))
         for cm in got["items"]
     ]
+
+
+async def _failed_attempts(api: Any) -> int:
+    got = await request_json(
+        api,
+        "GET",
+        f"/api/v1/namespaces/{NAMESPACE}/events",
+        query={"fieldSelector": "reason=FailedScheduling"},
+    )
+    return sum(
+        max(e.get("count") or 1, (e.get("series") or {}).get("count") or 0) for e in got["items"]
+    )
 
 
 def _requests(log: Path, wall0: float) -> list[tuple[float, str]]:
@@ -104,7 +118,11 @@ async def with_ccc(n: int, extra: list[str], work: Path) -> Run:
                 created = time.monotonic() - t0
                 done = await wait_all_running(api, NAMESPACE)
                 requests = _requests(ccc.log_path, wall0)
-            return Run(done - t0, created, await _pools(api), requests)
+                count = await ccc.metric("ccc_reconcile_duration_seconds_count")
+                total = await ccc.metric("ccc_reconcile_duration_seconds_sum")
+            passes = f"{count:.0f} reconcile passes, {total:.2f} s in total"
+            failed = await _failed_attempts(api)
+            return Run(done - t0, created, await _pools(api), requests, failed, passes)
 
 
 async def scheduler_alone(n: int, pools: list[tuple[NodePoolSpec, int]], work: Path) -> Run:
@@ -119,7 +137,7 @@ async def scheduler_alone(n: int, pools: list[tuple[NodePoolSpec, int]], work: P
             await create_pods(api, NAMESPACE, pods(n))
             created = time.monotonic() - t0
             done = await wait_all_running(api, NAMESPACE)
-            return Run(done - t0, created, pools, [])
+            return Run(done - t0, created, pools, [], await _failed_attempts(api))
 
 
 async def main() -> None:
@@ -137,6 +155,10 @@ async def main() -> None:
             f"N={n}: ccc {ccc.seconds:.2f} s (pods created in {ccc.created_s:.2f} s), "
             f"scheduler alone {base.seconds:.2f} s (pods created in {base.created_s:.2f} s), "
             f"ratio {ccc.seconds / base.seconds:.2f}; {len(ccc.pools)} pool(s), {nodes} nodes"
+        )
+        print(
+            f"    ccc: {ccc.passes}; scheduler failed attempts: {ccc.failed_attempts} with ccc, "
+            f"{base.failed_attempts} alone"
         )
         for at, what in ccc.requests:
             print(f"    +{at:6.2f} s  provisioning.requested {what}")
