@@ -28,7 +28,12 @@ from tests.support.kube import api_client
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CHART = REPO_ROOT / "charts" / "ccc"
-GKE_VALUES = ("provider=gke", "gke.project=p1", "gke.location=us-central1", "gke.cluster=c1")
+GKE_VALUES = (
+    "provider=gke",
+    "gke.project=my-project",
+    "gke.location=us-central1",
+    "gke.cluster=c1",
+)
 EVERYTHING_ON = (
     "metrics.serviceMonitor.enabled=true",
     "networkPolicy.enabled=true",
@@ -118,8 +123,12 @@ def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, .
         (("replicas=two",), "at '/replicas': got string, want integer"),
         (("replicas=0",), "at '/replicas': minimum"),
         (("provider=aws",), "at '/provider': value must be one of 'gke', 'kwok'"),
-        (("provider=gke",), "at '/gke/project': minLength"),
-        (("provider=gke", "gke.project=p1", "gke.location=us-central1"), "at '/gke/cluster'"),
+        (("provider=gke",), "at '/gke': missing properties 'project', 'location', 'cluster'"),
+        (
+            ("provider=gke", "gke.project=my-project", "gke.location=us-central1"),
+            "at '/gke': missing property 'cluster'",
+        ),
+        (("provider=gke", "gke.project=My_Project"), "at '/gke/project': 'My_Project' does not"),
         (("metrics.port=70000",), "at '/metrics/port': maximum"),
         (("replicaz=2",), "additional properties 'replicaz' not allowed"),
         (("serviceAccount.gcpServiceAccount=me@gmail.com",), "/serviceAccount/gcpServiceAccount"),
@@ -130,6 +139,7 @@ def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, .
         "unknown-provider",
         "gke-without-project",
         "gke-without-cluster",
+        "gke-project-not-an-id",
         "port-out-of-range",
         "misspelt-key",
         "not-a-gcp-service-account",
@@ -185,6 +195,12 @@ def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
 
 
+def test_a_single_replica_gets_no_disruption_budget_that_would_block_drains(
+    control_plane_bin: Path,
+) -> None:
+    assert by_kind(render(control_plane_bin, values=("replicas=1",)), "PodDisruptionBudget") == []
+
+
 def test_image_tag_defaults_to_the_package_version_and_can_be_pinned(
     control_plane_bin: Path,
 ) -> None:
@@ -227,7 +243,7 @@ def test_gke_settings_reach_the_controller_and_workload_identity_annotates_the_a
     container = _container(objects)
     assert "--provider=gke" in container["args"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["CCC_GKE_PROJECT"] == "p1"
+    assert env["CCC_GKE_PROJECT"] == "my-project"
     assert env["CCC_GKE_LOCATION"] == "us-central1"
     assert env["CCC_GKE_CLUSTER"] == "c1"
     (sa,) = by_kind(objects, "ServiceAccount")
