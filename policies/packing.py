@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ccc.api.allocatable import Allocatable, allocatable
 from ccc.api.catalog import MachineType
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
-from policies.allocatable import Allocatable, allocatable
 
 _MAX_OPEN_NODES = 64
 

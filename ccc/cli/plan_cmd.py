@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ccc.api import labels as L
+from ccc.api.allocatable import allocatable
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
@@ -33,7 +34,6 @@ from ccc.api.manifest import (
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
 from ccc.controller.decide import Snapshot, decide
-from policies.allocatable import allocatable
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
 from policies.tiers import compile_class

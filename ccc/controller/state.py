@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ccc.api import labels as L
+from ccc.api.allocatable import allocatable
 from ccc.api.catalog import Catalog
 from ccc.api.values import NodePool
 from ccc.api.workload import PodRequest
 from ccc.controller.projections import NodeInfo, PodInfo
-from policies.allocatable import allocatable
 from policies.consolidation import NodeUsage
 from policies.inflight import NodeSlot
 

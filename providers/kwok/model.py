@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ccc.api import labels as well_known
+from ccc.api.allocatable import reserved_cpu_m, reserved_memory_bytes
 from ccc.api.catalog import MachineType
 from ccc.api.values import (
     AcceleratorKind,
@@ -294,32 +295,12 @@ def node_capacity(spec: NodePoolSpec, machine: MachineType | None) -> dict[str, 
 
 
 def node_allocatable(capacity: Mapping[str, str], machine: MachineType | None) -> dict[str, str]:
-    """Capacity minus GKE's published system reservations for cpu and memory (the same formula
-    as ``policies.allocatable``, restated here because providers do not import policies)."""
+    """Capacity minus GKE's published system reservations for cpu and memory
+    (:mod:`ccc.api.allocatable`, the formula the policies size nodes with)."""
     out = dict(capacity)
     if machine is None:
         return out
-    out["cpu"] = f"{machine.vcpus * 1000 - _reserved_cpu_m(machine.vcpus)}m"
+    out["cpu"] = f"{machine.vcpus * 1000 - reserved_cpu_m(machine.vcpus)}m"
     total = int(machine.memory_gb * _GIB)
-    out["memory"] = str(total - _reserved_memory_bytes(machine.memory_gb))
+    out["memory"] = str(total - reserved_memory_bytes(machine.memory_gb))
     return out
-
-
-def _reserved_cpu_m(vcpus: int) -> int:
-    reserved, left = 0.0, float(vcpus)
-    for size, fraction in ((1, 0.06), (1, 0.01), (2, 0.005)):
-        take = min(left, size)
-        reserved += take * 1000 * fraction
-        left -= take
-    reserved += max(0.0, left) * 1000 * 0.0025
-    return int(reserved + 0.999)
-
-
-def _reserved_memory_bytes(memory_gb: float) -> int:
-    reserved, left = 0.0, memory_gb * _GIB
-    for size_gib, fraction in ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06)):
-        take = min(left, size_gib * _GIB)
-        reserved += take * fraction
-        left -= take
-    reserved += max(0.0, left) * 0.02
-    return int(reserved) + 100 * 2**20

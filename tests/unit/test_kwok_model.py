@@ -8,9 +8,9 @@ import pytest
 from kubernetes_asyncio import client
 
 from ccc.api import labels as L
+from ccc.api.allocatable import allocatable
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.values import CapacityType, NodePoolName, NodePoolSpec, OfferingKey
-from policies.allocatable import allocatable
 from providers.base import Provider
 from providers.errors import InsufficientCapacityError, InvalidRequestError
 from providers.kwok import KwokProvider
