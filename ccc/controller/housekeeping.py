@@ -4,7 +4,7 @@ empty nodes and pools after the class's consolidation delay. Only managed pools 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -49,13 +49,11 @@ class Housekeeping:
             if pool.managed and pool.status is NodePoolStatus.STOPPING:
                 # A delete that was interrupted (crash): finish it.
                 log.info("node_pool.finish_delete", node_pool=str(pool.name))
-                try:
-                    async with asyncio.timeout(self._owner.config.provider_timeout_s):
-                        await self._owner.provider.delete_node_pool(str(pool.name))
-                except (ProviderError, TimeoutError) as exc:
-                    log.warning(
-                        "node_pool.delete_failed", node_pool=str(pool.name), error=str(exc)[:300]
-                    )
+                await self._call(
+                    "node_pool.delete_failed",
+                    str(pool.name),
+                    self._owner.provider.delete_node_pool(str(pool.name)),
+                )
         pools = [p for p in pools if p.status is not NodePoolStatus.STOPPING]
         missing = missing_nodes(nodes, pools)
         for name in set(self._missing_since) - set(missing):
@@ -68,12 +66,19 @@ class Housekeeping:
                 continue
             pool = by_name[name]
             log.info("node_pool.repair", node_pool=name, missing=count, node_count=pool.node_count)
-            try:
-                async with asyncio.timeout(self._owner.config.provider_timeout_s):
-                    await self._owner.provider.resize_node_pool(name, node_count=pool.node_count)
+            resize = self._owner.provider.resize_node_pool(name, node_count=pool.node_count)
+            if await self._call("node_pool.repair_failed", name, resize):
                 self._missing_since.pop(name, None)
-            except (ProviderError, TimeoutError) as exc:
-                log.warning("node_pool.repair_failed", node_pool=name, error=str(exc)[:300])
+
+    async def _call(self, failure_event: str, pool: str, call: Awaitable[object]) -> bool:
+        """Await one provider call under the provider timeout; log failures, never raise."""
+        try:
+            async with asyncio.timeout(self._owner.config.provider_timeout_s):
+                await call
+        except (ProviderError, TimeoutError) as exc:
+            log.warning(failure_event, node_pool=pool, error=str(exc)[:300])
+            return False
+        return True
 
     async def _scale_down(
         self,
@@ -101,14 +106,12 @@ class Housekeeping:
             delays=delays,
             pending_classes=frozenset(pending_classes),
         ):
-            try:
-                async with asyncio.timeout(owner.config.provider_timeout_s):
-                    if d.delete_pool:
-                        await owner.provider.delete_node_pool(d.pool)
-                    else:
-                        await owner.provider.delete_nodes(d.pool, d.nodes)
-            except (ProviderError, TimeoutError) as exc:
-                log.warning("scale_down.failed", node_pool=d.pool, error=str(exc)[:300])
+            call = (
+                owner.provider.delete_node_pool(d.pool)
+                if d.delete_pool
+                else owner.provider.delete_nodes(d.pool, d.nodes)
+            )
+            if not await self._call("scale_down.failed", d.pool, call):
                 continue
             kind = "pool" if d.delete_pool else "node"
             owner.metrics.scale_down.labels(class_name=d.class_name or "", kind=kind).inc(
