@@ -195,6 +195,52 @@ def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((), {"provider": "kwok", "kwok_namespace": "ccc-kwok-cloud"}),
+        (
+            (*GKE_VALUES, "controller.zones={us-central1-a,us-central1-b}"),
+            {
+                "provider": "gke",
+                "gke_project": "my-project",
+                "gke_location": "us-central1",
+                "gke_cluster": "c1",
+                "zones": "us-central1-a,us-central1-b",
+            },
+        ),
+    ],
+    ids=["kwok", "gke"],
+)
+def test_ccc_run_accepts_every_flag_and_variable_the_chart_passes(
+    control_plane_bin: Path, values: tuple[str, ...], expected: dict[str, str]
+) -> None:
+    """Parses (does not run) the rendered command line with ``ccc run``'s own parser, with the
+    container's environment: a renamed flag or a typo in the chart fails here."""
+    import typer.main
+
+    from ccc.cli.main import app
+
+    objects = render(control_plane_bin, release="prod", namespace="ops", values=values)
+    container = _container(objects)
+    env = {
+        e["name"]: e.get("value", "ops" if e["name"] == "POD_NAMESPACE" else None)
+        for e in container["env"]
+    }
+    run = typer.main.get_command(app).commands["run"]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        ctx = run.make_context("run", list(container["args"]))
+    params = ctx.params
+    assert params["lease_namespace"] == "ops"
+    assert params["lease_name"] == "prod-ccc"
+    assert params["leader_elect"] is True
+    assert params["metrics_port"] == 8080
+    for key, value in expected.items():
+        assert str(params[key]) == value, key
+
+
 def test_a_single_replica_gets_no_disruption_budget_that_would_block_drains(
     control_plane_bin: Path,
 ) -> None:
