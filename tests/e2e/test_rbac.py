@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -379,12 +380,11 @@ def _controller(
 
 def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Log lines that would betray a missing permission."""
-    text_markers = ("403", "forbidden", "PERMISSION_DENIED")
+    denied = re.compile(r"\b403\b|[Ff]orbidden|PERMISSION_DENIED")
     return [
         line
         for line in lines
-        if line.get("level") in ("warning", "error")
-        and any(marker in json.dumps(line) for marker in text_markers)
+        if line.get("level") in ("warning", "error") and denied.search(json.dumps(line))
     ]
 
 
