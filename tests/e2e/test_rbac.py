@@ -219,6 +219,68 @@ CAPABILITIES = (
 )
 
 
+# -- every call in the code is granted --------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+#: Raw API calls of the controller, per module: the resource its paths name.
+RAW_CALL_RESOURCES = {
+    "ccc/controller/events.py": ("", "events"),
+    "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
+    "ccc/controller/status.py": (L.GROUP, "computeclasses/status"),
+}
+HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+#: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
+CLIENT_VERBS = {
+    "read": "get",
+    "list": "list",
+    "create": "create",
+    "replace": "update",
+    "patch": "patch",
+    "delete": "delete",
+}
+CLIENT_RESOURCES = {"node": "nodes", "config_map": "configmaps", "namespace": "namespaces"}
+
+
+def calls_in_the_code() -> set[tuple[str, str, str]]:
+    """(group, resource, verb) of every Kubernetes call the controller and kwok provider make,
+    read from the source (raw ``request_json`` calls, informers, ``CoreV1Api`` methods)."""
+    found: set[tuple[str, str, str]] = set()
+    for module, (group, resource) in RAW_CALL_RESOURCES.items():
+        text = (REPO / module).read_text()
+        methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
+        assert methods, f"no API call found in {module}: update this test"
+        found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    run = (REPO / "ccc/controller/run.py").read_text()
+    for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
+        group = L.GROUP if group == "L.GROUP" else group.strip('"')
+        found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
+    kwok = (REPO / "providers/kwok/kube.py").read_text()
+    for method in re.findall(r"self\.core\.(\w+)\(", kwok):
+        word, _, rest = method.partition("_")
+        rest = rest.removeprefix("namespaced_")
+        assert word in CLIENT_VERBS and rest in CLIENT_RESOURCES, f"unknown call {method}"
+        found.add(("", CLIENT_RESOURCES[rest], CLIENT_VERBS[word]))
+    return found
+
+
+def test_every_kubernetes_call_in_the_code_has_a_rule_and_every_rule_a_call(
+    control_plane_bin: Path,
+) -> None:
+    """Derives the RBAC from the source: a new API call without a rule in the chart (or a rule
+    the code no longer needs) fails here, naming it. The Lease ``get`` is the leader's read."""
+    objects = render(
+        control_plane_bin,
+        release="r",
+        values=("kwok.namespace=cloud",),
+        show_only=RBAC_TEMPLATES,
+    )
+    install = Install("r", "ccc-system", "cloud", objects)
+    granted = {(group, resource, verb) for _, group, resource, verb in rendered_rules(install)}
+    needed = calls_in_the_code()
+    assert needed - granted == set(), f"calls without a rule in charts/ccc: {needed - granted}"
+    assert granted - needed == set(), f"rules no call needs: {granted - needed}"
+
+
 def _review(install: Install, cap: Capability) -> dict[str, Any]:
     resource, _, subresource = cap.resource.partition("/")
     namespace = cap.namespace.format(release=install.namespace, cloud=install.cloud_namespace)
