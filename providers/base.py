@@ -21,9 +21,11 @@ Contract (every implementation, checked by ``tests/contract``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
+from providers.errors import ProviderError
 
 
 @runtime_checkable
@@ -65,3 +67,13 @@ class SelfRepairing(Protocol):
     leading."""
 
     async def reconcile(self) -> None: ...
+
+
+@runtime_checkable
+class CapacityErrorReporter(Protocol):
+    """Optional capability: a provider whose accepted requests can still fail later (GKE: the
+    resize finished, then the instance group cannot create the VMs) reports those failures."""
+
+    async def capacity_errors(
+        self, name: str, *, since: datetime | None = None
+    ) -> Sequence[ProviderError]: ...

@@ -31,6 +31,10 @@ class ControllerConfig(BaseModel):
     max_fallbacks_per_reconcile: int = Field(default=64, ge=1)
     #: Recreate nodes missing from a managed pool for this long (crash repair).
     repair_after_s: float = Field(default=30.0, ge=0)
+    #: Nodes a pool was asked for that have not registered after this long are given up: the
+    #: offering is marked unavailable, the pool shrinks back and the pods are walked again
+    #: (longer for rules with capacityCheckWaitTimeSeconds).
+    node_registration_timeout_s: float = Field(default=600.0, gt=0)
     scale_down_enabled: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=8080, ge=0, le=65535)

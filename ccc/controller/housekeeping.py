@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ccc.api.values import NodePool, NodePoolStatus
+from ccc.api.values import NodePool, NodePoolStatus, OfferingKey
 from ccc.controller.events import ObjectRef
 from ccc.controller.projections import NodeInfo, PodInfo
 from ccc.controller.state import missing_nodes, node_usage
 from policies.consolidation import plan_scale_down
-from providers.errors import ProviderError
+from providers.base import CapacityErrorReporter
+from providers.errors import InsufficientCapacityError, ProviderError, QuotaExceededError
 
 if TYPE_CHECKING:
     from ccc.controller.reconciler import Reconciler
@@ -62,13 +63,92 @@ class Housekeeping:
         by_name = {str(p.name): p for p in pools}
         for name, count in missing.items():
             first = self._missing_since.setdefault(name, now)
+            pool = by_name[name]
+            if await self._give_up_if_failed(pool, count, first, now):
+                continue
             if now - first < after:
                 continue
-            pool = by_name[name]
             log.info("node_pool.repair", node_pool=name, missing=count, node_count=pool.node_count)
             resize = self._owner.provider.resize_node_pool(name, node_count=pool.node_count)
             if await self._call("node_pool.repair_failed", name, resize):
                 self._missing_since.pop(name, None)
+
+    async def _give_up_if_failed(
+        self, pool: NodePool, missing: int, first: datetime, now: datetime
+    ) -> bool:
+        """Nodes that never came: if the provider reports why (a late stockout), or they are
+        overdue, mark the offering unavailable, shrink the pool back to what registered and let
+        the next pass walk on. Returns True when it gave up."""
+        owner = self._owner
+        error: ProviderError | None = None
+        provider = owner.provider
+        if isinstance(provider, CapacityErrorReporter) and now > first:
+            try:
+                async with asyncio.timeout(owner.config.provider_timeout_s):
+                    errors = await provider.capacity_errors(str(pool.name), since=first)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning(
+                    "node_pool.capacity_errors_failed",
+                    node_pool=str(pool.name),
+                    error=str(exc)[:300],
+                )
+                errors = []
+            error = next(
+                (
+                    e
+                    for e in errors
+                    if isinstance(e, InsufficientCapacityError | QuotaExceededError)
+                ),
+                None,
+            )
+        timeout = owner.config.node_registration_timeout_s
+        st = owner._state.get(pool.class_name or "")
+        if st is not None and st.compiled is not None:
+            tier = next((t for t in st.compiled.tiers if t.rule_index == pool.rule_index), None)
+            if tier is not None and tier.wait_s:
+                timeout = max(timeout, float(tier.wait_s))
+        overdue = now - first >= timedelta(seconds=timeout)
+        if error is None and not overdue:
+            return False
+        reason = error.reason if error is not None else "NODES_NOT_REGISTERED"
+        message = (
+            error.message
+            if error is not None
+            else (f"{missing} node(s) of {pool.name} did not register within {timeout:.0f}s")
+        )
+        zone = pool.zones[0] if pool.zones else ""
+        key = OfferingKey(
+            machine_type=pool.machine_type, zone=zone, capacity_type=pool.capacity_type
+        )
+        if st is not None:
+            st.memory = st.memory.record_failure(key, reason=reason, message=message[:500], now=now)
+            await owner.notices.event(
+                owner.notices.class_ref(pool.class_name or "", st.raw),
+                "Warning",
+                "OfferingUnavailable",
+                f"{pool.machine_type} {pool.capacity_type.value} in {zone}: {reason}: "
+                f"{message[:200]}; giving up on {missing} node(s) of {pool.name}",
+                now,
+            )
+        log.warning(
+            "offering.marked_unavailable",
+            class_name=pool.class_name,
+            machine_type=pool.machine_type,
+            zone=zone,
+            capacity_type=pool.capacity_type.value,
+            reason=reason,
+            node_pool=str(pool.name),
+        )
+        registered = pool.node_count - missing
+        call = (
+            owner.provider.resize_node_pool(str(pool.name), node_count=registered)
+            if registered > 0
+            else owner.provider.delete_node_pool(str(pool.name))
+        )
+        await self._call("node_pool.shrink_failed", str(pool.name), call)
+        self._missing_since.pop(str(pool.name), None)
+        owner.notify()
+        return True
 
     async def _call(self, failure_event: str, pool: str, call: Awaitable[object]) -> bool:
         """Await one provider call under the provider timeout; log failures, never raise."""

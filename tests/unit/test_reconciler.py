@@ -263,3 +263,24 @@ async def test_a_new_node_that_pending_pods_are_about_to_land_on_is_not_scaled_d
     report = await r.reconcile_once()
     assert report.outcomes == () and report.absorbed == 1
     assert [p.node_count for p in await cloud.list_node_pools()] == [1]
+
+
+async def test_nodes_that_never_register_are_given_up_and_the_walk_moves_on() -> None:
+    """A create the cloud accepted but whose VMs never came (GKE's late stockout) must not hold
+    the pods forever: after the registration timeout the offering is marked and the pool shrinks
+    back, and the next pass asks the next zone."""
+    clock = VirtualClock()
+    cloud = SimulatedCloud(clock=clock)
+    r = _make(cloud, [_class()], [_pod(0)])
+    first = await r.reconcile_once()
+    assert [o.attempt.zone for o in first.outcomes] == ["us-central1-a"]
+    await clock.advance(r.config.node_registration_timeout_s + 1)
+    second = await r.reconcile_once()  # still absorbed by the expected node; then given up
+    assert second.outcomes == ()
+    entry = r._state["gpu"].memory.lookup(
+        "a3-highgpu-8g", "us-central1-a", CapacityType.SPOT, clock.now()
+    )
+    assert entry is not None and entry.reason == "NODES_NOT_REGISTERED"
+    assert await cloud.list_node_pools() == []
+    third = await r.reconcile_once()
+    assert [(o.attempt.zone, o.result) for o in third.outcomes] == [("us-central1-b", "success")]
