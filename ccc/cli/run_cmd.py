@@ -84,6 +84,11 @@ def run(
     repair_after: float = typer.Option(
         30.0, "--repair-after", help="Seconds before re-requesting nodes missing from a pool."
     ),
+    node_registration_timeout: float = typer.Option(
+        600.0,
+        "--node-registration-timeout",
+        help="Seconds before nodes that never registered are given up and the walk moves on.",
+    ),
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
@@ -113,6 +118,7 @@ def run(
         backoff_max_s=backoff_max,
         default_consolidation_delay=timedelta(seconds=consolidation_delay),
         repair_after_s=repair_after,
+        node_registration_timeout_s=node_registration_timeout,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         leader_elect=leader_elect,
