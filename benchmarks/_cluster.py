@@ -36,11 +36,22 @@ GPU_MACHINE = "a3-highgpu-8g"  # 8 x H100 per node
 
 
 @contextmanager
-def local_cluster(work_dir: Path | None = None) -> Iterator[ControlPlane]:
-    """Start etcd, kube-apiserver, controller-manager, scheduler and kwok; stop them on exit."""
+def local_cluster(
+    work_dir: Path | None = None, *, scheduler_qps: int | None = None
+) -> Iterator[ControlPlane]:
+    """Start etcd, kube-apiserver, controller-manager, scheduler and kwok; stop them on exit.
+
+    ``scheduler_qps`` replaces kube-scheduler's client rate limit (default 50 requests/s, burst
+    100), with a burst of twice that.
+    """
     work = work_dir or Path(tempfile.mkdtemp(prefix="ccc-bench-"))
     began = time.monotonic()
-    plane = start_control_plane(locate_binaries(), work, full=True)
+    extra = (
+        [f"--kube-api-qps={scheduler_qps}", f"--kube-api-burst={2 * scheduler_qps}"]
+        if scheduler_qps
+        else []
+    )
+    plane = start_control_plane(locate_binaries(), work, full=True, scheduler_args=extra)
     print(f"# cluster up in {time.monotonic() - began:.1f} s ({work})", file=sys.stderr)
     try:
         yield plane

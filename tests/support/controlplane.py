@@ -379,7 +379,12 @@ def _write_kubeconfig(plane: ControlPlane) -> None:
 
 
 def start_control_plane(
-    bin_dir: Path, work_dir: Path, *, full: bool = False, timeout_s: float = 120.0
+    bin_dir: Path,
+    work_dir: Path,
+    *,
+    full: bool = False,
+    timeout_s: float = 120.0,
+    scheduler_args: Sequence[str] = (),
 ) -> ControlPlane:
     """Start etcd + kube-apiserver (and, with `full`, controller-manager, scheduler and kwok).
 
@@ -389,6 +394,7 @@ def start_control_plane(
         full: also start kube-controller-manager, kube-scheduler and kwok, and wait until the
             `default` ServiceAccount exists (pods can then be created in `default`).
         timeout_s: readiness budget per component.
+        scheduler_args: extra kube-scheduler flags (benchmarks: ``--kube-api-qps=500``).
 
     Returns:
         The running control plane; the caller must `stop()` it.
@@ -405,7 +411,7 @@ def start_control_plane(
     try:
         _start_etcd_and_apiserver(plane, full=full, timeout_s=timeout_s)
         if full:
-            _start_cluster_components(plane, timeout_s=timeout_s)
+            _start_cluster_components(plane, timeout_s=timeout_s, scheduler_args=scheduler_args)
     except BaseException:
         with contextlib.suppress(ControlPlaneError):
             plane.stop(grace_s=3)
@@ -465,7 +471,9 @@ def _start_etcd_and_apiserver(plane: ControlPlane, *, full: bool, timeout_s: flo
     )
 
 
-def _start_cluster_components(plane: ControlPlane, *, timeout_s: float) -> None:
+def _start_cluster_components(
+    plane: ControlPlane, *, timeout_s: float, scheduler_args: Sequence[str] = ()
+) -> None:
     work, pki, kubeconfig = plane.work_dir, plane.pki, str(plane.kubeconfig)
     delegated = [
         f"--kubeconfig={kubeconfig}",
@@ -496,6 +504,7 @@ def _start_cluster_components(plane: ControlPlane, *, timeout_s: float) -> None:
             *delegated,
             f"--secure-port={scheduler_port}",
             f"--cert-dir={work / 'kube-scheduler'}",
+            *scheduler_args,
         ],
     )
     kwok_home = work / "kwok-home"
