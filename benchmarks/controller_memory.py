@@ -79,8 +79,7 @@ def mib(kib: int) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
-async def _read(ccc: CccRun, *, after_reconciles: int) -> dict[str, int]:
-    ready_s = await ccc.wait_ready()
+async def _read(ccc: CccRun, *, ready_s: float, after_reconciles: int) -> dict[str, int]:
     await ccc.wait_reconciles(after_reconciles, timeout_s=60)
     await asyncio.sleep(1.0)
     mem = ccc.memory_kib()
@@ -119,7 +118,7 @@ async def measure(plane: ControlPlane, work: Path, nodes: int, pods: int) -> Non
     async with api_for(plane) as api:
         with CccRun(plane, work, kwok_namespace=CLOUD) as ccc:
             # No class and no pods: nothing wakes the loop, so the first pass is the resync.
-            mem = await _read(ccc, after_reconciles=1)
+            mem = await _read(ccc, ready_s=await ccc.wait_ready(), after_reconciles=1)
         print(f"idle ccc run (empty caches): RSS {mib(mem['VmRSS'])}, peak {mib(mem['VmHWM'])}")
 
         await populate(api, nodes, pods)
@@ -127,10 +126,10 @@ async def measure(plane: ControlPlane, work: Path, nodes: int, pods: int) -> Non
         await create_namespace(api, "gpu")
         await create_pods(api, "gpu", [gpu_pod(f"gpu-{i:03d}", CLASS) for i in range(GPU_PODS)])
         with CccRun(plane, work, kwok_namespace=CLOUD) as ccc:
-            await ccc.wait_ready()
+            ready_s = await ccc.wait_ready()
             await wait_all_running(api, "gpu", interval_s=0.5, timeout_s=300)
             passes = int(await ccc.metric("ccc_reconcile_duration_seconds_count"))
-            mem = await _read(ccc, after_reconciles=passes + 1)
+            mem = await _read(ccc, ready_s=ready_s, after_reconciles=passes + 1)
             seconds = await ccc.metric("ccc_reconcile_duration_seconds_sum")
             count = await ccc.metric("ccc_reconcile_duration_seconds_count")
         print(
