@@ -89,6 +89,8 @@ class PodInfo:
     unschedulable: bool
     #: ``lastTransitionTime`` of that condition.
     unschedulable_since: datetime | None
+    #: ``spec.schedulingGates`` is not empty (e.g. a queue holds the pod): not demand yet.
+    scheduling_gated: bool
     creation_timestamp: datetime | None
     deletion_timestamp: datetime | None
     priority: int
@@ -112,6 +114,11 @@ class PodInfo:
     def compute_class(self) -> str | None:
         """The class the pod selects (``ccc.dev/compute-class``, else GKE's key)."""
         return self.node_selector.get(CLASS_LABEL) or self.node_selector.get(GKE_CLASS_LABEL)
+
+    @property
+    def wants_capacity(self) -> bool:
+        """Pending, selects a class and is not held by a scheduling gate: demand for ccc."""
+        return self.pending and not self.scheduling_gated and self.compute_class is not None
 
     @property
     def pending(self) -> bool:
@@ -191,6 +198,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         tpus=request.tpus,
         unschedulable=unschedulable,
         unschedulable_since=since,
+        scheduling_gated=bool(spec.get("schedulingGates")),
         creation_timestamp=parse_time(meta.get("creationTimestamp")),
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
         priority=int(spec.get("priority") or 0),

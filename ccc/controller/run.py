@@ -140,15 +140,12 @@ class Controller:
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
         if new is not None and new.node_name and (old is None or not old.node_name):
             self.reconciler.notices.pod_bound(new)
-        # A pending pod the scheduler retries again and again only changes its condition's
-        # message, which the projection leaves out: only a change re-opens the batch window.
-        if (
-            new is not None
-            and new.pending
-            and new.unschedulable
-            and new.compute_class
-            and new != old
-        ) or (event == "DELETED" and old is not None and old.node_name):
+        # Only a change of demand re-opens the batch window: a new pod that wants capacity, or
+        # a bound pod leaving (room freed). The scheduler's retries of a pending pod, which
+        # rewrite its PodScheduled condition at up to 50/s, do not.
+        if (new is not None and new.wants_capacity and (old is None or not old.wants_capacity)) or (
+            event == "DELETED" and old is not None and old.node_name
+        ):
             self.reconciler.notify()
 
     def _on_other(self, *_: object) -> None:

@@ -39,13 +39,18 @@ def selected_class(pod: PodInfo, *, accept_gke_label: bool) -> str | None:
 def pending_pods(
     pods: Iterable[PodInfo], *, accept_gke_label: bool
 ) -> tuple[list[PodRequest], dict[str, list[PodRef]]]:
-    """Unschedulable, unbound pods that select a class, and the pods behind each pod group
-    (keyed by :meth:`PodRequest.group_id`)."""
+    """Unbound, ungated pods that select a class, and the pods behind each pod group (keyed by
+    :meth:`PodRequest.group_id`).
+
+    Pods count as demand before the scheduler has marked them ``Unschedulable``: at scale the
+    scheduler's API rate limit delays that mark by many seconds (50 writes/s by default), and a
+    pod that fits somewhere is absorbed by the free and in-flight room first (see
+    docs/design/011-demand-before-unschedulable.md)."""
     out: list[PodRequest] = []
     refs: dict[str, list[PodRef]] = defaultdict(list)
     ids: dict[tuple[object, ...], str] = {}
     for p in pods:
-        if not (p.pending and p.unschedulable):
+        if not p.pending or p.scheduling_gated:
             continue
         if selected_class(p, accept_gke_label=accept_gke_label) is None:
             continue
