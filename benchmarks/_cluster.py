@@ -28,6 +28,7 @@ import aiohttp
 
 from ccc.api import labels as L
 from ccc.controller.kube import KubeApiError, api_client_from, request_json
+from tests.e2e import controller_harness as harness
 from tests.e2e.controller_harness import install_crd
 from tests.support.controlplane import ControlPlane, free_port, locate_binaries, start_control_plane
 
@@ -74,37 +75,13 @@ async def api_for(plane: ControlPlane) -> AsyncIterator[Any]:
 
 
 def gpu_class(name: str, zones: Sequence[str], *, spot: bool = True) -> dict[str, Any]:
-    """A ComputeClass with one rule: ``a3-highgpu-8g`` in ``zones``."""
-    rule = {"machineType": GPU_MACHINE, "spot": spot, "location": {"zones": list(zones)}}
-    return {
-        "apiVersion": L.API_VERSION,
-        "kind": "ComputeClass",
-        "metadata": {"name": name},
-        "spec": {"priorities": [rule]},
-    }
+    """A ComputeClass with one rule: ``a3-highgpu-8g`` in ``zones`` (the e2e tests' builder)."""
+    return harness.gpu_class(name, zones, spot=spot, machine_type=GPU_MACHINE)
 
 
 def gpu_pod(name: str, cls: str, *, gpus: int = 1) -> dict[str, Any]:
     """A pod selecting ``cls`` that asks for ``gpus`` GPUs (8 fit on one a3-highgpu-8g)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": "bench"}},
-        "spec": {
-            "nodeSelector": {L.CLASS_LABEL: cls},
-            "tolerations": [{"operator": "Exists"}],
-            "containers": [
-                {
-                    "name": "main",
-                    "image": "registry.invalid/bench:1",
-                    "resources": {
-                        "requests": {"cpu": "1", "memory": "8Gi"},
-                        "limits": {L.GPU_RESOURCE: str(gpus)},
-                    },
-                }
-            ],
-        },
-    }
+    return harness.gpu_pod(name, cls, gpus=gpus, cpu="1", memory="8Gi")
 
 
 async def create_class(api: Any, body: dict[str, Any]) -> None:
