@@ -92,6 +92,11 @@ def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[Po
     compiled = compile_class(cc, catalog)
     tier = next((t for t in compiled.tiers if t.machines), None)
     if tier is None:
+        if cc.spec.priorities and all(r.nodepools for r in cc.spec.priorities):
+            raise _fail(
+                "every rule of this class names existing node pools (nodepools), which a plan "
+                "without a cluster cannot see; plan a class with machineType, gpu or tpu rules"
+            )
         reasons = "; ".join(f"{p.path}: {p.message}" for p in compiled.problems)
         raise _fail(
             "--replicas needs a rule with a machine type from the catalog to size pods"
