@@ -291,18 +291,7 @@ class KwokProvider(CloudControls):
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
         """Reservations declared in the ``capacity`` ConfigMap, with the VMs pools booked."""
         _, ledger = await self._ledger()
-        return [
-            ReservationCapacity(
-                name=r.name,
-                project=r.project,
-                zone=r.zone,
-                machine_type=r.machine_type,
-                count=r.count,
-                in_use=r.in_use,
-                specific_only=r.specific_only,
-            )
-            for r in ledger.reservations.values()
-        ]
+        return ledger.reservation_capacities()
 
     # -- repair -----------------------------------------------------------------------------
 

@@ -233,18 +233,7 @@ class SimulatedCloud(Timeline):
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
         """Every reservation with its size and the nodes consuming it."""
         await self._begin("list_reservations", {})
-        return [
-            ReservationCapacity(
-                name=r.name,
-                project=r.project,
-                zone=r.zone,
-                machine_type=r.machine_type,
-                count=r.count,
-                in_use=r.in_use,
-                specific_only=r.specific_only,
-            )
-            for r in self.ledger.reservations.values()
-        ]
+        return self.ledger.reservation_capacities()
 
     # -- failure injection (delegates to :class:`~providers.simulated.faults.Faults`) ----------
 

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ccc.api.values import AcceleratorKind, CapacityType, OfferingKey, region_of
+from ccc.api.values import (
+    AcceleratorKind,
+    CapacityType,
+    OfferingKey,
+    ReservationCapacity,
+    region_of,
+)
 from providers.errors import (
     InsufficientCapacityError,
     InvalidRequestError,
@@ -108,6 +114,21 @@ class Ledger:
 
     def add_reservation(self, reservation: Reservation) -> None:
         self.reservations[reservation.key] = reservation
+
+    def reservation_capacities(self) -> list[ReservationCapacity]:
+        """Every reservation with its size and the nodes consuming it (the Provider view)."""
+        return [
+            ReservationCapacity(
+                name=r.name,
+                project=r.project,
+                zone=r.zone,
+                machine_type=r.machine_type,
+                count=r.count,
+                in_use=r.in_use,
+                specific_only=r.specific_only,
+            )
+            for r in self.reservations.values()
+        ]
 
     def _reservation_candidates(self, shape: PoolShape) -> list[Reservation]:
         affinity = shape.reservation
