@@ -13,9 +13,6 @@ Run the benchmarks from the repository root as modules (``python -m benchmarks.<
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +27,7 @@ from ccc.api import labels as L
 from ccc.controller.kube import KubeApiError, api_client_from, request_json
 from tests.e2e import controller_harness as harness
 from tests.e2e.controller_harness import install_crd
-from tests.support.controlplane import ControlPlane, free_port, locate_binaries, start_control_plane
+from tests.support.controlplane import ControlPlane, locate_binaries, start_control_plane
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_MACHINE = "a3-highgpu-8g"  # 8 x H100 per node
@@ -171,8 +168,9 @@ async def wait_nodes_ready(api: Any, selector: str, expected: int, timeout_s: fl
 # -- the controller as a process ----------------------------------------------------------------
 
 
-class CccRun:
-    """``python -m ccc run`` against ``plane`` with the kwok provider, no leader election.
+class CccRun(harness.ControllerProcess):
+    """``python -m ccc run`` against ``plane`` with the kwok provider, no leader election and
+    ``ccc run``'s default timings (the e2e harness's process, used as a context manager).
 
     Args:
         plane: the cluster.
@@ -184,62 +182,21 @@ class CccRun:
     def __init__(
         self, plane: ControlPlane, log_dir: Path, *, kwok_namespace: str, extra: Sequence[str] = ()
     ) -> None:
-        self.port = free_port()
-        self.log_path = log_dir / f"ccc-{self.port}.log"
-        self.args = [
-            sys.executable,
-            "-m",
-            "ccc",
-            "run",
-            "--kubeconfig",
-            str(plane.kubeconfig),
-            "--provider",
-            "kwok",
-            "--kwok-namespace",
-            kwok_namespace,
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            str(self.port),
-            "--no-leader-elect",
-            "--log-format",
-            "json",
-            *extra,
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            plane, log_dir, kwok_namespace=kwok_namespace, extra=extra, fast_timings=False
+        )
 
     def __enter__(self) -> CccRun:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self.stop()
 
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
-
-    def tail(self, n: int = 40) -> str:
-        lines = (
-            self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
-        )
-        return "\n".join(lines[-n:])
 
     async def _get(self, path: str) -> tuple[int, str]:
         if self.proc is None or self.proc.poll() is not None:

@@ -51,6 +51,9 @@ async def install_crd(api: client.ApiClient) -> None:
     await eventually("CRD established", established, timeout_s=30)
 
 
+_FAST_TIMINGS = ("--batch-idle", "0.2", "--batch-max", "2", "--resync", "1", "--repair-after", "2")
+
+
 class ControllerProcess:
     """One ``ccc run`` subprocess.
 
@@ -60,6 +63,8 @@ class ControllerProcess:
             (``["--provider", "gke", "--gke-endpoint", ...]``).
         kubeconfig: replaces the plane's admin kubeconfig (e.g. one with a ServiceAccount's
             token, to run with the chart's RBAC).
+        fast_timings: short batch, resync and repair windows so tests finish quickly; off to run
+            with ``ccc run``'s defaults (benchmarks).
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class ControllerProcess:
         name: str = "ccc",
         provider_args: Sequence[str] | None = None,
         kubeconfig: Path | None = None,
+        fast_timings: bool = True,
     ) -> None:
         if provider_args is None:
             provider_args = ["--provider", "kwok", "--kwok-namespace", kwok_namespace]
@@ -90,14 +96,7 @@ class ControllerProcess:
             "127.0.0.1",
             "--metrics-port",
             str(self.port),
-            "--batch-idle",
-            "0.2",
-            "--batch-max",
-            "2",
-            "--resync",
-            "1",
-            "--repair-after",
-            "2",
+            *(_FAST_TIMINGS if fast_timings else ()),
             "--log-format",
             "json",
             "--log-level",
@@ -107,15 +106,15 @@ class ControllerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ControllerProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
         return self
 
     def kill9(self) -> None:
