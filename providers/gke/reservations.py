@@ -13,6 +13,7 @@ Aggregated lists page lazily: the whole iteration runs inside one worker thread.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from google.cloud import compute_v1
 
@@ -104,11 +105,7 @@ async def list_machine_type_zones(
         config=config,
         what="compute.machine_types.aggregated_list",
     )
-    zones: dict[str, set[str]] = {}
-    for scope, scoped in pairs:
-        for m in scoped.machine_types:
-            zones.setdefault(m.name, set()).add(_last(m.zone) if m.zone else _last(scope))
-    return {name: tuple(sorted(z)) for name, z in sorted(zones.items())}
+    return _zones_by_name(pairs, "machine_types")
 
 
 async def list_accelerator_type_zones(
@@ -125,10 +122,15 @@ async def list_accelerator_type_zones(
         config=config,
         what="compute.accelerator_types.aggregated_list",
     )
+    return _zones_by_name(pairs, "accelerator_types")
+
+
+def _zones_by_name(pairs: Iterable[tuple[str, Any]], items: str) -> dict[str, tuple[str, ...]]:
+    """Zones of each named item of an aggregated list (``(scope, scoped list)`` pairs)."""
     zones: dict[str, set[str]] = {}
     for scope, scoped in pairs:
-        for a in scoped.accelerator_types:
-            zones.setdefault(a.name, set()).add(_last(a.zone) if a.zone else _last(scope))
+        for item in getattr(scoped, items):
+            zones.setdefault(item.name, set()).add(_last(item.zone) if item.zone else _last(scope))
     return {name: tuple(sorted(z)) for name, z in sorted(zones.items())}
 
 
