@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -292,6 +292,28 @@ class TaintSpec(ApiModel):
 
 
 RESERVED_LABEL_DOMAINS = ("cloud.google.com", "kubernetes.io", "gke.io", "k8s.io")
+
+
+def node_labels_not_reserved(rule_id: str, field_name: str) -> CrossFieldRule[Any]:
+    """The rule that a model's ``nodeLabels`` keys avoid the reserved domains (used by rules
+    and by ``nodePoolConfig``); ``field_name`` is how the message names the field."""
+    return CrossFieldRule(
+        id=rule_id,
+        cel=(
+            "!has(self.nodeLabels) || self.nodeLabels.all(k, "
+            + " && ".join(f"!k.contains('{d}')" for d in RESERVED_LABEL_DOMAINS)
+            + ")"
+        ),
+        message=(
+            f"{field_name} keys may not contain the reserved domains cloud.google.com,"
+            " kubernetes.io, gke.io or k8s.io; use your own prefix"
+        ),
+        check=lambda m: (
+            m.node_labels is None
+            or not any(d in k for k in m.node_labels for d in RESERVED_LABEL_DOMAINS)
+        ),
+        field_path=".nodeLabels",
+    )
 
 
 class HostMaintenancePolicy(ApiModel):

@@ -11,7 +11,11 @@ from typing import Literal
 from pydantic import Field
 
 from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, register_rules
-from ccc.api.computeclass.hardware import RESERVED_LABEL_DOMAINS, TaintSpec
+from ccc.api.computeclass.hardware import (
+    RESERVED_LABEL_DOMAINS,
+    TaintSpec,
+    node_labels_not_reserved,
+)
 
 
 class Enabled(ApiModel):
@@ -192,23 +196,7 @@ register_rules(
             ),
             field_path=".taints",
         ),
-        CrossFieldRule(
-            id="pool-node-labels-not-reserved",
-            cel=(
-                "!has(self.nodeLabels) || self.nodeLabels.all(k, "
-                + " && ".join(f"!k.contains('{d}')" for d in RESERVED_LABEL_DOMAINS)
-                + ")"
-            ),
-            message=(
-                "nodePoolConfig.nodeLabels keys may not contain the reserved domains"
-                " cloud.google.com, kubernetes.io, gke.io or k8s.io; use your own prefix"
-            ),
-            check=lambda c: (
-                c.node_labels is None
-                or not any(d in k for k in c.node_labels for d in RESERVED_LABEL_DOMAINS)
-            ),
-            field_path=".nodeLabels",
-        ),
+        node_labels_not_reserved("pool-node-labels-not-reserved", "nodePoolConfig.nodeLabels"),
     ],
 )
 

@@ -7,7 +7,7 @@ predicate, CEL, message) registered on :class:`PriorityRule`.
 from __future__ import annotations
 
 from ccc.api.computeclass._base import CrossFieldRule, register_rules
-from ccc.api.computeclass.hardware import RESERVED_LABEL_DOMAINS
+from ccc.api.computeclass.hardware import node_labels_not_reserved
 from ccc.api.computeclass.nodesystem import sets_shutdown_grace
 from ccc.api.computeclass.rules import PriorityRule
 
@@ -253,22 +253,6 @@ register_rules(
             field_path=".podFamily",
             reason="FieldValueForbidden",
         ),
-        CrossFieldRule(
-            id="node-labels-not-reserved",
-            cel=(
-                "!has(self.nodeLabels) || self.nodeLabels.all(k, "
-                + " && ".join(f"!k.contains('{d}')" for d in RESERVED_LABEL_DOMAINS)
-                + ")"
-            ),
-            message=(
-                "nodeLabels keys may not contain the reserved domains cloud.google.com,"
-                " kubernetes.io, gke.io or k8s.io; use your own prefix"
-            ),
-            check=lambda r: (
-                r.node_labels is None
-                or not any(d in k for k in r.node_labels for d in RESERVED_LABEL_DOMAINS)
-            ),
-            field_path=".nodeLabels",
-        ),
+        node_labels_not_reserved("node-labels-not-reserved", "nodeLabels"),
     ],
 )
