@@ -37,7 +37,7 @@ POD_LABEL_PREFIXES: tuple[str, ...] = (
     "app.kubernetes.io/name",
 )
 #: Node annotations kept in :attr:`NodeInfo.annotations` (prefix match).
-NODE_ANNOTATION_PREFIXES: tuple[str, ...] = ("ccc.dev/",)
+NODE_ANNOTATION_PREFIXES: tuple[str, ...] = ("ccc.dev/", "node.gke.io/machine-termination-datetime")
 
 
 def parse_time(value: object) -> datetime | None:

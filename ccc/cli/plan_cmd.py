@@ -1,7 +1,7 @@
 """``ccc plan``: what ccc would do for a ComputeClass, before anything runs.
 
-The plan is the controller's decide half (:func:`ccc.controller.decide.decide`) over a snapshot
-built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
+The plan is the controller's decide step (:func:`policies.decide.decide`) over a snapshot built
+from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
 pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
 """
 
@@ -33,9 +33,12 @@ from ccc.api.manifest import (
 )
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
-from ccc.controller.decide import Snapshot, decide
+from policies.decide import decide
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
 from policies.tiers import compile_class
 
 
@@ -216,14 +219,13 @@ def plan(
             f"{workload}: no pod selects the class {cc.metadata.name!r}; add "
             f"nodeSelector {{{L.CLASS_LABEL}: {cc.metadata.name}}} to the pod template"
         )
-    snapshot = Snapshot(
-        now=now,
-        classes={cc.metadata.name: cc},
-        pending=selected,
-        memory={cc.metadata.name: parse_unavailable(unavailable, now)},
+    snapshot = ClusterSnapshot(now=now, classes={cc.metadata.name: cc}, pending=selected)
+    state = ControllerState(memory={cc.metadata.name: parse_unavailable(unavailable, now)})
+    settings = Settings(
         default_zones=[z.strip() for z in zones.split(",") if z.strip()] if zones else None,
+        max_viable=None,
     )
-    result = decide(snapshot, catalog, max_viable=None)
+    result = decide(snapshot, state, catalog, settings)
     the_plan = result.plans[cc.metadata.name]
     if output is Output.json:
         sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")

@@ -30,7 +30,8 @@ from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.status import StatusWriter
-from providers.base import Provider, SelfRepairing
+from ccc.controller.view import InformerView
+from providers.base import Provider
 from providers.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccc.run")
@@ -120,10 +121,8 @@ class Controller:
             config=config,
             clock=self.clock,
             metrics=self.metrics,
-            pods=self.pods,
-            nodes=self.nodes,
-            classes=self.classes,
-            recorder=EventRecorder(api, namespace=config.event_namespace),
+            view=InformerView(pods=self.pods, nodes=self.nodes, classes=self.classes, api=api),
+            events=EventRecorder(api, namespace=config.event_namespace),
             status=StatusWriter(api),
         )
         self.health = HealthServer(
@@ -138,15 +137,7 @@ class Controller:
         return self.pods.synced and self.nodes.synced and self.classes.synced
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
-        if new is not None and new.node_name and (old is None or not old.node_name):
-            self.reconciler.notices.pod_bound(new)
-        # Only a change of demand re-opens the batch window: a new pod that wants capacity, or
-        # a bound pod leaving (room freed). The scheduler's retries of a pending pod, which
-        # rewrite its PodScheduled condition at up to 50/s, do not.
-        if (new is not None and new.wants_capacity and (old is None or not old.wants_capacity)) or (
-            event == "DELETED" and old is not None and old.node_name
-        ):
-            self.reconciler.notify()
+        self.reconciler.on_pod(event, old, new)
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()
@@ -155,12 +146,6 @@ class Controller:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
-        provider = self.reconciler.provider
-        if isinstance(provider, SelfRepairing):
-            try:
-                await provider.reconcile()
-            except Exception as exc:
-                log.warning("provider.reconcile_failed", error=str(exc)[:300])
         try:
             await self.reconciler.run()
         finally:

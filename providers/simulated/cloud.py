@@ -97,10 +97,10 @@ class SimulatedCloud(Timeline):
     def reset(self) -> None:
         """Back to a fresh cloud with the constructor's settings: no pools, limits, quota,
         reservations, scripted changes, injected failures, notices or recorded calls.
-        :attr:`start` and :meth:`on_disruption` subscribers are kept."""
-        start, subscribers = self.start, self._subscribers
+        :attr:`start`, :meth:`on_disruption` and :meth:`on_change` subscribers are kept."""
+        start, subscribers, watchers = self.start, self._subscribers, self._watchers
         super().__init__(self.clock, self._new_ledger())
-        self.start, self._subscribers = start, subscribers
+        self.start, self._subscribers, self._watchers = start, subscribers, watchers
         self.faults = Faults()
         self.calls = []
         self.transient_retries = 0
@@ -222,7 +222,7 @@ class SimulatedCloud(Timeline):
         now = self.clock.now()
         for node in pool.newest_first():
             self._remove_node(pool, node, None, now)
-        self._generation += 1
+        self._changed()
 
     async def list_node_pools(self) -> Sequence[NodePool]:
         """Every pool, managed or not, in creation order."""

@@ -42,6 +42,7 @@ class Timeline:
         self.ledger = ledger
         self.start = clock.now()
         self._subscribers: list[Callable[[Disruption], None]] = []
+        self._watchers: list[Callable[[], None]] = []
         self._pools: dict[str, SimPool] = {}
         self._by_offering: dict[OfferingKey, dict[str, SimPool]] = {}
         self._schedule = Schedule()
@@ -121,6 +122,17 @@ class Timeline:
         """Grows on every change to pools or nodes (cheap change detection for mirrors)."""
         return self._generation
 
+    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` after every change to pools or nodes (when :attr:`generation`
+        grows), synchronously. Returns an unsubscribe."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+    def _changed(self) -> None:
+        self._generation += 1
+        for callback in list(self._watchers):
+            callback()
+
     def node_pool(self, name: str) -> NodePool | None:
         """The pool as ``list_node_pools`` would report it (not recorded as a call)."""
         self.apply_due_events()
@@ -180,7 +192,7 @@ class Timeline:
     def _insert_pool(self, pool: SimPool) -> None:
         self._pools[pool.name] = pool
         self._by_offering.setdefault(pool.shape.offering, {})[pool.name] = pool
-        self._generation += 1
+        self._changed()
 
     def _add_nodes(
         self, pool: SimPool, picks: Sequence[str | None], now: datetime, ready: datetime
@@ -200,7 +212,7 @@ class Timeline:
             if node.deadline is not None:
                 self._schedule.push(node.deadline, self._expiry(pool.name, node.name))
         pool.busy_until = max(pool.busy_until, ready)
-        self._generation += 1
+        self._changed()
 
     def _expiry(self, pool_name: str, node_name: str) -> Callable[[datetime], None]:
         def expire(t: datetime) -> None:
@@ -216,7 +228,7 @@ class Timeline:
     ) -> None:
         del pool.nodes[node.name]
         self.ledger.release(pool.shape, node.reservation)
-        self._generation += 1
+        self._changed()
         if kind is None:
             return
         notice = Disruption(
