@@ -35,7 +35,7 @@ from ccc.controller.config import ControllerConfig
 from ccc.controller.execute import Executor, Inbox
 from ccc.controller.metrics import Metrics
 from ccc.controller.notices import Notices
-from ccc.controller.observe import Observer
+from ccc.controller.observe import Observation, Observer
 from ccc.controller.record import Recorder
 from ccc.controller.sinks import EventSink, StatusSink
 from ccc.controller.status import restore_state
@@ -102,6 +102,7 @@ class Reconciler:
         self.state = ControllerState(backoff=self.settings.backoff)
         self._restored = False
         self._changed = asyncio.Event()
+        self._last: Observation | None = None
         self.next_wake: datetime | None = None
         self.passes = 0
 
@@ -209,10 +210,15 @@ class Reconciler:
         inputs = self.inbox.take()
         for item in inputs:
             self.state = reduce(self.state, item)
-        obs = await self.observer.observe(self.state)
+        # Outcomes are reported before observing (which costs API round trips), with the pods
+        # and classes the commands were decided for.
         outcomes = tuple(i for i in inputs if isinstance(i, ProviderDone))
+        last = self._last
         for done in outcomes:
-            await self.recorder.outcome(done, obs.classes, obs.refs)
+            await self.recorder.outcome(
+                done, last.classes if last else {}, last.refs if last else {}
+            )
+        obs = self._last = await self.observer.observe(self.state)
         self.state = reduce(self.state, Observed(obs.snapshot))
         decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
