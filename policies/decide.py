@@ -38,7 +38,7 @@ from policies.plan import Attempt, GroupPlan, Plan
 from policies.room import node_slots, pods_by_node
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
-from policies.state import ControllerState
+from policies.state import ControllerState, effective_pools
 from policies.tiers import CompiledClass, compile_class
 from policies.walk import WalkContext, plan_class
 
@@ -102,9 +102,10 @@ def decide(
         for name, cc in snapshot.classes.items()
     }
     judged = judge_failures(state.failures, state, settings, now)
-    give_up(snapshot, state, compiled, settings, judged)
-    repair(snapshot, state, settings, judged)
-    pools = effective_pools(snapshot, state, judged)
+    expected = effective_pools(snapshot, state)
+    give_up(snapshot, state, expected, compiled, settings, judged)
+    repair(snapshot, state, expected, settings, judged)
+    pools = _after_judgement(expected, judged)
     absorbed = absorb(
         group_by_template(snapshot.pending),
         node_slots(
@@ -152,43 +153,16 @@ def decide(
     )
 
 
-def effective_pools(
-    snapshot: ClusterSnapshot, state: ControllerState, judged: Judged | None = None
-) -> list[NodePool]:
-    """The pools as they will be: the listing (without pools being deleted), with each
-    request whose provider call is still running (or that a stale listing cannot show yet) at
-    its target size, a created pool that is not listed yet made from its request, and pools
-    given up this pass at the size they shrink to."""
-    pools = {str(p.name): p for p in snapshot.node_pools if p.status is not NodePoolStatus.STOPPING}
-    for name, r in state.requests.items():
-        if name not in state.calls and snapshot.pools_fresh:
-            continue
-        pool = pools.get(name)
-        if pool is not None and pool.node_count < r.target_nodes:
-            pools[name] = pool.model_copy(update={"node_count": r.target_nodes})
-        elif pool is None and r.command is not None and r.command.attempt.spec is not None:
-            spec = r.command.attempt.spec
-            pools[name] = NodePool(
-                name=spec.name,
-                machine_type=spec.machine_type,
-                zones=(spec.zone,),
-                node_count=r.target_nodes,
-                capacity_type=spec.capacity_type,
-                labels=spec.labels,
-                taints=spec.taints,
-                accelerator=spec.accelerator,
-                status=NodePoolStatus.PROVISIONING,
-                managed=True,
-                class_name=spec.class_name,
-                rule_index=spec.rule_index,
-            )
-    for c in judged.commands if judged is not None else ():
-        if isinstance(c, Delete) and c.pool in pools:
+def _after_judgement(pools: Sequence[NodePool], judged: Judged) -> list[NodePool]:
+    """``pools`` with the shrinks and deletions decided this pass applied."""
+    out = {str(p.name): p for p in pools}
+    for c in judged.commands:
+        if isinstance(c, Delete) and c.pool in out:
             if c.whole_pool:
-                del pools[c.pool]
+                del out[c.pool]
             elif c.pool_size is not None:
-                pools[c.pool] = pools[c.pool].model_copy(update={"node_count": c.pool_size})
-    return list(pools.values())
+                out[c.pool] = out[c.pool].model_copy(update={"node_count": c.pool_size})
+    return list(out.values())
 
 
 def _walk(

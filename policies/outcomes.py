@@ -172,15 +172,19 @@ def _late_error(errors: Sequence[ErrorInfo]) -> ErrorInfo | None:
 def give_up(
     snapshot: ClusterSnapshot,
     state: ControllerState,
+    expected: Sequence[NodePool],
     compiled: Mapping[str, CompiledClass],
     settings: Settings,
     judged: Judged,
 ) -> None:
-    """Give up on nodes that never registered (module docstring); wake at the next timeout."""
+    """Give up on nodes that never registered (module docstring); wake at the next timeout.
+
+    Args:
+        expected: the pools at the size they were asked for (:func:`effective_pools`)."""
     if not snapshot.pools_fresh:
         return
     now = snapshot.now
-    pools = {str(p.name): p for p in snapshot.node_pools}
+    pools = {str(p.name): p for p in expected}
     for name, missing in sorted(state.missing.items()):
         pool = pools.get(name)
         if pool is None or name in state.calls or pool.status is NodePoolStatus.STOPPING:
@@ -259,14 +263,18 @@ def repairs_due(state: ControllerState, settings: Settings, now: datetime) -> li
 
 
 def repair(
-    snapshot: ClusterSnapshot, state: ControllerState, settings: Settings, judged: Judged
+    snapshot: ClusterSnapshot,
+    state: ControllerState,
+    expected: Sequence[NodePool],
+    settings: Settings,
+    judged: Judged,
 ) -> None:
     """Ask again for nodes missing from the node cache and the API server while the provider
     still counts them; finish interrupted deletes."""
     if not snapshot.pools_fresh:
         return
     now = snapshot.now
-    pools = {str(p.name): p for p in snapshot.node_pools}
+    pools = {str(p.name): p for p in expected}
     for p in snapshot.node_pools:
         name = str(p.name)
         if p.managed and p.status is NodePoolStatus.STOPPING and name not in state.calls:

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ccc.api.values import GLOBAL_LOCATION, CapacityType, OfferingKey, region_of
+from ccc.api.values import (
+    GLOBAL_LOCATION,
+    CapacityType,
+    NodePool,
+    NodePoolStatus,
+    OfferingKey,
+    region_of,
+)
 from policies.commands import (
     CapacityCheck,
     Cause,
@@ -31,7 +38,7 @@ from policies.commands import (
     WaitUntil,
 )
 from policies.obtainability import BackoffPolicy, ObtainabilityMemory, Unavailability
-from policies.room import empty_nodes, missing_nodes
+from policies.room import empty_nodes, missing_nodes, registered_nodes
 from policies.snapshot import ClusterSnapshot
 
 Result = Literal["success", "stockout", "quota", "transient", "permanent"]
@@ -240,16 +247,60 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
     )
 
 
+def effective_pools(snap: ClusterSnapshot, state: ControllerState) -> list[NodePool]:
+    """The pools as they are about to be: the listing (without pools being deleted), each pool
+    at least as large as its registered nodes and as the target of its outstanding request (a
+    listing may lag both, and a request's provider call may still run), and a created pool that
+    is not listed yet made from its request's spec. Sizing a scale-up from a lagging count
+    would ask for nodes that already exist."""
+    registered = registered_nodes(snap.nodes)
+    pools: dict[str, NodePool] = {}
+    for p in snap.node_pools:
+        if p.status is NodePoolStatus.STOPPING:
+            continue
+        name = str(p.name)
+        request = state.requests.get(name)
+        floor = max(registered.get(name, 0), request.target_nodes if request else 0)
+        pools[name] = p if p.node_count >= floor else p.model_copy(update={"node_count": floor})
+    for name, r in state.requests.items():
+        if name in pools:
+            continue
+        if r.command is not None and r.command.attempt.spec is not None:
+            spec = r.command.attempt.spec
+            pools[name] = NodePool(
+                name=spec.name,
+                machine_type=spec.machine_type,
+                zones=(spec.zone,),
+                node_count=r.target_nodes,
+                capacity_type=spec.capacity_type,
+                labels=spec.labels,
+                taints=spec.taints,
+                accelerator=spec.accelerator,
+                status=NodePoolStatus.PROVISIONING,
+                managed=True,
+                class_name=spec.class_name,
+                rule_index=spec.rule_index,
+            )
+    return list(pools.values())
+
+
 def _pools_observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
-    """Requests end when their nodes registered or their pool is gone; missing-node timers
-    start, restart on progress, and end."""
+    """Requests end when their nodes registered, or when a fresh listing no longer has their
+    pool; missing-node timers start when the provider accepted the request (or when nodes are
+    first seen missing), restart on progress, and end."""
     now = snap.now
-    pools = {str(p.name): p for p in snap.node_pools}
-    missing = missing_nodes(snap.nodes, list(pools.values()))
+    listed = {str(p.name) for p in snap.node_pools}
+    registered = registered_nodes(snap.nodes)
     requests = {
         name: r
         for name, r in state.requests.items()
-        if name in state.calls or (name in pools and name in missing)
+        if name in state.calls or (name in listed and registered.get(name, 0) < r.target_nodes)
+    }
+    state = replace(state, requests=requests)
+    missing = {
+        name: count
+        for name, count in missing_nodes(snap.nodes, effective_pools(snap, state)).items()
+        if name not in state.calls
     }
     timers: dict[str, Missing] = {}
     for name, count in missing.items():
@@ -269,7 +320,6 @@ def _pools_observed(state: ControllerState, snap: ClusterSnapshot) -> Controller
         timers[name] = Missing(since, count)
     return replace(
         state,
-        requests=requests,
         missing=timers,
         repaired_at={k: v for k, v in state.repaired_at.items() if k in missing},
         late_errors={k: v for k, v in state.late_errors.items() if k in missing},

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -91,6 +91,8 @@ class Executor:
         self.clock = clock
         self.inbox = inbox
         self.timeout_s = timeout_s
+        #: called with each outcome the moment its call ends (logging), before the inbox
+        self.on_done: Callable[[ProviderDone], None] = lambda _: None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -138,7 +140,11 @@ class Executor:
         except Exception as exc:  # a bug or an unexpected SDK error: retried after a pause
             log.exception("provider.call_crashed", node_pool=command.pool)
             error = ErrorInfo("transient", "INTERNAL", f"{type(exc).__name__}: {exc}"[:500])
-        self.inbox.put(ProviderDone(command, self.clock.now(), error))
+        done = ProviderDone(command, self.clock.now(), error)
+        try:
+            self.on_done(done)
+        finally:
+            self.inbox.put(done)
 
     async def _call(self, c: Provision | Delete) -> Any:
         p = self.provider

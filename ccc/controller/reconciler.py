@@ -99,6 +99,7 @@ class Reconciler:
         )
         self.notices = Notices(events, metrics, clock)
         self.recorder = Recorder(metrics, self.notices, status)
+        self.executor.on_done = self.recorder.finished
         self.state = ControllerState(backoff=self.settings.backoff)
         self._restored = False
         self._changed = asyncio.Event()
@@ -210,12 +211,11 @@ class Reconciler:
         inputs = self.inbox.take()
         for item in inputs:
             self.state = reduce(self.state, item)
-        # Outcomes are reported before observing (which costs API round trips), with the pods
-        # and classes the commands were decided for.
+        # Events about outcomes name the pods and classes the commands were decided for.
         outcomes = tuple(i for i in inputs if isinstance(i, ProviderDone))
         last = self._last
         for done in outcomes:
-            await self.recorder.outcome(
+            await self.recorder.outcome_events(
                 done, last.classes if last else {}, last.refs if last else {}
             )
         obs = self._last = await self.observer.observe(self.state)

@@ -46,15 +46,12 @@ class Recorder:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    async def outcome(
-        self,
-        done: ProviderDone,
-        classes: Mapping[str, ClassEntry],
-        refs: Mapping[str, list[PodRef]],
-    ) -> None:
-        c, e, now = done.command, done.error, done.at
+    def finished(self, done: ProviderDone) -> None:
+        """Log a provider call's end and count it, the moment it ends (the executor calls
+        this; Events follow in the next pass, :meth:`outcome_events`)."""
+        c, e = done.command, done.error
         if isinstance(c, Delete):
-            await self._delete_outcome(c, done, classes)
+            self._delete_finished(c, done)
             return
         if c.cause is Cause.REPAIR:
             if e is not None:
@@ -69,63 +66,37 @@ class Recorder:
             capacity_type=ct,
             result="success" if e is None else e.result,
         ).inc()
+        keys = {
+            "class_name": c.class_name,
+            "node_pool": a.node_pool,
+            "zone": a.zone,
+            "capacity_type": ct,
+        }
         if e is None:
             log.info(
                 "provisioning.requested",
-                class_name=c.class_name,
-                node_pool=a.node_pool,
+                **keys,
                 machine_type=a.machine_type,
-                zone=a.zone,
-                capacity_type=ct,
                 rule=a.rule,
                 nodes=a.nodes,
                 decision=a.decision,
                 cause=c.cause.value,
                 reason=c.reason,
             )
-            ref = self._ref(classes, c.class_name)
-            await self.notices.event(ref, "Normal", "Provisioning", c.reason, now)
-            await self.notices.pod_events(
-                a.group,
-                refs,
-                "Normal",
-                "Provisioning",
-                c.reason,
-                now,
-                observe_requested=c.class_name,
-            )
-            return
-        if e.result == "transient":
+        elif e.result == "transient":
             log.warning(
-                "provisioning.transient_error",
-                class_name=c.class_name,
-                node_pool=a.node_pool,
-                zone=a.zone,
+                "provisioning.transient_error", **keys, reason=e.code, error=e.message[:300]
+            )
+        else:
+            log.info(
+                "provisioning.failed",
+                **keys,
+                result=e.result,
                 reason=e.code,
                 error=e.message[:300],
             )
-            await self.notices.event(
-                self._ref(classes, c.class_name),
-                "Warning",
-                "ProvisioningRetry",
-                f"{a.machine_type} {ct} in {a.zone}: {e.code}: {e.message[:200]}; retrying",
-                now,
-            )
-            return
-        log.info(
-            "provisioning.failed",
-            class_name=c.class_name,
-            node_pool=a.node_pool,
-            zone=a.zone,
-            capacity_type=ct,
-            result=e.result,
-            reason=e.code,
-            error=e.message[:300],
-        )
 
-    async def _delete_outcome(
-        self, c: Delete, done: ProviderDone, classes: Mapping[str, ClassEntry]
-    ) -> None:
+    def _delete_finished(self, c: Delete, done: ProviderDone) -> None:
         e = done.error
         if c.cause is Cause.CONSOLIDATION:
             if e is not None:
@@ -142,19 +113,6 @@ class Recorder:
                 delete_pool=c.whole_pool,
                 reason=c.reason,
             )
-            if c.class_name and c.class_name in classes:
-                what = (
-                    f"deleted node pool {c.pool}"
-                    if c.whole_pool
-                    else f"removed {len(c.nodes)} node(s) from {c.pool}"
-                )
-                await self.notices.event(
-                    self._ref(classes, c.class_name),
-                    "Normal",
-                    "ScaledDown",
-                    f"{what}: {c.reason}",
-                    done.at,
-                )
             return
         failed = "node_pool.shrink_failed" if c.cause in _GIVE_UP else "node_pool.delete_failed"
         if e is not None:
@@ -166,6 +124,49 @@ class Recorder:
                 class_name=c.class_name,
                 node_count=c.pool_size or 0,
                 cause=c.cause.value,
+            )
+
+    async def outcome_events(
+        self,
+        done: ProviderDone,
+        classes: Mapping[str, ClassEntry],
+        refs: Mapping[str, list[PodRef]],
+    ) -> None:
+        """The Events of a provider call's end, on the class and the pods it served."""
+        c, e, now = done.command, done.error, done.at
+        if isinstance(c, Delete):
+            if c.cause is Cause.CONSOLIDATION and e is None and c.class_name in classes:
+                what = (
+                    f"deleted node pool {c.pool}"
+                    if c.whole_pool
+                    else f"removed {len(c.nodes)} node(s) from {c.pool}"
+                )
+                ref = self._ref(classes, c.class_name or "")
+                await self.notices.event(ref, "Normal", "ScaledDown", f"{what}: {c.reason}", now)
+            return
+        if c.cause is Cause.REPAIR:
+            return
+        a = c.attempt
+        ref = self._ref(classes, c.class_name)
+        if e is None:
+            await self.notices.event(ref, "Normal", "Provisioning", c.reason, now)
+            await self.notices.pod_events(
+                a.group,
+                refs,
+                "Normal",
+                "Provisioning",
+                c.reason,
+                now,
+                observe_requested=c.class_name,
+            )
+        elif e.result == "transient":
+            ct = a.capacity_type.value if a.capacity_type else ""
+            await self.notices.event(
+                ref,
+                "Warning",
+                "ProvisioningRetry",
+                f"{a.machine_type} {ct} in {a.zone}: {e.code}: {e.message[:200]}; retrying",
+                now,
             )
 
     # -- commands ----------------------------------------------------------------------------

@@ -104,9 +104,7 @@ async def test_nodes_that_never_register_are_given_up_after_the_timeout_and_the_
     assert loop.zones_of_running() == {"us-central1-b"}
     [marked] = loop.status()["unavailableOfferings"]
     assert (marked["zone"], marked["reason"]) == ("us-central1-a", "NODES_NOT_REGISTERED")
-    assert {str(p.name) for p in await loop.cloud.list_node_pools()} == {
-        _provisions(loop)[-1].pool
-    }
+    assert {str(p.name) for p in await loop.cloud.list_node_pools()} == {_provisions(loop)[-1].pool}
     await loop.stop()
 
 
