@@ -104,6 +104,8 @@ class Reconciler:
         self._restored = False
         self._changed = asyncio.Event()
         self._last: Observation | None = None
+        self._decision: Decision | None = None
+        self._in_pass = False
         self.next_wake: datetime | None = None
         self.passes = 0
 
@@ -143,12 +145,23 @@ class Reconciler:
             capacity_checks=len(self.state.capacity_checks),
         )
 
+    @property
+    def busy(self) -> bool:
+        """A pass runs or provider calls are in flight (a graceful shutdown lets them end)."""
+        return self._in_pass or self.executor.busy
+
     async def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
-        """Lead: rebuild the state, then pass until ``until()`` or cancellation."""
+        """Lead: rebuild the state, then pass until ``until()`` or cancellation.
+
+        When ``until()`` turns true (checked after every pass and wake-up; :meth:`notify` wakes
+        the loop), no new decision is taken: provider calls in flight are let end and their
+        outcomes are recorded in the classes' status, then this returns. Cancellation cancels
+        the calls (the next leader reads the cloud's state)."""
         await self.start_leading()
         try:
             while not until():
                 started = self.clock.now()
+                self._in_pass = True
                 try:
                     await self.reconcile_once()
                 except asyncio.CancelledError:
@@ -156,12 +169,29 @@ class Reconciler:
                 except Exception:
                     log.exception("reconcile.failed")
                 finally:
+                    self._in_pass = False
                     took = (self.clock.now() - started).total_seconds()
                     self.metrics.reconcile_duration.observe(max(0.0, took))
                 await self._wait()
+            await self._finish()
         finally:
             await self.executor.cancel_all()
             await self.observer.close()
+
+    async def _finish(self) -> None:
+        """Let running provider calls end and persist what they taught (no new decision)."""
+        while self.executor.busy:
+            await self.executor.wait_any()
+        inputs = self.inbox.take()
+        for item in inputs:
+            self.state = reduce(self.state, item)
+        last, decision = self._last, self._decision
+        if last is None or decision is None:
+            return
+        for item in inputs:
+            if isinstance(item, ProviderDone):
+                await self.recorder.outcome_events(item, last.classes, last.refs)
+        await self.recorder.statuses(self.state, decision, last)
 
     async def _wait(self) -> None:
         """Until the next pass is due (see the module docstring)."""
@@ -220,7 +250,7 @@ class Reconciler:
             )
         obs = self._last = await self.observer.observe(self.state)
         self.state = reduce(self.state, Observed(obs.snapshot))
-        decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
+        decision = self._decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
         self.state = reduce(self.state, Issued(decision.commands, now))
         self.executor.start(decision.commands)

@@ -9,6 +9,8 @@ code. Times are virtual, so minutes of waiting cost milliseconds.
 
 from __future__ import annotations
 
+import asyncio
+
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.config import ControllerConfig
@@ -160,3 +162,24 @@ async def test_the_loop_jumps_from_event_to_event_instead_of_ticking() -> None:
     nodes = {n.name: n for n in loop.cluster.nodes()}
     assert all(L.CLASS_LABEL in n.labels for n in nodes.values())
     await loop.stop()
+
+
+async def test_a_graceful_stop_lets_provider_calls_end_and_persists_what_they_taught() -> None:
+    """Stopping (SIGTERM) takes no new decision but lets a two-minute create end, and writes
+    the accepted request into the class's status for the next leader."""
+    loop = Loop.create(classes=[gpu_class()], provisioning_delay_s=120)
+    stopping = False
+    r = loop.new_controller()
+    run = asyncio.create_task(r.run(until=lambda: stopping))
+    cluster = asyncio.create_task(loop.cluster.run())
+    loop.cluster.add_pod(gpu_pod("vllm-0"))
+    await loop.until("create in flight", lambda: r.executor.busy)
+    [asked] = [rep.at for rep in loop.reports if rep.commands]
+    stopping = True
+    r.notify()
+    await loop.clock.run(run)
+    assert (loop.clock.now() - asked).total_seconds() == 120
+    [request] = loop.status()["provisioningRequests"]
+    assert request["acceptedAt"] and request["zone"] == "us-central1-a"
+    assert len(_provisions(loop)) == 1
+    cluster.cancel()

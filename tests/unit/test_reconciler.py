@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog.testing
+
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.config import ControllerConfig
@@ -22,6 +24,7 @@ from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import PassReport, Reconciler
 from policies.commands import Provision, WaitUntil
 from providers.clock import VirtualClock
+from providers.errors import ProviderUnavailableError
 from providers.simulated import SimulatedCloud
 from tests.builders import catalog
 
@@ -314,3 +317,58 @@ async def test_a_new_node_that_pending_pods_are_about_to_land_on_is_not_scaled_d
     assert all(_acts(rep) == [] for rep in reports)
     assert reports[0].absorbed == 1
     assert [p.node_count for p in await cloud.list_node_pools()] == [1]
+
+
+def _listing_down() -> ProviderUnavailableError:
+    return ProviderUnavailableError("the listing failed", reason="UNAVAILABLE")
+
+
+async def test_a_failed_pool_listing_degrades_the_pass_and_says_so_at_warning_level() -> None:
+    """No pool listing yet: nothing is provisioned, a warning names what failed, the pass asks
+    to be woken soon; the next pass lists again and provisions."""
+    cloud = SimulatedCloud(clock=VirtualClock())
+    cloud.fail_next(
+        ProviderUnavailableError("apiserver down", reason="UNAVAILABLE"), method="list_node_pools"
+    )
+    r = _make(cloud, [_class()], [_pod(0)])
+    with structlog.testing.capture_logs() as logs:
+        first = await r.reconcile_once()
+    assert _acts(first) == []
+    [failed] = [e for e in logs if e["event"] == "provider.list_failed"]
+    assert failed["log_level"] == "warning" and failed["what"] == "node_pools"
+    assert first.decision.next_wake == first.at + timedelta(seconds=r.config.error_retry_s)
+    reports = await r.settle()
+    assert _outcomes(reports) == [("us-central1-a", "success")]
+
+
+async def test_a_pool_listing_that_fails_later_still_lets_new_pools_be_created() -> None:
+    cloud = SimulatedCloud(clock=VirtualClock())
+    pods = [_pod(0, "one")]
+    r = _make(cloud, [_class("one"), _class("two")], pods)
+    await r.settle()
+    cloud.fail_next(
+        ProviderUnavailableError("apiserver down", reason="UNAVAILABLE"), method="list_node_pools"
+    )
+    pods.append(_pod(1, "two"))
+    reports = await r.settle()
+    assert [
+        (d.command.class_name, d.error)
+        for rep in reports
+        for d in rep.outcomes
+        if isinstance(d.command, Provision)
+    ] == [("two", None)]
+    assert reports[0].decision.plans and r.observer.classes["two"].model is not None
+
+
+async def test_the_node_pools_gauge_counts_managed_pools_per_class() -> None:
+    cloud = SimulatedCloud(clock=VirtualClock())
+    cloud.stockout(
+        OfferingKey(
+            machine_type="a3-highgpu-8g", zone="us-central1-a", capacity_type=CapacityType.SPOT
+        )
+    )
+    r = _make(cloud, [_class()], [_pod(0), _pod(1, gpus=4)])
+    await r.settle()
+    await r.reconcile_once()
+    gauge = r.metrics.registry.get_sample_value("ccc_node_pools", {"class_name": "gpu"})
+    assert gauge == 1
