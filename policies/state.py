@@ -1,9 +1,10 @@
 """The controller's memory between passes: one immutable :class:`ControllerState`, changed only
 by :func:`reduce` from observations and outcomes.
 
-Every field has exactly one kind of input that writes it (the table in
-:class:`ControllerState`), so there is one place where, for example, the obtainability memory
-changes, and one set of log keys and metrics for it (they are emitted by the shell from the same
+Every field has one writer: this reducer, from the inputs its row names in the table of
+:class:`ControllerState`. So there is one place where, for example, the obtainability memory
+changes (a :class:`~policies.commands.MarkUnavailable` the decide step issued, or a request that
+succeeded), and one set of log keys and metrics for it (emitted by the shell from those same
 commands and outcomes). Pure: no I/O, no clock; time comes in with each input.
 
 What must survive a controller restart is persisted by the shell in the cluster and read back

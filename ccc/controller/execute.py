@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from policies.commands import Command, Delete, Provision
+from policies.commands import Command, Delete, MarkUnavailable, Provision, WaitUntil
 from policies.state import ErrorInfo, Input, ProviderDone, Result
 from providers.base import Provider
 from providers.clock import Clock
@@ -108,6 +108,10 @@ class Executor:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 started += 1
+            elif not isinstance(c, MarkUnavailable | WaitUntil):
+                # No policy proposes these yet; the lifecycle and ServingGroup work that does
+                # brings their execution (Eviction API, /scale) with it.
+                log.error("command.not_executed", verb=type(c).__name__, reason=c.reason)
         return started
 
     async def wait_any(self) -> None:
