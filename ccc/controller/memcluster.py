@@ -25,7 +25,6 @@ Everything waits on the injected clock, so over a virtual clock it jumps from ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo, pod_info
 from ccc.api.values import CapacityType, region_of
 from ccc.controller.events import EventType, ObjectRef
+from ccc.controller.waiting import first_of
 from providers.clock import Clock
 from providers.simulated.model import SimNode
 from providers.simulated.timeline import Timeline
@@ -282,18 +282,11 @@ class InMemoryCluster:
             self._kick.clear()
             self.sync()
             due = self.next_event_at()
-            wait = None if due is None else max(0.0, (due - self.clock.now()).total_seconds())
-            sleeper = asyncio.ensure_future(self.clock.sleep(wait)) if wait is not None else None
-            kicked = asyncio.ensure_future(self._kick.wait())
-            waiters = {kicked} | ({sleeper} if sleeper is not None else set())
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
-                for w in waiters:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await w
+            if due is None:
+                await self._kick.wait()
+            else:
+                wait = max(0.0, (due - self.clock.now()).total_seconds())
+                await first_of(self._kick.wait(), self.clock.sleep(wait))
 
     def _sync_cloud(self) -> bool:
         cloud = self._cloud

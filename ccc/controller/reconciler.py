@@ -22,7 +22,6 @@ event to event and does not tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from ccc.controller.record import Recorder
 from ccc.controller.sinks import EventSink, StatusSink
 from ccc.controller.status import restore_state
 from ccc.controller.view import ClusterView
+from ccc.controller.waiting import first_of
 from policies.commands import Command
 from policies.decide import Decision, decide
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
@@ -216,19 +216,7 @@ class Reconciler:
             return True
         if seconds <= 0:
             return False
-        waiters = {
-            asyncio.ensure_future(self._changed.wait()),
-            asyncio.ensure_future(self.inbox.ready.wait()),
-            asyncio.ensure_future(self.clock.sleep(seconds)),
-        }
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-            for w in waiters:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await w
+        await first_of(self._changed.wait(), self.inbox.ready.wait(), self.clock.sleep(seconds))
         return self._changed.is_set() and not len(self.inbox)
 
     # -- one pass --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from providers.clock import VirtualClock
 from providers.errors import ProviderUnavailableError
 from providers.simulated import SimulatedCloud
 from tests.builders import catalog
+from tests.support.memloop import gpu_class, gpu_pod
 
 
 @dataclass
@@ -51,60 +52,24 @@ class ListView:
         return sum(1 for n in self.node_list if n.labels.get(L.NODE_POOL_LABEL) == pool)
 
 
-def _class(
-    name: str = "gpu",
-    *,
-    zones: tuple[str, ...] = ("us-central1-a", "us-central1-b"),
-    extra_rules: tuple[dict[str, Any], ...] = (),
-    **spec: Any,
-) -> dict[str, Any]:
-    rules = [
-        {"machineType": "a3-highgpu-8g", "spot": True, "location": {"zones": list(zones)}},
-        *extra_rules,
-    ]
-    return {
-        "apiVersion": "ccc.dev/v1alpha1",
-        "kind": "ComputeClass",
-        "metadata": {"name": name, "generation": 1, "uid": "u1"},
-        "spec": {"priorities": rules, **spec},
-    }
+def _class(name: str = "gpu") -> dict[str, Any]:
+    body = gpu_class(name)
+    body["metadata"]["uid"] = "u1"
+    return body
 
 
 def _pod(i: int, cls: str = "gpu", gpus: int = 8) -> PodInfo:
-    return pod_info(
+    body = gpu_pod(f"p{i}", cls, gpus=gpus, owner=None)
+    body["metadata"].update(uid=f"uid-{i}", creationTimestamp="2026-01-01T00:00:00Z")
+    body["status"]["conditions"] = [
         {
-            "metadata": {
-                "name": f"p{i}",
-                "namespace": "ml",
-                "uid": f"uid-{i}",
-                "creationTimestamp": "2026-01-01T00:00:00Z",
-            },
-            "spec": {
-                "nodeSelector": {L.CLASS_LABEL: cls},
-                "tolerations": [{"operator": "Exists"}],
-                "containers": [
-                    {
-                        "name": "c",
-                        "resources": {
-                            "requests": {"cpu": "8", "memory": "64Gi"},
-                            "limits": {L.GPU_RESOURCE: str(gpus)},
-                        },
-                    }
-                ],
-            },
-            "status": {
-                "phase": "Pending",
-                "conditions": [
-                    {
-                        "type": "PodScheduled",
-                        "status": "False",
-                        "reason": "Unschedulable",
-                        "lastTransitionTime": "2026-01-01T00:00:01Z",
-                    }
-                ],
-            },
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "lastTransitionTime": "2026-01-01T00:00:01Z",
         }
-    )
+    ]
+    return pod_info(body)
 
 
 def _make(
