@@ -38,6 +38,7 @@ from policies.state import (
     ControllerState,
     ErrorInfo,
     Issued,
+    LateErrors,
     Observed,
     ProviderDone,
     Request,
@@ -412,3 +413,20 @@ def test_only_mark_commands_and_successful_requests_change_the_memory() -> None:
     again = Provision("gpu", first.attempt, reason="", cause=Cause.PENDING)
     state = reduce(state, ProviderDone(again, NOW, None))
     assert len(state.memory_of("gpu")) == 0
+
+
+def test_a_late_capacity_error_from_the_provider_gives_up_at_once_with_its_reason() -> None:
+    """GKE's instance group reports why the VMs of an accepted resize are not coming: no need
+    to wait for the registration timeout."""
+    pools, nodes = [_pool(nodes=3)], [_node("a-1")]
+    state = reduce(ControllerState(), Observed(_snapshot(pools=pools, nodes=nodes, at=-30)))
+    late = ErrorInfo("stockout", "ZONE_RESOURCE_POOL_EXHAUSTED", "no a3 in a", "zone", ZONE_A)
+    state = reduce(state, LateErrors(POOL_A, (late,), NOW))
+    pods = [_pod("a1", node="a-1"), _pod("b")]
+    decision = _run(_snapshot(pools=pools, nodes=nodes, pods=pods), state)
+    [mark] = _of(MarkUnavailable, decision)
+    assert mark.entry.key == SPOT_A and mark.entry.reason == "ZONE_RESOURCE_POOL_EXHAUSTED"  # type: ignore[attr-defined]
+    [shrink] = _of(Delete, decision)
+    assert shrink.pool_size == 1 and shrink.cause is Cause.STOCKOUT  # type: ignore[attr-defined]
+    # the pod walks on to zone b in the same decision
+    assert [p.attempt.zone for p in _of(Provision, decision)] == [ZONE_B]  # type: ignore[attr-defined]
