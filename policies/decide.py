@@ -35,7 +35,7 @@ from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
 from policies.plan import Attempt, GroupPlan, Plan
-from policies.room import node_slots, pods_by_node
+from policies.room import node_slots
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState, effective_pools
@@ -110,7 +110,7 @@ def decide(
         group_by_template(snapshot.pending),
         node_slots(
             snapshot.nodes,
-            snapshot.pods,
+            snapshot.by_node,
             pools,
             catalog,
             now=now,
@@ -133,7 +133,6 @@ def decide(
             pools={str(p.name): p for p in snapshot.node_pools} if snapshot.pools_fresh else {},
             facts=facts,
             pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class),
-            pods_by_node=pods_by_node(snapshot.pods),
             busy_pools=frozenset(
                 judged.touched | {c.pool for c in commands if isinstance(c, Provision)}
             ),

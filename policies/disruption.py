@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ccc.api.cluster import PodInfo
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import NodePool
 from policies.commands import Cause, Command, Delete, WaitUntil
@@ -48,7 +47,6 @@ class DisruptionContext:
         pools: the provider's pools by name (only when the listing is fresh; else empty).
         facts: per-node facts of class nodes (deadline, signal, rule rank, progress).
         pending_classes: classes with pending pods (absorbed ones included).
-        pods_by_node: workload and system pods bound to each node.
         busy_pools: pools other commands of this pass already change.
     """
 
@@ -60,7 +58,6 @@ class DisruptionContext:
     pools: Mapping[str, NodePool]
     facts: Mapping[str, NodeFacts]
     pending_classes: frozenset[str]
-    pods_by_node: Mapping[str, Sequence[PodInfo]]
     busy_pools: frozenset[str] = frozenset()
 
 
@@ -128,7 +125,7 @@ def consolidation(ctx: DisruptionContext) -> Sequence[Proposal]:
     if not ctx.settings.scale_down_enabled or not ctx.snapshot.pools_fresh:
         return ()
     managed = {name: p for name, p in ctx.pools.items() if p.managed}
-    usage = node_usage(ctx.snapshot.nodes, ctx.snapshot.pods, managed, ctx.state.empty_since)
+    usage = node_usage(ctx.snapshot.nodes, ctx.snapshot.by_node, managed, ctx.state.empty_since)
     delays = {name: consolidation_delay(cc, ctx.settings) for name, cc in ctx.classes.items()}
     out: list[Proposal] = []
     for d in plan_scale_down(

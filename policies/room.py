@@ -108,7 +108,7 @@ def registered_nodes(nodes: Iterable[NodeInfo]) -> dict[str, int]:
 
 def node_slots(
     nodes: Sequence[NodeInfo],
-    pods: Sequence[PodInfo],
+    bound: Mapping[str, Sequence[PodInfo]],
     pools: Sequence[NodePool],
     catalog: Catalog,
     *,
@@ -117,7 +117,6 @@ def node_slots(
 ) -> list[NodeSlot]:
     """Free room on the classes' nodes, plus room on nodes pools were asked for but that have
     not registered yet (``expected``), less what pods bound to not-yet-seen nodes use."""
-    bound = pods_by_node(pods)
     slots: list[NodeSlot] = []
     for n in nodes:
         if L.CLASS_LABEL not in n.labels and L.GKE_CLASS_LABEL not in n.labels:
@@ -169,7 +168,7 @@ def node_slots(
     return slots + expected
 
 
-def _use_expected_room(unseen: Mapping[str, list[PodInfo]], expected: list[NodeSlot]) -> None:
+def _use_expected_room(unseen: Mapping[str, Sequence[PodInfo]], expected: list[NodeSlot]) -> None:
     """Pods already bound to nodes the cache has not seen take their room out of the expected
     nodes: first those of a pool whose name is part of the node's name (every provider names
     nodes after their pool), then any expected node that admits them."""
@@ -198,9 +197,10 @@ def workload_pods(bound: Sequence[PodInfo]) -> int:
     return sum(1 for p in bound if p.owner_kind not in ("DaemonSet", "Node"))
 
 
-def empty_nodes(nodes: Iterable[NodeInfo], pods: Iterable[PodInfo], managed: set[str]) -> set[str]:
+def empty_nodes(
+    nodes: Iterable[NodeInfo], bound: Mapping[str, Sequence[PodInfo]], managed: set[str]
+) -> set[str]:
     """Nodes of managed pools that run no workload pod."""
-    bound = pods_by_node(pods)
     return {
         n.name for n in nodes if pool_of(n) in managed and not workload_pods(bound.get(n.name, []))
     }
@@ -208,13 +208,12 @@ def empty_nodes(nodes: Iterable[NodeInfo], pods: Iterable[PodInfo], managed: set
 
 def node_usage(
     nodes: Iterable[NodeInfo],
-    pods: Iterable[PodInfo],
+    bound: Mapping[str, Sequence[PodInfo]],
     managed_pools: Mapping[str, NodePool],
     empty_since: Mapping[str, datetime],
 ) -> list[NodeUsage]:
     """Workload pods per node of managed pools, with the time each empty node was first seen
     empty (tracked in the controller state)."""
-    bound = pods_by_node(pods)
     out: list[NodeUsage] = []
     for n in nodes:
         pool = pool_of(n)

@@ -16,6 +16,7 @@ from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import NodePool, ReservationCapacity
 from ccc.api.workload import PodRequest
+from policies.room import pods_by_node
 
 #: ``fresh``: listed this pass; ``stale``: this pass's listing failed, the last good one (plus
 #: this leader's own results since) is used; ``unknown``: no listing has succeeded yet.
@@ -64,6 +65,11 @@ class ClusterSnapshot:
     invalid_classes: frozenset[str] = frozenset()
     node_counts: Mapping[str, int] = field(default_factory=dict)
     notices: Sequence[ProviderNotice] = ()
+    #: the pods bound to each node, derived from ``pods`` once
+    by_node: Mapping[str, Sequence[PodInfo]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_node", pods_by_node(self.pods))
 
     @property
     def pools_fresh(self) -> bool:

@@ -236,7 +236,7 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
     if snap.pools_fresh:
         state = _pools_observed(state, snap)
     managed = {str(p.name) for p in snap.node_pools if p.managed}
-    empty = empty_nodes(snap.nodes, snap.pods, managed)
+    empty = empty_nodes(snap.nodes, snap.by_node, managed)
     return replace(
         state,
         empty_since={n: state.empty_since.get(n, now) for n in empty},

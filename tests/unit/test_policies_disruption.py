@@ -54,7 +54,6 @@ def _ctx(**kw: object) -> DisruptionContext:
         "pools": {},
         "facts": node_facts(nodes, compiled),
         "pending_classes": frozenset(),
-        "pods_by_node": {},
     }
     fields.update(kw)
     return DisruptionContext(**fields)  # type: ignore[arg-type]
