@@ -79,6 +79,7 @@ class Observer:
         self.clock = clock
         self.config = config
         self.inbox = inbox
+        self.settings = config.settings()
         self.classes: dict[str, ClassEntry] = {}
         self._listing = _Listing()
         self._late_polled: dict[str, datetime] = {}
@@ -176,7 +177,7 @@ class Observer:
     async def _confirm_missing(self, state: ControllerState, now: datetime) -> dict[str, int]:
         """Read the API server directly for pools whose missing nodes are due for a repair."""
         out: dict[str, int] = {}
-        for pool in repairs_due(state, self.config.settings(), now):
+        for pool in repairs_due(state, self.settings, now):
             try:
                 count = await self.view.count_nodes(pool)
             except Exception as exc:  # a failed read only postpones the repair

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from ccc.api.values import NodePoolStatus
+from ccc.controller.events import ObjectRef
 from ccc.controller.metrics import Metrics
 from ccc.controller.notices import Notices
 from ccc.controller.observe import ClassEntry, Observation
@@ -40,7 +40,7 @@ class Recorder:
         self.notices = notices
         self.status = status
 
-    def _ref(self, classes: Mapping[str, ClassEntry], name: str) -> Any:
+    def _ref(self, classes: Mapping[str, ClassEntry], name: str) -> ObjectRef:
         entry = classes.get(name)
         return self.notices.class_ref(name, entry.raw if entry is not None else {})
 
