@@ -41,14 +41,14 @@ def compose_located(text: str) -> Located:
         value = loader.construct_document(node)
         return _tree(loader, node, value)
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
 
 
 def _tree(loader: yaml.SafeLoader, node: Node, value: Any) -> Located:
     here = Located(value, node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, MappingNode) and isinstance(value, dict):
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)
             if isinstance(key, str | int | float | bool) and key in value:
                 here.children[key] = _tree(loader, value_node, value[key])
     elif isinstance(node, SequenceNode) and isinstance(value, list):
