@@ -7,13 +7,12 @@ expected number can be worked out by hand in the test.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from ccc.api.values import CapacityType, OfferingKey
+from ccc.api.values import CapacityType
 from ccc.simulate.metrics import OnDemandReference, intervals, served_fraction
 from ccc.simulate.recorder import MissingPriceError, PriceBook, Recorder, Tally
 from ccc.simulate.result import (
@@ -23,42 +22,9 @@ from ccc.simulate.result import (
     parse_offering_label,
     result_json_schema,
 )
-from providers.clock import VIRTUAL_EPOCH
+from tests.simulate_runs import OD_A, SPOT_A, T0, at, book, preemption_run
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = VIRTUAL_EPOCH
-SPOT_A = OfferingKey(
-    machine_type="a3-highgpu-1g", zone="us-central1-a", capacity_type=CapacityType.SPOT
-)
-OD_A = OfferingKey(
-    machine_type="a3-highgpu-1g", zone="us-central1-a", capacity_type=CapacityType.ON_DEMAND
-)
-PRICES = {SPOT_A: 2.0, OD_A: 6.0}
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def book(prices: dict[OfferingKey, float] = PRICES) -> PriceBook:
-    return PriceBook(lambda m, z, c: None, overrides=prices)
-
-
-def preemption_run() -> SimulationResult:
-    """4 pods wanted for 4 h on 1-GPU nodes. 4 spot nodes boot for 10 min; at 2 h two are
-    preempted and two on-demand nodes replace them, Ready 30 min later."""
-    rec = Recorder(start=T0, region="us-central1", prices=book())
-    rec.state(at(0), demand=4, served=0, nodes={SPOT_A: 4})
-    rec.decision(at(0), "provision a3-highgpu-1g/us-central1-a/spot x4", "4 pending pods")
-    rec.count(Tally.PROVISIONING_REQUESTS)
-    rec.state(at(10), demand=4, served=4, nodes={SPOT_A: 4})
-    rec.state(at(120), demand=4, served=2, nodes={SPOT_A: 2, OD_A: 2})
-    rec.count(Tally.PREEMPTIONS, 2)
-    rec.count(Tally.PROVISIONING_REQUESTS)
-    rec.decision(at(120), "provision a3-highgpu-1g/us-central1-a/on-demand x2", "preempted")
-    rec.state(at(150), demand=4, served=4, nodes={SPOT_A: 2, OD_A: 2})
-    rec.decision(at(240), "wait", "after the end: dropped")
-    return rec.finish(at(240), on_demand=OnDemandReference(OD_A, 6.0, 1))
 
 
 def test_a_recorded_preemption_gives_the_summary_worked_out_by_hand() -> None:
