@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.simulate.bound import (
     BoundOffering,
-    _knapsack,
     availability_for,
+    cheapest_cover,
     clairvoyant_bound,
     demand_steps,
 )
@@ -130,32 +130,41 @@ def test_mixed_node_sizes_find_the_exact_cheapest_cover(
     assert (got, result.summary.cost) == (nodes, pytest.approx(cost))
 
 
-def brute_force(need: int, prices: list[float], units: list[int], available: list[int]) -> float:
+def brute_force(
+    need: int, prices: list[float], units: list[int], available: list[int | None]
+) -> float:
+    caps = [math.ceil(need / u) if a is None else a for a, u in zip(available, units, strict=True)]
     best = math.inf
-    for counts in itertools.product(*(range(a + 1) for a in available)):
+    for counts in itertools.product(*(range(a + 1) for a in caps)):
         if sum(n * u for n, u in zip(counts, units, strict=True)) >= need:
             best = min(best, sum(n * p for n, p in zip(counts, prices, strict=True)))
     return best
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     need=st.integers(1, 30),
     offers=st.lists(
-        st.tuples(st.integers(1, 50), st.integers(1, 8), st.integers(0, 5)), min_size=1, max_size=4
+        st.tuples(
+            st.integers(0, 50), st.sampled_from([1, 2, 3, 4, 8]), st.none() | st.integers(0, 5)
+        ),
+        min_size=1,
+        max_size=4,
     ),
 )
-def test_the_knapsack_finds_the_same_cost_as_trying_every_mix(
-    need: int, offers: list[tuple[int, int, int]]
+def test_the_cheapest_cover_costs_the_same_as_the_best_of_every_mix(
+    need: int, offers: list[tuple[int, int, int | None]]
 ) -> None:
     prices = [float(p) for p, _, _ in offers]
     units = [u for _, u, _ in offers]
     available = [a for _, _, a in offers]
     expected = brute_force(need, prices, units, available)
     if expected == math.inf:
-        return  # infeasible instances are handled before the knapsack
-    counts = _knapsack(need, prices, units, available)
-    assert all(0 <= n <= a for n, a in zip(counts, available, strict=True))
+        with pytest.raises(ValueError, match="no mix"):
+            cheapest_cover(need, prices, units, available)
+        return
+    counts = cheapest_cover(need, prices, units, available)
+    assert all(a is None or 0 <= n <= a for n, a in zip(counts, available, strict=True))
     assert sum(n * u for n, u in zip(counts, units, strict=True)) >= need
     assert sum(n * p for n, p in zip(counts, prices, strict=True)) == pytest.approx(expected)
 
