@@ -23,10 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ccc.api.duration import format_duration
 from ccc.simulate.metrics import EPSILON, OnDemandReference
 from ccc.simulate.result import SimulationResult, parse_iso, parse_offering_label
-from ccc.simulate.table import top_decisions
+from ccc.simulate.table import summary_rows, top_decisions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,20 +226,7 @@ def render_report(
         top: how many decision groups to list.
     """
     e = html.escape
-    s = result.summary
-    rows = [
-        ("served fraction", f"{s.served_fraction:.4%}"),
-        ("time below target", format_duration(s.seconds_below_target)),
-        ("cost", f"${s.cost:,.2f}"),
-        ("on-demand cost", f"${s.on_demand_cost:,.2f}"),
-        ("cost ÷ on-demand", f"{s.cost / s.on_demand_cost:.1%}" if s.on_demand_cost else "-"),
-        ("preemptions", str(s.preemptions)),
-        ("flex-start expiries", str(s.expiries)),
-        ("stockouts", str(s.stockouts)),
-        ("provisioning requests", str(s.provisioning_requests)),
-        ("migrations", str(s.migrations)),
-        ("serving shifts", str(s.shifts)),
-    ]
+    rows = summary_rows(result)
     for name, other in (baselines or {}).items():
         rows.append((f"cost of {name}", f"${other.summary.cost:,.2f}"))
     plots = []

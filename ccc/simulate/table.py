@@ -40,19 +40,15 @@ def top_decisions(decisions: Sequence[Decision], *, limit: int = 10) -> list[Dec
     ]
 
 
-def render_table(result: SimulationResult, console: Console, *, top: int = 10) -> None:
-    """Print the summary, then the top decisions."""
+def summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
+    """The summary as (metric, value) rows, as the table and the report show it."""
     s = result.summary
-    ratio = f" ({s.cost / s.on_demand_cost:.0%} of on-demand)" if s.on_demand_cost > 0 else ""
-    console.print(f"[bold]ccc simulate[/bold] {result.region}: {result.start} to {result.end}")
-    summary = Table(title="summary")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    rows = [
+    return [
         ("served fraction", f"{s.served_fraction:.4%}"),
         ("time below target", format_duration(s.seconds_below_target)),
-        ("cost", f"${s.cost:,.2f}{ratio}"),
+        ("cost", f"${s.cost:,.2f}"),
         ("on-demand cost", f"${s.on_demand_cost:,.2f}"),
+        ("cost ÷ on-demand", f"{s.cost / s.on_demand_cost:.1%}" if s.on_demand_cost else "-"),
         ("preemptions", str(s.preemptions)),
         ("flex-start expiries", str(s.expiries)),
         ("stockouts", str(s.stockouts)),
@@ -60,6 +56,15 @@ def render_table(result: SimulationResult, console: Console, *, top: int = 10) -
         ("migrations", str(s.migrations)),
         ("serving shifts", str(s.shifts)),
     ]
+
+
+def render_table(result: SimulationResult, console: Console, *, top: int = 10) -> None:
+    """Print the summary, then the top decisions."""
+    console.print(f"[bold]ccc simulate[/bold] {result.region}: {result.start} to {result.end}")
+    summary = Table(title="summary")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    rows = summary_rows(result)
     for name, value in rows:
         summary.add_row(name, value)
     console.print(summary)
