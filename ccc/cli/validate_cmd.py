@@ -58,7 +58,8 @@ class Report:
         if self.exit_code == EXIT_OK:
             classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
             if self.serving_groups:
-                classes += ", " + _plural(self.serving_groups, "ServingGroup")
+                groups = _plural(self.serving_groups, "ServingGroup")
+                classes = f"{classes}, {groups}" if self.classes else groups
             return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}"
         if self.classes == 0 and self.serving_groups == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
