@@ -35,7 +35,9 @@ class ServingGroupMeta(ObjectMeta):
 class ServingGroup(ApiModel):
     """One model served by interchangeable variants, kept at its serving capacity."""
 
-    api_version: Literal["ccc.dev/v1alpha1"] = Field(API_VERSION, description="ccc.dev/v1alpha1.")
+    api_version: Literal["ccc.dev/v1alpha1"] = Field(
+        "ccc.dev/v1alpha1", description="ccc.dev/v1alpha1."
+    )
     kind: Literal["ServingGroup"] = Field(KIND, description="ServingGroup.")
     metadata: ServingGroupMeta = Field(description="Standard object metadata; name is required.")
     spec: ServingGroupSpec = Field(description="Capacity to keep Ready and the variants.")
