@@ -368,7 +368,12 @@ def _explain(
     at_min: bool,
 ) -> tuple[VariantState, Cause, str]:
     """State, cause and a one-sentence reason for one variant's target."""
-    keeps = f"keeps its {min(total, obs.ready)} Ready replica(s), the rest of its share moves on"
+    kept = min(total, obs.ready)
+    keeps = "its share moves to the next variants"
+    if kept:
+        keeps = (
+            f"keeps its {kept} Ready replica(s), the rest of its share moves to the next variants"
+        )
     if blocked_cause is Cause.STOCKOUT:
         of_class = f" of ComputeClass {obs.class_name}" if obs.class_name else ""
         return (
