@@ -228,11 +228,11 @@ def _chosen(plan: Plan | None) -> tuple[Attempt, ...] | None:
 
 
 def _variant_class(
-    variant: Variant, inputs: ServingInputs
+    index: int, variant: Variant, inputs: ServingInputs
 ) -> tuple[Mapping[str, Any], ComputeClass]:
     ref = variant.target_ref
     body = inputs.workloads.get((ref.kind, ref.name))
-    where = f"spec.variants[{variant.name}].targetRef"
+    where = f"spec.variants[{index}].targetRef"
     if body is None:
         raise ServingPlanError(
             [f"{where}: {ref.kind}/{ref.name} is not in the files; add its manifest"]
@@ -285,8 +285,8 @@ def plan_serving_group(
     prices: dict[str, float | None] = {}
     resolved: dict[str, tuple[Mapping[str, Any], ComputeClass]] = {}
     target = spec.capacity + spec.spare
-    for variant in spec.variants:
-        body, cc = resolved[variant.name] = _variant_class(variant, inputs)
+    for index, variant in enumerate(spec.variants):
+        body, cc = resolved[variant.name] = _variant_class(index, variant, inputs)
         nominal = max(1, math.ceil(target / variant.capacity_per_replica))
         chosen = _chosen(
             _walk(

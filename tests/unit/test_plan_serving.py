@@ -138,7 +138,7 @@ def test_a_single_file_with_the_group_is_planned_with_its_workload_file(tmp_path
     [
         (
             "deployments.yaml",
-            "spec.variants[v6e].targetRef: Deployment/vllm-llama-8b-v6e is not in the files;"
+            "spec.variants[0].targetRef: Deployment/vllm-llama-8b-v6e is not in the files;"
             " add its manifest",
         ),
         (
