@@ -118,8 +118,18 @@ build_lws() {
   [ -x "$bin/lws-controller" ] && [ -f "$lws_crd" ] && return 0
   local d="$out/src/lws" src
   mkdir -p "$d" "$out/lws"
-  # LWS v0.8 declares go 1.25; the wrapper module must not declare less.
-  printf 'module local/lwsw\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws %s\n\ntool sigs.k8s.io/lws/cmd\n' "$LWS_VERSION" > "$d/go.mod"
+  # LWS v0.8 declares go 1.25; the wrapper module must not declare less. Its k8s.io libraries
+  # are raised to the control plane's own patch release, so that a cold build reuses the
+  # packages just compiled for the kube binaries (same versions, same flags) instead of
+  # compiling a second copy.
+  local sv="v0.${KUBERNETES_VERSION#v1.}"
+  {
+    printf 'module local/lwsw\n\ngo 1.25.0\n\nrequire (\n\tsigs.k8s.io/lws %s\n' "$LWS_VERSION"
+    for m in api apiextensions-apiserver apimachinery apiserver client-go component-base component-helpers; do
+      printf '\tk8s.io/%s %s\n' "$m" "$sv"
+    done
+    printf ')\n\ntool sigs.k8s.io/lws/cmd\n'
+  } > "$d/go.mod"
   log "building lws $LWS_VERSION"
   (cd "$d" && go mod tidy)
   (cd "$d" && go build -trimpath -p 2 -ldflags "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION -X sigs.k8s.io/lws/pkg/version.BuildDate=$build_date" -o "$stage/lws-controller" sigs.k8s.io/lws/cmd)
@@ -135,8 +145,8 @@ start=$(date +%s)
 build_etcd
 build_kwok
 build_helm
-build_lws
 build_kube
+build_lws
 rm -rf "$stage"
 all_present || { log "missing binaries in $bin"; exit 1; }
 log "built in $(( $(date +%s) - start ))s"
