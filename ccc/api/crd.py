@@ -70,36 +70,16 @@ def compute_class_crd() -> dict[str, Any]:
     Group ``ccc.dev``, version ``v1alpha1`` (served and stored), cluster-scoped, with the status
     subresource, printer columns, short names ``cccc``/``ccclass`` and category ``ccc``.
     """
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "ccc", "app.kubernetes.io/part-of": "ccc"},
-        },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": KIND,
-                "listKind": KIND + "List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": list(CATEGORIES),
-            },
-            "scope": "Cluster",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": _printer_columns(),
-                    "schema": {"openAPIV3Schema": compute_class_schema()},
-                }
-            ],
-        },
-    }
+    return _crd(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        scope="Cluster",
+        subresources={"status": {}},
+        columns=_printer_columns(),
+        schema=compute_class_schema(),
+    )
 
 
 SG_PLURAL: Final = "servinggroups"
@@ -121,48 +101,72 @@ def serving_group_crd() -> dict[str, Any]:
     HorizontalPodAutoscaler use: replicas are ``spec.capacity`` (an integer), status replicas
     ``status.capacity`` (Ready capacity) and the pod selector ``status.selector`` (a string).
     """
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": SG_CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "ccc", "app.kubernetes.io/part-of": "ccc"},
-        },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": sg.KIND,
-                "listKind": sg.KIND + "List",
-                "plural": SG_PLURAL,
-                "singular": SG_SINGULAR,
-                "shortNames": list(SG_SHORT_NAMES),
-                "categories": list(CATEGORIES),
+    return _crd(
+        kind=sg.KIND,
+        plural=SG_PLURAL,
+        singular=SG_SINGULAR,
+        short_names=SG_SHORT_NAMES,
+        scope="Namespaced",
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.capacity",
+                "statusReplicasPath": ".status.capacity",
+                "labelSelectorPath": ".status.selector",
             },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.capacity",
-                            "statusReplicasPath": ".status.capacity",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": _serving_group_columns(),
-                    "schema": {"openAPIV3Schema": serving_group_schema()},
-                }
-            ],
         },
-    }
+        columns=_serving_group_columns(),
+        schema=serving_group_schema(),
+    )
 
 
 def all_crds() -> list[dict[str, Any]]:
     """Every CRD ccc serves, in install order: ComputeClass, then ServingGroup."""
     return [compute_class_crd(), serving_group_crd()]
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    scope: str,
+    subresources: dict[str, Any],
+    columns: list[dict[str, Any]],
+    schema: dict[str, Any],
+) -> dict[str, Any]:
+    """One ``ccc.dev/v1alpha1`` CRD (served and stored), in category ``ccc``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "ccc", "app.kubernetes.io/part-of": "ccc"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": kind + "List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
+                "categories": list(CATEGORIES),
+            },
+            "scope": scope,
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": subresources,
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
 
 
 def _serving_group_columns() -> list[dict[str, Any]]:

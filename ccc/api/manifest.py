@@ -53,23 +53,31 @@ class Problem(NamedTuple):
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class InvalidComputeClass(ConfigError):
-    """A document that is not a valid ComputeClass.
+class InvalidManifest(ConfigError):
+    """A document that is not a valid object of its kind (``KIND``).
 
     Attributes:
         problems: every problem found, each with its field path and a fix.
         name: ``metadata.name`` when the document has one.
     """
 
+    KIND = "object"
+
     def __init__(self, problems: Sequence[Problem], *, name: str | None = None) -> None:
         self.problems = tuple(problems)
         self.name = name
-        first = self.problems[0] if self.problems else Problem("", "invalid ComputeClass")
+        first = self.problems[0] if self.problems else Problem("", f"invalid {self.KIND}")
         summary = str(first)
         if len(self.problems) > 1:
             summary += f" (and {len(self.problems) - 1} more)"
         super().__init__(first.message, path=first.path)
         self.args = (summary,)
+
+
+class InvalidComputeClass(InvalidManifest):
+    """A document that is not a valid ComputeClass."""
+
+    KIND = "ComputeClass"
 
 
 class ManifestError(ConfigError):

@@ -17,6 +17,7 @@ import typer
 from ccc.api.manifest import (
     Document,
     InvalidComputeClass,
+    InvalidManifest,
     ManifestError,
     load_file,
     manifest_files,
@@ -106,36 +107,29 @@ def validate_paths(paths: list[Path]) -> Report:
 
 def _validate_document(doc: Document, report: Report) -> None:
     if doc.is_serving_group:
-        _validate_serving_group(doc, report)
+        report.serving_groups += 1
+        try:
+            parse_serving_group(doc.body)
+        except InvalidServingGroup as exc:
+            report.invalid_serving_groups += 1
+            _report_problems(doc, exc, report)
         return
     if not doc.is_compute_class and doc.kind is not None:
         report.skipped += 1
         return
     report.classes += 1
-    label = (
-        f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-    )
     try:
         parse_compute_class(doc.body)
     except InvalidComputeClass as exc:
         report.invalid_classes += 1
-        for problem in exc.problems:
-            where = f"{problem.path}: " if problem.path else ""
-            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+        _report_problems(doc, exc, report)
 
 
-def _validate_serving_group(doc: Document, report: Report) -> None:
-    report.serving_groups += 1
-    label = (
-        f"ServingGroup/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-    )
-    try:
-        parse_serving_group(doc.body)
-    except InvalidServingGroup as exc:
-        report.invalid_serving_groups += 1
-        for problem in exc.problems:
-            where = f"{problem.path}: " if problem.path else ""
-            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+def _report_problems(doc: Document, exc: InvalidManifest, report: Report) -> None:
+    label = f"{exc.KIND}/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
+    for problem in exc.problems:
+        where = f"{problem.path}: " if problem.path else ""
+        report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
 
 
 VALIDATE_HELP = (

@@ -34,7 +34,15 @@ if all_present; then echo "$bin"; exit 0; fi   # a concurrent run finished it me
 stage="$out/stage"
 rm -rf "$stage"; mkdir -p "$stage"
 publish() { for b in "$@"; do mv -f "$stage/$b" "$bin/$b"; done; }
-log() { echo "[control-plane build $(date -u +%H:%M:%S)] $*" >&2; }
+# Each line carries the CPU seconds (user + system) the build's commands have used so far, so a
+# step's cost can be read off a loaded machine, where wall time says little.
+# (`times` runs in this shell: in a $(...) subshell it would only see the subshell.)
+log() {
+  times > "$out/.times"
+  local cpu
+  cpu="$(awk 'NR==2 { split($1, u, "m"); split($2, s, "m"); printf "%d", u[1]*60 + u[2] + s[1]*60 + s[2] }' "$out/.times")"
+  echo "[control-plane build $(date -u +%H:%M:%S) cpu ${cpu}s] $*" >&2
+}
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 build_kube() {

@@ -12,33 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 
 from tests.support.controlplane import ControlPlane
+from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.e2e]
 
 GROUP, VERSION, PLURAL = "ccc.dev", "v1alpha1", "servinggroups"
-
-
-def _install_serving_group_crd(plane: ControlPlane) -> None:
-    ccc = Path(sys.executable).with_name("ccc")
-    printed = subprocess.run(
-        [str(ccc), "crd", "--kind", "ServingGroup"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=printed.stdout)
-    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
 
 
 def _group(name: str, capacity: int) -> dict[str, Any]:
@@ -94,7 +79,7 @@ def _hpa(name: str, *, min_replicas: int) -> dict[str, Any]:
 async def test_an_hpa_reads_the_scale_subresource_and_scales_the_capacity(
     cluster: ControlPlane,
 ) -> None:
-    await asyncio.to_thread(_install_serving_group_crd, cluster)
+    await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
     async with (
         api_client(cluster.kubeconfig) as api,
         temporary_namespace(api, "sg-hpa") as namespace,

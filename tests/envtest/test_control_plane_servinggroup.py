@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typer.testing import CliRunner
 
 from ccc.cli.main import app
 from tests.support.controlplane import REPO_ROOT, ControlPlane
+from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually
 
 pytestmark = pytest.mark.controlplane
@@ -40,27 +39,9 @@ MANIFESTS = sorted((REPO_ROOT / "tests" / "manifests" / "servinggroups").rglob("
 def installed_crds(control_plane: ControlPlane) -> Iterator[dict[str, Any]]:
     """Every CRD from `ccc crd`, applied with kubectl; yields the ServingGroup CRD once
     Established, and a namespace for the tests."""
-    ccc = Path(sys.executable).with_name("ccc")
-    printed = subprocess.run(
-        [str(ccc), "crd"], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert printed.returncode == 0, f"ccc crd failed: {printed.stderr}"
-    names = [doc["metadata"]["name"] for doc in yaml.safe_load_all(printed.stdout)]
-    assert names == ["computeclasses.ccc.dev", CRD_NAME]
-    control_plane.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=printed.stdout
-    )
+    assert apply_ccc_crds(control_plane) == ["computeclasses.ccc.dev", CRD_NAME]
     control_plane.kubectl("create", "namespace", NAMESPACE, check=False)
     path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
-
-    def established() -> bool:
-        status, body = control_plane.get(path)
-        conditions = json.loads(body).get("status", {}).get("conditions") or []
-        return status == 200 and any(
-            c["type"] == "Established" and c["status"] == "True" for c in conditions
-        )
-
-    control_plane.wait_until(f"CRD {CRD_NAME} to be Established", established, timeout_s=60)
     yield json.loads(control_plane.get(path)[1])
 
 

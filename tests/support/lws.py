@@ -22,7 +22,6 @@ would leave every group without workers.
 from __future__ import annotations
 
 import base64
-import json
 import shutil
 import socket
 import ssl
@@ -34,6 +33,7 @@ from typing import Any
 import yaml
 
 from .controlplane import ControlPlane, ControlPlaneError, free_port
+from .crds import crd_established
 
 LWS_BINARY = "lws-controller"
 CRD_NAME = "leaderworkersets.leaderworkerset.x-k8s.io"
@@ -171,15 +171,11 @@ def start_lws(plane: ControlPlane, *, timeout_s: float = 120.0) -> float:
         [f"--config={config_file}", f"--kubeconfig={plane.kubeconfig}", "--zap-log-level=info"],
     )
 
-    def established() -> bool:
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
-        status, body = plane.get(path)
-        conditions = json.loads(body).get("status", {}).get("conditions") or []
-        return status == 200 and any(
-            c["type"] == "Established" and c["status"] == "True" for c in conditions
-        )
-
-    plane.wait_until(f"CRD {CRD_NAME} to be Established", established, timeout_s=timeout_s)
+    plane.wait_until(
+        f"CRD {CRD_NAME} to be Established",
+        lambda: crd_established(plane, CRD_NAME),
+        timeout_s=timeout_s,
+    )
     plane.wait_until(
         "lws-controller /readyz",
         lambda: _http_ok(f"http://127.0.0.1:{health_port}/readyz"),

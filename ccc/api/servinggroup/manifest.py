@@ -7,33 +7,19 @@ to fix; unknown fields get "did you mean" suggestions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from ccc.api.errors import ConfigError
-from ccc.api.manifest import Problem, problems_from_error
+from ccc.api.manifest import InvalidManifest, Problem, problems_from_error
 from ccc.api.servinggroup.resource import API_VERSION, KIND, ServingGroup
 
 
-class InvalidServingGroup(ConfigError):
-    """A document that is not a valid ServingGroup.
+class InvalidServingGroup(InvalidManifest):
+    """A document that is not a valid ServingGroup (``problems``: each with a path and a fix)."""
 
-    Attributes:
-        problems: every problem found, each with its field path and a fix.
-        name: ``metadata.name`` when the document has one.
-    """
-
-    def __init__(self, problems: Sequence[Problem], *, name: str | None = None) -> None:
-        self.problems = tuple(problems)
-        self.name = name
-        first = self.problems[0] if self.problems else Problem("", "invalid ServingGroup")
-        super().__init__(first.message, path=first.path)
-        summary = str(first)
-        if len(self.problems) > 1:
-            summary += f" (and {len(self.problems) - 1} more)"
-        self.args = (summary,)
+    KIND = "ServingGroup"
 
 
 def parse_serving_group(obj: Mapping[str, Any]) -> ServingGroup:
