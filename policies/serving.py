@@ -432,6 +432,12 @@ def _explain(
             f"{replacing} replica(s) lost without notice are being replaced; the next variants"
             " cover them meanwhile",
         )
+    if obs.terminating and total <= obs.replicas:
+        return (
+            VariantState.DRAINING,
+            Cause.STEADY,
+            f"{obs.terminating} replica(s) terminating; keeps {total} replica(s)",
+        )
     if safe_target == 0:
         return VariantState.IDLE, Cause.STEADY, "not needed: the variants before it cover it"
     if at_min and safe_target == variant.min_replicas:

@@ -436,3 +436,12 @@ def test_targets_are_returned_in_spec_order_with_capacities() -> None:
     assert result["v6e"].ready_capacity == 16
     assert result.ready_capacity == 16
     assert result.desired_capacity == sum(t.desired_capacity for t in result.variants)
+
+
+def test_terminating_replicas_are_not_ready_and_show_as_draining() -> None:
+    spec = group(40, variant("v6e", 8), variant("h100", 10, minReplicas=1))
+    observed = {"v6e": Obs(replicas=5, ready=5), "h100": Obs(replicas=1, ready=1, terminating=1)}
+    result = split(spec, observed, now=NOW, memory={"h100": VariantMemory(ready=1)})
+    assert result["h100"].replicas == 1
+    assert result["h100"].state is VariantState.DRAINING
+    assert "1 replica(s) terminating" in result["h100"].reason
