@@ -260,7 +260,7 @@ def split(
 
 
 def _obtainability(
-    variant: Variant, obs: VariantObservation, mem: VariantMemory, state: _Pass
+    obs: VariantObservation, mem: VariantMemory, state: _Pass
 ) -> tuple[bool, Cause | None, VariantMemory]:
     """Whether the variant may get new replicas now; the cause when it may not."""
     spec, now = state.spec, state.now
@@ -290,7 +290,7 @@ def _decide(
 ) -> VariantTarget:
     mem = previous or VariantMemory()
     per = variant.capacity_per_replica
-    may_grow, blocked_cause, mem = _obtainability(variant, obs, mem, state)
+    may_grow, blocked_cause, mem = _obtainability(obs, mem, state)
     safe_ready = max(0, obs.ready - obs.disrupted)
 
     # Rule 3: Ready replicas that vanished while the workload kept its replicas were lost.
