@@ -148,6 +148,12 @@ def start_lws(plane: ControlPlane, *, timeout_s: float = 120.0) -> float:
             f"{plane.bin_dir} lacks {LWS_BINARY} or {crd}; rebuild with hack/control-plane/build.sh"
         )
     plane.kubectl("apply", "--server-side", "-f", str(crd))
+    # Before the manager starts: its LeaderWorkerSet watch would otherwise retry for 10 s.
+    plane.wait_until(
+        f"CRD {CRD_NAME} to be Established",
+        lambda: crd_established(plane, CRD_NAME),
+        timeout_s=timeout_s,
+    )
     work = plane.work_dir / "lws"
     certs = work / "certs"
     certs.mkdir(parents=True, exist_ok=True)
@@ -171,11 +177,6 @@ def start_lws(plane: ControlPlane, *, timeout_s: float = 120.0) -> float:
         [f"--config={config_file}", f"--kubeconfig={plane.kubeconfig}", "--zap-log-level=info"],
     )
 
-    plane.wait_until(
-        f"CRD {CRD_NAME} to be Established",
-        lambda: crd_established(plane, CRD_NAME),
-        timeout_s=timeout_s,
-    )
     plane.wait_until(
         "lws-controller /readyz",
         lambda: _http_ok(f"http://127.0.0.1:{health_port}/readyz"),
