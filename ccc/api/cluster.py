@@ -102,6 +102,8 @@ class PodInfo:
     owner_name: str | None
     #: Only the labels matching :data:`POD_LABEL_PREFIXES`.
     labels: dict[str, str]
+    #: The ``Ready`` condition (``None``: not reported, e.g. a pod the in-memory binder placed).
+    ready: bool | None = None
 
     @property
     def key(self) -> str:
@@ -167,14 +169,16 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
     name = str(meta.get("name", ""))
     namespace = _intern(meta.get("namespace", ""))
     request = pod_request_from_spec(spec, name=name, namespace=namespace)
-    unschedulable, since = False, None
+    unschedulable, since, ready = False, None, None
     for condition in status.get("conditions") or ():
-        if condition.get("type") == "PodScheduled":
+        kind = condition.get("type")
+        if kind == "PodScheduled":
             unschedulable = (
                 condition.get("status") == "False" and condition.get("reason") == "Unschedulable"
             )
             since = parse_time(condition.get("lastTransitionTime")) if unschedulable else None
-            break
+        elif kind == "Ready":
+            ready = condition.get("status") == "True"
     raw_tolerations = tuple(
         (
             _intern(t["key"]) if t.get("key") is not None else None,
@@ -210,6 +214,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         labels=_intern_map(
             (k, v) for k, v in labels.items() if str(k).startswith(POD_LABEL_PREFIXES)
         ),
+        ready=ready,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from policies.commands import Command, Delete, MarkUnavailable, Provision, WaitUntil
+from policies.commands import Command, Delete, MarkUnavailable, Provision, ScaleTarget, WaitUntil
 from policies.state import ErrorInfo, Input, ProviderDone, Result
 from providers.base import Provider
 from providers.clock import Clock
@@ -94,6 +94,8 @@ class Executor:
         #: called with each outcome the moment its call ends (logging), before the inbox
         self.on_done: Callable[[ProviderDone], None] = lambda _: None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: runs ScaleTarget commands (ccc.controller.scale.ScaleExecutor), when serving is on
+        self.scale: Any = None
 
     @property
     def busy(self) -> bool:
@@ -108,6 +110,8 @@ class Executor:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 started += 1
+            elif isinstance(c, ScaleTarget) and self.scale is not None:
+                self.scale.start(c)
             elif not isinstance(c, MarkUnavailable | WaitUntil):
                 # No policy proposes these yet; the lifecycle and ServingGroup work that does
                 # brings their execution (Eviction API, /scale) with it.

@@ -76,4 +76,17 @@ class Metrics:
             ["class_name"],
             registry=r,
         )
+        self.serving_capacity = Gauge(
+            "ccc_serving_capacity",
+            "ServingGroup capacity by group and variant (variant \"\" is the group's total);"
+            " kind is ready, desired or target.",
+            ["namespace", "group", "variant", "kind"],
+            registry=r,
+        )
+        self.serving_shifts = Counter(
+            "ccc_serving_shifts_total",
+            "Passes that moved ServingGroup capacity between variants, by cause.",
+            ["namespace", "group", "cause"],
+            registry=r,
+        )
         self.leader = Gauge("ccc_leader", "1 while this replica leads.", registry=r)
