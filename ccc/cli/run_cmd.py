@@ -89,6 +89,11 @@ def run(
         "--node-registration-timeout",
         help="Seconds before nodes that never registered are given up and the walk moves on.",
     ),
+    serving_groups: bool = typer.Option(
+        True,
+        "--serving-groups/--no-serving-groups",
+        help="Keep ServingGroups at their capacity (needs the ServingGroup CRD).",
+    ),
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
@@ -127,6 +132,7 @@ def run(
         lease_duration_s=lease_duration,
         renew_deadline_s=renew_deadline,
         retry_period_s=retry_period,
+        serving_groups=serving_groups,
     )
     opts = ProviderOptions(
         name=provider.value,

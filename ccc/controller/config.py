@@ -55,6 +55,8 @@ class ControllerConfig(BaseModel):
     lease_duration_s: float = 15.0
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
+    #: Run the ServingGroup controller (needs the ServingGroup CRD and its RBAC).
+    serving_groups: bool = True
     #: Namespace for Events about cluster-scoped objects (ComputeClasses).
     event_namespace: str = "default"
 

@@ -78,7 +78,7 @@ class Metrics:
         )
         self.serving_capacity = Gauge(
             "ccc_serving_capacity",
-            "ServingGroup capacity by group and variant (variant \"\" is the group's total);"
+            'ServingGroup capacity by group and variant (variant "" is the group\'s total);'
             " kind is ready, desired or target.",
             ["namespace", "group", "variant", "kind"],
             registry=r,

@@ -9,6 +9,7 @@ Deployment restarts it as a standby, which avoids two leaders acting on stale st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,9 @@ from ccc.controller.leader import LeaderElector
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
+from ccc.controller.scale import KubeWorkloads
+from ccc.controller.serving import ServingController
+from ccc.controller.serving_status import KubeGroupStatus, hpa_owners
 from ccc.controller.status import StatusWriter
 from ccc.controller.view import InformerView
 from providers.base import Provider
@@ -42,6 +46,8 @@ ProviderFactory = Callable[[Any, Catalog, Clock], Awaitable[Provider]]
 PODS = Resource("", "v1", "pods", True)
 NODES = Resource("", "v1", "nodes", False)
 CLASSES = Resource(L.GROUP, L.VERSION, "computeclasses", False)
+GROUPS = Resource(L.GROUP, L.VERSION, "servinggroups", True)
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,39 @@ class Controller:
             events=EventRecorder(api, namespace=config.event_namespace),
             status=StatusWriter(api),
         )
+        self.serving: ServingController | None = None
+        self.groups: Informer[dict[str, Any]] | None = None
+        self.hpas: Informer[dict[str, Any]] | None = None
+        if config.serving_groups:
+            self.groups = Informer(
+                api, GROUPS, project=lambda o: o, on_change=self._on_other, name="servinggroups"
+            )
+            self.hpas = Informer(
+                api, HPAS, project=lambda o: o, on_change=self._on_other, name="hpas"
+            )
+            groups, hpas = self.groups, self.hpas
+
+            class _Groups:
+                def groups(self) -> list[dict[str, Any]]:
+                    return groups.values()
+
+            def owners(ns: str, kind: str, name: str) -> tuple[str, ...]:
+                return hpa_owners(hpas.values()).get((ns, kind, name), ())
+
+            self.serving = ServingController(
+                groups=_Groups(),
+                workloads=KubeWorkloads(api),
+                view=self.reconciler.view,
+                catalog=self.catalog,
+                clock=self.clock,
+                metrics=self.metrics,
+                executor=self.reconciler.executor,
+                memory_of=lambda name: self.reconciler.state.memory_of(name),
+                events=self.reconciler.notices.recorder,
+                status=KubeGroupStatus(api),
+                owners=owners,
+                resync_s=config.resync_s,
+            )
         self.health = HealthServer(
             config.metrics_host,
             config.metrics_port,
@@ -138,17 +177,34 @@ class Controller:
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
         self.reconciler.on_pod(event, old, new)
+        if self.serving is not None:
+            self.serving.notify()
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()
+        if self.serving is not None:
+            self.serving.notify()
+
+    async def _serve(self) -> None:
+        """The ServingGroup loop, once its caches are synced (they never sync while the
+        ServingGroup CRD is missing: the informer retries and logs)."""
+        assert self.serving is not None and self.groups is not None and self.hpas is not None
+        await asyncio.gather(self.groups.wait_synced(), self.hpas.wait_synced())
+        log.info("serving.started", groups=len(self.groups))
+        await self.serving.run()
 
     async def _lead(self) -> None:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
+        serving = asyncio.create_task(self._serve()) if self.serving is not None else None
         try:
             await self.reconciler.run()
         finally:
+            if serving is not None:
+                serving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
             self.leading = False
             self.metrics.leader.set(0)
 
@@ -157,9 +213,10 @@ class Controller:
         await self.health.start()
         try:
             async with asyncio.TaskGroup() as tg:
+                extra: list[Informer[Any]] = [i for i in (self.groups, self.hpas) if i is not None]
+                everything: list[Informer[Any]] = [self.pods, self.nodes, self.classes, *extra]
                 informers = [
-                    tg.create_task(inf.run(), name=f"informer-{inf.name}")
-                    for inf in (self.pods, self.nodes, self.classes)
+                    tg.create_task(inf.run(), name=f"informer-{inf.name}") for inf in everything
                 ]
                 await asyncio.gather(
                     *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))

@@ -161,6 +161,13 @@ class Capability:
         return (self.role, self.group, self.resource, self.verb)
 
 
+#: Kinds whose ``/scale`` the ServingGroup controller may read and write (ccc/controller/scale.py).
+SCALE_TARGETS = (
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+)
+
 CAPABILITIES = (
     Capability("", "", "pods", "list", "informer lists pending pods in all namespaces"),
     Capability("", "", "pods", "watch", "informer watches pods in all namespaces"),
@@ -174,6 +181,26 @@ CAPABILITIES = (
     Capability("", L.GROUP, "computeclasses", "watch", "informer watches ComputeClasses"),
     Capability(
         "", L.GROUP, "computeclasses/status", "patch", "status: conditions, unavailableOfferings"
+    ),
+    Capability("", L.GROUP, "servinggroups", "list", "informer lists ServingGroups"),
+    Capability("", L.GROUP, "servinggroups", "watch", "informer watches ServingGroups"),
+    Capability(
+        "", "autoscaling", "horizontalpodautoscalers", "list", "informer lists HPAs (owners)"
+    ),
+    Capability(
+        "", "autoscaling", "horizontalpodautoscalers", "watch", "informer watches HPAs (owners)"
+    ),
+    Capability(
+        "", L.GROUP, "servinggroups/status", "patch", "ServingGroup status", namespace="default"
+    ),
+    *(
+        Capability("", group, resource, verb, f"{verb} {resource} of a variant", namespace="ml")
+        for group, plural in SCALE_TARGETS
+        for resource, verb in (
+            (plural, "get"),
+            (f"{plural}/scale", "get"),
+            (f"{plural}/scale", "patch"),
+        )
     ),
     Capability("", "", "events", "create", "Events on pods and classes", namespace="default"),
     Capability("", "", "events", "patch", "repeated Events bump their count", namespace="default"),
@@ -227,6 +254,7 @@ RAW_CALL_RESOURCES = {
     "ccc/controller/events.py": ("", "events"),
     "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
     "ccc/controller/status.py": (L.GROUP, "computeclasses/status"),
+    "ccc/controller/serving_status.py": (L.GROUP, "servinggroups/status"),
 }
 HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
@@ -250,6 +278,16 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    scale = (REPO / "ccc/controller/scale.py").read_text()
+    # /scale reads and writes and the object's read go to each kind the chart allows; the
+    # discovery GET (/apis/GROUP/VERSION) needs no rule; pods are listed by selector.
+    assert re.search(r'request_json\(\s*self\._api,\s*"PATCH",\s*f"\{path\}/scale"', scale)
+    assert re.search(r'"GET", f"\{path\}/scale"', scale)
+    for group, plural in SCALE_TARGETS:
+        assert f'"{plural}"' in scale, f"{plural} missing from scale.py's well-known kinds"
+        found |= {(group, plural, "get"), (group, f"{plural}/scale", "get")}
+        found.add((group, f"{plural}/scale", "patch"))
+    found.add(("", "pods", "list"))
     run = (REPO / "ccc/controller/run.py").read_text()
     for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
         group = L.GROUP if group == "L.GROUP" else group.strip('"')

@@ -193,7 +193,9 @@ class ServingLoop:
 
     def running(self, deployment: str) -> int:
         return sum(
-            1 for p in self.workloads.pods_of(NS, deployment) if p.phase == "Running" and p.node_name
+            1
+            for p in self.workloads.pods_of(NS, deployment)
+            if p.phase == "Running" and p.node_name
         )
 
     def ready_capacity(self) -> float:
