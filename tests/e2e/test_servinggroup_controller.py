@@ -372,8 +372,11 @@ async def test_kill_9_during_a_move_back_converges_without_oscillation(
         await _until(
             w, "a watcher sample after settling", lambda: _sampled_after(w, settled), timeout_s=5
         )
+        # The first controller filled v6e, cancelled it on the stockout and moved back to it;
+        # the second one only finished the move: no write flips a workload back and forth.
         assert w.history("h100") == [0, 3, 0], w.history("h100")
-        assert w.history("v6e") == [0, 4], w.history("v6e")
+        assert w.history("v6e") == [0, 4, 0, 4], w.history("v6e")
+        assert [r for t, d, r in w.replicas if d == "v6e" and t > killed] == []
         after = [c for t, c in w.capacity if t >= killed]
         assert min(after) >= TARGET, f"Ready capacity dipped to {min(after)}"
 
