@@ -29,7 +29,7 @@ from ccc.api import labels as L
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
-from ccc.api.servinggroup import ServingGroup, Variant, VariantState
+from ccc.api.servinggroup import ServingGroup, ServingGroupSpec, Variant, VariantState
 from policies.commands import Cause as CommandCause
 from policies.commands import ScaleTarget
 from policies.obtainability import ObtainabilityMemory
@@ -291,8 +291,9 @@ def decide_group(
             loss = Loss(len(gone), _loss_where(gone))
         if loss is not None:
             losses[v.name] = loss
-    result = split(group.spec, observed, now=now, memory=memory, prices=prices)
     conflicts = {n: views[n].owners for n in views if views[n].owners}
+    spec = _pinned(group.spec, {n: views[n].replicas for n in conflicts})
+    result = split(spec, observed, now=now, memory=memory, prices=prices)
     commands: list[ScaleTarget] = []
     by_name = {v.name: v for v in group.spec.variants}
     for t in result.variants:
@@ -320,6 +321,20 @@ def decide_group(
         missing=missing,
         hosts=now_hosts,
     )
+
+
+def _pinned(spec: ServingGroupSpec, replicas: Mapping[str, int]) -> ServingGroupSpec:
+    """``spec`` with the variants another owner scales pinned at the replicas that owner set:
+    the split plans the other variants around them."""
+    if not replicas:
+        return spec
+    variants = [
+        v.model_copy(update={"min_replicas": replicas[v.name], "max_replicas": replicas[v.name]})
+        if v.name in replicas
+        else v
+        for v in spec.variants
+    ]
+    return spec.model_copy(update={"variants": variants})
 
 
 def _label(variant: Variant, views: Mapping[str, TargetView]) -> str:

@@ -4,19 +4,25 @@ kube-controller-manager's HPA controller reads the group through its scale subre
 (`spec.capacity`, `status.capacity`, `status.selector`), reports AbleToScale=True, and writes
 `spec.capacity` back through `/scale`: below the HPA's minReplicas it scales the group up without
 needing any metric. No metrics server runs, so the metric-based part reports
-FailedGetResourceMetric, which also shows the selector was accepted. The ServingGroup controller
-will write `status.selector`; until then the test sets it through the status subresource.
+FailedGetResourceMetric, which also shows the selector was accepted. `ccc run` (a real process)
+writes `status.capacity` and `status.selector`.
+
+An HPA aimed at a variant's workload instead is another owner: ccc leaves that workload alone and
+reports the group `Conflicting`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 
+from tests.e2e.controller_harness import ControllerProcess, install_crd
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -50,15 +56,37 @@ def _group(name: str, capacity: int) -> dict[str, Any]:
     }
 
 
-def _hpa(name: str, *, min_replicas: int) -> dict[str, Any]:
+def _deployment(name: str) -> dict[str, Any]:
+    labels = {"app": name, "ccc.dev/serving-group": "llama"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {"ccc.dev/compute-class": "absent"},
+                    "containers": [{"name": "vllm", "image": "vllm"}],
+                },
+            },
+        },
+    }
+
+
+def _hpa(
+    name: str, *, min_replicas: int, kind: str = "ServingGroup", api_version: str = ""
+) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": name},
         "spec": {
             "scaleTargetRef": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ServingGroup",
+                "apiVersion": api_version or f"{GROUP}/{VERSION}",
+                "kind": kind,
                 "name": name,
             },
             "minReplicas": min_replicas,
@@ -77,29 +105,31 @@ def _hpa(name: str, *, min_replicas: int) -> dict[str, Any]:
 
 
 async def test_an_hpa_reads_the_scale_subresource_and_scales_the_capacity(
-    cluster: ControlPlane,
+    cluster: ControlPlane, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
     async with (
         api_client(cluster.kubeconfig) as api,
         temporary_namespace(api, "sg-hpa") as namespace,
+        _controller(cluster, api, tmp_path),
     ):
         custom = client.CustomObjectsApi(api)
         autoscaling = client.AutoscalingV2Api(api)
         await custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, _group("llama", 40)
         )
-        status = {"capacity": 40, "readyCapacity": 40, "selector": "ccc.dev/serving-group=llama"}
-        await asyncio.to_thread(
-            cluster.kubectl,
-            "patch",
-            "-n",
-            namespace,
-            "servinggroup/llama",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            json.dumps({"status": status}),
+        apps = client.AppsV1Api(api)
+        for name in ("a", "b"):
+            await apps.create_namespaced_deployment(namespace, _deployment(name))
+
+        async def selector() -> str | None:
+            got = await custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "llama"
+            )
+            return (got.get("status") or {}).get("selector") or None
+
+        assert await eventually("ccc writes status.selector", selector) == (
+            "ccc.dev/serving-group=llama"
         )
         await autoscaling.create_namespaced_horizontal_pod_autoscaler(
             namespace, _hpa("llama", min_replicas=64)
@@ -124,3 +154,58 @@ async def test_an_hpa_reads_the_scale_subresource_and_scales_the_capacity(
         assert await eventually("the HPA to set spec.capacity to minReplicas", scaled_up) == 64
         hpa = await autoscaling.read_namespaced_horizontal_pod_autoscaler("llama", namespace)
         assert hpa.status.desired_replicas == 64
+
+
+@contextlib.asynccontextmanager
+async def _controller(
+    cluster: ControlPlane, api: client.ApiClient, tmp_path: Path
+) -> AsyncIterator[ControllerProcess]:
+    await install_crd(api)
+    proc = ControllerProcess(cluster, tmp_path, kwok_namespace=f"hpa-cloud-{tmp_path.name[-6:]}")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def test_an_hpa_on_a_variants_workload_is_reported_as_conflicting_and_left_alone(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
+    async with (
+        api_client(cluster.kubeconfig) as api,
+        temporary_namespace(api, "sg-hpa") as namespace,
+        _controller(cluster, api, tmp_path),
+    ):
+        custom = client.CustomObjectsApi(api)
+        apps = client.AppsV1Api(api)
+        for name in ("a", "b"):
+            await apps.create_namespaced_deployment(namespace, _deployment(name))
+        await client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
+            namespace, _hpa("a", min_replicas=2, kind="Deployment", api_version="apps/v1")
+        )
+        await custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, _group("llama", 40)
+        )
+
+        async def conflicting() -> dict[str, Any] | None:
+            got = await custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "llama"
+            )
+            conds = {c["type"]: c for c in (got.get("status") or {}).get("conditions") or []}
+            c = conds.get("Conflicting")
+            return c if c is not None and c["status"] == "True" else None
+
+        cond = await eventually("Conflicting=True", conflicting, timeout_s=60)
+        assert cond["reason"] == "AnotherOwnerScales"
+        assert "HorizontalPodAutoscaler a" in cond["message"]
+
+        async def b_scaled() -> int | None:
+            replicas = (await apps.read_namespaced_deployment("b", namespace)).spec.replicas
+            return replicas or None
+
+        # Variant a is left to its HPA (which does not act on a workload at 0 replicas): ccc
+        # plans the group around a's 0 replicas and scales b for all of it (40 / 10 per replica).
+        assert await eventually("ccc scales the other variant", b_scaled, timeout_s=30) == 4
+        assert (await apps.read_namespaced_deployment("a", namespace)).spec.replicas == 0

@@ -269,6 +269,8 @@ def test_a_workload_another_owner_scales_is_never_written_and_is_reported() -> N
     d = decide_group(group(), views, NODES, frozenset(), now=NOW, memory={})
     assert "v6e" not in {c.name for c in d.commands}
     assert d.conflicts == {"v6e": ("HorizontalPodAutoscaler v6e",)}
+    # The other variants are planned around the replicas the other owner set (1 x 8).
+    assert {c.name: c.replicas for c in d.commands} == {"h100": 2}
 
 
 def test_a_missing_workload_is_not_written_and_is_reported() -> None:
