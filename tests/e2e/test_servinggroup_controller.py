@@ -383,3 +383,32 @@ async def test_kill_9_during_a_move_back_converges_without_oscillation(
 
 async def _sampled_after(w: World, t: float) -> bool:
     return any(s > t for s, _ in w.capacity)
+
+
+async def test_a_planned_disruption_of_a_tpu_node_gets_a_surge_replica_before_any_drain(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """The lifecycle controller marks a node it will replace with ``ccc.dev/disruption``; here
+    the test writes that annotation itself (the flex-start expiry that would write it is the
+    lifecycle controller's). The group surges: Ready capacity without that node's replica meets
+    the target before anything is drained."""
+    async with world(cluster, tmp_path, tpu_capacity=None) as w:
+        w.start()
+
+        async def tpu_carries() -> bool:
+            return (await w.ready())["v6e"] == 4
+
+        await _until(w, "4 TPU replicas Ready", tpu_carries)
+        node = (await w.tpu_nodes())[0]
+        await client.CoreV1Api(w.api).patch_node(
+            node, {"metadata": {"annotations": {L.DISRUPTION_ANNOTATION: "expiry"}}}
+        )
+
+        async def surged() -> bool:
+            return (await w.ready())["v6e"] == 5
+
+        await _until(w, "a fifth TPU replica Ready (surge)", surged)
+        v6e = await w.variant("v6e")
+        assert v6e["state"] == "Draining" and v6e["disruptedReplicas"] == 1, v6e
+        assert w.history("v6e") == [0, 4, 5], w.history("v6e")
+        assert w.history("h100") == [0]
