@@ -1,14 +1,26 @@
 """Entry point of the ``ccc`` command. Each sub-command lives in its own module and registers
-itself on the Typer app through a ``register(app)`` function."""
+itself on the Typer app through a ``register(app)`` function.
+
+Start-up matters (``ccc validate`` runs in editors and CI loops): sub-command modules import
+what only their command body needs (the Kubernetes client, Google Cloud SDKs, aiohttp,
+Prometheus) inside that body, so ``ccc validate``/``plan``/``catalog``/``crd`` never load them
+(benchmarks/cli_startup.py measures it).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from ccc import __version__
 from ccc.cli import catalog_cmd, crd_cmd, plan_cmd, run_cmd, validate_cmd
+
+DEBUG_ENV = "CCC_DEBUG"
+"""Set to 1 to get the Python traceback of an unexpected error instead of one line."""
+
+EXIT_INTERNAL_ERROR = 2
 
 app = typer.Typer(
     name="ccc",
@@ -39,8 +51,31 @@ for _module in (validate_cmd, crd_cmd, catalog_cmd, plan_cmd, run_cmd):
 
 
 def main() -> None:
-    """Run the CLI; unexpected errors become one clear line and exit code 2, not a traceback."""
+    """Run the CLI; unexpected errors become one clear line and exit code 2, not a traceback
+    (``CCC_DEBUG=1`` shows the traceback)."""
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # `ccc plan ... | head`: the reader left; say nothing more and exit as SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        sys.stderr.write(internal_error_line(exc) + "\n")
+        sys.exit(EXIT_INTERNAL_ERROR)
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """One line for an error no command anticipated."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    what = type(exc).__name__ + (f": {detail}" if detail else "")
+    return (
+        f"ccc: internal error ({what}); this is a bug in ccc, please report it with the input"
+        f" that caused it ({DEBUG_ENV}=1 shows the traceback)"
+    )

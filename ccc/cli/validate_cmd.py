@@ -1,25 +1,32 @@
-"""``ccc validate FILE|DIR ...``: check ComputeClass manifests without a cluster.
+"""``ccc validate FILE|DIR|- ...``: check ComputeClass manifests without a cluster.
 
 Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
 to fix it``, then a one-line summary. Exit status: 0 all valid, 1 problems found, 2 a path does
-not exist or nothing to validate. Documents of other kinds are skipped and counted in the
-summary, so a directory of mixed manifests (a class next to its workloads) can be checked as is.
+not exist or nothing to validate. Documents of other kinds (Deployments, Services, ...) are
+skipped and counted in the summary, so a directory of mixed manifests (a class next to its
+workloads) can be checked as is; documents that look like one of ccc's kinds but are not
+(``kind: CustomComputeClass``, an unknown ``ccc.dev`` kind) are problems, never skipped.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
 from ccc.api.manifest import (
+    STDIN,
     Document,
-    InvalidComputeClass,
+    InvalidManifest,
+    KindSpec,
     ManifestError,
+    Problem,
+    classify,
     load_file,
     manifest_files,
-    parse_compute_class,
 )
 
 EXIT_OK = 0
@@ -33,11 +40,16 @@ class Report:
 
     lines: list[str] = field(default_factory=list)
     files: int = 0
-    classes: int = 0
-    invalid_classes: int = 0
-    skipped: int = 0
+    checked: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
     broken_files: int = 0
     missing_paths: int = 0
+
+    @property
+    def classes(self) -> int:
+        """Documents checked as one of ccc's kinds (ComputeClass, ...)."""
+        return sum(self.checked.values())
 
     @property
     def exit_code(self) -> int:
@@ -50,20 +62,33 @@ class Report:
         return EXIT_OK
 
     def summary(self) -> str:
-        skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
+        skipped = ""
+        if self.skipped:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items()))
+            skipped = f", {sum(self.skipped.values())} other document(s) skipped ({kinds})"
         if self.exit_code == EXIT_OK:
-            classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
-            return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}"
+            return f"OK: {self._objects()} valid in {_plural(self.files, 'file')}{skipped}"
         if self.classes == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
-        if self.invalid_classes:
-            parts.append(f"{self.invalid_classes} of {self.classes} ComputeClass(es) invalid")
+        if self.invalid:
+            parts.append(f"{self.invalid} of {self._objects(plural_kind=True)} invalid")
         if self.broken_files:
             parts.append(f"{_plural(self.broken_files, 'file')} unreadable")
         if self.missing_paths:
             parts.append(f"{self.missing_paths} path(s) not found")
         return "FAILED: " + ", ".join(parts) + skipped
+
+    def _objects(self, *, plural_kind: bool = False) -> str:
+        if not self.checked:
+            return "0 documents" if plural_kind else "no document"
+        if plural_kind and len(self.checked) == 1:
+            (kind, n), *_ = self.checked.items()
+            return f"{n} {kind}(es)" if kind.endswith("s") else f"{n} {kind}(s)"
+        return ", ".join(
+            _plural(n, kind, kind + ("es" if kind.endswith("s") else "s"))
+            for kind, n in self.checked.items()
+        )
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -71,7 +96,8 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def validate_paths(paths: list[Path]) -> Report:
-    """Validate every ComputeClass in ``paths`` (files or directories); never raises."""
+    """Validate every ComputeClass in ``paths`` (files, directories, ``-`` for standard input);
+    never raises for bad input."""
     report = Report()
     for path in paths:
         try:
@@ -94,26 +120,35 @@ def validate_paths(paths: list[Path]) -> Report:
 
 
 def _validate_document(doc: Document, report: Report) -> None:
-    if not doc.is_compute_class and doc.kind is not None:
-        report.skipped += 1
+    what = classify(doc)
+    if what is None:
+        report.skipped[doc.kind or "?"] += 1
         return
-    report.classes += 1
-    label = (
-        f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-    )
+    label = f"{doc.kind}/{doc.name}" if doc.kind and doc.name else doc.describe()
+    if isinstance(what, Problem):
+        report.checked[doc.kind or "document"] += 1
+        report.invalid += 1
+        report.lines.append(f"{doc.source}: {label}: {what}")
+        return
+    _check(what, doc, label, report)
+
+
+def _check(spec: KindSpec, doc: Document, label: str, report: Report) -> None:
+    report.checked[spec.kind] += 1
     try:
-        parse_compute_class(doc.body)
-    except InvalidComputeClass as exc:
-        report.invalid_classes += 1
+        spec.parse(doc.body)
+    except InvalidManifest as exc:
+        report.invalid += 1
         for problem in exc.problems:
-            where = f"{problem.path}: " if problem.path else ""
-            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+            report.lines.append(f"{doc.source}: {label}: {problem}")
 
 
 VALIDATE_HELP = (
     "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.\n\n"
     "Prints one line per problem: FILE: ComputeClass/NAME: field.path: what to fix. "
-    "Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass."
+    "PATH - reads standard input. Other kinds (Deployments, Services, ...) are skipped and "
+    "counted. Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no "
+    "ComputeClass."
 )
 
 
@@ -125,10 +160,13 @@ def register(app: typer.Typer) -> None:
         paths: list[Path] = typer.Argument(
             ...,
             metavar="PATH",
-            help="Manifest files or directories (searched recursively for *.yaml and *.yml).",
+            help="Manifest files or directories (searched recursively for *.yaml and *.yml);"
+            " - for standard input.",
         ),
     ) -> None:
         """Check ComputeClass manifests offline (see VALIDATE_HELP)."""
+        if any(str(p) == STDIN for p in paths) and sys.stdin.isatty():
+            typer.echo("reading manifests from standard input (end with Ctrl-D)", err=True)
         report = validate_paths(paths)
         for line in report.lines:
             typer.echo(line)

@@ -106,7 +106,9 @@ def test_other_kinds_are_skipped_and_counted(tmp_path: Path) -> None:
     )
     code, output = _validate(mixed)
     assert code == 0
-    assert output.strip() == "OK: 1 ComputeClass valid in 1 file, 1 other document(s) skipped"
+    assert output.strip() == (
+        "OK: 1 ComputeClass valid in 1 file, 1 other document(s) skipped (1 Deployment)"
+    )
 
 
 def test_a_file_without_compute_classes_is_a_usage_error(tmp_path: Path) -> None:
@@ -122,7 +124,7 @@ def test_a_document_without_kind_is_an_error_not_skipped(tmp_path: Path) -> None
     bare.write_text("metadata: {name: x}\nspec: {}\n")
     code, output = _validate(bare)
     assert code == 1
-    assert f"{bare}: ComputeClass/x: kind: missing; set kind: ComputeClass" in output
+    assert f"{bare}: document 1 (line 1): kind: missing; set kind: ComputeClass" in output
 
 
 def test_a_missing_path_is_reported_with_exit_code_2(tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ def test_binary_files_are_reported_as_unreadable(tmp_path: Path) -> None:
     blob.write_bytes(b"\xff\xfe\x00\x01kind")
     code, output = _validate(blob)
     assert code == 1
-    assert output.startswith(f"{blob}: cannot read file")
+    assert output.startswith(f"{blob}:1:1: not UTF-8 text (byte 0xff); save the file as UTF-8")
 
 
 def test_validate_without_arguments_shows_usage() -> None:
