@@ -212,7 +212,8 @@ def parse_compute_class(obj: Mapping[str, Any]) -> ComputeClass:
     name = _str_field(obj.get("metadata"), "name")
     problems = _header_problems(obj)
     try:
-        model = ComputeClass.model_validate(dict(obj))
+        # Manifests use the wire (camelCase) names only, as the API server does.
+        model = ComputeClass.model_validate(dict(obj), by_alias=True, by_name=False)
     except ValidationError as exc:
         problems += [
             p
