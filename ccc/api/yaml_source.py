@@ -33,7 +33,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -154,7 +154,7 @@ def read_text(path: str | Path) -> tuple[str, str]:
             large, not UTF-8, a silent pipe, ...), with a message saying what to do.
     """
     if str(path) == STDIN:
-        data = _read_limited(sys.stdin.buffer.fileno(), STDIN_SOURCE, pipe=False)
+        data = _read_stream(sys.stdin.buffer, STDIN_SOURCE)
         return STDIN_SOURCE, _decode(data, STDIN_SOURCE)
     source = str(path)
     try:
@@ -175,7 +175,7 @@ def read_text(path: str | Path) -> tuple[str, str]:
             if size > MAX_FILE_BYTES:
                 raise ManifestError(_too_large(size), source=source)
             os.set_blocking(fd, True)
-            data = _read_limited(fd, source, pipe=False)
+            data = _read_limited(fd, source)
         else:
             raise ManifestError(
                 f"is a {_file_type(mode)}, not a manifest file; pass a YAML file, or pipe the"
@@ -233,15 +233,21 @@ def _read_pipe(fd: int, source: str) -> bytes:
             source=source,
         )
     os.set_blocking(fd, True)
-    return _read_limited(fd, source, pipe=True)
+    return _read_limited(fd, source)
 
 
-def _read_limited(fd: int, source: str, *, pipe: bool) -> bytes:
+def _read_limited(fd: int, source: str) -> bytes:
+    with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
+        return _read_stream(stream, source)
+
+
+def _read_stream(stream: BinaryIO, source: str) -> bytes:
+    """At most :data:`MAX_FILE_BYTES` of ``stream``, read in chunks."""
     chunks: list[bytes] = []
     total = 0
     while True:
         try:
-            chunk = os.read(fd, 1 << 16)
+            chunk = stream.read(1 << 16)
         except OSError as exc:
             raise ManifestError(f"cannot read: {exc.strerror or exc}", source=source) from None
         if not chunk:

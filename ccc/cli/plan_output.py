@@ -73,19 +73,22 @@ def pending_groups(plan: Plan) -> int:
 
 
 def warnings(plan: Plan) -> list[str]:
-    """The plan's own warnings, then ccc's checks of GKE limits."""
+    """The plan's own warnings, then ccc's checks of GKE limits (one line per check)."""
     out = list(plan.warnings)
+    too_big: list[tuple[int, int]] = []
     for row in rows(plan):
         a = row.attempt
         size = a.target_nodes if a.target_nodes is not None else a.nodes
         if a.decision != "skip" and size > GKE_MAX_NODES_PER_POOL_ZONE:
-            out.append(
-                f"attempt {row.number} ({row.step}) would make node pool {a.node_pool} "
-                f"{size:,} nodes in {a.zone}; GKE allows at most "
-                f"{GKE_MAX_NODES_PER_POOL_ZONE:,} nodes per node pool per zone, so that request "
-                "would fail: spread the pods over more zones (location.zones) or use a bigger "
-                "machine type"
-            )
+            too_big.append((row.number, size))
+    if too_big:
+        numbers = ", ".join(str(n) for n, _ in too_big[:8]) + (", ..." if len(too_big) > 8 else "")
+        out.append(
+            f"GKE allows at most {GKE_MAX_NODES_PER_POOL_ZONE:,} nodes per node pool per zone;"
+            f" attempt(s) {numbers} would make a pool of up to {max(s for _, s in too_big):,}"
+            " nodes, which GKE refuses: spread the pods over more zones (location.zones,"
+            " locationPolicy: BALANCED) or use a bigger machine type"
+        )
     return out
 
 

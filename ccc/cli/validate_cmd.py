@@ -85,6 +85,8 @@ class Report:
         if plural_kind and len(self.checked) == 1:
             (kind, n), *_ = self.checked.items()
             return f"{n} {kind}(es)" if kind.endswith("s") else f"{n} {kind}(s)"
+        if plural_kind:
+            return _plural(self.classes, "document")
         return ", ".join(
             _plural(n, kind, kind + ("es" if kind.endswith("s") else "s"))
             for kind, n in self.checked.items()
@@ -126,7 +128,7 @@ def _validate_document(doc: Document, report: Report) -> None:
         return
     label = f"{doc.kind}/{doc.name}" if doc.kind and doc.name else doc.describe()
     if isinstance(what, Problem):
-        report.checked[doc.kind or "document"] += 1
+        report.checked["near miss" if doc.kind else "document"] += 1
         report.invalid += 1
         report.lines.append(f"{doc.source}: {label}: {what}")
         return
