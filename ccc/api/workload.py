@@ -7,8 +7,6 @@ policies see one shape of input. Parsing is pure: dict in, value out; a field of
 type is a :class:`ConfigError` naming its path (``spec.template.spec.containers[0]...``).
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence

@@ -21,7 +21,9 @@ def render_crd(output: Output = Output.YAML) -> str:
     crd = compute_class_crd()
     if output is Output.JSON:
         return json.dumps(crd, indent=2) + "\n"
-    return yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True)
+    # libyaml's emitter when available: the same text, several times faster for a CRD this size.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(crd, Dumper=dumper, sort_keys=False, width=100, allow_unicode=True)
 
 
 def register(app: typer.Typer) -> None:

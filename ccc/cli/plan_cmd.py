@@ -15,7 +15,6 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 
 from ccc.api import labels as L
 from ccc.api.allocatable import allocatable
@@ -177,6 +176,8 @@ def plan(
     elif output is Output.yaml:
         sys.stdout.write(yaml.safe_dump(plan_output.to_json(the_plan), sort_keys=False))
     else:
+        from rich.console import Console
+
         wide = output is Output.wide
         console = Console(width=1000, soft_wrap=True) if wide else Console()
         plan_output.render_table(the_plan, console, wide=wide, pods=selected, header=header)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from ccc.api.workload import PodRequest
 from policies.plan import Attempt, Plan
+
+if TYPE_CHECKING:  # rich is imported only to print a table, not for -o json/yaml
+    from rich.console import Console
+    from rich.table import Table
 
 GKE_MAX_NODES_PER_POOL_ZONE = 1000
 """GKE's "Nodes per node pool zone" limit (https://cloud.google.com/kubernetes-engine/quotas)."""
@@ -148,6 +149,8 @@ def render_table(
     header: Sequence[str] = (),
 ) -> None:
     """Print ``plan`` for a person: a table per pod group, the skip notes, warnings, outcome."""
+    from rich.markup import escape
+
     by_group = {p.group_id(): p for p in pods}
     all_rows = rows(plan)
     has_waits = any(r.attempt.wait_s for r in all_rows)
@@ -177,6 +180,9 @@ def render_table(
 def _table(
     group_rows: Sequence[Row], notes: dict[str, int], *, wide: bool, has_waits: bool
 ) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, header_style="bold")
     columns = ["#", "rule", "zone", "capacity", "machine type"]
     if wide:

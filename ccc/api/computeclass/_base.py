@@ -48,6 +48,9 @@ class ApiModel(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
+        # Build validators on first use, once for the whole tree: a CLI run validates one
+        # kind of object, and building every model's validator at import doubled start-up.
+        defer_build=True,
     )
 
     @model_validator(mode="after")

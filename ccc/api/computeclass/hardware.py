@@ -1,7 +1,5 @@
 """Hardware sub-objects of a priority rule: GPUs, TPUs, reservations, storage and placement."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 

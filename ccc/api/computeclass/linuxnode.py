@@ -7,8 +7,6 @@ range, so a typo or an out-of-range value is refused here rather than when GKE c
 pool. ccc passes these settings through to the node pools it creates and does not interpret them.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, create_model

@@ -4,8 +4,6 @@ Only what a ComputeClass manifest or a server response carries; the API server o
 fields, so the CRD schema leaves ``metadata`` opaque and ccc merely parses them.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import datetime
 from typing import Any, Literal

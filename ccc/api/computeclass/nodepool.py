@@ -4,8 +4,6 @@ Pools ccc creates get this configuration; existing pools belong to the class onl
 matches.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -4,8 +4,6 @@ ccc passes these settings through to the node pools it creates; it checks their 
 ranges here but does not interpret them.
 """
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal

@@ -5,8 +5,6 @@ ccc may create, or lists existing node pools (``nodepools``). The cross-field ru
 are GKE's rule-level CEL rules plus ccc's own; each says how to fix a violation.
 """
 
-from __future__ import annotations
-
 import typing
 from typing import Literal
 

@@ -1,0 +1,90 @@
+"""CLI start-up: wall time of `ccc validate one.yaml`, `ccc plan`, `ccc catalog` and `ccc crd`,
+each a fresh process as a user runs it, and the modules the command imports.
+
+The target is at most 0.35 s per command on the project machine; run-only modules (the
+Kubernetes client, Google Cloud SDKs, aiohttp, Prometheus) must not be imported at all.
+
+    .venv/bin/python benchmarks/cli_startup.py [--repeat 15]
+
+Prints, per command, the minimum and median wall time over the runs (the minimum is the figure
+to compare: the machine is shared, and other work only ever adds time), the same for a bare
+`python -c pass` (the interpreter's own start-up), and whether a run-only module was loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CCC = Path(sys.executable).with_name("ccc")
+CLASS = REPO / "examples" / "computeclasses" / "h100-obtainability.yaml"
+COMMANDS = {
+    "validate": ["validate", str(CLASS)],
+    "plan": ["plan", str(CLASS)],
+    "catalog": ["catalog"],
+    "crd": ["crd"],
+}
+RUN_ONLY = ("kubernetes_asyncio", "google.cloud", "aiohttp", "prometheus_client", "grpc")
+TARGET_S = 0.35
+
+# Runs one command in this interpreter and reports which run-only modules it loaded.
+_PROBE = """
+import json, sys
+from ccc.cli.main import main
+sys.argv = ["ccc", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout = sys.__stdout__
+loaded = sorted({m.split(".")[0] if not m.startswith("google.") else "google.cloud"
+                 for m in sys.modules
+                 if m.startswith(("kubernetes_asyncio", "google.cloud", "aiohttp",
+                                  "prometheus_client", "grpc"))})
+print("\\nLOADED " + json.dumps(loaded))
+"""
+
+
+def _time(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def _loaded(args: list[str]) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("LOADED "))
+    return list(json.loads(line.removeprefix("LOADED ")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=15, help="runs per command")
+    args = parser.parse_args()
+    rows = [("python -c pass", [sys.executable, "-c", "pass"], None)]
+    rows += [(f"ccc {name}", [str(CCC), *argv], argv) for name, argv in COMMANDS.items()]
+    print(f"{'command':<16} {'min (s)':>8} {'median (s)':>11}  run-only modules loaded")
+    for label, argv, probe in rows:
+        _time(argv)  # warm the file cache
+        samples = [_time(argv) for _ in range(args.repeat)]
+        loaded = "-" if probe is None else (", ".join(_loaded(probe)) or "none")
+        flag = "" if probe is None or min(samples) <= TARGET_S else "  (over the target)"
+        print(
+            f"{label:<16} {min(samples):>8.3f} {statistics.median(samples):>11.3f}  {loaded}{flag}"
+        )
+
+
+if __name__ == "__main__":
+    main()

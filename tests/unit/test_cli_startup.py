@@ -1,0 +1,78 @@
+"""`ccc validate`, `ccc plan`, `ccc catalog` and `ccc crd` do not import what only `ccc run`
+needs (the Kubernetes client, Google Cloud SDKs, aiohttp, Prometheus, gRPC): start-up is
+measured by benchmarks/cli_startup.py; this checks the behaviour behind it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLASS = REPO / "examples" / "computeclasses" / "h100-obtainability.yaml"
+RUN_ONLY = ("kubernetes_asyncio", "google.cloud", "aiohttp", "prometheus_client", "grpc")
+
+_PROBE = """
+import json, sys
+from ccc.cli.main import main
+sys.argv = ["ccc", *json.loads(sys.argv[1])]
+code = None
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print("\\nRESULT " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def _run(args: list[str]) -> tuple[int, list[str]]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    ).stdout
+    result = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT "))[7:])
+    return result["code"], result["modules"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", str(CLASS)],
+        ["plan", str(CLASS)],
+        ["plan", str(CLASS), "-o", "json"],
+        ["catalog"],
+        ["crd"],
+    ],
+    ids=["validate", "plan", "plan-json", "catalog", "crd"],
+)
+def test_offline_commands_do_not_import_the_run_only_libraries(args: list[str]) -> None:
+    code, modules = _run(args)
+    assert code in (0, None)
+    loaded = [m for m in modules if m.startswith(RUN_ONLY)]
+    assert loaded == []
+
+
+def test_validate_imports_neither_the_planner_nor_the_table_printer() -> None:
+    code, modules = _run(["validate", str(CLASS)])
+    assert code in (0, None)
+    assert not [m for m in modules if m.startswith(("policies", "ccc.controller", "rich"))]
+
+
+def test_ccc_run_is_still_a_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ccc", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--provider" in out.stdout
