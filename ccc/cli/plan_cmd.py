@@ -31,6 +31,7 @@ from ccc.cli.plan_inputs import (
     load_workload,
     parse_unavailable,
 )
+from ccc.cli.text_table import terminal_width
 from ccc.controller.decide import Snapshot, decide
 from policies.tiers import compile_class
 
@@ -176,11 +177,16 @@ def plan(
     elif output is Output.yaml:
         sys.stdout.write(yaml.safe_dump(plan_output.to_json(the_plan), sort_keys=False))
     else:
-        from rich.console import Console
-
         wide = output is Output.wide
-        console = Console(width=1000, soft_wrap=True) if wide else Console()
-        plan_output.render_table(the_plan, console, wide=wide, pods=selected, header=header)
+        sys.stdout.write(
+            plan_output.render_table(
+                the_plan,
+                width=None if wide else terminal_width(),
+                wide=wide,
+                pods=selected,
+                header=header,
+            )
+        )
     if output in (Output.json, Output.yaml):
         for line in header:
             typer.echo(line, err=True)

@@ -10,8 +10,8 @@ wait, the node pool name and the full reason.
 
 Waits: GKE (and ccc) keep retrying a stocked-out flex-start or TPU attempt for the rule's
 ``capacityCheckWaitTimeSeconds`` before walking on, so an attempt further down the list is
-reached at the earliest after the waits of the viable attempts above it; "tried after" shows
-that worst case. JSON attempts gain ``waitSeconds`` and ``triedAfterSeconds``.
+reached, at worst, after the waits of the viable attempts above it; "tried after" shows that
+worst case. JSON attempts gain ``waitSeconds`` and ``triedAfterSeconds``.
 
 Warnings: GKE limits a node pool to 1,000 nodes per zone
 (https://cloud.google.com/kubernetes-engine/quotas, "Nodes per node pool zone"); an attempt
@@ -22,21 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ccc.api.workload import PodRequest
+from ccc.cli.text_table import paragraph, render
 from policies.plan import Attempt, Plan
-
-if TYPE_CHECKING:  # rich is imported only to print a table, not for -o json/yaml
-    from rich.console import Console
-    from rich.table import Table
 
 GKE_MAX_NODES_PER_POOL_ZONE = 1000
 """GKE's "Nodes per node pool zone" limit (https://cloud.google.com/kubernetes-engine/quotas)."""
-
-_STYLE = {"create": "green", "scale": "cyan", "skip": "dim"}
-_MAY_WRAP = frozenset({"zone", "step", "reason", "node pool"})
-_HEADERS = {"machine type": "machine", "tried after": "after"}  # short names in the narrow table
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,77 +134,81 @@ def _pods_line(group_pods: int, example: str, pod: PodRequest | None) -> str:
 
 def render_table(
     plan: Plan,
-    console: Console,
     *,
+    width: int | None,
     wide: bool = False,
     pods: Sequence[PodRequest] = (),
     header: Sequence[str] = (),
-) -> None:
-    """Print ``plan`` for a person: a table per pod group, the skip notes, warnings, outcome."""
-    from rich.markup import escape
-
+) -> str:
+    """``plan`` for a person: a table per pod group, the skip notes, warnings and the outcome,
+    in lines of at most ``width`` characters (``None``: no limit, as ``-o wide`` prints)."""
     by_group = {p.group_id(): p for p in pods}
     all_rows = rows(plan)
     has_waits = any(r.attempt.wait_s for r in all_rows)
-    console.print(f"[bold]ccc plan: ComputeClass/{escape(plan.class_name)}[/bold]")
+    lines = [f"ccc plan: ComputeClass/{plan.class_name}"]
     for line in header:
-        console.print(escape(line))
+        lines += paragraph(line, width, indent="  ")
     notes: dict[str, int] = {}
     start = 0
     for group in plan.groups:
         group_rows = all_rows[start : start + len(group.attempts)]
         start += len(group.attempts)
-        console.print(_pods_line(group.pods, group.example, by_group.get(group.key)))
-        console.print(_table(group_rows, notes, wide=wide, has_waits=has_waits))
+        lines += paragraph(
+            _pods_line(group.pods, group.example, by_group.get(group.key)), width, indent="  "
+        )
+        lines += _table(group_rows, notes, wide=wide, has_waits=has_waits, width=width)
     if notes and not wide:
         for reason, number in notes.items():
-            console.print(f"[dim][{number}][/dim] {escape(reason)}", overflow="fold")
+            lines += paragraph(f"[{number}] {reason}", width, indent="    ")
     if has_waits:
-        console.print(
-            "[dim]after: when the attempt is tried at the latest, if every earlier viable attempt"
-            " stocks out only after its rule's capacityCheckWaitTimeSeconds[/dim]"
+        lines += paragraph(
+            "after: when the attempt is tried at the latest, if every earlier viable attempt"
+            " stocks out only after its rule's capacityCheckWaitTimeSeconds",
+            width,
         )
     for warning in warnings(plan):
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", overflow="fold")
-    console.print(f"[bold]outcome:[/bold] {escape(plan.outcome)}", overflow="fold")
+        lines += paragraph(f"warning: {warning}", width, indent="  ")
+    lines += paragraph(f"outcome: {plan.outcome}", width, indent="  ")
+    return "\n".join(lines) + "\n"
 
 
 def _table(
-    group_rows: Sequence[Row], notes: dict[str, int], *, wide: bool, has_waits: bool
-) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, header_style="bold")
-    columns = ["#", "rule", "zone", "capacity", "machine type"]
+    group_rows: Sequence[Row],
+    notes: dict[str, int],
+    *,
+    wide: bool,
+    has_waits: bool,
+    width: int | None,
+) -> list[str]:
+    columns = ["#", "rule", "zone", "capacity", "machine" if not wide else "machine type"]
     if wide:
         columns.append("accelerator")
-    columns += ["nodes"]
+    columns.append("nodes")
     if wide:
         columns.append("pool size")
     columns.append("$/h")
-    if wide or has_waits:
-        columns += ["wait", "tried after"] if wide else ["tried after"]
     if wide:
-        columns.append("node pool")
+        columns += ["wait", "tried after", "node pool"]
+    elif has_waits:
+        columns.append("after")
     columns.append("step")
     if wide:
         columns.append("reason")
-    right = {"#", "nodes", "pool size", "$/h"}
-    for name in columns:
-        table.add_column(
-            name if wide else _HEADERS.get(name, name),
-            justify="right" if name in right else "left",
-            no_wrap=name not in _MAY_WRAP,
-            overflow="fold",
-        )
+    cells: list[list[str]] = []
     for row in group_rows:
         a = row.attempt
-        values: dict[str, str] = {
+        if a.decision == "skip":
+            step = "skip" if wide else f"skip [{notes.setdefault(a.reason, len(notes) + 1)}]"
+        elif wide or a.decision != "create":
+            step = f"{a.decision}: {row.step}"
+        else:
+            step = row.step
+        values = {
             "#": str(row.number),
             "rule": str(a.rule),
             "zone": a.zone or "-",
             "capacity": a.capacity_type.value if a.capacity_type else "-",
+            "machine": a.machine_type or "-",
             "machine type": a.machine_type or "-",
             "accelerator": f"{a.accelerator.type} x{a.accelerator.count}" if a.accelerator else "",
             "nodes": str(a.nodes) if a.nodes else "-",
@@ -220,20 +216,16 @@ def _table(
             "$/h": _price(a),
             "wait": _duration(a.wait_s) if a.wait_s else "",
             "tried after": _duration(row.tried_after_s),
+            "after": _duration(row.tried_after_s),
             "node pool": a.node_pool or "",
+            "step": step,
             "reason": a.reason,
         }
-        style = _STYLE[a.decision]
-        if a.decision == "skip":
-            step = "skip"
-            if not wide:
-                number = notes.setdefault(a.reason, len(notes) + 1)
-                step = f"skip [{number}]"
-        else:
-            step = f"{a.decision}: {row.step}" if wide or a.decision != "create" else row.step
-        values["step"] = f"[{style}]{escape(step)}[/{style}]"
-        table.add_row(
-            *(values[c] if c == "step" else escape(values[c]) for c in columns),
-            style="dim" if a.decision == "skip" else None,
-        )
-    return table
+        cells.append([values[c] for c in columns])
+    return render(
+        columns,
+        cells,
+        width=width,
+        right={"#", "nodes", "pool size", "$/h"},
+        wrap=("zone", "machine", "step"),
+    )

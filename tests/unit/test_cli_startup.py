@@ -76,3 +76,9 @@ def test_ccc_run_is_still_a_command() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "--provider" in out.stdout
+
+
+def test_plan_prints_its_table_without_rich() -> None:
+    code, modules = _run(["plan", str(CLASS)])
+    assert code in (0, None)
+    assert not [m for m in modules if m.startswith("rich")]
