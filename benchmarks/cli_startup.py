@@ -37,22 +37,38 @@ COMMANDS = {
 RUN_ONLY = ("kubernetes_asyncio", "google.cloud", "aiohttp", "prometheus_client", "grpc")
 TARGET_S = 0.35
 
-# Runs one command in this interpreter and reports which run-only modules it loaded.
+# Runs one command in a fresh interpreter and reports its exit code and every module it loaded.
 _PROBE = """
 import json, sys
 from ccc.cli.main import main
 sys.argv = ["ccc", *json.loads(sys.argv[1])]
+code = None
 try:
     main()
-except SystemExit:
-    pass
-sys.stdout = sys.__stdout__
-loaded = sorted({m.split(".")[0] if not m.startswith("google.") else "google.cloud"
-                 for m in sys.modules
-                 if m.startswith(("kubernetes_asyncio", "google.cloud", "aiohttp",
-                                  "prometheus_client", "grpc"))})
-print("\\nLOADED " + json.dumps(loaded))
+except SystemExit as exit:
+    code = exit.code
+print("\\nRESULT " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
+
+
+def modules_loaded(args: list[str]) -> tuple[int | None, list[str]]:
+    """Run ``ccc ARGS`` in a fresh interpreter; its exit code and the modules it imported."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    return result["code"], list(result["modules"])
+
+
+def run_only(modules: list[str]) -> list[str]:
+    """The run-only packages among ``modules``."""
+    return sorted({r for r in RUN_ONLY for m in modules if m == r or m.startswith(r + ".")})
 
 
 def _time(argv: list[str]) -> tuple[float, float]:
@@ -64,18 +80,6 @@ def _time(argv: list[str]) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return wall, cpu
-
-
-def _loaded(args: list[str]) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    ).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("LOADED "))
-    return list(json.loads(line.removeprefix("LOADED ")))
 
 
 def main() -> None:
@@ -93,7 +97,7 @@ def main() -> None:
         samples = [_time(argv) for _ in range(args.repeat)]
         walls = [w for w, _ in samples]
         cpu = min(c for _, c in samples)
-        loaded = "-" if probe is None else (", ".join(_loaded(probe)) or "none")
+        loaded = "-" if probe is None else (", ".join(run_only(modules_loaded(probe)[1])) or "none")
         flag = "" if probe is None or min(walls) <= TARGET_S else "  (wall over the target)"
         print(
             f"{label:<16} {min(walls):>9.3f} {statistics.median(walls):>12.3f} {cpu:>8.3f}"

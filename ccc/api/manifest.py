@@ -53,6 +53,7 @@ __all__ = [
     "manifest_files",
     "parse_compute_class",
     "register_kind",
+    "skipped_summary",
 ]
 
 # Field names seen in GKE samples and skills that are not in the real schema
@@ -169,6 +170,15 @@ def classify(doc: Document) -> KindSpec | Problem | None:
             "kind", f"the {doc.group} API group has no kind {kind!r}; its kinds are {kinds}"
         )
     return None
+
+
+def skipped_summary(counts: Mapping[str, int]) -> str:
+    """``3 other document(s) skipped (2 ConfigMap, 1 Service)`` for documents skipped by kind,
+    or ``""`` when none was."""
+    if not counts:
+        return ""
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    return f"{sum(counts.values())} other document(s) skipped ({kinds})"
 
 
 def _a_type(value: object) -> str:

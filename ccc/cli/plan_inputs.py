@@ -30,6 +30,7 @@ from ccc.api.manifest import (
     classify,
     load_file,
     parse_compute_class,
+    skipped_summary,
 )
 from ccc.api.values import CapacityType, OfferingKey, region_of
 from ccc.api.workload import POD_KINDS, PodRequest, pod_requests_from_manifest
@@ -91,11 +92,8 @@ class Workload:
     skipped: Counter[str] = field(default_factory=Counter)
 
     def skipped_text(self) -> str:
-        """``3 other documents skipped (1 ConfigMap, 2 Service)`` or ``""``."""
-        if not self.skipped:
-            return ""
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items()))
-        return f"{sum(self.skipped.values())} other document(s) skipped ({kinds})"
+        """``3 other document(s) skipped (1 ConfigMap, 2 Service)`` or ``""``."""
+        return skipped_summary(self.skipped)
 
 
 def load_workload(path: Path) -> Workload:

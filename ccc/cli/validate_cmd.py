@@ -27,6 +27,7 @@ from ccc.api.manifest import (
     classify,
     load_file,
     manifest_files,
+    skipped_summary,
 )
 
 EXIT_OK = 0
@@ -62,10 +63,7 @@ class Report:
         return EXIT_OK
 
     def summary(self) -> str:
-        skipped = ""
-        if self.skipped:
-            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items()))
-            skipped = f", {sum(self.skipped.values())} other document(s) skipped ({kinds})"
+        skipped = f", {skipped_summary(self.skipped)}" if self.skipped else ""
         if self.exit_code == EXIT_OK:
             return f"OK: {self._objects()} valid in {_plural(self.files, 'file')}{skipped}"
         if self.classes == 0 and not self.lines:

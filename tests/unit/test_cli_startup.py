@@ -4,41 +4,20 @@ measured by benchmarks/cli_startup.py; this checks the behaviour behind it."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.cli_startup import modules_loaded, run_only
+
 REPO = Path(__file__).resolve().parents[2]
 CLASS = REPO / "examples" / "computeclasses" / "h100-obtainability.yaml"
-RUN_ONLY = ("kubernetes_asyncio", "google.cloud", "aiohttp", "prometheus_client", "grpc")
-
-_PROBE = """
-import json, sys
-from ccc.cli.main import main
-sys.argv = ["ccc", *json.loads(sys.argv[1])]
-code = None
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-print("\\nRESULT " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
 
 
-def _run(args: list[str]) -> tuple[int, list[str]]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=120,
-    ).stdout
-    result = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT "))[7:])
-    return result["code"], result["modules"]
+def _run(args: list[str]) -> tuple[int | None, list[str]]:
+    return modules_loaded(args)
 
 
 @pytest.mark.parametrize(
@@ -55,8 +34,7 @@ def _run(args: list[str]) -> tuple[int, list[str]]:
 def test_offline_commands_do_not_import_the_run_only_libraries(args: list[str]) -> None:
     code, modules = _run(args)
     assert code in (0, None)
-    loaded = [m for m in modules if m.startswith(RUN_ONLY)]
-    assert loaded == []
+    assert run_only(modules) == []
 
 
 def test_validate_imports_neither_the_planner_nor_the_table_printer() -> None:

@@ -15,7 +15,7 @@ from ccc.api.computeclass.hardware import (
     instance_metadata_rules,
     node_labels_not_reserved,
 )
-from ccc.api.computeclass.nodesystem import SECONDS, seconds_within
+from ccc.api.computeclass.nodesystem import SECONDS, seconds_range_rule
 
 
 class Enabled(ApiModel):
@@ -110,25 +110,17 @@ class NodeDrainConfig(ApiModel):
 register_rules(
     NodeDrainConfig,
     [
-        CrossFieldRule(
-            id="pdb-timeout-at-most-168h",
-            cel=(
-                "!has(self.pdbTimeoutDuration) || duration(self.pdbTimeoutDuration) <="
-                " duration('168h')"
-            ),
+        seconds_range_rule(
+            "pdb-timeout-at-most-168h",
+            "pdbTimeoutDuration",
+            most=168 * 3600,
             message="pdbTimeoutDuration may be at most 168h; set at most 604800s",
-            check=lambda d: seconds_within(d.pdb_timeout_duration, 0, 168 * 3600),
-            field_path=".pdbTimeoutDuration",
         ),
-        CrossFieldRule(
-            id="grace-termination-at-most-24h",
-            cel=(
-                "!has(self.graceTerminationDuration) || duration(self.graceTerminationDuration)"
-                " <= duration('24h')"
-            ),
+        seconds_range_rule(
+            "grace-termination-at-most-24h",
+            "graceTerminationDuration",
+            most=24 * 3600,
             message="graceTerminationDuration may be at most 24h; set at most 86400s",
-            check=lambda d: seconds_within(d.grace_termination_duration, 0, 24 * 3600),
-            field_path=".graceTerminationDuration",
         ),
     ],
 )

@@ -27,6 +27,24 @@ UnsafeSysctl = Annotated[
 ]
 
 
+def seconds_range_rule(
+    rule_id: str, field: str, *, most: int, message: str, least: int = 0
+) -> CrossFieldRule[Any]:
+    """The rule that the ``NNs`` duration ``field`` (camelCase) lies in ``[least, most]``
+    seconds, as GKE's CEL ``duration(...)`` comparisons check it."""
+    attr = "".join("_" + c.lower() if c.isupper() else c for c in field)
+    bounds = f"duration(self.{field}) <= duration('{most}s')"
+    if least:
+        bounds = f"duration(self.{field}) >= duration('{least}s') && {bounds}"
+    return CrossFieldRule(
+        id=rule_id,
+        cel=f"!has(self.{field}) || ({bounds})",
+        message=message,
+        check=lambda m: seconds_within(getattr(m, attr), least, most),
+        field_path=f".{field}",
+    )
+
+
 def seconds_within(value: str | None, low: float, high: float) -> bool:
     """Whether a ``NNs`` duration lies in ``[low, high]`` seconds; unset or malformed values
     pass (the field's own format check reports those)."""
@@ -224,16 +242,12 @@ register_rules(
             ),
             field_path=".imageGcHighThresholdPercent",
         ),
-        CrossFieldRule(
-            id="container-log-monitor-interval-range",
-            cel=(
-                "!has(self.containerLogMonitorInterval) ||"
-                " (duration(self.containerLogMonitorInterval) >= duration('3s') &&"
-                " duration(self.containerLogMonitorInterval) <= duration('300s'))"
-            ),
+        seconds_range_rule(
+            "container-log-monitor-interval-range",
+            "containerLogMonitorInterval",
+            least=3,
+            most=300,
             message="containerLogMonitorInterval must be between 3s and 300s; set e.g. 10s",
-            check=lambda k: seconds_within(k.container_log_monitor_interval, 3, 300),
-            field_path=".containerLogMonitorInterval",
         ),
         CrossFieldRule(
             id="image-gc-low-below-high",
