@@ -63,7 +63,8 @@ def parse_catalog(text: str, *, origin: str) -> Catalog:
         ConfigError: with ``origin`` and the failing field path in the message.
     """
     try:
-        data: Any = yaml.safe_load(text)
+        # libyaml's loader when available: ~10x faster, and the catalog is parsed by every plan.
+        data: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

@@ -476,7 +476,13 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 # Each permission was used: Events written, status patched, Lease held.
                 reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}
                 assert {"OfferingUnavailable", "Provisioning"} <= reasons
-                status = (await get_class(api, cls))["status"]
+
+                # The status patch is asynchronous to the pod becoming Running: wait for it.
+                async def status_written() -> dict[str, Any] | None:
+                    status = (await get_class(api, cls)).get("status") or {}
+                    return status if status.get("unavailableOfferings") else None
+
+                status = await eventually("class status with the stockout", status_written)
                 assert [o["zone"] for o in status["unavailableOfferings"]] == [ZONES[0]]
                 lease = await client.CoordinationV1Api(api).read_namespaced_lease(
                     install.fullname, install.namespace
