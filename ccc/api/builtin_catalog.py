@@ -26,6 +26,7 @@ from ccc.api.catalog import Catalog
 from ccc.api.errors import ConfigError
 
 BUILTIN_CATALOG_RESOURCE = "gcp-catalog.json"
+BILLING_PATTERNS_RESOURCE = "gcp-billing-skus.yaml"
 
 
 @cache
@@ -42,6 +43,18 @@ def load_builtin_catalog() -> Catalog:
         origin=f"built-in {BUILTIN_CATALOG_RESOURCE}",
         open_resource=lambda name: data.joinpath(name).read_text("utf-8"),
     )
+
+
+@cache
+def load_billing_patterns() -> dict[str, Any]:
+    """Cloud Billing SKU description patterns for the live price refresh (generated data).
+
+    ``{"series": {series: {"cpu_on_demand": {"group", "description"}, ...}}, "gpus": {...},
+    "local_ssd": {...}}``; ``%`` in a description matches any text.
+    """
+    text = resources.files("ccc.api").joinpath("data", BILLING_PATTERNS_RESOURCE).read_text()
+    data: dict[str, Any] = yaml.load(text, Loader=_Loader)
+    return data
 
 
 def load_catalog_file(path: str | Path) -> Catalog:

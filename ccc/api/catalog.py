@@ -21,12 +21,10 @@ from ccc.api.errors import ConfigError
 from ccc.api.machines import GpuAttachment, MachineType, TpuTopology
 from ccc.api.pricing import (
     AcceleratorPrice,
-    Component,
     Price,
     PriceCells,
     PriceQuote,
     PriceTable,
-    derive,
 )
 from ccc.api.values import CapacityType, region_of
 
@@ -379,8 +377,10 @@ class Catalog(_Frozen):
         unit = None if gpu is None else (gpu.spot if spot else gpu.on_demand)
         if gpu is None or unit is None:
             return None
-        total, formula = derive(
-            [Component(1, f"{machine.name} VM", vm.value), Component(acc.count, acc.type, unit)]
+        total = round(vm.value + acc.count * unit, 6)
+        formula = (
+            f"{machine.name} VM {vm.value:g} ({vm.source}) + {acc.count} {acc.type} x {unit:g} "
+            f"({gpu.source}) = {total:g}"
         )
         source = vm.source if vm.source == gpu.source else f"{vm.source}+{gpu.source}"
         return PriceQuote(total, source, formula)

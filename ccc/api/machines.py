@@ -20,6 +20,17 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def region_order(region: str) -> tuple[int, str]:
+    """Sort key of regions in the catalog: US regions first (``us-central1`` leading), then
+    alphabetically. It is the order a plan without zones walks a machine type's zones in."""
+    return (0 if region.startswith("us-") else 1, "" if region == "us-central1" else region)
+
+
+def zone_order(zone: str) -> tuple[tuple[int, str], str]:
+    """Sort key of zones: by :func:`region_order`, then by name."""
+    return region_order(region_of(zone)), zone
+
+
 def topology_chips(topology: str) -> int:
     """Chips in a slice shape (``4x4x8`` -> 128).
 
@@ -81,6 +92,8 @@ class MachineType(_Frozen):
     tpu_topologies: tuple[TpuTopology, ...] = ()
     #: GPUs that can be attached (N1 only).
     gpu_attachments: tuple[GpuAttachment, ...] = ()
+    #: Shared-core machine type (``e2-small``): its vCPUs are a fraction of a core each.
+    shared_core: bool = False
     #: Local SSD bundled with the machine type, GB (0: none; ``None``: no source says).
     local_ssd_gb: int | None = None
     zones: tuple[str, ...] = ()

@@ -22,6 +22,8 @@ from typing import Any
 
 from sources import Cyclenerd, SpotComponents, TpuPriceRow
 
+from ccc.api.machines import region_order as region_key
+from ccc.api.machines import zone_order as _zone_key
 from ccc.api.pricing import Component, Price, derive
 from ccc.api.values import region_of
 
@@ -46,15 +48,6 @@ class Built:
 
 def _family(name: str) -> str:
     return name.split("-", 1)[0]
-
-
-def region_key(region: str) -> tuple[int, str]:
-    """US regions first (``us-central1`` leads), then alphabetical."""
-    return (0 if region.startswith("us-") else 1, "" if region == "us-central1" else region)
-
-
-def _zone_key(zone: str) -> tuple[tuple[int, str], str]:
-    return region_key(region_of(zone)), zone
 
 
 def _accelerator(name: str, cyc: Cyclenerd, cur: dict[str, Any]) -> dict[str, Any] | None:
@@ -135,7 +128,7 @@ def build_machine_types(
         family = _family(name)
         if family not in families or name in excluded:
             continue
-        vcpus, memory_gb, deprecated = cyc.shapes[name]
+        vcpus, memory_gb, deprecated, shared = cyc.shapes[name]
         if deprecated:
             excluded[name] = "deprecated in the Compute API listing"
             continue
@@ -171,6 +164,8 @@ def build_machine_types(
             "vcpus": vcpus,
             "memory_gb": memory_gb,
         }
+        if shared:
+            m["shared_core"] = True
         if acc is not None:
             m["accelerator"] = acc
         tpu = cur["tpus"].get(name)
@@ -376,7 +371,12 @@ def billing_skus(cyc: Cyclenerd, cur: dict[str, Any]) -> dict[str, Any]:
     series = {f["sku_series"] for f in cur["families"]}
     cpu_ram: dict[str, dict[str, Any]] = defaultdict(dict)
     gpus: dict[str, dict[str, Any]] = defaultdict(dict)
+    local_ssd: dict[str, Any] = {}
     for key, group, pattern in cyc.sku_patterns:
+        if key in ("gce.storage.ssd.local", "gce.storage.ssd.local.spot"):
+            cap = "spot" if key.endswith(".spot") else "on_demand"
+            local_ssd[cap] = {"group": group, "description": pattern}
+            continue
         parts = key.split(".")
         if parts[:2] != ["gce", "compute"] or parts[-1] in ("1y", "3y", "reserved", "custom"):
             continue
@@ -395,4 +395,8 @@ def billing_skus(cyc: Cyclenerd, cur: dict[str, Any]) -> dict[str, Any]:
             cpu_ram[name][f"{kind}_{cap}"] = {"group": group, "description": pattern}
         elif kind == "gpu" and ".".join(body[1:]) in _GPU_KEYS:
             gpus[_GPU_KEYS[".".join(body[1:])]][cap] = {"group": group, "description": pattern}
-    return {"series": dict(sorted(cpu_ram.items())), "gpus": dict(sorted(gpus.items()))}
+    return {
+        "series": dict(sorted(cpu_ram.items())),
+        "gpus": dict(sorted(gpus.items())),
+        "local_ssd": local_ssd,
+    }

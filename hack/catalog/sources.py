@@ -70,8 +70,8 @@ class Cyclenerd:
     generated: str
     #: name -> {"cpu", "ram", "cost": {region: {"hour", "hour_spot", ...}}, gpu key: count, ...}
     instances: dict[str, dict[str, Any]]
-    #: name -> (vCPUs, memory GB, deprecated)
-    shapes: dict[str, tuple[int, float, bool]]
+    #: name -> (vCPUs, memory GB, deprecated, shared core)
+    shapes: dict[str, tuple[int, float, bool, bool]]
     #: name -> regions (2026 listing)
     regions: dict[str, set[str]]
     #: name -> zones (2023 listing)
@@ -90,9 +90,14 @@ def read_cyclenerd(snap: GitSnapshot) -> Cyclenerd:
     pricing = yaml.load(
         snap.read("pricing.yml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     )
-    shapes: dict[str, tuple[int, float, bool]] = {}
+    shapes: dict[str, tuple[int, float, bool, bool]] = {}
     for row in _semicolon_rows(snap.read("tools/machinetypes.csv")):
-        shapes[row["NAME"]] = (int(row["CPUS"]), float(row["MEMORY_GB"]), bool(row["DEPRECATED"]))
+        shapes[row["NAME"]] = (
+            int(row["CPUS"]),
+            float(row["MEMORY_GB"]),
+            bool(row["DEPRECATED"]),
+            row["SHARED_CPU"] == "True",
+        )
     regions: dict[str, set[str]] = defaultdict(set)
     for row in _semicolon_rows(snap.read("tools/machinetyperegion.csv")):
         regions[row["NAME"]].add(row["ZONE"])

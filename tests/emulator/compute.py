@@ -159,7 +159,9 @@ class ComputeMixin:
                 },
             }
 
-    def add_machine_type(self, name: str, *, zones: tuple[str, ...], guest_cpus: int = 8) -> None:
+    def add_machine_type(
+        self, name: str, *, zones: tuple[str, ...], guest_cpus: int = 8, memory_mb: int = 32768
+    ) -> None:
         with self.lock:
             for zone in zones:
                 self.machine_types.setdefault(zone, []).append(
@@ -168,6 +170,7 @@ class ComputeMixin:
                         "name": name,
                         "zone": zone,
                         "guestCpus": guest_cpus,
+                        "memoryMb": memory_mb,
                         "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/"
                         f"machineTypes/{name}",
                     }
