@@ -11,7 +11,7 @@ not in a plan. Price rows from a CSV are checked on first use (:meth:`Catalog.va
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +25,7 @@ from ccc.api.pricing import (
     PriceCells,
     PriceQuote,
     PriceTable,
+    num,
 )
 from ccc.api.values import CapacityType, region_of
 
@@ -74,6 +75,7 @@ class Catalog(_Frozen):
     accelerator_prices: tuple[AcceleratorPrice, ...] = ()
 
     _csv_loader: Callable[[], str] | None = PrivateAttr(default=None)
+    _cell_rows: dict[tuple[str, str], PriceCells] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -125,10 +127,10 @@ class Catalog(_Frozen):
         return self
 
     def _check_row(self, machine_type: str, region: str, *source_ids: str | None) -> None:
-        m = self._by_name.get(machine_type)
-        if m is None:
+        regions = self._regions_of.get(machine_type)
+        if regions is None:
             raise ValueError(f"price for unknown machine type {machine_type!r}")
-        if region not in m.regions:
+        if region not in regions:
             raise ValueError(
                 f"price for {machine_type} in {region}, a region with none of its zones"
             )
@@ -143,11 +145,43 @@ class Catalog(_Frozen):
         """Where :attr:`prices_csv` is read from (called by the loader, once)."""
         self._csv_loader = loader
 
+    def replaced(
+        self, *, cells: Mapping[tuple[str, str], PriceCells] | None = None, **fields: Any
+    ) -> Catalog:
+        """A validated copy with ``fields`` replaced (``machine_types=...``, ``sources=...``)
+        and its prices set to ``cells`` (default: this catalog's). Price rows in a region where
+        their machine type no longer has zones are dropped. The copy keeps its prices as plain
+        values (no price file, no inline rows): 10,000+ models would cost seconds.
+
+        Raises:
+            pydantic.ValidationError: the replaced fields are inconsistent.
+            ValueError: a price row names an unknown source.
+        """
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(zone_sets={}, prices=(), prices_csv=None)
+        data.update(fields)
+        copy = type(self).model_validate(data)
+        rows = dict(self._price_cells) if cells is None else dict(cells)
+        regions = copy._regions_of
+        copy._cell_rows = {k: c for k, c in rows.items() if k[1] in regions.get(k[0], ())}
+        for (mt, region), c in copy._cell_rows.items():
+            copy._check_row(mt, region, c.source, c.spot_source)
+        return copy
+
+    def price_items(self) -> Iterator[tuple[str, str, PriceCells]]:
+        """Every price row as ``(machine type, region, cells)`` (no model objects)."""
+        for (mt, region), c in self._price_cells.items():
+            yield mt, region, c
+
     # -- indexes -------------------------------------------------------------------------------
 
     @cached_property
     def _by_name(self) -> dict[str, MachineType]:
         return {m.name: m for m in self.machine_types}
+
+    @cached_property
+    def _regions_of(self) -> dict[str, frozenset[str]]:
+        return {m.name: frozenset(m.regions) for m in self.machine_types}
 
     @cached_property
     def _table(self) -> PriceTable | None:
@@ -157,6 +191,8 @@ class Catalog(_Frozen):
 
     @cached_property
     def _inline_cells(self) -> dict[tuple[str, str], PriceCells]:
+        if self._cell_rows is not None:
+            return self._cell_rows
         return {(p.machine_type, p.region): PriceCells.of(p) for p in self.prices}
 
     def _cells(self, machine_type: str, region: str) -> PriceCells | None:
@@ -363,8 +399,8 @@ class Catalog(_Frozen):
             return PriceQuote(
                 value,
                 quote.source,
-                f"on-demand {quote.value:g} x (1 - {self.flex_start_discount:g} assumed "
-                f"flex-start discount) = {value:g}",
+                f"on-demand {num(quote.value)} x (1 - {num(self.flex_start_discount)} assumed "
+                f"flex-start discount) = {num(value)}",
             )
         return quote
 
@@ -379,8 +415,8 @@ class Catalog(_Frozen):
             return None
         total = round(vm.value + acc.count * unit, 6)
         formula = (
-            f"{machine.name} VM {vm.value:g} ({vm.source}) + {acc.count} {acc.type} x {unit:g} "
-            f"({gpu.source}) = {total:g}"
+            f"{machine.name} VM {num(vm.value)} ({vm.source}) + {acc.count} {acc.type} x "
+            f"{num(unit)} ({gpu.source}) = {num(total)}"
         )
         source = vm.source if vm.source == gpu.source else f"{vm.source}+{gpu.source}"
         return PriceQuote(total, source, formula)

@@ -87,23 +87,16 @@ def diff(before: Catalog, after: Catalog) -> list[CatalogChange]:
         verified = sorted(set(old.unverified_zones) - set(m.unverified_zones) & set(m.zones))
         if verified:
             out.append(CatalogChange("zones", m.name, "now verified", "-", _zones(verified)))
-    old_prices = {(p.machine_type, p.region): p for p in before.all_prices()}
-    for p in sorted(after.all_prices(), key=lambda p: (p.machine_type, p.region)):
-        q = old_prices.get((p.machine_type, p.region))
+    old_prices = {(mt, region): c for mt, region, c in before.price_items()}
+    for mt, region, p in sorted(after.price_items(), key=lambda item: (item[0], item[1])):
+        q = old_prices.get((mt, region))
         for cap, new, was, src in (
             ("on-demand", p.on_demand, q.on_demand if q else None, p.source),
             ("spot", p.spot, q.spot if q else None, p.spot_source or p.source),
         ):
             if new != was:
                 out.append(
-                    CatalogChange(
-                        "price",
-                        p.machine_type,
-                        f"{p.region} {cap}",
-                        _money(was),
-                        _money(new),
-                        src,
-                    )
+                    CatalogChange("price", mt, f"{region} {cap}", _money(was), _money(new), src)
                 )
     old_gpu = {(a.accelerator_type, a.region): a for a in before.accelerator_prices}
     for a in after.accelerator_prices:

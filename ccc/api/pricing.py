@@ -93,8 +93,13 @@ def derive(components: Sequence[Component]) -> tuple[float, str]:
     (19.24288, '8 GPU x 2.253 + 208 vCPU x 0.00586 = 19.24288')
     """
     total = round(sum(c.quantity * c.unit_price for c in components), 6)
-    terms = " + ".join(f"{c.quantity:g} {c.unit} x {c.unit_price:g}" for c in components)
-    return total, f"{terms} = {total:g}"
+    terms = " + ".join(f"{num(c.quantity)} {c.unit} x {num(c.unit_price)}" for c in components)
+    return total, f"{terms} = {num(total)}"
+
+
+def num(value: float) -> str:
+    """A number as formulas show it: up to 10 significant digits, no trailing zeros."""
+    return f"{value:.10g}"
 
 
 class PriceCells(NamedTuple):

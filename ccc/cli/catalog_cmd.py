@@ -26,6 +26,7 @@ from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog, MachineType
 from ccc.api.catalog_diff import CatalogRefresh
 from ccc.api.errors import CCCError, ConfigError
+from ccc.api.machines import zone_order
 from ccc.api.values import CapacityType, region_of
 from ccc.cli.catalog_doc import catalog_doc, refresh_doc
 
@@ -271,12 +272,13 @@ def _nothing_matches(
     )
     without_zone = cat.machine_types_for(accelerator_type=accelerator, family=family)
     if zone is not None and without_zone:
-        zones = sorted({z for m in without_zone for z in m.zones})
+        zones = sorted({z for m in without_zone for z in m.zones}, key=zone_order)
         same_region = [z for z in zones if region_of(z) == region_of(zone)]
+        shown = ", ".join(zones[:8]) + (f" ... {len(zones) - 8} more" if len(zones) > 8 else "")
         hint = (
             f"in {region_of(zone)} try {', '.join(same_region)}"
             if same_region
-            else f"it is offered in {', '.join(zones)}"
+            else f"it is offered in {shown}"
         )
         return f"no machine type matches {given}: none is offered in {zone}; {hint}"
     families = sorted(

@@ -24,7 +24,7 @@ from typing import Any
 from google.cloud import billing_v1
 
 from ccc.api.catalog import Catalog, MachineType
-from ccc.api.pricing import AcceleratorPrice, Component, Price, derive
+from ccc.api.pricing import AcceleratorPrice, Component, Price, PriceCells, derive
 from providers.gke.clients import GoogleClients
 from providers.gke.config import GKEConfig
 from providers.gke.operations import call
@@ -224,30 +224,27 @@ def derive_prices(
     return prices, gpus
 
 
-def merge_prices(catalog: Catalog, live: Sequence[Price]) -> list[Price]:
-    """Every row of ``catalog`` with the cells ``live`` gives replaced (newest wins)."""
-    by_key = {(p.machine_type, p.region): p for p in live}
-    merged: list[Price] = []
-    for old in catalog.all_prices():
-        new = by_key.pop((old.machine_type, old.region), None)
-        merged.append(old if new is None else _merge(old, new))
-    merged.extend(by_key.values())
+def merge_prices(catalog: Catalog, live: Sequence[Price]) -> dict[tuple[str, str], PriceCells]:
+    """Every price row of ``catalog`` with the cells ``live`` gives replaced (newest wins)."""
+    merged = {(mt, region): c for mt, region, c in catalog.price_items()}
+    for new in live:
+        key = (new.machine_type, new.region)
+        old = merged.get(key)
+        merged[key] = PriceCells.of(new) if old is None else _merge(old, PriceCells.of(new))
     return merged
 
 
-def _merge(old: Price, new: Price) -> Price:
+def _merge(old: PriceCells, new: PriceCells) -> PriceCells:
     od_new = new.on_demand is not None
     spot_new = new.spot is not None
     source = new.source if od_new else old.source
     spot_source = new.source if spot_new else (old.spot_source or old.source)
-    return Price(
-        machine_type=old.machine_type,
-        region=old.region,
-        on_demand=new.on_demand if od_new else old.on_demand,
-        spot=new.spot if spot_new else old.spot,
-        source=source,
-        spot_source=spot_source if spot_source != source else None,
-        on_demand_formula=new.on_demand_formula if od_new else old.on_demand_formula,
-        spot_formula=new.spot_formula if spot_new else old.spot_formula,
-        note=new.note or old.note,
+    return PriceCells(
+        new.on_demand if od_new else old.on_demand,
+        new.spot if spot_new else old.spot,
+        source,
+        spot_source if spot_source != source else "",
+        new.on_demand_formula if od_new else old.on_demand_formula,
+        new.spot_formula if spot_new else old.spot_formula,
+        new.note or old.note,
     )

@@ -102,7 +102,7 @@ def apply_machine_types(
 ) -> Catalog:
     """``catalog`` with zones, shapes and GPU attachment zones replaced by Compute's answer.
 
-    Prices for regions that no longer have a zone are dropped so the catalog stays valid.
+    Prices for regions that no longer have a zone are dropped (:meth:`Catalog.replaced`).
     """
     machines: list[MachineType] = []
     for m in catalog.machine_types:
@@ -124,36 +124,12 @@ def apply_machine_types(
                 for a in m.gpu_attachments
             )
         machines.append(MachineType.model_validate({**m.model_dump(), **update}))
-    regions = {m.name: set(m.regions) for m in machines}
-    prices = [p for p in catalog.all_prices() if p.region in regions.get(p.machine_type, ())]
-    return rebuild(catalog, machine_types=machines, prices=prices)
+    return catalog.replaced(machine_types=tuple(machines))
 
 
 def _within(zones: Iterable[str], allowed: Iterable[str]) -> tuple[str, ...]:
     keep = set(allowed)
     return tuple(z for z in zones if z in keep)
-
-
-def rebuild(
-    catalog: Catalog,
-    *,
-    machine_types: Iterable[MachineType] | None = None,
-    prices: Iterable[Price] | None = None,
-    accelerator_prices: Iterable[AcceleratorPrice] | None = None,
-    sources: Mapping[str, Source] | None = None,
-) -> Catalog:
-    """A new, validated catalog from ``catalog`` with some parts replaced; its prices are all
-    inline (a refreshed catalog does not read the snapshot's price file any more)."""
-    data = {name: getattr(catalog, name) for name in type(catalog).model_fields}
-    data.update(zone_sets={}, prices_csv=None)
-    data["prices"] = tuple(catalog.all_prices() if prices is None else prices)
-    if machine_types is not None:
-        data["machine_types"] = tuple(machine_types)
-    if accelerator_prices is not None:
-        data["accelerator_prices"] = tuple(accelerator_prices)
-    if sources is not None:
-        data["sources"] = dict(sources)
-    return Catalog.model_validate(data)
 
 
 def apply_prices(
@@ -175,10 +151,9 @@ def apply_prices(
         as_of=today.isoformat(),
         license="Google Cloud list prices",
     )
-    return rebuild(
-        catalog,
-        prices=merge_prices(catalog, live),
-        accelerator_prices=gpu_by_key.values(),
+    return catalog.replaced(
+        cells=merge_prices(catalog, live),
+        accelerator_prices=tuple(gpu_by_key.values()),
         sources=sources,
     )
 
