@@ -80,7 +80,8 @@ def main() -> int:
             print(f"{path.name:45} not planned: {error}")
             continue
         total.add(count)
-        print(f"{path.name:45} {count.attempts:8d} {count.priced:7d} {pct(count.priced, count.attempts)}")
+        share = pct(count.priced, count.attempts)
+        print(f"{path.name:45} {count.attempts:8d} {count.priced:7d} {share}")
         if count.unpriced_types:
             print(f"{'':45}   unpriced: {', '.join(sorted(count.unpriced_types))}")
     no_res = total.attempts - total.reservation

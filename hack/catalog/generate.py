@@ -207,11 +207,17 @@ def report(built: Built) -> None:
     print("Left out:")
     for name, why in sorted(built.excluded.items()):
         print(f"  {name}: {why}")
-    print("Regions with no known zone (machine types not offered there in the catalog):")
-    for owner, regions in sorted(built.skipped_regions.items()):
-        print(f"  {owner}: {', '.join(regions)}")
-    print("Superseded by a newer source:")
+    skipped: dict[str, int] = {}
+    for regions in built.skipped_regions.values():
+        for r in regions:
+            skipped[r] = skipped.get(r, 0) + 1
+    print("Regions the Compute listing names but no source lists zones of (left out):")
+    for region, n in sorted(skipped.items()):
+        print(f"  {region}: {n} machine or GPU types")
+    print("Superseded by a newer source (only values from another source are listed):")
     for line in built.superseded:
+        if "(SKYCAT " in line and line.endswith("(SKYCAT )"):
+            continue  # a 1-chip derivation where the source has the slice row itself
         print(f"  {line}")
 
 
