@@ -236,20 +236,10 @@ def build_prices(
     for m in machines:
         inst = cyc.instances.get(m["name"])
         for region, cost in (inst or {}).get("cost", {}).items():
-            if "hour" in cost:
-                offer(
-                    m["name"],
-                    region,
-                    "on_demand",
-                    Quote(float(cost["hour"]), "CYCLENERD", as_of["CYCLENERD"]),
-                )
-            if "hour_spot" in cost:
-                offer(
-                    m["name"],
-                    region,
-                    "spot",
-                    Quote(float(cost["hour_spot"]), "CYCLENERD", as_of["CYCLENERD"]),
-                )
+            for cap, key in (("on_demand", "hour"), ("spot", "hour_spot")):
+                if key in cost:
+                    quote = Quote(float(cost[key]), "CYCLENERD", as_of["CYCLENERD"])
+                    offer(m["name"], region, cap, quote)
     _tpu_quotes(machines, tpu_rows, as_of, offer)
     _skynomad_quotes(machines, skynomad, offer)
 

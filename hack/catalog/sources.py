@@ -63,6 +63,14 @@ def _semicolon_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text), delimiter=";"))
 
 
+def _grouped(snap: GitSnapshot, path: str, key: str, value: str) -> dict[str, set[str]]:
+    """``key`` -> set of ``value`` over the rows of a semicolon CSV (the gcloud listings)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for row in _semicolon_rows(snap.read(path)):
+        out[row[key]].add(row[value])
+    return dict(out)
+
+
 @dataclass
 class Cyclenerd:
     """Everything read from the Cyclenerd snapshot."""
@@ -98,21 +106,11 @@ def read_cyclenerd(snap: GitSnapshot) -> Cyclenerd:
             bool(row["DEPRECATED"]),
             row["SHARED_CPU"] == "True",
         )
-    regions: dict[str, set[str]] = defaultdict(set)
-    for row in _semicolon_rows(snap.read("tools/machinetyperegion.csv")):
-        regions[row["NAME"]].add(row["ZONE"])
-    zones_2023: dict[str, set[str]] = defaultdict(set)
-    for row in _semicolon_rows(snap.read("tools/machinetypezone.csv")):
-        zones_2023[row["NAME"]].add(row["ZONE"])
-    region_zones: dict[str, set[str]] = defaultdict(set)
-    for row in _semicolon_rows(snap.read("tools/zones.csv")):
-        region_zones[row["REGION"]].add(row["NAME"])
-    acc_zones: dict[str, set[str]] = defaultdict(set)
-    for row in _semicolon_rows(snap.read("tools/acceleratortypezone.csv")):
-        acc_zones[row["NAME"]].add(row["ZONE"])
-    acc_regions: dict[str, set[str]] = defaultdict(set)
-    for row in _semicolon_rows(snap.read("tools/acceleratortyperegion.csv")):
-        acc_regions[row["NAME"]].add(row["ZONE"])
+    regions = _grouped(snap, "tools/machinetyperegion.csv", "NAME", "ZONE")
+    zones_2023 = _grouped(snap, "tools/machinetypezone.csv", "NAME", "ZONE")
+    region_zones = _grouped(snap, "tools/zones.csv", "REGION", "NAME")
+    acc_zones = _grouped(snap, "tools/acceleratortypezone.csv", "NAME", "ZONE")
+    acc_regions = _grouped(snap, "tools/acceleratortyperegion.csv", "NAME", "ZONE")
     patterns = [
         (row["MAPPING"], row["GROUP"], row["SKU_DESCRIPTION"])
         for row in csv.DictReader(io.StringIO(snap.read("build/mapping.csv")))
@@ -132,11 +130,11 @@ def read_cyclenerd(snap: GitSnapshot) -> Cyclenerd:
         generated=str(pricing["about"]["generated"]),
         instances=pricing["compute"]["instance"],
         shapes=shapes,
-        regions=dict(regions),
-        zones_2023=dict(zones_2023),
-        region_zones=dict(region_zones),
-        accelerator_zones_2023=dict(acc_zones),
-        accelerator_regions=dict(acc_regions),
+        regions=regions,
+        zones_2023=zones_2023,
+        region_zones=region_zones,
+        accelerator_zones_2023=acc_zones,
+        accelerator_regions=acc_regions,
         sku_patterns=patterns,
         file_dates={p: snap.last_change(p) for p in dated},
     )

@@ -39,8 +39,7 @@ from providers.gke.billing import (
 )
 from providers.gke.clients import GoogleClients
 from providers.gke.config import GKEConfig
-from providers.gke.operations import call
-from providers.gke.reservations import list_accelerator_type_zones
+from providers.gke.reservations import aggregated_pairs, list_accelerator_type_zones
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +82,8 @@ async def list_machine_types(
     request = compute_v1.AggregatedListMachineTypesRequest(project=config.project)
     if wanted:
         request.filter = f'name eq "({"|".join(wanted)})"'
-    pairs = await call(
-        lambda: list(
-            clients.machine_types.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.machine_types.aggregated_list",
+    pairs = await aggregated_pairs(
+        clients.machine_types, request, config, what="compute.machine_types.aggregated_list"
     )
     return machine_type_infos(pairs)
 

@@ -60,6 +60,21 @@ def reservation_capacities(
     return sorted(out, key=lambda c: (c.zone, c.name))
 
 
+async def aggregated_pairs(
+    client: Any, request: Any, config: GKEConfig, *, what: str
+) -> list[tuple[str, Any]]:
+    """Every ``(scope, scoped list)`` pair of a Compute ``aggregatedList`` call, paged lazily
+    inside one worker thread (translated and retried by :func:`call`)."""
+    pairs: list[tuple[str, Any]] = await call(
+        lambda: list(
+            client.aggregated_list(request=request, retry=None, timeout=config.call_timeout_s)
+        ),
+        config=config,
+        what=what,
+    )
+    return pairs
+
+
 async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[ReservationCapacity]:
     """Reservations of ``config.reservations_project`` (default: the cluster's project).
 
@@ -69,14 +84,8 @@ async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[R
     """
     project = config.reservations_project or config.project
     request = compute_v1.AggregatedListReservationsRequest(project=project)
-    pairs = await call(
-        lambda: list(
-            clients.reservations.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.reservations.aggregated_list",
+    pairs = await aggregated_pairs(
+        clients.reservations, request, config, what="compute.reservations.aggregated_list"
     )
     return reservation_capacities(pairs, project=None if project == config.project else project)
 
@@ -86,14 +95,8 @@ async def list_accelerator_type_zones(
 ) -> dict[str, tuple[str, ...]]:
     """Zones offering each accelerator type (``nvidia-h100-80gb`` -> zones), sorted."""
     request = compute_v1.AggregatedListAcceleratorTypesRequest(project=config.project)
-    pairs = await call(
-        lambda: list(
-            clients.accelerator_types.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.accelerator_types.aggregated_list",
+    pairs = await aggregated_pairs(
+        clients.accelerator_types, request, config, what="compute.accelerator_types.aggregated_list"
     )
     return _zones_by_name(pairs, "accelerator_types")
 
