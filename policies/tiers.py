@@ -120,7 +120,7 @@ def _machines(
                     f"{p}.tpu",
                     f"no TPU machine type in the catalog matches type={rule.tpu.type} "
                     f"count={rule.tpu.count} topology={rule.tpu.topology}; see "
-                    "`ccc catalog --family ct5lp|ct5l|ct5p|ct6e` for valid counts and topologies",
+                    f"`ccc catalog --accelerator {rule.tpu.type}` for valid counts and topologies",
                 )
             )
             return (), None, problems
