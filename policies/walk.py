@@ -62,7 +62,7 @@ def _price(
 ) -> float | None:
     if ct is CapacityType.RESERVATION:
         return 0.0 if n else None  # prepaid: no marginal list price
-    p = catalog.price(machine.name, zone, ct)
+    p = catalog.price(machine, zone, ct)
     return None if p is None else round(p * n, 4)
 
 

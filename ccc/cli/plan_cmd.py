@@ -76,7 +76,9 @@ def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[Po
             + (f" ({reasons})" if reasons else "")
             + "; pass --workload FILE instead"
         )
-    m = tier.machines[-1] if tier.rule.gpu is None and tier.rule.tpu is None else tier.machines[0]
+    # A family of accelerator machines: fill the biggest; CPU machines: the smallest that fits.
+    big = tier.machines[-1]
+    m = big if big.accelerator is not None and tier.rule.gpu is None else tier.machines[0]
     a = allocatable(m)
     return [
         PodRequest(

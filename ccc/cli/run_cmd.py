@@ -92,6 +92,12 @@ def run(
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
+    catalog_refresh: bool | None = typer.Option(
+        None,
+        "--catalog-refresh/--no-catalog-refresh",
+        help="Refresh zones, shapes and prices from the cloud's APIs at start (gke provider; "
+        "default: on with the built-in catalog, off with --catalog).",
+    ),
     log_format: LogFormat = typer.Option(LogFormat.json, "--log-format"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
@@ -143,6 +149,9 @@ def run(
                 provider=opts,
                 config=config,
                 catalog=catalog,
+                refresh_catalog=catalog_file is None
+                if catalog_refresh is None
+                else catalog_refresh,
             )
         )
     except KeyboardInterrupt:

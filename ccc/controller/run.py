@@ -20,6 +20,7 @@ import structlog
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.controller import catalog_refresh
 from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
@@ -195,13 +196,18 @@ async def run(
     provider: ProviderOptions,
     config: ControllerConfig,
     catalog: Catalog | None = None,
+    refresh_catalog: bool = True,
 ) -> None:
-    """Entry point used by ``ccc run``."""
+    """Entry point used by ``ccc run``. With ``refresh_catalog`` and a provider that can (GKE),
+    the catalog is refreshed from the cloud's live APIs first; on failure the given (or
+    built-in) catalog is used."""
     api = await api_client_from(kubeconfig)
     cat = catalog or load_builtin_catalog()
     clock = SystemClock()
     try:
         prov = await build_provider(provider, api, cat, clock)
+        if refresh_catalog:
+            cat = await catalog_refresh.refresh_catalog(prov, cat)
         await Controller(api, prov, config=config, catalog=cat, clock=clock).run()
     finally:
         await api.close()
