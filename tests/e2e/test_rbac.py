@@ -92,7 +92,7 @@ async def chart_rbac(plane: ControlPlane, api: client.ApiClient) -> AsyncIterato
         plane.bin_dir,
         release=release,
         namespace=ns,
-        values=(f"kwok.namespace={cloud}",),
+        values=("provider=kwok", f"kwok.namespace={cloud}"),
         show_only=RBAC_TEMPLATES,
     )
     core = client.CoreV1Api(api)
@@ -154,7 +154,7 @@ class Capability:
     verb: str
     what: str
     namespace: str = ""  # "{release}" / "{cloud}" / a namespace / "" = cluster-wide
-    by_name: bool = False  # the request names the Lease
+    by_name: str = ""  # the name the request names ("{fullname}" = the release's full name)
 
     @property
     def rule(self) -> tuple[str, str, str, str]:
@@ -180,6 +180,31 @@ CAPABILITIES = (
     Capability(
         "", "", "namespaces", "create", "kwok provider makes sure its cloud namespace exists"
     ),
+    Capability("", "", "namespaces", "list", "webhook caches namespace default-class labels"),
+    Capability("", "", "namespaces", "watch", "webhook follows namespace label changes"),
+    Capability("", "", "namespaces", "get", "webhook reads a namespace its cache lacks yet"),
+    Capability("", L.GROUP, "computeclasses", "get", "webhook reads a class its cache lacks yet"),
+    *(
+        Capability(
+            "",
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            verb,
+            what,
+            by_name="{fullname}",
+        )
+        for verb, what in (
+            ("get", "webhook reads its configuration's caBundle"),
+            ("patch", "webhook publishes its CA as the caBundle"),
+        )
+    ),
+    *(
+        Capability("webhook", "", "secrets", verb, what, namespace="{release}", by_name="{secret}")
+        for verb, what in (
+            ("get", "every replica reads the serving certificate"),
+            ("update", "a replica writes a new CA or serving certificate"),
+        )
+    ),
     Capability(
         "leader-election",
         "coordination.k8s.io",
@@ -187,7 +212,7 @@ CAPABILITIES = (
         "get",
         "leader election reads the Lease",
         namespace="{release}",
-        by_name=True,
+        by_name="{fullname}",
     ),
     Capability(
         "leader-election",
@@ -196,7 +221,7 @@ CAPABILITIES = (
         "update",
         "leader election renews or takes over the Lease",
         namespace="{release}",
-        by_name=True,
+        by_name="{fullname}",
     ),
     Capability(
         "leader-election",
@@ -227,6 +252,18 @@ RAW_CALL_RESOURCES = {
     "ccc/controller/events.py": ("", "events"),
     "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
     "ccc/controller/status.py": (L.GROUP, "computeclasses/status"),
+    "ccc/controller/admission/secret.py": ("", "secrets"),
+    "ccc/controller/admission/cabundle.py": (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+    ),
+}
+#: Modules whose raw calls name several resources: a piece of the path literal -> resource.
+RAW_CALL_PATHS = {
+    "ccc/controller/admission/review.py": {
+        "/namespaces/": ("", "namespaces"),
+        "/computeclasses/": (L.GROUP, "computeclasses"),
+    },
 }
 HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
@@ -250,6 +287,14 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    for module, by_path in RAW_CALL_PATHS.items():
+        text = (REPO / module).read_text()
+        calls = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)",\s*f?"([^"]*)"', text)
+        every_call = re.findall(r"request_json\(\s*self\._api", text)
+        assert calls and len(calls) == len(every_call), f"update this test for {module}"
+        for method, path in calls:
+            (resource,) = [r for piece, r in by_path.items() if piece in path]
+            found.add((*resource, HTTP_VERBS[method]))
     run = (REPO / "ccc/controller/run.py").read_text()
     for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
         group = L.GROUP if group == "L.GROUP" else group.strip('"')
@@ -293,7 +338,9 @@ def _review(install: Install, cap: Capability) -> dict[str, Any]:
     if subresource:
         attributes["subresource"] = subresource
     if cap.by_name:
-        attributes["name"] = install.fullname
+        attributes["name"] = cap.by_name.format(
+            fullname=install.fullname, secret=f"{install.fullname}-webhook-cert"
+        )
     return {"spec": {"resourceAttributes": attributes}}
 
 
@@ -306,7 +353,7 @@ async def allowed(sa_api: client.ApiClient, review: dict[str, Any]) -> bool:
 
 def rendered_rules(install: Install) -> set[tuple[str, str, str, str]]:
     out = set()
-    for suffix in ("", "leader-election", "kwok-cloud"):
+    for suffix in ("", "leader-election", "kwok-cloud", "webhook"):
         for rule in install.role(suffix)["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
