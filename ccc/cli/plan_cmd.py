@@ -2,7 +2,9 @@
 
 The plan is the controller's decide half (:func:`ccc.controller.decide.decide`) over a snapshot
 built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
-pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
+pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog. Workload pods
+are first admitted as ccc's admission webhook admits them (:mod:`policies.admission`: the class
+toleration, the default class of a Namespace in the file or ``--default-compute-class``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ccc.api.manifest import (
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
 from ccc.controller.decide import Snapshot, decide
+from policies.admission import AdmissionSettings, admit_request
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
 from policies.tiers import compile_class
@@ -80,10 +83,24 @@ def load_workload(path: Path) -> list[PodRequest]:
     for doc in _documents(path):
         if not isinstance(doc.body, dict):
             raise _fail(f"{path}:{doc.line}: document {doc.index + 1} is not a mapping")
+        if doc.body.get("kind") == "Namespace":
+            continue  # its labels may name a default class: see namespace_labels()
         try:
             out.extend(pod_requests_from_manifest(doc.body))
         except (ConfigError, ValueError, TypeError) as exc:
             raise _fail(f"{path}:{doc.line}: {doc.kind or '?'}/{doc.name or '?'}: {exc}") from exc
+    return out
+
+
+def namespace_labels(path: Path) -> dict[str, dict[str, str]]:
+    """Labels of the Namespaces in a workload file, by name (their default-class labels apply
+    to the file's pods as admission would apply them)."""
+    out: dict[str, dict[str, str]] = {}
+    for doc in _documents(path):
+        if isinstance(doc.body, dict) and doc.body.get("kind") == "Namespace":
+            meta = doc.body.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            out[str(meta.get("name", ""))] = {str(k): str(v) for k, v in labels.items()}
     return out
 
 
@@ -197,6 +214,18 @@ def plan(
     zones: str | None = typer.Option(
         None, "--zones", help="Cluster zones (comma-separated) for rules that name none."
     ),
+    admission: bool = typer.Option(
+        True,
+        "--admission/--no-admission",
+        help="Plan the workload's pods as ccc's admission webhook admits them (class "
+        "toleration, namespace and cluster default class); off: exactly as written.",
+    ),
+    default_compute_class: str | None = typer.Option(
+        None,
+        "--default-compute-class",
+        help="The cluster default class of ccc run (pods that select none and whose Namespace "
+        "in the workload file names no default).",
+    ),
 ) -> None:
     """Show, in order, every node pool ccc would try for the pending pods, and why."""
     if workload is None and replicas is None:
@@ -210,6 +239,18 @@ def plan(
     cc = load_class(class_file)
     now = datetime.now(UTC)
     pods = load_workload(workload) if workload else synthetic_pods(cc, catalog, replicas or 1)
+    if workload is not None and admission:
+        labels = namespace_labels(workload)
+        settings = AdmissionSettings(cluster_default=default_compute_class)
+        pods = [
+            admit_request(
+                p,
+                namespace_labels=labels.get(p.namespace, {}),
+                known_classes={cc.metadata.name},
+                settings=settings,
+            )
+            for p in pods
+        ]
     selected = [p for p in pods if p.compute_class == cc.metadata.name]
     if workload is not None and not selected:
         raise _fail(

@@ -73,7 +73,12 @@ CASES = [
         T0 + DAY,
         Step.ISSUE,
     ),
-    ("CA in its last third", state(leaf=cert("leaf1", T0 + 190 * DAY, 90 * DAY)), LATE, Step.ADD_CA),
+    (
+        "CA in its last third",
+        state(leaf=cert("leaf1", T0 + 190 * DAY, 90 * DAY)),
+        LATE,
+        Step.ADD_CA,
+    ),
     (
         "new CA not yet published: keep serving the old leaf",
         state(cas=(CA2, CA1), leaf=cert("l", LATE, 90 * DAY), published=False),
