@@ -85,11 +85,18 @@ class RotationPolicy:
     def __post_init__(self) -> None:
         if self.leaf_validity > self.ca_validity:
             raise ValueError("the serving certificate cannot outlive its CA")
-        if self.overlap * 2 >= self.ca_validity / 3:
-            raise ValueError(
-                "the CA's last third of life must leave room for two propagation periods; "
-                "lengthen the CA validity or shorten the check period"
-            )
+        # A new CA waits one overlap before it signs, and the old one leaves the bundle one
+        # overlap later: both inside the old CA's last third. A serving certificate that enters
+        # its last third during that wait must still be valid when the new CA may sign.
+        for what, validity in (
+            ("CA", self.ca_validity),
+            ("serving certificate", self.leaf_validity),
+        ):
+            if self.overlap * 2 > validity / 3:
+                raise ValueError(
+                    f"the {what}'s last third of life must hold two propagation periods "
+                    f"({self.overlap * 2}); lengthen its validity or shorten the check period"
+                )
 
 
 @dataclass(frozen=True, slots=True)

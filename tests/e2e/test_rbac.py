@@ -32,6 +32,7 @@ from kubernetes_asyncio import client
 from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
+from tests.e2e.admission_harness import WebhookInstall, wait_published
 from tests.e2e.controller_harness import (
     ControllerProcess,
     create_class,
@@ -42,9 +43,10 @@ from tests.e2e.controller_harness import (
     gpu_pod,
     install_crd,
     pods_running,
+    wait_ready_endpoint,
 )
 from tests.e2e.test_helm_chart import kubectl, render
-from tests.support.controlplane import ControlPlane
+from tests.support.controlplane import ControlPlane, free_port
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -316,7 +318,7 @@ def test_every_kubernetes_call_in_the_code_has_a_rule_and_every_rule_a_call(
     objects = render(
         control_plane_bin,
         release="r",
-        values=("kwok.namespace=cloud",),
+        values=("provider=kwok", "kwok.namespace=cloud"),
         show_only=RBAC_TEMPLATES,
     )
     install = Install("r", "ccc-system", "cloud", objects)
@@ -470,7 +472,11 @@ async def test_the_service_account_cannot_read_secrets(
 
 
 def _controller(
-    cluster: ControlPlane, tmp_path: Path, install: Install, kubeconfig: Path
+    cluster: ControlPlane,
+    tmp_path: Path,
+    install: Install,
+    kubeconfig: Path,
+    webhook: WebhookInstall | None = None,
 ) -> ControllerProcess:
     return ControllerProcess(
         cluster,
@@ -483,8 +489,32 @@ def _controller(
             install.namespace,
             "--lease-name",
             install.fullname,
+            *(webhook.args() if webhook is not None else ()),
         ),
     )
+
+
+@asynccontextmanager
+async def chart_webhook(plane: ControlPlane, install: Install) -> AsyncIterator[WebhookInstall]:
+    """The chart's webhook objects of the same release (URL on loopback, see
+    tests/e2e/admission_harness.py); the configuration is removed on exit."""
+    webhook = WebhookInstall(plane, install.release, install.namespace, free_port())
+    objects = render(
+        plane.bin_dir,
+        release=install.release,
+        namespace=install.namespace,
+        values=(
+            "provider=kwok",
+            f"kwok.namespace={install.cloud_namespace}",
+            f"webhook.url={webhook.url()}",
+        ),
+        show_only=("templates/webhook.yaml",),
+    )
+    kubectl(plane, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
+    try:
+        yield webhook
+    finally:
+        kubectl(plane, "delete", "mutatingwebhookconfiguration", webhook.config)
 
 
 def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -500,17 +530,28 @@ def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    async with api_client(cluster.kubeconfig) as api, chart_rbac(cluster, api) as install:
+    """With the admission webhook on: the pod is written as for GKE (no toleration), ccc's
+    webhook adds the class toleration, with its certificate Secret and caBundle written under
+    the same token."""
+    async with (
+        api_client(cluster.kubeconfig) as api,
+        chart_rbac(cluster, api) as install,
+        chart_webhook(cluster, install) as webhook,
+    ):
         await install_crd(api)
         cloud = KwokProvider(api, namespace=install.cloud_namespace)
         await cloud.set_capacity("a3-highgpu-8g", ZONES[0], CapacityType.SPOT, 0)
         cls = f"rbac-{_uid()}"
         await create_class(api, gpu_class(cls, ZONES))
         kubeconfig = await token_kubeconfig(cluster, api, install, tmp_path / "sa.kubeconfig")
-        proc = _controller(cluster, tmp_path, install, kubeconfig).start()
+        proc = _controller(cluster, tmp_path, install, kubeconfig, webhook).start()
         try:
-            async with temporary_namespace(api, "rbac-e2e") as ns:
-                await create_pods(api, ns, [gpu_pod("trainer-0", cls, gpus=8)])
+            await wait_ready_endpoint(proc)
+            await wait_published(api, webhook)
+            async with temporary_namespace(api, "rbac-e2e", ready_for_pods=True) as ns:
+                gke_style = gpu_pod("trainer-0", cls, gpus=8)
+                del gke_style["spec"]["tolerations"]
+                await create_pods(api, ns, [gke_style])
                 try:
                     (pod,) = await eventually(
                         "GPU pod Running", lambda: pods_running(api, ns, 1), timeout_s=120
@@ -519,6 +560,7 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                     raise AssertionError(f"controller log:\n{proc.tail()}") from None
                 node = await client.CoreV1Api(api).read_node(pod.spec.node_name)
                 assert node.metadata.labels[L.CLASS_LABEL] == cls
+                assert [t.value for t in pod.spec.tolerations if t.key == L.CLASS_LABEL] == [cls]
                 assert node.metadata.labels[L.ZONE_LABEL] == ZONES[1]
                 # Each permission was used: Events written, status patched, Lease held.
                 reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}

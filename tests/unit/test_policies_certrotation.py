@@ -134,10 +134,17 @@ def test_policies_that_cannot_rotate_safely_are_refused() -> None:
         RotationPolicy(
             ca_validity=DAY, leaf_validity=2 * DAY, overlap=MINUTE, hosts=frozenset({"h"})
         )
-    with pytest.raises(ValueError, match="propagation"):
+    with pytest.raises(ValueError, match="CA's last third"):
         RotationPolicy(
             ca_validity=timedelta(minutes=5),
             leaf_validity=MINUTE,
+            overlap=MINUTE,
+            hosts=frozenset({"h"}),
+        )
+    with pytest.raises(ValueError, match="serving certificate's last third"):
+        RotationPolicy(
+            ca_validity=DAY,
+            leaf_validity=timedelta(minutes=5),
             overlap=MINUTE,
             hosts=frozenset({"h"}),
         )
