@@ -105,8 +105,8 @@ def webhook(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> 
         state.start()
         yield state
     finally:
+        uninstall_webhook(install)  # first: nothing may call a webhook that no longer answers
         state.stop()
-        uninstall_webhook(install)
         for name in state.classes:
             kubectl(cluster, "delete", f"computeclasses.{L.GROUP}", name, "--ignore-not-found")
 

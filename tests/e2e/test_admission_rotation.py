@@ -188,6 +188,7 @@ async def test_rotation_while_pods_are_created_causes_no_admission_error_and_bot
                 )
                 assert class_tolerations(late) == [cls]
         finally:
+            uninstall_webhook(install)  # first: nothing may call a webhook that no longer answers
             for proc in procs:
                 proc.stop()
             kubectl(cluster, "delete", f"computeclasses.{L.GROUP}", cls, "--ignore-not-found")

@@ -514,7 +514,9 @@ async def chart_webhook(plane: ControlPlane, install: Install) -> AsyncIterator[
     try:
         yield webhook
     finally:
-        kubectl(plane, "delete", "mutatingwebhookconfiguration", webhook.config)
+        kubectl(
+            plane, "delete", "mutatingwebhookconfiguration", webhook.config, "--ignore-not-found"
+        )
 
 
 def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -576,6 +578,7 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 denied = _problems(proc.log_lines())
                 assert not denied, denied[:5]
         finally:
+            kubectl(cluster, "delete", "mutatingwebhookconfiguration", webhook.config)
             proc.stop()
             for pool in await cloud.list_node_pools():
                 await cloud.delete_node_pool(pool.name)
