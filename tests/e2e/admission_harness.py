@@ -261,3 +261,18 @@ def pod_manifest(
             }
         ]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def owned_pods(kind: str, name: str, replicas: int, pod: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment or ReplicaSet of ``replicas`` copies of ``pod`` (labelled ``app: name``)."""
+    template = {**pod, "metadata": {"labels": {"app": name}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": template,
+        },
+    }

@@ -35,6 +35,7 @@ from tests.e2e.admission_harness import (
     install_webhook,
     kubectl,
     labelled_namespace,
+    owned_pods,
     pod_manifest,
     uninstall_webhook,
     wait_published,
@@ -142,18 +143,8 @@ async def test_a_gke_style_deployment_with_only_the_node_selector_runs_on_class_
         cloud = KwokProvider(api, namespace=webhook.cloud)
         try:
             async with labelled_namespace(api, "adm-gke") as ns:
-                template = pod_manifest("vllm", selector={L.CLASS_LABEL: cls}, gpus=8)
-                template["metadata"] = {"labels": {"app": "vllm"}}
-                deployment = {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": "vllm"},
-                    "spec": {
-                        "replicas": 2,
-                        "selector": {"matchLabels": {"app": "vllm"}},
-                        "template": template,
-                    },
-                }
+                pod = pod_manifest("vllm", selector={L.CLASS_LABEL: cls}, gpus=8)
+                deployment = owned_pods("Deployment", "vllm", 2, pod)
                 await client.AppsV1Api(api).create_namespaced_deployment(ns, deployment)
                 bare = pod_manifest("by-affinity", affinity_class=(L.GKE_CLASS_LABEL, cls), gpus=8)
                 await admitted(api, ns, bare, dry_run=False)
@@ -277,7 +268,8 @@ async def test_a_missing_class_admits_the_pod_unchanged_with_a_warning_and_an_ev
     async with api_client(cluster.kubeconfig) as api:
         await ready(api, webhook)
         async with labelled_namespace(api, "adm-missing") as ns:
-            pod = pod_manifest("lost", selector={L.CLASS_LABEL: missing})
+            pod_selector = {L.CLASS_LABEL: missing}
+            pod = pod_manifest("lost", selector=pod_selector)
             pod["metadata"]["namespace"] = ns
             result = create_with_kubectl(cluster, pod)
             assert result.returncode == 0, result.stderr
@@ -293,19 +285,7 @@ async def test_a_missing_class_admits_the_pod_unchanged_with_a_warning_and_an_ev
             assert found.reason == "ComputeClassNotFound" and found.type == "Warning"
             assert missing in found.message
             # A pod made by a controller has no name yet at admission: its owner is told.
-            rs = {
-                "apiVersion": "apps/v1",
-                "kind": "ReplicaSet",
-                "metadata": {"name": "lost-rs"},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": "lost"}},
-                    "template": {
-                        **pod_manifest("x", selector={L.CLASS_LABEL: missing}),
-                        "metadata": {"labels": {"app": "lost"}},
-                    },
-                },
-            }
+            rs = owned_pods("ReplicaSet", "lost-rs", 1, pod_manifest("x", selector=pod_selector))
             await client.AppsV1Api(api).create_namespaced_replica_set(ns, rs)
 
             async def rs_event() -> list[Any] | None:
@@ -395,18 +375,9 @@ async def test_while_ccc_is_stopped_class_pods_wait_and_nothing_else_is_blocked(
                         api, excluded, pod_manifest("own", selector={L.CLASS_LABEL: cls})
                     )
                     assert class_tolerations(got) == []
-                template = pod_manifest("later", selector={L.CLASS_LABEL: cls}, gated=True)
-                template["metadata"] = {"labels": {"app": "later"}}
+                pod = pod_manifest("later", selector={L.CLASS_LABEL: cls}, gated=True)
                 await apps.create_namespaced_replica_set(
-                    ns,
-                    {
-                        "metadata": {"name": "later"},
-                        "spec": {
-                            "replicas": 2,
-                            "selector": {"matchLabels": {"app": "later"}},
-                            "template": template,
-                        },
-                    },
+                    ns, owned_pods("ReplicaSet", "later", 2, pod)
                 )
 
                 async def failed_create() -> bool:

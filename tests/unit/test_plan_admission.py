@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ccc.api.labels import DEFAULT_CLASS_LABEL, GKE_DEFAULT_CLASS_LABEL
 from ccc.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,25 +76,15 @@ def test_without_admission_the_class_taint_is_not_tolerated(tmp_path: Path) -> N
     )
 
 
-def test_a_namespace_in_the_workload_file_names_the_default_class(tmp_path: Path) -> None:
-    docs = [
-        namespace("batch", {"ccc.dev/default-compute-class": "l4-serving"}),
-        job("batch", None),
-    ]
+@pytest.mark.parametrize("label", [DEFAULT_CLASS_LABEL, GKE_DEFAULT_CLASS_LABEL])
+def test_a_namespace_in_the_workload_file_names_the_default_class(
+    tmp_path: Path, label: str
+) -> None:
+    docs = [namespace("batch", {label: "l4-serving"}), job("batch", None)]
     code, body, err = plan(tmp_path, docs)
     assert code == 0, err
     first = body["attempts"][0]
     assert (first["decision"], first["nodes"]) == ("create", 3)
-
-
-def test_gke_namespace_default_label_is_honoured_too(tmp_path: Path) -> None:
-    docs = [
-        namespace("batch", {"cloud.google.com/default-compute-class": "l4-serving"}),
-        job("batch", None),
-    ]
-    code, body, err = plan(tmp_path, docs)
-    assert code == 0, err
-    assert body["attempts"][0]["decision"] == "create"
 
 
 def test_the_cluster_default_class_applies_to_pods_that_select_none(tmp_path: Path) -> None:
