@@ -12,12 +12,14 @@ nothing is stored. GKE's rules: reference/gke-computeclass.md §3.1.
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client
 
@@ -408,3 +410,44 @@ async def test_while_ccc_is_stopped_class_pods_wait_and_nothing_else_is_blocked(
             )
             for pod in later:
                 assert [t.value for t in pod.spec.tolerations if t.key == L.CLASS_LABEL] == [cls]
+
+
+async def test_the_endpoint_answers_only_admission_reviews_of_pod_creation(
+    cluster: ControlPlane, webhook: Admission
+) -> None:
+    """Straight to ccc over TLS, trusting only the published caBundle: what the API server
+    never sends is refused (400) or let through untouched."""
+    async with api_client(cluster.kubeconfig) as api:
+        await ready(api, webhook)
+        bundle = await wait_published(api, webhook.install)
+    context = ssl.create_default_context(cadata=bundle.decode())
+    url = webhook.install.url()
+    pod = pod_manifest("p", selector={L.CLASS_LABEL: webhook.default_class})
+    pod["metadata"]["namespace"] = "team"
+
+    def review(operation: str, kind: str = "Pod") -> dict[str, Any]:
+        request = {
+            "uid": "4b1f",
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "operation": operation,
+            "namespace": "team",
+            "object": pod,
+        }
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: bytes) -> tuple[int, Any]:
+            async with session.post(url, data=body, ssl=context) as response:
+                text = await response.text()
+                ok = response.content_type == "application/json"
+                return response.status, json.loads(text) if ok else text
+
+        assert (await post(b"{not json"))[0] == 400
+        assert (await post(b'{"kind": "AdmissionReview"}'))[0] == 400
+        status, body = await post(json.dumps(review("CREATE")).encode())
+        assert status == 200 and body["response"]["uid"] == "4b1f"
+        assert body["response"]["allowed"] is True and body["response"]["patchType"] == "JSONPatch"
+        for operation, kind in (("UPDATE", "Pod"), ("CREATE", "Deployment")):
+            status, body = await post(json.dumps(review(operation, kind)).encode())
+            assert status == 200 and body["response"] == {"uid": "4b1f", "allowed": True}

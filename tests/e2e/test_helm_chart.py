@@ -189,6 +189,28 @@ def test_values_schema_rejects_bad_values_naming_the_field(
     assert "panic" not in result.stderr and "goroutine" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ((), "provider is required: --set provider=gke (production) or provider=kwok"),
+        (("provider=gke",), "provider=gke needs gke.project: --set gke.project=PROJECT_ID"),
+        (
+            ("provider=gke", "gke.project=my-project", "gke.location=us-central1"),
+            "provider=gke needs gke.cluster: --set gke.cluster=CLUSTER_NAME",
+        ),
+    ],
+    ids=["no-provider", "gke-without-project", "gke-without-cluster"],
+)
+def test_missing_settings_are_named_at_render_time_even_without_the_schema(
+    control_plane_bin: Path, values: tuple[str, ...], message: str
+) -> None:
+    """``helm template/install --skip-schema-validation`` still fails, naming the value."""
+    args = ["template", "r", str(CHART), "--skip-schema-validation", *set_args(values)]
+    result = run_tool(control_plane_bin, "helm", *args, check=False)
+    assert result.returncode != 0, f"rendered with {values}"
+    assert message in result.stderr, result.stderr
+
+
 # -- rendered objects -----------------------------------------------------------------------
 
 

@@ -106,6 +106,18 @@ class PodReviewer:
                 then applies the webhook's failurePolicy.
         """
         began = time.perf_counter()
+        try:
+            answer, outcome = await self._answer(body)
+        except BadReview:
+            raise
+        except Exception:
+            self.reviews.labels(outcome="error").inc()
+            raise
+        self.reviews.labels(outcome=outcome).inc()
+        self.latency.observe(time.perf_counter() - began)
+        return answer
+
+    async def _answer(self, body: Any) -> tuple[dict[str, Any], str]:
         request = body.get("request") if isinstance(body, dict) else None
         if not isinstance(request, dict) or not request.get("uid"):
             raise BadReview("expected an admission.k8s.io/v1 AdmissionReview with a request")
@@ -122,13 +134,12 @@ class PodReviewer:
             outcome = result.outcome
         else:
             outcome = "ignored"
-        self.reviews.labels(outcome=outcome).inc()
-        self.latency.observe(time.perf_counter() - began)
-        return {
+        answer = {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
             "response": response,
         }
+        return answer, outcome
 
     async def _decide(self, request: Mapping[str, Any], pod: dict[str, Any]) -> Admission:
         namespace = str(request.get("namespace") or "")
