@@ -70,12 +70,14 @@ def install(cluster: ControlPlane) -> Iterator[WebhookInstall]:
 
 
 def _steps(procs: list[ControllerProcess]) -> list[str]:
-    return [
-        line["step"]
+    """The certificate steps either replica took, in time order."""
+    changes = [
+        (line["timestamp"], line["step"])
         for proc in procs
         for line in proc.log_lines()
         if line.get("event") == "webhook.cert_changed"
     ]
+    return [step for _, step in sorted(changes)]
 
 
 def _rotated(steps: list[str]) -> bool:
@@ -138,12 +140,16 @@ async def test_rotation_while_pods_are_created_causes_no_admission_error_and_bot
                     async def rotated() -> bool:
                         return _rotated(_steps(procs))
 
-                    await eventually(
-                        "a serving certificate renewal and a whole CA rotation",
-                        rotated,
-                        timeout_s=90,
-                        interval_s=0.5,
-                    )
+                    try:
+                        await eventually(
+                            "a serving certificate renewal and a whole CA rotation",
+                            rotated,
+                            timeout_s=90,
+                            interval_s=0.5,
+                        )
+                    except TimeoutError:
+                        logs = "\n".join(p.tail(30) for p in procs)
+                        raise AssertionError(f"steps {_steps(procs)}; logs:\n{logs}") from None
                     # Both replicas present the same certificate, trusted by the caBundle the
                     # API server uses, for the name it calls.
                     bundle = await wait_published(api, install)
