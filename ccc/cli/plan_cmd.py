@@ -3,8 +3,8 @@
 The plan is the controller's decide half (:func:`ccc.controller.decide.decide`) over a snapshot
 built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
 pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog. Workload pods
-are first admitted as ccc's admission webhook admits them (:mod:`policies.admission`: the class
-toleration, the default class of a Namespace in the file or ``--default-compute-class``).
+are first admitted as ccc's admission webhook admits them (:mod:`policies.class_admission`: the
+class toleration, the default class of a Namespace in the file or ``--default-compute-class``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ccc.api.manifest import (
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
 from ccc.controller.decide import Snapshot, decide
-from policies.admission import AdmissionSettings, admit_request
+from policies.class_admission import AdmissionSettings, admit_request
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
 from policies.tiers import compile_class

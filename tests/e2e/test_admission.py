@@ -26,7 +26,7 @@ from kubernetes_asyncio import client
 from ccc.api import labels as L
 from ccc.api.workload import pod_request_from_spec
 from ccc.controller.kube import KubeApiError
-from policies.admission import AdmissionSettings, admit_request
+from policies.class_admission import AdmissionSettings, admit_request
 from providers.kwok import KwokProvider
 from tests.e2e.admission_harness import (
     WebhookInstall,
@@ -319,7 +319,7 @@ async def test_a_class_created_a_moment_before_its_pod_is_not_taken_for_missing(
 async def test_ccc_plan_admits_workload_pods_exactly_as_the_cluster_does(
     cluster: ControlPlane, webhook: Admission
 ) -> None:
-    """``ccc plan --workload`` calls policies.admission.admit_request on the workload's pods;
+    """``ccc plan --workload`` calls policies.class_admission.admit_request on the workload's pods;
     here the API server admits the same pods through ccc and the results are compared."""
     cls = f"adm-plan-{_uid()}"
     settings = AdmissionSettings(cluster_default=webhook.default_class)

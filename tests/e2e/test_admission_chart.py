@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccc.api import labels as L
-from policies.admission import AdmissionSettings, admit
+from policies.class_admission import AdmissionSettings, admit
 from tests.e2e.test_helm_chart import render
 
 pytestmark = [pytest.mark.e2e]

@@ -2,7 +2,7 @@
 the node selector) is tolerated, a Namespace in the file can name the default class, and
 ``--default-compute-class`` is the cluster default; ``--no-admission`` plans pods as written.
 
-The same function serves the webhook (tests/unit/test_policies_admission.py); that the cluster
+The same function serves the webhook (tests/unit/test_policies_class_admission.py); that the cluster
 admits pods the same way is shown in tests/e2e/test_admission.py.
 """
 

@@ -1,5 +1,5 @@
 """One AdmissionReview in, one AdmissionReview out: the shell around
-:func:`policies.admission.admit`.
+:func:`policies.class_admission.admit`.
 
 Inputs come from the caches of every replica (ComputeClasses and namespaces). A class or a
 namespace the cache does not know yet (created a moment before the pod, in the same
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from ccc.api import labels as L
 from ccc.controller.events import EventRecorder, ObjectRef
 from ccc.controller.kube import ApiClient, KubeApiError, request_json
-from policies.admission import Admission, AdmissionSettings, admit, classes_to_check
+from policies.class_admission import Admission, AdmissionSettings, admit, classes_to_check
 
 log = structlog.get_logger("ccc.webhook")
 

@@ -20,8 +20,8 @@ from ccc.controller.config import ControllerConfig, WebhookConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import ApiClient
-from policies.admission import AdmissionSettings
 from policies.certrotation import RotationPolicy
+from policies.class_admission import AdmissionSettings
 from providers.clock import Clock
 
 

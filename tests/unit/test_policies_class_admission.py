@@ -1,4 +1,4 @@
-"""Pod admission (policies/admission.py): class toleration, namespace and cluster defaults.
+"""Pod admission (policies/class_admission.py): class toleration, namespace and cluster defaults.
 
 GKE's rules are in reference/gke-computeclass.md §3.1: pods that select a class are
 auto-tolerated; a namespace label ``cloud.google.com/default-compute-class`` names a default
@@ -14,7 +14,7 @@ import pytest
 
 from ccc.api import labels as L
 from ccc.api.workload import PodRequest, Toleration
-from policies.admission import (
+from policies.class_admission import (
     CLASS_NOT_FOUND,
     AdmissionSettings,
     admit,
