@@ -142,7 +142,7 @@ def _pool_attempts(tier: Tier, pods: PodRequest, ctx: WalkContext, group: str) -
                 )
             )
             continue
-        fit = fits(pods, machine, pool.labels, pool.taints, implicit_tolerations=(L.CLASS_LABEL,))
+        fit = fits(pods, machine, pool.labels, pool.taints)
         blocked = ctx.memory.lookup(machine.name, zone, ct, ctx.now)
         reason = fit.reason
         if fit.ok and blocked is not None:
@@ -197,7 +197,7 @@ def _pick_machine(
     for m in tier.machines:
         z0 = tier.zones[0] if tier.zones else (m.zones[0] if m.zones else "")
         labels = node_labels(cc, tier, m, z0, tier.capacity_types[0])
-        f = fits(probe, m, labels, node_taints(cc, tier, m), implicit_tolerations=(L.CLASS_LABEL,))
+        f = fits(probe, m, labels, node_taints(cc, tier, m))
         if f.ok:
             return m, f.per_node, ""
         first_reason = first_reason or f.reason

@@ -2,7 +2,9 @@
 
 The plan is the controller's decide step (:func:`policies.decide.decide`) over a snapshot
 built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
-pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
+pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog. Workload pods
+are first admitted as ccc's admission webhook admits them (:mod:`policies.class_admission`: the
+class toleration, the default class of a Namespace in the file or ``--default-compute-class``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ccc.cli.plan_inputs import (
     parse_unavailable,
 )
 from ccc.cli.text_table import terminal_width
+from policies.class_admission import AdmissionSettings, admit_request
 from policies.decide import decide
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
@@ -142,6 +145,18 @@ def plan(
         "--unobtainable",
         help="ServingGroup plans: treat this variant's class as stocked out (repeatable).",
     ),
+    admission: bool = typer.Option(
+        True,
+        "--admission/--no-admission",
+        help="Plan the workload's pods as ccc's admission webhook admits them (class "
+        "toleration, namespace and cluster default class); off: exactly as written.",
+    ),
+    default_compute_class: str | None = typer.Option(
+        None,
+        "--default-compute-class",
+        help="The cluster default class of ccc run (pods that select none and whose Namespace "
+        "in the workload file names no default).",
+    ),
 ) -> None:
     """Show, in order, every node pool ccc would try for the pending pods, and why.
 
@@ -172,6 +187,17 @@ def plan(
         if workload is not None:
             loaded = load_workload(workload)
             pods = loaded.pods
+            if admission:
+                admission_settings = AdmissionSettings(cluster_default=default_compute_class)
+                pods = [
+                    admit_request(
+                        p,
+                        namespace_labels=loaded.namespaces.get(p.namespace, {}),
+                        known_classes={cc.metadata.name},
+                        settings=admission_settings,
+                    )
+                    for p in pods
+                ]
             if loaded.skipped:
                 header.append(f"workload {workload}: {loaded.skipped_text()}")
         else:

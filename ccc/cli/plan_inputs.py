@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,9 +86,12 @@ def load_class(path: Path) -> ComputeClass:
 
 @dataclass
 class Workload:
-    """The pods of a workload file, and what was skipped (kind -> documents)."""
+    """The pods of a workload file, the labels of its Namespaces by name (their default-class
+    labels apply to the file's pods as admission would apply them), and what was skipped
+    (kind -> documents)."""
 
     pods: list[PodRequest] = field(default_factory=list)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
 
     def skipped_text(self) -> str:
@@ -106,6 +109,13 @@ def load_workload(path: Path) -> Workload:
     out = Workload()
     for doc in _documents(path):
         kind = doc.kind
+        if kind == "Namespace" and isinstance(doc.body, Mapping):
+            meta = doc.body.get("metadata")
+            meta = meta if isinstance(meta, Mapping) else {}
+            labels = meta.get("labels")
+            labels = labels if isinstance(labels, Mapping) else {}
+            out.namespaces[str(meta.get("name", ""))] = {str(k): str(v) for k, v in labels.items()}
+            continue
         if kind not in POD_KINDS:
             if kind is None:
                 raise PlanInputError(
