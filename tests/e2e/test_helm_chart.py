@@ -452,6 +452,25 @@ def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) 
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "update"),
         ("coordination.k8s.io", "leases", "create"),
+        # the ServingGroup controller: the same with every provider
+        (L.GROUP, "servinggroups", "list"),
+        (L.GROUP, "servinggroups", "watch"),
+        (L.GROUP, "servinggroups/status", "patch"),
+        ("autoscaling", "horizontalpodautoscalers", "list"),
+        ("autoscaling", "horizontalpodautoscalers", "watch"),
+        *(
+            (group, resource, verb)
+            for group, plural in (
+                ("apps", "deployments"),
+                ("apps", "statefulsets"),
+                ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+            )
+            for resource, verb in (
+                (plural, "get"),
+                (f"{plural}/scale", "get"),
+                (f"{plural}/scale", "patch"),
+            )
+        ),
     }
 
 

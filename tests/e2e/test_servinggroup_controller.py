@@ -139,15 +139,23 @@ class World:
     #: (monotonic time, ready capacity) sampled by the watcher
     capacity: list[tuple[float, float]] = field(default_factory=list)
 
-    def start(self, name: str = "ccc") -> ControllerProcess:
+    def start(self, name: str = "ccc", *, short_backoff: bool = False) -> ControllerProcess:
+        """``ccc run`` with the kwok provider; ``short_backoff``: stockouts are forgotten after
+        3 s (tests where capacity returns), else after the default 180 s."""
+        extra = ("--backoff-base", "3", "--backoff-max", "6") if short_backoff else ()
         self.controller = ControllerProcess(
-            self.plane,
-            self.tmp,
-            kwok_namespace=self.cloud_ns,
-            name=name,
-            extra=("--backoff-base", "3", "--backoff-max", "6"),
+            self.plane, self.tmp, kwok_namespace=self.cloud_ns, name=name, extra=extra
         ).start()
         return self.controller
+
+    async def caught_up(self) -> None:
+        """Until the watcher has sampled the world after now (its records lag by a round)."""
+        now = time.monotonic()
+
+        async def sampled() -> bool:
+            return any(t > now for t, _ in self.capacity)
+
+        await eventually("a watcher sample", sampled, timeout_s=10)
 
     async def ready(self) -> dict[str, int]:
         core = client.CoreV1Api(self.api)
@@ -331,7 +339,7 @@ async def test_when_tpu_capacity_returns_the_work_moves_back_surge_first(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
     async with world(cluster, tmp_path, tpu_capacity=0) as w:
-        w.start()
+        w.start(short_backoff=True)
         returned = await _stocked_out_then_back(w)
 
         async def moved_back() -> bool:
@@ -339,6 +347,7 @@ async def test_when_tpu_capacity_returns_the_work_moves_back_surge_first(
             return r == {"v6e": 4, "h100": 0} and (await w.spec_replicas())["h100"] == 0
 
         await _until(w, "back on TPU", moved_back, timeout_s=60)
+        await w.caught_up()
         during = [c for t, c in w.capacity if t >= returned]
         assert min(during) >= TARGET, f"Ready capacity dipped to {min(during)}"
         assert w.history("h100") == [0, 3, 0], w.history("h100")
@@ -350,39 +359,33 @@ async def test_kill_9_during_a_move_back_converges_without_oscillation(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
     async with world(cluster, tmp_path, tpu_capacity=0) as w:
-        w.start("ccc-first")
+        w.start("ccc-first", short_backoff=True)
         await _stocked_out_then_back(w)
 
         async def surging() -> bool:
             return (await w.spec_replicas()) == {"v6e": 4, "h100": 3}
 
         await _until(w, "move back started (surge)", surging, timeout_s=60)
+        await w.caught_up()
         assert w.controller is not None
         w.controller.kill9()
         killed = time.monotonic()
-        w.start("ccc-second")
+        v6e_writes = len(w.history("v6e"))
+        w.start("ccc-second", short_backoff=True)
 
         async def moved_back() -> bool:
             r = await w.ready()
             return r == {"v6e": 4, "h100": 0} and (await w.spec_replicas())["h100"] == 0
 
         await _until(w, "converged on TPU", moved_back, timeout_s=60)
-        settled = time.monotonic()
-        await asyncio.sleep(0)  # one more watcher sample at least
-        await _until(
-            w, "a watcher sample after settling", lambda: _sampled_after(w, settled), timeout_s=5
-        )
+        await w.caught_up()
         # The first controller filled v6e, cancelled it on the stockout and moved back to it;
         # the second one only finished the move: no write flips a workload back and forth.
         assert w.history("h100") == [0, 3, 0], w.history("h100")
         assert w.history("v6e") == [0, 4, 0, 4], w.history("v6e")
-        assert [r for t, d, r in w.replicas if d == "v6e" and t > killed] == []
+        assert w.history("v6e")[v6e_writes:] == []
         after = [c for t, c in w.capacity if t >= killed]
         assert min(after) >= TARGET, f"Ready capacity dipped to {min(after)}"
-
-
-async def _sampled_after(w: World, t: float) -> bool:
-    return any(s > t for s, _ in w.capacity)
 
 
 async def test_a_planned_disruption_of_a_tpu_node_gets_a_surge_replica_before_any_drain(
