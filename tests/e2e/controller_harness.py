@@ -189,6 +189,37 @@ def gpu_class(
     }
 
 
+def serving_deployment(
+    name: str, cls: str, *, resource: str | None = None, group: str = "llama"
+) -> dict[str, Any]:
+    """A Deployment at 0 replicas whose pods serve ServingGroup ``group`` on class ``cls``
+    (asking for one ``resource``, e.g. ``google.com/tpu``, when given)."""
+    container: dict[str, Any] = {"name": "vllm", "image": "vllm"}
+    if resource:
+        container["resources"] = {
+            "requests": {"cpu": "4", "memory": "16Gi"},
+            "limits": {resource: "1"},
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name, "ccc.dev/serving-group": group}},
+                "spec": {
+                    "nodeSelector": {L.CLASS_LABEL: cls},
+                    "tolerations": [{"operator": "Exists"}],
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
 async def create_class(api: client.ApiClient, body: dict[str, Any]) -> None:
     co = client.CustomObjectsApi(api)
     await co.create_cluster_custom_object(L.GROUP, L.VERSION, "computeclasses", body)

@@ -25,7 +25,12 @@ from kubernetes_asyncio import client
 from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
-from tests.e2e.controller_harness import ControllerProcess, create_class, install_crd
+from tests.e2e.controller_harness import (
+    ControllerProcess,
+    create_class,
+    install_crd,
+    serving_deployment,
+)
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -74,37 +79,6 @@ def _classes(tag: str) -> list[dict[str, Any]]:
         },
     }
     return [tpu, gpu]
-
-
-def _deployment(name: str, cls: str, resource: str) -> dict[str, Any]:
-    labels = {"app": name, "ccc.dev/serving-group": "llama"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "nodeSelector": {L.CLASS_LABEL: cls},
-                    "tolerations": [{"operator": "Exists"}],
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [
-                        {
-                            "name": "vllm",
-                            "image": "vllm",
-                            "resources": {
-                                "requests": {"cpu": "4", "memory": "16Gi"},
-                                "limits": {resource: "1"},
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
 
 
 def _group(stabilization_s: int) -> dict[str, Any]:
@@ -236,10 +210,10 @@ async def world(
         async with temporary_namespace(api, "sg-e2e") as ns:
             apps = client.AppsV1Api(api)
             await apps.create_namespaced_deployment(
-                ns, _deployment("v6e", f"tpu-{tag}", L.TPU_RESOURCE)
+                ns, serving_deployment("v6e", f"tpu-{tag}", resource=L.TPU_RESOURCE)
             )
             await apps.create_namespaced_deployment(
-                ns, _deployment("h100", f"gpu-{tag}", L.GPU_RESOURCE)
+                ns, serving_deployment("h100", f"gpu-{tag}", resource=L.GPU_RESOURCE)
             )
             await client.CustomObjectsApi(api).create_namespaced_custom_object(
                 L.GROUP, L.VERSION, ns, "servinggroups", _group(stabilization_s)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 
-from tests.e2e.controller_harness import ControllerProcess, install_crd
+from tests.e2e.controller_harness import ControllerProcess, install_crd, serving_deployment
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -52,26 +52,6 @@ def _group(name: str, capacity: int) -> dict[str, Any]:
                     "capacityPerReplica": 10,
                 },
             ],
-        },
-    }
-
-
-def _deployment(name: str) -> dict[str, Any]:
-    labels = {"app": name, "ccc.dev/serving-group": "llama"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "nodeSelector": {"ccc.dev/compute-class": "absent"},
-                    "containers": [{"name": "vllm", "image": "vllm"}],
-                },
-            },
         },
     }
 
@@ -107,20 +87,12 @@ def _hpa(
 async def test_an_hpa_reads_the_scale_subresource_and_scales_the_capacity(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
-    async with (
-        api_client(cluster.kubeconfig) as api,
-        temporary_namespace(api, "sg-hpa") as namespace,
-        _controller(cluster, api, tmp_path),
-    ):
+    async with _with_ccc(cluster, tmp_path) as (api, namespace):
         custom = client.CustomObjectsApi(api)
         autoscaling = client.AutoscalingV2Api(api)
         await custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, _group("llama", 40)
         )
-        apps = client.AppsV1Api(api)
-        for name in ("a", "b"):
-            await apps.create_namespaced_deployment(namespace, _deployment(name))
 
         async def selector() -> str | None:
             got = await custom.get_namespaced_custom_object(
@@ -157,34 +129,41 @@ async def test_an_hpa_reads_the_scale_subresource_and_scales_the_capacity(
 
 
 @contextlib.asynccontextmanager
-async def _controller(
-    cluster: ControlPlane, api: client.ApiClient, tmp_path: Path
-) -> AsyncIterator[ControllerProcess]:
-    await install_crd(api)
-    proc = ControllerProcess(cluster, tmp_path, kwok_namespace=f"hpa-cloud-{tmp_path.name[-6:]}")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+async def _with_ccc(
+    cluster: ControlPlane, tmp_path: Path, *, hpas: Sequence[dict[str, Any]] = ()
+) -> AsyncIterator[tuple[client.ApiClient, str]]:
+    """A namespace with the variants' Deployments a and b (their class does not exist, so their
+    pods stay Pending) and ``hpas``, then ``ccc run`` with the kwok provider."""
+    await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
+    async with (
+        api_client(cluster.kubeconfig) as api,
+        temporary_namespace(api, "sg-hpa") as namespace,
+    ):
+        await install_crd(api)
+        apps = client.AppsV1Api(api)
+        for name in ("a", "b"):
+            await apps.create_namespaced_deployment(namespace, serving_deployment(name, "absent"))
+        for hpa in hpas:
+            await client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
+                namespace, hpa
+            )
+        proc = ControllerProcess(
+            cluster, tmp_path, kwok_namespace=f"hpa-cloud-{tmp_path.name[-6:]}"
+        )
+        proc.start()
+        try:
+            yield api, namespace
+        finally:
+            proc.stop()
 
 
 async def test_an_hpa_on_a_variants_workload_is_reported_as_conflicting_and_left_alone(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(apply_ccc_crds, cluster, kind="ServingGroup")
-    async with (
-        api_client(cluster.kubeconfig) as api,
-        temporary_namespace(api, "sg-hpa") as namespace,
-        _controller(cluster, api, tmp_path),
-    ):
+    hpa = _hpa("a", min_replicas=2, kind="Deployment", api_version="apps/v1")
+    async with _with_ccc(cluster, tmp_path, hpas=[hpa]) as (api, namespace):
         custom = client.CustomObjectsApi(api)
         apps = client.AppsV1Api(api)
-        for name in ("a", "b"):
-            await apps.create_namespaced_deployment(namespace, _deployment(name))
-        await client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
-            namespace, _hpa("a", min_replicas=2, kind="Deployment", api_version="apps/v1")
-        )
         await custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, _group("llama", 40)
         )
