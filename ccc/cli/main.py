@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ccc import __version__
-from ccc.cli import catalog_cmd, crd_cmd, plan_cmd, run_cmd, validate_cmd
+from ccc.cli import catalog_cmd, crd_cmd, plan_cmd, run_cmd, simulate_cmd, validate_cmd
 
 app = typer.Typer(
     name="ccc",
@@ -34,7 +34,7 @@ def _root(
     """ccc walks a ComputeClass's priority list to obtain accelerator capacity."""
 
 
-for _module in (validate_cmd, crd_cmd, catalog_cmd, plan_cmd, run_cmd):
+for _module in (validate_cmd, crd_cmd, catalog_cmd, plan_cmd, run_cmd, simulate_cmd):
     _module.register(app)
 
 
