@@ -237,8 +237,10 @@ class _Run:
         self._cloud_seen = -1
         self._nodes: dict[OfferingKey, int] = {}
         self._last_progress = spec.start
+        self.passes = 0
 
     def _on_pass(self, report: PassReport) -> None:
+        self.passes += 1
         rec = self.recorder
         for c in report.commands:
             if isinstance(c, WaitUntil):
