@@ -76,16 +76,20 @@ class WorkloadDemand:
     name: str
     pod: PodRequest
     replicas: int
+    #: extra replicas kept on top of ``replicas`` (as a ServingGroup's hedge): they are created
+    #: and served like the others, but demand stays ``replicas``.
+    hedge: int = 0
     kind: str = "workload"
     _next: int = 0
     _mine: set[str] = field(default_factory=set)
     _running: set[str] = field(default_factory=set)
 
     def create(self, cluster: InMemoryCluster) -> None:
-        for _ in range(self.replicas):
+        for _ in range(self.replicas + self.hedge):
             self._add(cluster)
 
-    def scale(self, cluster: InMemoryCluster, amount: int) -> None:
+    def scale(self, cluster: InMemoryCluster, replicas: int) -> None:
+        amount = replicas + self.hedge if replicas else 0
         while len(self._mine) < amount:
             self._add(cluster)
         if len(self._mine) > amount:
@@ -98,7 +102,7 @@ class WorkloadDemand:
             for key in order[: len(self._mine) - amount]:
                 namespace, name = key.split("/", 1)
                 cluster.delete_pod(namespace, name)
-        self.replicas = amount
+        self.replicas = replicas
 
     def demand(self) -> float:
         return float(self.replicas)
