@@ -43,7 +43,7 @@ class SpotHedgeLike:
         spot_nodes = [n for n in fleet.nodes if n.offering.capacity_type is CapacityType.SPOT]
         want_spot = target + self.extra if target else 0
         tries = 0
-        while len(spot_nodes) < want_spot and tries < 2 * len(self.spot):
+        while len(spot_nodes) < want_spot and tries < want_spot + len(self.spot):
             tries += 1
             active = self._active()
             zone = min(active, key=lambda o: (fleet.held(o), active.index(o)))
