@@ -97,9 +97,7 @@ POD = PodRequest(
 )
 
 
-def run_ccc(
-    cls: dict[str, Any], *, hedge: int, window: dict[str, Any]
-) -> SimulationResult:
+def run_ccc(cls: dict[str, Any], *, hedge: int, window: dict[str, Any]) -> SimulationResult:
     spec = SimulationSpec(
         classes=[cls],
         demand=[WorkloadDemand(name="vllm", pod=POD, replicas=PODS, hedge=hedge)],
@@ -127,7 +125,10 @@ def run_window(window: dict[str, Any]) -> dict[str, SimulationResult]:
         demand=[(window["start"], float(PODS))],
         offerings=[
             BoundOffering(
-                o, prices[o], 1, traces.series_for(o).window(window["start"], end)  # type: ignore[union-attr]
+                o,
+                prices[o],
+                1,
+                traces.series_for(o).window(window["start"], end)  # type: ignore[union-attr]
                 if traces.series_for(o) is not None
                 else (),
             )

@@ -25,8 +25,8 @@ from ccc.api.duration import DURATION_HELP, parse_duration
 from ccc.api.errors import ConfigError
 from ccc.api.manifest import InvalidComputeClass, ManifestError, load_file, parse_compute_class
 from ccc.api.values import region_of
-from ccc.controller.logs import configure_logging
 from ccc.cli.plan_cmd import load_workload, synthetic_pods
+from ccc.controller.logs import configure_logging
 from ccc.simulate.on_demand import cheapest_on_demand, pods_per_node
 from ccc.simulate.progress import SimulationProgress
 from ccc.simulate.recorder import MissingPriceError
@@ -34,10 +34,10 @@ from ccc.simulate.result import SimulationResult, iso
 from ccc.simulate.run import DEFAULT_BOOT_TIME_S, SimulationSpec, WorkloadDemand, simulate
 from ccc.simulate.scenario import ScenarioError, load_scenario
 from ccc.simulate.table import render_table
+from policies.tiers import compile_class
 from providers.clock import VIRTUAL_EPOCH
 from providers.simulated.trace_sources import resolve_traces
 from providers.simulated.traces import TraceSet
-from policies.tiers import compile_class
 
 
 class Output(StrEnum):
@@ -92,7 +92,9 @@ def load_classes(paths: Sequence[Path]) -> list[tuple[ComputeClass, dict[str, An
             try:
                 cc = parse_compute_class(doc.body)
             except InvalidComputeClass as exc:
-                problems += [f"{f}:{doc.line}: ComputeClass/{doc.name or '?'}: {p}" for p in exc.problems]
+                problems += [
+                    f"{f}:{doc.line}: ComputeClass/{doc.name or '?'}: {p}" for p in exc.problems
+                ]
                 continue
             if any(c.metadata.name == cc.metadata.name for c, _ in out):
                 problems.append(f"{f}:{doc.line}: ComputeClass/{cc.metadata.name}: defined twice")
@@ -249,7 +251,9 @@ def build_spec(
         if problems:
             raise InputError("\n".join(problems))
     first_pod = demand[0].pod
-    compiled = compile_class(by_name[first_pod.compute_class or ""], catalog, default_zones=default_zones)
+    compiled = compile_class(
+        by_name[first_pod.compute_class or ""], catalog, default_zones=default_zones
+    )
     reference = cheapest_on_demand(compiled, catalog.price, pods_per_node(first_pod))
     spec = SimulationSpec(
         classes=[body for _, body in classes],

@@ -184,7 +184,9 @@ class Recorder:
     ) -> None:
         for c in commands:
             if not isinstance(c, WaitUntil):
-                log.info("command.issued", command=describe(c), cause=c.cause.value, reason=c.reason)
+                log.info(
+                    "command.issued", command=describe(c), cause=c.cause.value, reason=c.reason
+                )
             if isinstance(c, MarkUnavailable):
                 await self._marked(c, classes, now)
             elif isinstance(c, Provision) and c.cause is Cause.REPAIR:

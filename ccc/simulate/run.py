@@ -335,7 +335,9 @@ class _Run:
         return self.recorder.finish(spec.end, on_demand=spec.on_demand)
 
 
-def simulate(spec: SimulationSpec, *, progress: SimulationProgress | None = None) -> SimulationResult:
+def simulate(
+    spec: SimulationSpec, *, progress: SimulationProgress | None = None
+) -> SimulationResult:
     """Run one simulation (see the module docstring).
 
     Raises:

@@ -50,13 +50,17 @@ def run(policy: object, traces: TraceSet | None, *, hours: float = 2, demand: fl
 
 
 def test_a_drop_in_availability_preempts_the_newest_nodes_and_launches_stop_at_the_cap() -> None:
-    fleet = Fleet(offerings=SPOT, prices=book(), start=T0, traces=trace((SPOT[0], [(0, 3), (60, 1)])))
+    fleet = Fleet(
+        offerings=SPOT, prices=book(), start=T0, traces=trace((SPOT[0], [(0, 3), (60, 1)]))
+    )
     fleet.load_traces(T0 + timedelta(hours=1))
     assert [fleet.launch(SPOT[0]) for _ in range(4)] == [True, True, True, False]
 
     class Quiet:
         name = "quiet"
-        lost: list[int] = []
+
+        def __init__(self) -> None:
+            self.lost: list[int] = []
 
         def step(self, fleet: Fleet) -> None: ...
 

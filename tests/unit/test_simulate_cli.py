@@ -104,8 +104,10 @@ def test_a_workload_with_a_scenario_in_given_zones_gives_the_stable_json(files: 
 
 
 def test_the_same_seed_and_inputs_give_byte_identical_json(files: Path) -> None:
-    args = (str(files / "classes" / "h100.yaml"), "--replicas", "4", "--trace", "skynomad-h100",
-            "--region", "us-central1", "--duration", "12h", "--seed", "7", "-o", "json")  # fmt: skip
+    args = (
+        str(files / "classes" / "h100.yaml"), "--replicas", "4", "--trace", "skynomad-h100",
+        "--region", "us-central1", "--duration", "12h", "--seed", "7", "-o", "json",
+    )  # fmt: skip
     first, second = sim(*args), sim(*args)
     assert first[0] == 0, first[2]
     assert first[1] == second[1]
@@ -156,9 +158,11 @@ def test_the_report_flag_writes_a_self_contained_page(files: Path) -> None:
 def test_a_bad_flag_value_is_a_located_error_with_exit_code_1(
     files: Path, args: list[str], message: str
 ) -> None:
-    code, out, err = sim(str(files / "classes"), "--zones", "us-central1-a", *args) if (
-        "--zones" not in args and "--region" not in args and "--trace" not in args
-    ) else sim(str(files / "classes"), *args)
+    code, out, err = (
+        sim(str(files / "classes"), "--zones", "us-central1-a", *args)
+        if ("--zones" not in args and "--region" not in args and "--trace" not in args)
+        else sim(str(files / "classes"), *args)
+    )
     assert code == 1, (out, err)
     assert message in err
     assert out == ""

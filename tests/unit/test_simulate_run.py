@@ -100,7 +100,9 @@ events:
 - at: 0
   stockout: {machineType: a3-highgpu-1g, zone: us-central1-a}
 """
-    result = simulate(spec(scenario, classes=[gpu_class(zones=[ZONE_A, ZONE_B], machine_type=MACHINE)]))
+    result = simulate(
+        spec(scenario, classes=[gpu_class(zones=[ZONE_A, ZONE_B], machine_type=MACHINE)])
+    )
     kinds = [(d.command.split(" (")[0], d.cause) for d in result.decisions]
     assert kinds == [
         ("provision a3-highgpu-1g/us-central1-a/spot +2", "pending"),

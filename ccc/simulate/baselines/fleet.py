@@ -74,9 +74,7 @@ class Fleet:
     demand: float = 0.0
     nodes: list[Node] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _avail: dict[OfferingKey, tuple[list[datetime], list[int | None]]] = field(
-        default_factory=dict
-    )
+    _avail: dict[OfferingKey, tuple[list[datetime], list[int | None]]] = field(default_factory=dict)
     recorder: Recorder | None = None
 
     def __post_init__(self) -> None:
@@ -195,7 +193,10 @@ def by_price(prices: PriceBook, offerings: Sequence[OfferingKey]) -> list[Offeri
 def spot_and_on_demand(
     machine_type: str, zones: Sequence[str]
 ) -> tuple[list[OfferingKey], list[OfferingKey]]:
-    spot = [OfferingKey(machine_type=machine_type, zone=z, capacity_type=CapacityType.SPOT) for z in zones]
+    spot = [
+        OfferingKey(machine_type=machine_type, zone=z, capacity_type=CapacityType.SPOT)
+        for z in zones
+    ]
     od = [
         OfferingKey(machine_type=machine_type, zone=z, capacity_type=CapacityType.ON_DEMAND)
         for z in zones
