@@ -44,7 +44,7 @@ from ccc.simulate.bound import BoundOffering, clairvoyant_bound
 from ccc.simulate.metrics import OnDemandReference
 from ccc.simulate.recorder import PriceBook
 from ccc.simulate.result import SimulationResult
-from ccc.simulate.run import SimulationSpec, WorkloadDemand, _Run
+from ccc.simulate.run import Simulation, SimulationSpec, WorkloadDemand
 from providers.simulated.trace_sources import resolve_trace
 from providers.simulated.traces import TraceSet
 
@@ -110,7 +110,7 @@ def run_ccc(cls: dict[str, Any], *, hedge: int, window: dict[str, Any]) -> Simul
         prices=window["prices"],
         on_demand=window["on_demand"],
     )
-    return asyncio.run(_Run(spec, None).run())
+    return asyncio.run(Simulation(spec, None).run())
 
 
 def run_window(window: dict[str, Any]) -> dict[str, SimulationResult]:

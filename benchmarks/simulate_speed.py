@@ -17,13 +17,11 @@ import argparse
 import time
 from typing import Any
 
+from benchmarks.decision_quality import POD, prices_for
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
-from ccc.api.catalog import Catalog
-from ccc.api.values import CapacityType, OfferingKey
-from ccc.api.workload import PodRequest, Toleration
 from ccc.controller.logs import configure_logging
-from ccc.simulate.run import SimulationSpec, WorkloadDemand, _Run
+from ccc.simulate.run import Simulation, SimulationSpec, WorkloadDemand
 from providers.simulated.trace_sources import resolve_trace
 
 MACHINE = "a3-highgpu-1g"
@@ -44,45 +42,24 @@ def spot_class(zones: list[str]) -> dict[str, Any]:
     }
 
 
-def stand_in_prices(catalog: Catalog, zones: list[str]) -> dict[OfferingKey, float]:
-    """us-central1's prices for zones the catalog does not price (a speed benchmark needs a
-    price, not the right one)."""
-    out: dict[OfferingKey, float] = {}
-    for ct in (CapacityType.SPOT, CapacityType.ON_DEMAND):
-        ref = catalog.price(MACHINE, "us-central1-a", ct)
-        assert ref is not None
-        for z in zones:
-            if catalog.price(MACHINE, z, ct) is None:
-                out[OfferingKey(machine_type=MACHINE, zone=z, capacity_type=ct)] = ref
-    return out
-
-
 def run(pods: int, days: int, zones: int) -> None:
     import asyncio
 
     catalog = load_builtin_catalog()
     trace = resolve_trace("skynomad-h100")
     chosen = sorted({o.zone for o in trace.offerings})[:zones]
-    pod = PodRequest(
-        name="vllm",
-        cpu_m=8000,
-        memory_bytes=64 * 2**30,
-        gpus=1,
-        node_selector={L.CLASS_LABEL: "h100"},
-        tolerations=(Toleration(operator="Exists"),),
-    )
     assert trace.start_time is not None
     spec = SimulationSpec(
-        prices=stand_in_prices(catalog, chosen),
+        prices=prices_for(catalog, chosen)[0],
         classes=[spot_class(chosen)],
-        demand=[WorkloadDemand(name="vllm", pod=pod, replicas=pods)],
+        demand=[WorkloadDemand(name="vllm", pod=POD, replicas=pods)],
         start=trace.start_time,
         duration_s=days * 86400,
         region="multi",
         catalog=catalog,
         traces=trace,
     )
-    runner = _Run(spec, None)
+    runner = Simulation(spec, None)
     started = time.perf_counter()
     result = asyncio.run(runner.run())
     wall = time.perf_counter() - started

@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
@@ -70,18 +70,21 @@ class VirtualLoop:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unwire: Callable[[], None] | None = None
 
+    #: The controller's timings when :meth:`create` is given none.
+    default_config: ClassVar[ControllerConfig] = SIMULATION_CONFIG
+
     @classmethod
     def create(
         cls,
         *,
         classes: Sequence[Mapping[str, Any]] = (),
-        config: ControllerConfig = SIMULATION_CONFIG,
+        config: ControllerConfig | None = None,
         boot_delay_s: float = 0.0,
         provisioning_delay_s: float = 0.0,
         start: datetime = VIRTUAL_EPOCH,
         preemption: PreemptionConvention = "strict",
         catalog: Catalog | None = None,
-    ) -> VirtualLoop:
+    ) -> Self:
         """A loop whose clock starts at ``start``, with ``classes`` created in the cluster.
 
         Args:
@@ -101,7 +104,7 @@ class VirtualLoop:
         cluster.attach(cloud)
         for c in classes:
             cluster.add_class(c)
-        return cls(clock=clock, cloud=cloud, cluster=cluster, config=config)
+        return cls(clock=clock, cloud=cloud, cluster=cluster, config=config or cls.default_config)
 
     def new_controller(self) -> Reconciler:
         """A fresh controller (as after a restart) over the same cluster and cloud, wired to the

@@ -213,8 +213,9 @@ class SimulationSpec:
         return self.start + timedelta(seconds=self.duration_s)
 
 
-class _Run:
-    """The state of one run: the loop, the recorder and the hooks between them."""
+class Simulation:
+    """One run: the loop, the recorder and the hooks between them. :meth:`run` inside an event
+    loop; :func:`simulate` outside one. :attr:`passes` counts the controller's passes."""
 
     def __init__(self, spec: SimulationSpec, progress: SimulationProgress | None) -> None:
         self.spec = spec
@@ -343,7 +344,7 @@ def simulate(
     Raises:
         MissingPriceError: the run held nodes on an offering without a price.
     """
-    return asyncio.run(_Run(spec, progress).run())
+    return asyncio.run(Simulation(spec, progress).run())
 
 
 def with_replicas(model: WorkloadDemand, replicas: int) -> WorkloadDemand:
@@ -354,6 +355,7 @@ def with_replicas(model: WorkloadDemand, replicas: int) -> WorkloadDemand:
 __all__ = [
     "DEFAULT_BOOT_TIME_S",
     "DemandModel",
+    "Simulation",
     "SimulationSpec",
     "WorkloadDemand",
     "simulate",

@@ -10,15 +10,11 @@ simulated cloud; the loop, the decide step, the executor and the recorder are pr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ccc.api import labels as L
-from ccc.api.catalog import Catalog
 from ccc.controller.config import ControllerConfig
 from ccc.simulate.driver import VirtualLoop
-from providers.clock import VIRTUAL_EPOCH
-from providers.simulated.timeline import PreemptionConvention
 
 ZONES = ("us-central1-a", "us-central1-b")
 #: Timings for tests: a short batching window, a resync so long it never drives the loop (the
@@ -76,29 +72,7 @@ def gpu_pod(
 class Loop(VirtualLoop):
     """:class:`~ccc.simulate.driver.VirtualLoop` with the tests' timings and helpers."""
 
-    @classmethod
-    def create(
-        cls,
-        *,
-        classes: Sequence[Mapping[str, Any]] = (),
-        config: ControllerConfig = CONFIG,
-        boot_delay_s: float = 0.0,
-        provisioning_delay_s: float = 0.0,
-        start: datetime = VIRTUAL_EPOCH,
-        preemption: PreemptionConvention = "strict",
-        catalog: Catalog | None = None,
-    ) -> Loop:
-        loop = super().create(
-            classes=classes,
-            config=config,
-            boot_delay_s=boot_delay_s,
-            provisioning_delay_s=provisioning_delay_s,
-            start=start,
-            preemption=preemption,
-            catalog=catalog,
-        )
-        assert isinstance(loop, Loop)
-        return loop
+    default_config: ClassVar[ControllerConfig] = CONFIG
 
     def running(self, cls: str | None = None) -> list[Any]:
         return [
