@@ -20,12 +20,19 @@ from rich.console import Console
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog
-from ccc.api.computeclass import ComputeClass
+from ccc.api.computeclass import KIND, ComputeClass
 from ccc.api.duration import DURATION_HELP, parse_duration
 from ccc.api.errors import ConfigError
-from ccc.api.manifest import InvalidComputeClass, ManifestError, load_file, parse_compute_class
+from ccc.api.manifest import (
+    InvalidManifest,
+    ManifestError,
+    load_file,
+    manifest_files,
+    parse_compute_class,
+)
 from ccc.api.values import region_of
-from ccc.cli.plan_cmd import load_workload, synthetic_pods
+from ccc.cli.plan_cmd import synthetic_pods
+from ccc.cli.plan_inputs import PlanInputError, load_workload
 from ccc.controller.logs import configure_logging
 from ccc.simulate.on_demand import cheapest_on_demand, pods_per_node
 from ccc.simulate.progress import SimulationProgress
@@ -34,6 +41,7 @@ from ccc.simulate.result import SimulationResult, iso
 from ccc.simulate.run import DEFAULT_BOOT_TIME_S, SimulationSpec, WorkloadDemand, simulate
 from ccc.simulate.scenario import ScenarioError, load_scenario
 from ccc.simulate.table import render_table
+from policies.class_admission import AdmissionSettings, admit_request
 from policies.tiers import compile_class
 from providers.clock import VIRTUAL_EPOCH
 from providers.simulated.trace_sources import resolve_traces
@@ -62,13 +70,13 @@ def _usage(message: str) -> typer.Exit:
 def _class_files(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml"))
-            if not found:
-                raise InputError(f"{p}: no *.yaml or *.yml files in this directory")
-            out.extend(found)
-        else:
-            out.append(p)
+        try:
+            found = manifest_files(p)
+        except ManifestError as exc:
+            raise InputError(str(exc)) from exc
+        if not found:
+            raise InputError(f"{p}: no *.yaml or *.yml files in this directory")
+        out.extend(found)
     return out
 
 
@@ -87,11 +95,11 @@ def load_classes(paths: Sequence[Path]) -> list[tuple[ComputeClass, dict[str, An
         except ManifestError as exc:
             raise InputError(str(exc)) from exc
         for doc in docs:
-            if not doc.is_compute_class:
+            if doc.kind != KIND:
                 continue
             try:
                 cc = parse_compute_class(doc.body)
-            except InvalidComputeClass as exc:
+            except InvalidManifest as exc:
                 problems += [
                     f"{f}:{doc.line}: ComputeClass/{doc.name or '?'}: {p}" for p in exc.problems
                 ]
@@ -219,11 +227,21 @@ def build_spec(
         warnings += traces.window_warnings(begin, begin + timedelta(seconds=duration_s))
     if workload is not None:
         try:
-            pods = load_workload(workload)
-        except typer.Exit as exc:
-            raise typer.Exit(1) from exc
+            loaded = load_workload(workload)
+        except PlanInputError as exc:
+            raise InputError("\n".join(exc.lines)) from exc
+        if not loaded.pods:
+            raise InputError(f"{workload}: no Pods, Deployments, Jobs or other pod workloads")
+        # Pods are admitted as ccc's admission webhook admits them (the class toleration).
+        admission = AdmissionSettings()
         demand = []
-        for p in pods:
+        for p in loaded.pods:
+            p = admit_request(
+                p,
+                namespace_labels=loaded.namespaces.get(p.namespace, {}),
+                known_classes=set(by_name),
+                settings=admission,
+            )
             if p.compute_class not in by_name:
                 raise InputError(
                     f"{workload}: {p.name} selects ComputeClass {p.compute_class!r}, which is "
