@@ -227,18 +227,18 @@ def build_spec(
         warnings += traces.window_warnings(begin, begin + timedelta(seconds=duration_s))
     if workload is not None:
         try:
-            loaded = load_workload(workload)
+            pods_file = load_workload(workload)
         except PlanInputError as exc:
             raise InputError("\n".join(exc.lines)) from exc
-        if not loaded.pods:
+        if not pods_file.pods:
             raise InputError(f"{workload}: no Pods, Deployments, Jobs or other pod workloads")
         # Pods are admitted as ccc's admission webhook admits them (the class toleration).
         admission = AdmissionSettings()
         demand = []
-        for p in loaded.pods:
+        for p in pods_file.pods:
             p = admit_request(
                 p,
-                namespace_labels=loaded.namespaces.get(p.namespace, {}),
+                namespace_labels=pods_file.namespaces.get(p.namespace, {}),
                 known_classes=set(by_name),
                 settings=admission,
             )
