@@ -28,21 +28,18 @@ from providers.errors import InvalidRequestError
 from providers.gke import GKEProvider
 from providers.gke.config import Transport
 from tests.builders import make_class, make_rule
+from tests.emulator import fixtures as emulator_fixtures
 from tests.emulator.faults import ApiError
-from tests.emulator.fixtures import provider_for
 from tests.emulator.kwok_bridge import GKE_PROVISIONING_LABEL, node_manifest
 from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState, PoolEvent
 
+#: Both ClusterManager transports, and a provider for this module's ``emu`` over each.
+transport = emulator_fixtures.transport
+provider = emulator_fixtures.provider
 ZONE = "us-central1-a"
 CREATED = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 CATALOG = load_builtin_catalog()
-
-
-@pytest.fixture(params=["rest", "grpc"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
 
 
 @pytest.fixture
@@ -56,13 +53,6 @@ def emu(transport: Transport, events: list[PoolEvent]) -> Iterator[RunningEmulat
     state.hooks.append(events.append)
     with running_emulator(state, grpc=transport == "grpc") as emulator:
         yield emulator
-
-
-@pytest.fixture
-def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
-    provider = provider_for(emu, transport=transport)
-    yield provider
-    provider.close()
 
 
 def flex_start_spec(*, node_count: int = 2, **rule: Any) -> NodePoolSpec:
