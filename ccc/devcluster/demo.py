@@ -7,9 +7,12 @@ What it does, printing each step as it happens:
    ``~/.cache/ccc``, the same ones the tests use) and installs ccc's CRDs;
 2. scripts the kwok provider's simulated cloud: no ``a3-highgpu-8g`` capacity at all in the
    first zone of the shipped class (the stockout);
-3. runs ``ccc run --provider kwok`` as a child process (its JSON log in the work directory);
+3. runs ``ccc run --provider kwok`` as a child process (its JSON log in the work directory),
+   with its admission webhook registered from the Helm chart's ``templates/webhook.yaml``
+   (URL on loopback: the local cluster has no pod network), as a cluster install has it;
 4. applies the shipped class ``examples/computeclasses/h100-obtainability.yaml`` and the
-   vLLM Deployment ``examples/workloads/vllm-h100.yaml``;
+   vLLM Deployment ``examples/workloads/vllm-h100.yaml`` unchanged (the webhook adds the class
+   toleration, as on GKE);
 5. prints, live, pods and their phases, the node pools ccc asks the cloud for, the nodes that
    join, and every Event (the stockout, the fallback to the next zone), then how to look with
    ``kubectl`` while it keeps running.
@@ -31,12 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kubernetes_asyncio import client, config
+import yaml
+from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
 
 from ccc.api import labels as L
 from ccc.api.values import CapacityType
@@ -45,6 +50,7 @@ from ccc.devcluster.controlplane import (
     ControlPlane,
     ControlPlaneError,
     die_with_parent,
+    free_port,
     locate_binaries,
     processes_mentioning,
     start_control_plane,
@@ -59,6 +65,8 @@ NAMESPACE = "serving"
 MACHINE_TYPE = "a3-highgpu-8g"
 STOCKED_OUT_ZONE = "us-central1-a"
 CLOUD_NAMESPACE = "ccc-demo-cloud"
+CHART = REPO_ROOT / "charts" / "ccc"
+WEBHOOK_NAMESPACE = "ccc-system"
 #: Printed once every replica runs; tests wait for it.
 RUNNING_BANNER = "ALL REPLICAS RUNNING"
 _POLL_S = 1.0
@@ -123,7 +131,75 @@ def _event_time(event: Any) -> float:
     return stamp.timestamp() if stamp is not None else 0.0
 
 
-def start_controller(plane: ControlPlane, work_dir: Path) -> subprocess.Popen[bytes]:
+def install_webhook(plane: ControlPlane, port: int) -> tuple[str, list[str]]:
+    """Apply the chart's webhook objects (Secret, Service, MutatingWebhookConfiguration) with
+    the webhook URL on loopback ``port``; returns the configuration's name and the ``ccc run``
+    flags that serve it (what the chart's Deployment passes)."""
+    plane.kubectl("create", "namespace", WEBHOOK_NAMESPACE)
+    rendered = subprocess.run(
+        [
+            str(plane.bin_dir / "helm"),
+            "template",
+            "ccc",
+            str(CHART),
+            "--namespace",
+            WEBHOOK_NAMESPACE,
+            "--set",
+            "provider=kwok",
+            "--set",
+            f"webhook.url=https://127.0.0.1:{port}/mutate-pods",
+            "--show-only",
+            "templates/webhook.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if rendered.returncode != 0:
+        raise ControlPlaneError(f"helm template failed: {rendered.stderr.strip()}")
+    plane.kubectl("apply", "-f", "-", stdin=rendered.stdout)
+    names = {
+        doc["kind"]: doc["metadata"]["name"] for doc in yaml.safe_load_all(rendered.stdout) if doc
+    }
+    config = names["MutatingWebhookConfiguration"]
+    flags = [
+        "--webhook",
+        "--webhook-host",
+        "127.0.0.1",
+        "--webhook-port",
+        str(port),
+        "--webhook-namespace",
+        WEBHOOK_NAMESPACE,
+        "--webhook-secret",
+        names["Secret"],
+        "--webhook-config",
+        config,
+        "--webhook-cert-hosts",
+        "127.0.0.1",
+    ]
+    return config, flags
+
+
+async def webhook_ready(api: client.ApiClient, config: str, *, timeout_s: float = 90) -> None:
+    """Wait until ``ccc run`` published its CA in every webhook of ``config`` (it serves then).
+
+    Raises:
+        ControlPlaneError: not within ``timeout_s``.
+    """
+    admission = client.AdmissionregistrationV1Api(api)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = await admission.read_mutating_webhook_configuration(config)
+        if got.webhooks and all(w.client_config.ca_bundle for w in got.webhooks):
+            return
+        await asyncio.sleep(0.5)
+    raise ControlPlaneError(f"the admission webhook did not publish its CA in {timeout_s:.0f}s")
+
+
+def start_controller(
+    plane: ControlPlane, work_dir: Path, extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     """``ccc run`` with the kwok provider, in its own session (Ctrl-C reaches only the demo,
     which stops it), killed by the kernel should the demo die first."""
     log = work_dir / "ccc-run.log"
@@ -145,6 +221,7 @@ def start_controller(plane: ControlPlane, work_dir: Path) -> subprocess.Popen[by
         "0",
         "--log-format",
         "json",
+        *extra,
     ]
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -194,15 +271,18 @@ async def narrate(plane: ControlPlane, work_dir: Path, stop: asyncio.Event) -> N
     n.say(f"control plane up in {plane.startup_s:.1f}s; kubeconfig: {plane.kubeconfig}")
     names = await asyncio.to_thread(apply_ccc_crds, plane)
     n.say(f"installed CRDs: {', '.join(names)}")
-    api = await config.new_client_from_config(config_file=str(plane.kubeconfig))
+    api = await kube_config.new_client_from_config(config_file=str(plane.kubeconfig))
     proc: subprocess.Popen[bytes] | None = None
     try:
         cloud = KwokProvider(api, namespace=CLOUD_NAMESPACE)
         for capacity_type in (CapacityType.FLEX_START, CapacityType.SPOT, CapacityType.ON_DEMAND):
             await cloud.set_capacity(MACHINE_TYPE, STOCKED_OUT_ZONE, capacity_type, 0)
         n.say(f"simulated cloud: STOCKOUT of {MACHINE_TYPE} in {STOCKED_OUT_ZONE} (every model)")
-        proc = start_controller(plane, work_dir)
+        webhook, flags = await asyncio.to_thread(install_webhook, plane, free_port())
+        proc = start_controller(plane, work_dir, flags)
         n.say(f"started ccc run --provider kwok (pid {proc.pid}, log {work_dir / 'ccc-run.log'})")
+        await webhook_ready(api, webhook)
+        n.say(f"admission webhook serving (MutatingWebhookConfiguration {webhook})")
         await asyncio.to_thread(plane.kubectl, "apply", "-f", str(CLASS_FILE))
         n.say(f"applied ComputeClass {CLASS_NAME} ({CLASS_FILE.relative_to(REPO_ROOT)})")
         await asyncio.to_thread(plane.kubectl, "create", "namespace", NAMESPACE)

@@ -77,6 +77,7 @@ def test_the_demo_shows_the_fallback_and_stops_cleanly_on_ctrl_c(
     everything = out.read_text(errors="replace")
 
     assert "STOCKOUT of a3-highgpu-8g in us-central1-a" in printed
+    assert "admission webhook serving" in printed  # the shipped workload relies on it
     assert "OfferingUnavailable" in printed and "ZONE_RESOURCE_POOL_EXHAUSTED" in printed
     assert "after stockout in us-central1-a" in printed  # the fallback, as an Event
     assert "requested: " in printed and "in us-central1-b" in printed
