@@ -17,11 +17,15 @@ Two ``ccc run`` replicas must never both act: only the holder of the Lease runs 
 - **Release.** When ``run()`` is cancelled or ``lead()`` returns, the Lease is released (empty
   holder, ``leaseDurationSeconds: 1``) so a successor takes over at once instead of waiting for
   expiry.
+- **Followers watch the Lease.** Besides trying every ``retry_period_s``, a waiting candidate
+  watches its Lease and tries again as soon as the holder changes or is released, so a released
+  Lease is taken over within a round trip rather than a retry period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,10 +34,12 @@ from typing import Any
 
 import structlog
 
+from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import ApiClient, KubeApiError, request_json
 
 _log = structlog.get_logger("ccc.controller.leader")
 _JITTER = 1.2
+_LEASES = Resource("coordination.k8s.io", "v1", "leases", True)
 
 
 class LeadershipLost(Exception):
@@ -158,10 +164,34 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         self._log.info("leader.waiting")
-        while True:
-            if await self._try_acquire_or_renew():
-                break
-            await asyncio.sleep(self._retry_period_s * random.uniform(1.0, _JITTER))
+        changed = asyncio.Event()
+
+        def on_change(_: str, old: str | None, new: str | None) -> None:
+            # Renewals by the current holder are no news; a new or empty holder is.
+            if new is None or new == "" or new != old:
+                changed.set()
+
+        watch: Informer[str] = Informer(
+            self._api,
+            _LEASES,
+            project=lambda lease: str((lease.get("spec") or {}).get("holderIdentity") or ""),
+            namespace=self._namespace,
+            field_selector=f"metadata.name={self._name}",
+            on_change=on_change,
+            name=f"lease/{self._name}",
+        )
+        watcher = asyncio.create_task(watch.run())
+        try:
+            while True:
+                changed.clear()
+                if await self._try_acquire_or_renew():
+                    break
+                delay_s = self._retry_period_s * random.uniform(1.0, _JITTER)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay_s):
+                        await changed.wait()
+        finally:
+            await _cancel(watcher)
         self._is_leader = True
         self._log.info("leader.acquired")
 

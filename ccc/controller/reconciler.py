@@ -106,6 +106,9 @@ class Reconciler:
         self.notices = Notices(recorder, metrics, clock)
         self.housekeeping = Housekeeping(self)
         self.passes = 0
+        #: True while a pass runs (provider calls may be in flight); graceful shutdown waits
+        #: for such a pass to end but cancels a loop that is only waiting for the next one.
+        self.busy = False
 
     # -- triggering ------------------------------------------------------------------------
     def notify(self, *_: object) -> None:
@@ -118,6 +121,7 @@ class Reconciler:
         while not until():
             await self._wait_for_batch()
             started = time.perf_counter()
+            self.busy = True
             try:
                 await self.reconcile_once()
             except asyncio.CancelledError:
@@ -125,6 +129,7 @@ class Reconciler:
             except Exception:
                 log.exception("reconcile.failed")
             finally:
+                self.busy = False
                 self.metrics.reconcile_duration.observe(time.perf_counter() - started)
 
     async def _wait_for_batch(self) -> None:

@@ -4,12 +4,20 @@ election.
 Every replica runs its informers and the health server (so a standby is warm and ready);
 only the leader reconciles. Losing the lease stops the process (client-go semantics): the
 Deployment restarts it as a standby, which avoids two leaders acting on stale state.
+
+Graceful shutdown (SIGTERM, SIGINT; :meth:`Controller.request_stop`): the leader takes no new
+decision, lets the pass in progress (and so its provider calls) finish within
+``shutdown_timeout_s``, cancels what is still running after that, releases its Lease and
+returns; a standby just returns. A second signal cancels in-flight work at once (the Lease is
+still released). ``ccc run`` then exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -133,6 +141,24 @@ class Controller:
             registry=self.metrics.registry,
         )
         self.leading = False
+        self._stopping = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (see the module docstring); a second call cancels in-flight
+        work at once. Safe to call from a signal handler on the event loop."""
+        if not self._stopping.is_set():
+            log.info("shutdown.requested", reason=reason, leading=self.leading)
+            self._stopping.set()
+            self.reconciler.notify()
+            return
+        log.warning("shutdown.forced", reason=reason)
+        if self._main is not None:
+            self._main.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def ready(self) -> bool:
         return self.pods.synced and self.nodes.synced and self.classes.synced
@@ -152,6 +178,8 @@ class Controller:
         self.reconciler.notify()
 
     async def _lead(self) -> None:
+        if self._stopping.is_set():
+            return
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
@@ -161,14 +189,50 @@ class Controller:
                 await provider.reconcile()
             except Exception as exc:
                 log.warning("provider.reconcile_failed", error=str(exc)[:300])
+        loop = asyncio.create_task(self.reconciler.run(until=self._stopping.is_set))
+        stop = asyncio.create_task(self._stopping.wait())
         try:
-            await self.reconciler.run()
+            await asyncio.wait({loop, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not loop.done() and not self.reconciler.busy:
+                # Waiting for the next batch, no call in flight: nothing to finish.
+                loop.cancel()
+            elif not loop.done():
+                log.info("shutdown.finishing_pass")
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            if loop.cancelled() and not self._stopping.is_set():
+                raise asyncio.CancelledError
         finally:
+            for task in (loop, stop):
+                task.cancel()
             self.leading = False
             self.metrics.leader.set(0)
 
+    async def _elect_and_lead(self) -> None:
+        await asyncio.gather(*(i.wait_synced() for i in (self.pods, self.nodes, self.classes)))
+        log.info(
+            "caches.synced",
+            pods=len(self.pods),
+            nodes=len(self.nodes),
+            classes=len(self.classes),
+        )
+        if not self.config.leader_elect:
+            await self._lead()
+            return
+        elector = LeaderElector(
+            self.api,
+            namespace=self.config.lease_namespace,
+            name=self.config.lease_name,
+            identity=self.identity,
+            lease_duration_s=self.config.lease_duration_s,
+            renew_deadline_s=self.config.renew_deadline_s,
+            retry_period_s=self.config.retry_period_s,
+        )
+        await elector.run(self._lead)
+
     async def run(self) -> None:
-        """Run until cancelled (or until the lease is lost, which raises)."""
+        """Run until cancelled or stopped (:meth:`request_stop`); raises
+        :class:`~ccc.controller.leader.LeadershipLost` when the lease is lost."""
         await self.health.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -176,32 +240,44 @@ class Controller:
                     tg.create_task(inf.run(), name=f"informer-{inf.name}")
                     for inf in (self.pods, self.nodes, self.classes)
                 ]
-                await asyncio.gather(
-                    *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))
-                )
-                log.info(
-                    "caches.synced",
-                    pods=len(self.pods),
-                    nodes=len(self.nodes),
-                    classes=len(self.classes),
-                )
-                if self.config.leader_elect:
-                    elector = LeaderElector(
-                        self.api,
-                        namespace=self.config.lease_namespace,
-                        name=self.config.lease_name,
-                        identity=self.identity,
-                        lease_duration_s=self.config.lease_duration_s,
-                        renew_deadline_s=self.config.renew_deadline_s,
-                        retry_period_s=self.config.retry_period_s,
-                    )
-                    await elector.run(self._lead)
-                else:
-                    await self._lead()
-                for task in informers:
-                    task.cancel()
+                self._main = main = asyncio.create_task(self._elect_and_lead())
+                try:
+                    await self._until_stopped(main)
+                finally:
+                    for task in informers:
+                        task.cancel()
         finally:
             await self.health.stop()
+        log.info("shutdown.complete")
+
+    async def _until_stopped(self, main: asyncio.Task[None]) -> None:
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not main.done():
+                if not self.leading:
+                    main.cancel()  # a standby holds nothing and has nothing in flight
+                else:
+                    # The leader finishes its pass; past the budget its work is cancelled
+                    # (the elector still releases the Lease).
+                    done, _ = await asyncio.wait({main}, timeout=self.config.shutdown_timeout_s)
+                    if not done:
+                        log.warning(
+                            "shutdown.cancelled_in_flight",
+                            shutdown_timeout_s=self.config.shutdown_timeout_s,
+                        )
+                        main.cancel()
+            try:
+                await main
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise
+        finally:
+            stop.cancel()
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await main
 
 
 async def run(
@@ -215,8 +291,16 @@ async def run(
     api = await api_client_from(kubeconfig)
     cat = catalog or load_builtin_catalog()
     clock = SystemClock()
+    loop = asyncio.get_running_loop()
     try:
         prov = await build_provider(provider, api, cat, clock)
-        await Controller(api, prov, config=config, catalog=cat, clock=clock).run()
+        controller = Controller(api, prov, config=config, catalog=cat, clock=clock)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, controller.request_stop, signal.Signals(sig).name)
+        try:
+            await controller.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
     finally:
         await api.close()

@@ -1,6 +1,7 @@
 """The kwok provider's API-server calls: retries of transient failures and error translation.
 
-Every call goes through :meth:`KubeCalls._call`, which retries transient failures (HTTP 429 and
+Every call goes through :meth:`KubeCalls._call`, which bounds each attempt by a request timeout
+(a dead connection must not hang a provider call), retries transient failures (HTTP 429 and
 5xx, connection errors, timeouts) with exponential backoff and translates whatever is left into
 the :mod:`providers.errors` tree in :func:`translate_api_error`, the one place that does it.
 The outcomes callers branch on (a missing object, an object that already exists, a stale
@@ -111,15 +112,26 @@ class KubeCalls:
         clock: sleeps between retries.
         max_transient_retries: retries of one call before ``ProviderUnavailableError``.
         retry_backoff_s: first retry delay, doubled on each retry (capped at 5 s).
+        request_timeout_s: budget of one attempt (wall-clock time, not ``clock``: it bounds
+            real I/O); an attempt that runs out is a transient failure and is retried.
     """
 
     def __init__(
-        self, api: Any, *, clock: Clock, max_transient_retries: int, retry_backoff_s: float
+        self,
+        api: Any,
+        *,
+        clock: Clock,
+        max_transient_retries: int,
+        retry_backoff_s: float,
+        request_timeout_s: float = 20.0,
     ) -> None:
+        if request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s must be positive, got {request_timeout_s}")
         self.core: Any = client.CoreV1Api(api)
         self.clock = clock
         self.max_transient_retries = max_transient_retries
         self.retry_backoff_s = retry_backoff_s
+        self.request_timeout_s = request_timeout_s
 
     async def _call(
         self, what: str, call: Callable[[], Awaitable[T]], *, expected: frozenset[int]
@@ -129,7 +141,8 @@ class KubeCalls:
         retries = 0
         while True:
             try:
-                return await call()
+                async with asyncio.timeout(self.request_timeout_s):
+                    return await call()
             except asyncio.CancelledError:
                 raise
             except (ApiException, aiohttp.ClientError, TimeoutError) as exc:

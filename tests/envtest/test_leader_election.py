@@ -167,6 +167,36 @@ async def test_graceful_release_lets_the_follower_take_over_at_once(
             assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 3.0
 
 
+async def test_a_follower_watching_the_lease_takes_over_a_release_within_a_round_trip(
+    control_plane: ControlPlane,
+) -> None:
+    """With a 3 s retry period, polling alone would take up to 3.6 s after the release; the
+    follower's watch on its Lease wakes it as soon as the holder is cleared."""
+    slow = {"lease_duration_s": 10, "renew_deadline_s": 5, "retry_period_s": 3}
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        first = Candidate(elector(api, ns, "leaving", **slow))
+        await eventually("the first leader", lambda: _async(first.elector.is_leader))
+        async with candidates(elector(api, ns, "successor", **slow)) as (successor,):
+            await eventually(
+                "the follower sees the holder",
+                lambda: _async(successor.elector.observed_holder == "leaving"),
+            )
+            await asyncio.sleep(0.5)  # the follower is between two polls, watching
+            released_at = time.monotonic()
+            await first.stop()
+            await eventually(
+                "the successor leads",
+                lambda: _async(successor.elector.is_leader),
+                timeout_s=10,
+                interval_s=0.02,
+            )
+            took_s = time.monotonic() - released_at
+        assert took_s < 1.0, f"took over {took_s:.2f}s after the release"
+
+
 async def test_racing_candidates_are_serialized_by_resource_version_so_exactly_one_wins(
     control_plane: ControlPlane,
 ) -> None:
