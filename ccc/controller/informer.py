@@ -45,7 +45,14 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import structlog
 
-from ccc.controller.kube import CONNECT_S, ApiClient, KubeApiError, open_request, request_json
+from ccc.controller.kube import (
+    CONNECT_S,
+    ApiClient,
+    KubeApiError,
+    clone_client,
+    open_request,
+    request_json,
+)
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 
 __all__ = [
@@ -192,6 +199,7 @@ class Informer(Generic[T]):
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._backoff = _Backoff()
+        self._watch_api: ApiClient = None
         self._log = _log.bind(informer=self.name)
 
     # -- reading the cache -------------------------------------------------------------------
@@ -241,6 +249,15 @@ class Informer(Generic[T]):
         Running again after a cancelled run resumes the watch from :attr:`resource_version`
         (relisting only if the API server answers 410 Gone).
         """
+        # Watches get connections of their own, never reused: after a dead connection, a
+        # pooled one may be dead too (module docstring of ccc.controller.kube).
+        self._watch_api = await clone_client(self._api, reuse_connections=False)
+        try:
+            await self._list_and_watch()
+        finally:
+            await self._watch_api.close()
+
+    async def _list_and_watch(self) -> None:
         need_list = not self._resource_version
         short_watches = 0  # watches in a row that ended at once without a word
         while True:
@@ -382,7 +399,7 @@ class Informer(Generic[T]):
         events = 0
         interrupted: BaseException | None = None
         response = await open_request(
-            self._api, "GET", self._path, query=query, client_timeout=timeout
+            self._watch_api, "GET", self._path, query=query, client_timeout=timeout
         )
         try:
             if response.status == 410:

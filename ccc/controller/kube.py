@@ -20,6 +20,12 @@ Misbehaving networks (docs/design/012-api-faults-and-shutdown.md):
   call whose connection could not be opened (nothing was sent) and, for idempotent methods
   (GET, HEAD, PUT, DELETE), a call whose connection broke before the response, within the same
   time budget. POST and PATCH that may have reached the server are not repeated.
+- **A dead connection is not picked from a pool twice in a row where it matters.** Idle
+  pooled connections can die silently as well; a request that picks one fails after its
+  budget and the connection is closed, and aiohttp drops idle ones after 15 s. Watches and
+  the leader election therefore use connections that are never pooled
+  (:func:`clone_client`), so neither waits behind, nor inherits, the dead connections of the
+  rest of the controller.
 """
 
 from __future__ import annotations
@@ -145,14 +151,34 @@ def _ssl_context(configuration: Any) -> ssl.SSLContext:
     return context
 
 
+async def clone_client(api: ApiClient, *, reuse_connections: bool = True) -> ApiClient:
+    """A new ApiClient with ``api``'s configuration and a connection pool of its own.
+
+    Args:
+        api: the client to copy the configuration (server, credentials, TLS) from.
+        reuse_connections: False for watches: each request then opens a new connection and
+            closes it when done, so a watch resumed after a dead connection never picks
+            another dead one from a pool (idle pooled connections can die silently too).
+
+    The caller closes the clone (``await clone.close()``); it does not close ``api``.
+    """
+    clone = client.ApiClient(api.configuration)
+    await _use_keepalive_sockets(clone, force_close=not reuse_connections)
+    return clone
+
+
 async def _use_keepalive_sockets(
-    api: ApiClient, socket_factory: SocketFactoryType = keepalive_socket
+    api: ApiClient,
+    socket_factory: SocketFactoryType = keepalive_socket,
+    *,
+    force_close: bool = False,
 ) -> None:
     """Swap the ApiClient's HTTP session for one whose sockets use :func:`keepalive_socket`.
 
     ``kubernetes_asyncio`` builds its ``aiohttp`` connector itself and offers no socket hook,
     so the session is rebuilt with the same settings (TLS from the Configuration, connection
     limit, proxy from the environment, the 2 MiB read buffer for large watch events).
+    Idle pooled connections are closed after aiohttp's 15 s keep-alive timeout.
     """
     configuration = api.configuration
     rest = api.rest_client
@@ -160,6 +186,7 @@ async def _use_keepalive_sockets(
         limit=configuration.connection_pool_maxsize,
         ssl=_ssl_context(configuration),
         socket_factory=socket_factory,
+        force_close=force_close,
     )
     old = rest.pool_manager
     rest.pool_manager = aiohttp.ClientSession(

@@ -67,7 +67,9 @@ class LeaderElector:
         retry_period_s: interval between acquire or renew attempts (jittered up to ×1.2).
         release_on_cancel: release the Lease when ``run()`` is cancelled. Tests switch it off
             to simulate a crashed leader.
-        request_timeout_s: budget of each API request.
+        request_timeout_s: budget of each API request; by default a quarter of the renew
+            deadline (at least 1 s), so that a request stuck on a dead connection still leaves
+            time for another attempt on a fresh one before the deadline.
 
     Raises:
         ValueError: unless ``lease_duration_s > renew_deadline_s > 1.2 × retry_period_s > 0``.
@@ -84,7 +86,7 @@ class LeaderElector:
         renew_deadline_s: float = 10,
         retry_period_s: float = 2,
         release_on_cancel: bool = True,
-        request_timeout_s: float = 5,
+        request_timeout_s: float | None = None,
     ) -> None:
         if not lease_duration_s > renew_deadline_s > _JITTER * retry_period_s > 0:
             raise ValueError(
@@ -104,7 +106,9 @@ class LeaderElector:
         self._renew_deadline_s = renew_deadline_s
         self._retry_period_s = retry_period_s
         self._release_on_cancel = release_on_cancel
-        self._request_timeout_s = request_timeout_s
+        self._request_timeout_s = (
+            request_timeout_s if request_timeout_s is not None else max(1.0, renew_deadline_s / 4)
+        )
         self._is_leader = False
         # The last lease record seen (spec only) and when (monotonic) it last changed.
         self._observed_spec: dict[str, Any] | None = None

@@ -32,7 +32,7 @@ from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
 from ccc.controller.informer import Informer, Resource
-from ccc.controller.kube import api_client_from
+from ccc.controller.kube import api_client_from, clone_client
 from ccc.controller.leader import LeaderElector
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
@@ -219,8 +219,18 @@ class Controller:
         if not self.config.leader_elect:
             await self._lead()
             return
+        # The Lease gets connections of its own, each used once: a renewal never queues behind
+        # the rest of the controller's traffic, nor picks a pooled connection that died
+        # silently (one TLS handshake per request, one request per second).
+        lease_api = await clone_client(self.api, reuse_connections=False)
+        try:
+            await self._elect(lease_api)
+        finally:
+            await lease_api.close()
+
+    async def _elect(self, lease_api: Any) -> None:
         elector = LeaderElector(
-            self.api,
+            lease_api,
             namespace=self.config.lease_namespace,
             name=self.config.lease_name,
             identity=self.identity,

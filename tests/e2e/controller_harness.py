@@ -131,6 +131,19 @@ class ControllerProcess:
         except subprocess.TimeoutExpired:
             self.kill9()
 
+    def sigterm(self) -> None:
+        """Send SIGTERM (what the kubelet does on a rolling update) and return at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def events(self, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """Log records whose ``event`` is ``name`` and whose fields match ``fields``."""
+        return [
+            e
+            for e in self.log_lines()
+            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
+        ]
+
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

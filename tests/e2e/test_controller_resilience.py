@@ -1,6 +1,7 @@
-"""End to end: the controller survives ``kill -9`` at any point and hands over leadership.
+"""End to end: the controller survives ``kill -9`` at any point and hands over leadership, after
+a crash and on SIGTERM.
 
-Both tests run ``ccc run`` as real processes against the local cluster with the kwok provider,
+The tests run ``ccc run`` as real processes against the local cluster with the kwok provider,
 whose state (pools, capacity) lives in the API server, as a cloud's would live outside the
 controller.
 """
@@ -11,6 +12,7 @@ import asyncio
 import random
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -174,3 +176,67 @@ async def test_only_one_of_two_controllers_acts_and_the_other_takes_over_after_k
             finally:
                 for p in procs:
                     p.stop()
+
+
+def _at(record: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(record["timestamp"])).timestamp()
+
+
+@pytest.mark.timeout(300)
+async def test_sigterm_finishes_the_create_in_flight_releases_the_lease_and_the_standby_takes_over(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """A rolling update: the leader gets SIGTERM while a node pool create is in flight (the
+    kwok cloud takes 3 s per create). It finishes that create, takes no new decision, releases
+    its Lease and exits 0; the standby, with the default 15 s lease, leads within 2 s of the
+    release and provisions the pod created after the SIGTERM. One pool, no duplicate."""
+    cls, cloud_ns = f"e2e-term-{uuid.uuid4().hex[:6]}", f"cloud-{uuid.uuid4().hex[:6]}"
+    async with api_client(cluster.kubeconfig) as api:
+        await install_crd(api)
+        cloud = KwokProvider(api, namespace=cloud_ns)
+        await cloud.set_provisioning_delay(3.0)
+        await create_class(api, gpu_class(cls, ZONES[:1]))
+        async with (
+            temporary_namespace(api, "lease") as lease_ns,
+            temporary_namespace(api, "e2e") as ns,
+        ):
+            extra = ["--leader-elect", "--lease-namespace", lease_ns]
+            procs = [
+                ControllerProcess(
+                    cluster, tmp_path, kwok_namespace=cloud_ns, extra=extra, name=f"term-{k}"
+                ).start()
+                for k in range(2)
+            ]
+            try:
+
+                async def leader() -> ControllerProcess | None:
+                    leading = [p for p in procs if p.events("leader.started")]
+                    return leading[0] if len(leading) == 1 else None
+
+                first = await eventually("a leader", leader, timeout_s=60)
+                standby = procs[1 - procs.index(first)]
+                await create_pods(api, ns, [gpu_pod("before", cls)])
+
+                async def create_in_flight() -> bool:
+                    return bool(await cloud.list_node_pools())
+
+                await eventually("the create in flight", create_in_flight, interval_s=0.05)
+                first.sigterm()
+                await create_pods(api, ns, [gpu_pod("after", cls)])
+                assert first.proc is not None
+                code = await asyncio.to_thread(first.proc.wait, 30)
+                assert code == 0, first.tail()
+                await eventually("both pods Running", lambda: pods_running(api, ns, 2))
+            finally:
+                for p in procs:
+                    p.stop()
+        (asked,) = first.events("shutdown.requested")
+        (created,) = first.events("provisioning.requested")
+        (released,) = first.events("leader.released")
+        assert _at(asked) < _at(created) < _at(released)  # the create in flight finished
+        (took_over,) = standby.events("leader.acquired")
+        handover_s = _at(took_over) - _at(released)
+        assert 0 < handover_s <= 2.0, f"the standby led {handover_s:.2f}s after the release"
+        assert [e["decision"] for e in standby.events("provisioning.requested")] == ["scale"]
+        (pool,) = await cloud.list_node_pools()
+        assert pool.node_count == 2

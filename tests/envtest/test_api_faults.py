@@ -16,7 +16,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,7 @@ from tests.support.faultproxy import (
     NO_FAULTS,
     FaultProxy,
     FaultSchedule,
-    fault_proxy,
-    proxied_kubeconfig,
+    apiserver_proxy,
 )
 from tests.support.kube import api_client, eventually, temporary_namespace
 
@@ -46,13 +45,10 @@ def _data(obj: dict[str, Any]) -> tuple[str, str]:
     return (str(obj["metadata"]["name"]), str((obj.get("data") or {}).get("v", "")))
 
 
-@contextlib.contextmanager
 def _proxied(
     plane: ControlPlane, tmp_path: Path, schedule: FaultSchedule = NO_FAULTS
-) -> Iterator[tuple[FaultProxy, Path]]:
-    host, port = plane.server.removeprefix("https://").rsplit(":", 1)
-    with fault_proxy(host, int(port), schedule) as proxy:
-        yield proxy, proxied_kubeconfig(plane.kubeconfig, proxy, tmp_path / "proxied.kubeconfig")
+) -> contextlib.AbstractContextManager[tuple[FaultProxy, Path]]:
+    return apiserver_proxy(plane.server, plane.kubeconfig, tmp_path, schedule)
 
 
 @contextlib.asynccontextmanager

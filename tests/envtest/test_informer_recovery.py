@@ -26,7 +26,7 @@ from tests.envtest.informer_helpers import (
     running,
 )
 from tests.support.controlplane import ControlPlane
-from tests.support.faultproxy import FaultProxy, fault_proxy, proxied_kubeconfig
+from tests.support.faultproxy import FaultProxy, apiserver_proxy
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = pytest.mark.controlplane
@@ -168,9 +168,10 @@ async def test_informer_survives_a_network_outage_and_resumes_without_relisting(
 ) -> None:
     """The informer talks to the API server through a fault proxy whose port closes (new
     connections refused) and whose open connections are reset, then reopens."""
-    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
-    with fault_proxy(host, int(port)) as proxy:
-        proxied = proxied_kubeconfig(control_plane.kubeconfig, proxy, tmp_path / "kubeconfig")
+    with apiserver_proxy(control_plane.server, control_plane.kubeconfig, tmp_path) as (
+        proxy,
+        proxied,
+    ):
         await _outage_scenario(control_plane, proxy, proxied)
 
 

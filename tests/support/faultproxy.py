@@ -424,3 +424,15 @@ def fault_proxy(
         yield proxy
     finally:
         proxy.stop()
+
+
+@contextlib.contextmanager
+def apiserver_proxy(
+    server: str, kubeconfig: Path, work_dir: Path, schedule: FaultSchedule = NO_FAULTS
+) -> Iterator[tuple[FaultProxy, Path]]:
+    """A :class:`FaultProxy` in front of the API server at ``server`` (``https://host:port``)
+    and a copy of ``kubeconfig`` that goes through it (written into ``work_dir``)."""
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    with fault_proxy(host, int(port), schedule) as proxy:
+        dest = work_dir / f"proxied-{proxy.port}.kubeconfig"
+        yield proxy, proxied_kubeconfig(kubeconfig, proxy, dest)
