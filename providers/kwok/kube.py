@@ -2,7 +2,8 @@
 
 Every call goes through :meth:`KubeCalls._call`, which bounds each attempt by a request timeout
 (a dead connection must not hang a provider call), retries transient failures (HTTP 429 and
-5xx, connection errors, timeouts) with exponential backoff and translates whatever is left into
+5xx, connection errors, timeouts) with exponential backoff (the first retry after a broken
+connection almost at once) and translates whatever is left into
 the :mod:`providers.errors` tree in :func:`translate_api_error`, the one place that does it.
 The outcomes callers branch on (a missing object, an object that already exists, a stale
 ``resourceVersion``) are returned as values, not raised. ``kubernetes_asyncio`` is untyped, so
@@ -32,6 +33,8 @@ from providers.errors import (
 T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Pause before the first retry of a call whose connection failed (later ones back off).
+_CONNECTION_RETRY_S = 0.05
 #: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
 WRITE_ATTEMPTS = 5
 
@@ -151,6 +154,10 @@ class KubeCalls:
                 if not _is_transient(exc) or retries >= self.max_transient_retries:
                     raise translate_api_error(exc, what) from exc
                 backoff = min(5.0, self.retry_backoff_s * 2**retries)
+                if retries == 0 and isinstance(exc, aiohttp.ClientConnectionError):
+                    # A refused or broken connection: the next one usually works, and a write
+                    # that did land is found by the retry (409/404 above), so try again now.
+                    backoff = _CONNECTION_RETRY_S
                 retries += 1
                 await self.clock.sleep(backoff)
 

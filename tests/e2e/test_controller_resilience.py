@@ -17,11 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from kubernetes_asyncio import client
 
-from ccc.api import labels as L
-from ccc.api.values import CapacityType
-from policies.naming import node_pool_name
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
     ControllerProcess,
@@ -32,6 +28,7 @@ from tests.e2e.controller_harness import (
     install_crd,
     pods_running,
 )
+from tests.e2e.kill_rounds import kill_round
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import api_client, eventually, temporary_namespace
 
@@ -43,56 +40,20 @@ ZONES = ("us-central1-a", "us-central1-b", "us-central1-c")
 async def test_kill_9_at_random_points_never_duplicates_or_leaks_node_pools(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
+    """22 controllers killed at random points while pods arrive, creates take 0.7 s and zone a
+    stocks out after 3 nodes (``tests/e2e/kill_rounds.py``); ``benchmarks/chaos.py`` runs the
+    same rounds by the hundred."""
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
-    kills = 22
-    cls, cloud_ns = f"e2e-kill-{uuid.uuid4().hex[:6]}", f"cloud-{uuid.uuid4().hex[:6]}"
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
-        cloud = KwokProvider(api, namespace=cloud_ns)
-        # Zone a holds 3 nodes, so the walk also falls back across zones while being killed;
-        # creates take a while, so kills land in the middle of provisioning.
-        await cloud.set_capacity("a3-highgpu-8g", ZONES[0], CapacityType.SPOT, 3)
-        await cloud.set_provisioning_delay(0.7)
-        await create_class(api, gpu_class(cls, ZONES))
-        async with temporary_namespace(api, "e2e") as ns:
-            killed_alive = 0
-            for i in range(kills):
-                await create_pods(api, ns, [gpu_pod(f"train-{i}", cls)])
-                proc = ControllerProcess(
-                    cluster, tmp_path, kwok_namespace=cloud_ns, name=f"ccc-{i}"
-                ).start()
-                await asyncio.sleep(rng.uniform(0.3, 3.0))
-                killed_alive += proc.alive
-                proc.kill9()
-            assert killed_alive == kills, "every controller must be killed while running"
-            final = ControllerProcess(
-                cluster, tmp_path, kwok_namespace=cloud_ns, name="ccc-final"
-            ).start()
-            try:
-                running = await eventually(
-                    f"{kills} pods Running (seed {seed})",
-                    lambda: pods_running(api, ns, kills),
-                    timeout_s=180,
-                )
-            except TimeoutError:
-                raise AssertionError(
-                    f"seed {seed}; final controller log:\n{final.tail()}"
-                ) from None
-            finally:
-                final.stop()
-            pools = await cloud.list_node_pools()
-            allowed = {node_pool_name(cls, 0, "a3-highgpu-8g", z, CapacityType.SPOT) for z in ZONES}
-            assert {str(p.name) for p in pools} <= allowed, f"seed {seed}: unexpected pools"
-            assert sum(p.node_count for p in pools) == kills, (
-                f"seed {seed}: {[(p.name, p.node_count) for p in pools]}"
-            )
-            assert all(p.node_count > 0 for p in pools), f"seed {seed}: empty pool leaked"
-            nodes = (
-                await client.CoreV1Api(api).list_node(label_selector=f"{L.CLASS_LABEL}={cls}")
-            ).items
-            assert len(nodes) == kills
-            assert len({p.spec.node_name for p in running}) == kills  # one 8-GPU pod per node
+        got = await kill_round(api, cluster, tmp_path, kills=22, seed=seed, clean_up=False)
+    assert got.killed_while_running == 22, "every controller must be killed while running"
+    assert got.converged_s is not None, f"seed {seed}; final controller log:\n{got.log_tail}"
+    assert got.unexpected_pools == (), f"seed {seed}: {got.pools}"
+    assert sum(count for _, _, count in got.pools) == 22, f"seed {seed}: {got.pools}"
+    assert got.empty_pools == (), f"seed {seed}: empty pool leaked: {got.pools}"
+    assert got.nodes == 22  # one 8-GPU pod per node
+    assert got.ok
 
 
 async def _leader_metric(port: int) -> float | None:

@@ -13,17 +13,20 @@ connection:
   (created an object) while the client sees only a reset: retries must be idempotent.
 - **cut**: reset an established connection after ``cut_after_s`` (watches and idle keep-alive
   connections included), the way a load balancer or NAT drops long-lived connections.
-- **delay**: hold every chunk of the connection, both ways, for ``delay_s`` before forwarding.
+- **delay**: hold the connection's first chunk each way for ``delay_s``: a slow connection
+  setup (lost SYNs, a slow handshake, a slow first answer).
+- **slow**: hold *every* chunk of the connection, both ways, for ``slow_s``: a slow link, whose
+  cost grows with every round trip made over it.
 - **blackhole**: from some moment on, forward nothing either way and answer nothing, while
   keeping both sockets open: packets lost without a reset. Only a read deadline or keep-alive
   probes can tell. (The proxy's own kernel still acknowledges TCP keep-alive probes, so here
   only the client's application-level deadlines can notice; a real dead link also fails
   keep-alive.)
 
-Each accepted connection draws its faults, in accept order, from one ``random.Random(seed)``:
-the same seed gives the same sequence of decisions. The proxy runs in a thread with its own
-event loop, so it keeps forwarding whatever the test's event loop or the processes around it do;
-its methods may be called from any thread.
+Each accepted connection draws its faults from ``random.Random(f"{seed}:{index}")``, ``index``
+counting connections in accept order: the same seed gives the same sequence of decisions. The
+proxy runs in a thread with its own event loop, so it keeps forwarding whatever the test's event
+loop or the processes around it do; its methods may be called from any thread.
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ class FaultSchedule:
     """Which faults a new connection gets (probabilities are per connection).
 
     Attributes:
-        seed: seeds the one RNG all decisions come from.
+        seed: seeds the decisions (with each connection's index).
         refuse: probability of a reset at accept.
         reset: probability of a reset when the server answers the client's 1st–3rd chunk.
-        delay: probability that the connection is slow; each of its chunks waits a duration
-            drawn once per connection from ``delay_s``.
+        delay: probability that the connection's setup is slow: its first chunk each way
+            waits a duration drawn once per connection from ``delay_s``.
         delay_s: (min, max) seconds of that wait.
+        slow: probability that the whole connection is slow: every chunk waits ``slow_s``.
+        slow_s: (min, max) seconds of that wait (drawn once per connection).
         cut_after_s: (min, max) lifetime after which every connection is reset; None: never.
         blackhole: probability that the connection goes silent after ``blackhole_after_s``.
         blackhole_after_s: (min, max) seconds from accept to the blackhole.
@@ -69,6 +74,8 @@ class FaultSchedule:
     reset: float = 0.0
     delay: float = 0.0
     delay_s: tuple[float, float] = (0.05, 0.5)
+    slow: float = 0.0
+    slow_s: tuple[float, float] = (0.05, 0.5)
     cut_after_s: tuple[float, float] | None = None
     blackhole: float = 0.0
     blackhole_after_s: tuple[float, float] = (1.0, 10.0)
@@ -77,9 +84,9 @@ class FaultSchedule:
     @classmethod
     def at_rate(cls, rate: float, *, seed: int = 0, **overrides: Any) -> FaultSchedule:
         """The benchmark's mix at ``rate`` (0.25 = "25 % faults"): that share of new
-        connections refused or reset (half each), that share delayed by 50–500 ms, and every
-        established connection cut after 2–30 s. Blackholes are off (their cost is a detection
-        deadline, measured on its own)."""
+        connections refused or reset (half each), that share with a setup delayed by 50–500 ms,
+        and every established connection cut after 2–30 s. Slow links and blackholes are off
+        (their cost is the network's round trips and a detection deadline; measured apart)."""
         if rate <= 0:
             return cls(seed=seed, **overrides)
         base = cls(
@@ -100,12 +107,17 @@ class _Plan:
     refuse: bool
     reset_at_chunk: int | None
     delay_s: float
+    slow_s: float
     cut_after_s: float | None
     blackhole_after_s: float | None
 
     @classmethod
-    def draw(cls, rng: random.Random, s: FaultSchedule) -> _Plan:
-        # Always draw every value, so one fault's probability does not shift the others'.
+    def draw(cls, s: FaultSchedule, index: int) -> _Plan:
+        """The plan of the ``index``-th connection accepted under ``s``. Each connection has
+        its own RNG seeded by ``(seed, index)`` and every value is always drawn, in a fixed
+        order (new kinds of fault are drawn last), so one fault's probability never shifts
+        another's draws."""
+        rng = random.Random(f"{s.seed}:{index}")
         refuse = rng.random() < s.refuse
         reset = rng.random() < s.reset
         reset_chunk = rng.randint(1, 3)
@@ -114,10 +126,13 @@ class _Plan:
         cut_s = rng.uniform(*s.cut_after_s) if s.cut_after_s else None
         blackholed = rng.random() < s.blackhole
         blackhole_s = rng.uniform(*s.blackhole_after_s)
+        slowed = rng.random() < s.slow
+        slow_s = rng.uniform(*s.slow_s)
         return cls(
             refuse=refuse,
             reset_at_chunk=reset_chunk if reset else None,
             delay_s=delay_s if delayed else 0.0,
+            slow_s=slow_s if slowed else 0.0,
             cut_after_s=cut_s,
             blackhole_after_s=blackhole_s if blackholed else None,
         )
@@ -148,7 +163,7 @@ class FaultProxy:
 
     Use as a context manager (``with FaultProxy(...) as proxy:``) or ``start()``/``stop()``.
     ``proxy.port`` is the listening port on 127.0.0.1; ``proxy.stats`` counts what happened
-    (``accepted``, ``refused``, ``reset``, ``cut``, ``delayed``, ``blackholed``).
+    (``accepted``, ``refused``, ``reset``, ``cut``, ``delayed``, ``slowed``, ``blackholed``).
     """
 
     def __init__(
@@ -163,7 +178,6 @@ class FaultProxy:
         self.port = port
         self.stats: Counter[str] = Counter()
         self._schedule = schedule
-        self._rng = random.Random(schedule.seed)
         self._accepted_under_schedule = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -221,7 +235,7 @@ class FaultProxy:
         return self._schedule
 
     def set_schedule(self, schedule: FaultSchedule) -> None:
-        """Apply ``schedule`` to connections accepted from now on (reseeding the RNG)."""
+        """Apply ``schedule`` to connections accepted from now on (counting them from 1)."""
         self._call(self._set_schedule, schedule)
 
     def blackhole_established(self) -> int:
@@ -262,7 +276,6 @@ class FaultProxy:
 
     def _set_schedule(self, schedule: FaultSchedule) -> None:
         self._schedule = schedule
-        self._rng = random.Random(schedule.seed)
         self._accepted_under_schedule = 0
 
     def _set_blackhole_new(self, on: bool) -> None:
@@ -321,9 +334,9 @@ class FaultProxy:
                 task.cancel()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        plan = _Plan.draw(self._rng, self._schedule)
         self.stats["accepted"] += 1
         self._accepted_under_schedule += 1
+        plan = _Plan.draw(self._schedule, self._accepted_under_schedule)
         conn = _Connection(client=writer)
         if plan.refuse or self._accepted_under_schedule <= self._schedule.refuse_first:
             self.stats["refused"] += 1
@@ -341,6 +354,8 @@ class FaultProxy:
             return
         if plan.delay_s:
             self.stats["delayed"] += 1
+        if plan.slow_s:
+            self.stats["slowed"] += 1
         armed = asyncio.Event()
         conn.tasks = [
             asyncio.create_task(self._pipe(conn, reader, conn.upstream, plan, armed, up=True)),
@@ -369,8 +384,8 @@ class FaultProxy:
             while data := await source.read(_CHUNK):
                 if conn.blackholed:
                     continue  # swallowed: nothing arrives, nothing is refused
-                if plan.delay_s:
-                    await asyncio.sleep(plan.delay_s)
+                if plan.slow_s or (plan.delay_s and chunks == 0):
+                    await asyncio.sleep(plan.slow_s + (plan.delay_s if chunks == 0 else 0.0))
                 if not up and armed.is_set():
                     self.stats["reset"] += 1
                     self._close(conn, reset=True)
