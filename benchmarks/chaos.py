@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import sys
 import tempfile
@@ -75,7 +76,7 @@ class LatencyRun:
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
+    rank = max(1, math.ceil(q / 100 * len(ordered) - 1e-9))
     return ordered[min(rank, len(ordered)) - 1]
 
 
