@@ -13,9 +13,10 @@ controller crashes (restarted like a Deployment would) and leases lost, faults i
 Target: p90 under 25 % faults <= 1.5 x the baseline's.
 
 **kills**: rounds of ``tests/e2e/kill_rounds.py`` (one 8-GPU pod per kill, each controller
-killed after a random 0.3-3 s while creates take 0.7 s and zone a stocks out after 3 nodes,
-then a final controller must converge) until ``--kills`` controllers were killed. Reports
-duplicates, leaks, rounds that did not converge, and seconds per kill.
+killed a random 0-2.5 s after its caches synced while creates take 0.7 s and zone a stocks out
+after 3 nodes, then a final controller must converge) until ``--kills`` controllers were
+killed. Reports duplicates, leaks, rounds that did not converge, where the kills landed, and
+seconds per kill.
 
     .venv/bin/python -m benchmarks.chaos latency [--rates 0,0.1,0.25] [--repeat 1]
     .venv/bin/python -m benchmarks.chaos kills [--kills 1000] [--per-round 20]
@@ -259,6 +260,14 @@ async def kills(args: argparse.Namespace, work: Path) -> None:
     total = sum(r.kills for r in rounds)
     print(f"kills: {total} in {len(rounds)} rounds of <= {args.per_round}")
     print(f"killed while running: {sum(r.killed_while_running for r in rounds)}/{total}")
+    landed: Counter[str] = Counter()
+    for r in rounds:
+        landed.update(r.last_events)
+    print(
+        f"kills of a controller that had already changed the cloud: "
+        f"{sum(r.acted for r in rounds)}/{total}; last event logged before the kill: "
+        + ", ".join(f"{k} {v}" for k, v in landed.most_common())
+    )
     print(f"duplicates: {sum(r.duplicates for r in rounds)}; leaks: {sum(r.leaks for r in rounds)}")
     print(
         f"rounds not converged: {sum(r.converged_s is None for r in rounds)}; "

@@ -2,9 +2,11 @@
 fresh controller converges with no duplicate and no leaked pool or node.
 
 One round, in its own ComputeClass, kwok cloud and pod namespace: for each kill, one 8-GPU pod
-is created, a controller is started and killed (``SIGKILL``) after a random 0.3–3 s, while
-creates take ``provisioning_delay_s`` and zone a holds only ``zone_a_nodes`` nodes (so kills
-also land in the fallback to zone b). A final controller must then bring every pod to Running
+is created, a controller is started and, once its caches are synced (``/readyz``), killed
+(``SIGKILL``) after a random 0–2.5 s, while creates take ``provisioning_delay_s`` and zone a
+holds only ``zone_a_nodes`` nodes (so kills also land in the fallback to zone b). Counting from
+readiness, not from the start, keeps the kills inside provisioning however slowly the process
+starts on a loaded machine. A final controller must then bring every pod to Running
 with exactly one node per pod, in pools the class allows. Shared by the end-to-end test and
 ``benchmarks/chaos.py`` (which runs many rounds).
 """
@@ -15,6 +17,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,7 @@ from tests.e2e.controller_harness import (
     gpu_class,
     gpu_pod,
     pods_running,
+    wait_ready_endpoint,
 )
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import eventually, temporary_namespace
@@ -51,6 +55,10 @@ class KillRound:
             killed (the others had exited on their own: a crash to report).
         converged_s: from the final controller's start to all pods Running; None if they were
             not within the timeout.
+        acted: kills of a controller that had changed the cloud (created or grew a pool) by
+            the time it was killed.
+        last_events: how many killed controllers had logged which event last (where the kills
+            landed: ``caches.synced``, ``leader.started``, ``provisioning.requested``...).
         pods: pods of the round (one per kill).
         pools: ``(name, zones, node_count)`` of every pool in the round's cloud.
         unexpected_pools: pools whose name the class does not lead to (duplicates).
@@ -63,6 +71,8 @@ class KillRound:
     kills: int
     killed_while_running: int
     converged_s: float | None
+    acted: int
+    last_events: dict[str, int]
     pods: int
     pools: tuple[tuple[str, tuple[str, ...], int], ...]
     unexpected_pools: tuple[str, ...]
@@ -118,9 +128,11 @@ async def kill_round(
     core = client.CoreV1Api(api)
     try:
         async with temporary_namespace(api, "kill", ready_for_pods=True) as ns:
-            alive = 0
+            alive = acted = 0
+            last_events: Counter[str] = Counter()
             for i in range(kills):
                 await create_pods(api, ns, [gpu_pod(f"train-{i}", cls)])
+                before = await _cloud_nodes(cloud)
                 proc = ControllerProcess(
                     plane,
                     log_dir,
@@ -128,9 +140,13 @@ async def kill_round(
                     extra=extra,
                     name=f"{cls}-{i}",
                 ).start()
-                await asyncio.sleep(rng.uniform(0.3, 3.0))
+                await wait_ready_endpoint(proc)
+                await asyncio.sleep(rng.uniform(0.0, 2.5))
                 alive += proc.alive
                 proc.kill9()
+                acted += await _cloud_nodes(cloud) != before
+                events = [e.get("event") for e in proc.log_lines() if "informer" not in str(e)]
+                last_events[str(events[-1]) if events else "none"] += 1
             final = ControllerProcess(
                 plane, log_dir, kwok_namespace=cloud_ns, extra=extra, name=f"{cls}-final"
             ).start()
@@ -157,6 +173,8 @@ async def kill_round(
                 kills=kills,
                 killed_while_running=alive,
                 converged_s=converged_s,
+                acted=acted,
+                last_events=dict(last_events),
                 pods=kills,
                 pools=tuple((str(p.name), tuple(p.zones), p.node_count) for p in pools),
                 unexpected_pools=tuple(str(p.name) for p in pools if str(p.name) not in allowed),
@@ -167,6 +185,10 @@ async def kill_round(
     finally:
         if clean_up:
             await remove_class_and_cloud(api, cls, cloud)
+
+
+async def _cloud_nodes(cloud: KwokProvider) -> int:
+    return sum(p.node_count for p in await cloud.list_node_pools())
 
 
 async def remove_class_and_cloud(api: Any, cls: str, cloud: KwokProvider) -> None:

@@ -13,11 +13,13 @@ delay and blackhole its connections on a seeded schedule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes_asyncio import client
@@ -37,6 +39,7 @@ from tests.e2e.controller_harness import (
     wait_ready_endpoint,
 )
 from tests.emulator import faults as gke_faults
+from tests.emulator.fixtures import ccc_run_args
 from tests.emulator.kwok_bridge import kwok_bridge
 from tests.emulator.server import running_emulator
 from tests.emulator.state import GKEEmulatorState
@@ -62,8 +65,42 @@ async def _now(value: T) -> T:
     return value
 
 
-def _leader_flags(lease_ns: str) -> list[str]:
-    return ["--leader-elect", "--lease-namespace", lease_ns]
+@contextlib.asynccontextmanager
+async def leading_behind(
+    cluster: ControlPlane,
+    tmp_path: Path,
+    api: Any,
+    schedule: FaultSchedule,
+    *,
+    name: str,
+    kwok_namespace: str = "",
+    provider_args: Sequence[str] | None = None,
+) -> AsyncIterator[tuple[ControllerProcess, FaultProxy]]:
+    """``ccc run`` with leader election, reaching kube-apiserver through a fault proxy; yields
+    once it is ready and leads, and stops it (SIGTERM) on exit. A failure inside gets the
+    controller's log tail."""
+    async with temporary_namespace(api, "lease") as lease_ns:
+        with apiserver_proxy(cluster.server, cluster.kubeconfig, tmp_path, schedule) as (
+            proxy,
+            kubeconfig,
+        ):
+            proc = ControllerProcess(
+                cluster,
+                tmp_path,
+                kwok_namespace=kwok_namespace,
+                provider_args=provider_args,
+                kubeconfig=kubeconfig,
+                extra=["--leader-elect", "--lease-namespace", lease_ns],
+                name=name,
+            ).start()
+            try:
+                await wait_ready_endpoint(proc)
+                await eventually("leadership", lambda: _now(proc.events("leader.started")))
+                yield proc, proxy
+            except (TimeoutError, AssertionError) as exc:
+                raise AssertionError(f"{exc}\n{proc.tail()}") from None
+            finally:
+                proc.stop()
 
 
 def _assert_faults_happened(proxy: FaultProxy) -> None:
@@ -73,7 +110,7 @@ def _assert_faults_happened(proxy: FaultProxy) -> None:
 
 
 def _assert_never_crashed_or_lost_the_lease(proc: ControllerProcess) -> None:
-    assert proc.alive, f"ccc run exited:\n{proc.tail()}"
+    assert proc.alive, "ccc run exited"
     assert len(proc.events("leader.acquired")) == 1
     assert proc.events("leader.lost") == []
 
@@ -84,7 +121,6 @@ async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplica
 ) -> None:
     seed = 2510  # refuses one and resets another of the second to sixth connections
     cls, cloud_ns = f"e2e-faults-{_uid()}", f"cloud-{_uid()}"
-    schedule = FaultSchedule.at_rate(0.25, seed=seed)
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
         cloud = KwokProvider(api, namespace=cloud_ns)
@@ -92,49 +128,36 @@ async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplica
         await cloud.set_capacity(MACHINE, ZONES[0], CapacityType.SPOT, 6)
         await create_class(api, gpu_class(cls, ZONES[:2]))
         async with (
-            temporary_namespace(api, "lease") as lease_ns,
             temporary_namespace(api, "e2e") as ns,
+            leading_behind(
+                cluster,
+                tmp_path,
+                api,
+                FaultSchedule.at_rate(0.25, seed=seed),
+                name="faults",
+                kwok_namespace=cloud_ns,
+            ) as (proc, proxy),
         ):
-            with apiserver_proxy(cluster.server, cluster.kubeconfig, tmp_path, schedule) as (
-                proxy,
-                kubeconfig,
-            ):
-                proc = ControllerProcess(
-                    cluster,
-                    tmp_path,
-                    kwok_namespace=cloud_ns,
-                    kubeconfig=kubeconfig,
-                    extra=_leader_flags(lease_ns),
-                    name="faults",
-                ).start()
-                try:
-                    await wait_ready_endpoint(proc)
-                    await eventually("leadership", lambda: _now(proc.events("leader.started")))
-                    for batch in range(3):  # pods arrive in batches, as a workload's would
-                        pods = [gpu_pod(f"train-{batch}-{i}", cls) for i in range(4)]
-                        await create_pods(api, ns, pods)
-                        running = await eventually(
-                            f"{4 * batch + 4} pods Running",
-                            lambda n=4 * batch + 4: pods_running(api, ns, n),
-                            timeout_s=120,
-                        )
-                    _assert_never_crashed_or_lost_the_lease(proc)
-                except (TimeoutError, AssertionError) as exc:
-                    raise AssertionError(f"seed {seed}: {exc}\n{proc.tail()}") from None
-                finally:
-                    proc.stop()
-                _assert_faults_happened(proxy)
-            pools = await cloud.list_node_pools()
-            allowed = {node_pool_name(cls, 0, MACHINE, z, CapacityType.SPOT) for z in ZONES[:2]}
-            seen = [(p.name, p.zones, p.node_count) for p in pools]
-            assert {str(p.name) for p in pools} == allowed, seen  # both zones, no other pool
-            assert sum(p.node_count for p in pools) == 12, seen
-            nodes = (
-                await client.CoreV1Api(api).list_node(label_selector=f"{L.CLASS_LABEL}={cls}")
-            ).items
-            assert len(nodes) == 12
-            assert len({p.spec.node_name for p in running}) == 12  # one 8-GPU pod per node
-            assert proc.proc is not None and proc.proc.returncode == 0
+            for batch in range(3):  # pods arrive in batches, as a workload's would
+                await create_pods(api, ns, [gpu_pod(f"train-{batch}-{i}", cls) for i in range(4)])
+                running = await eventually(
+                    f"{4 * batch + 4} pods Running",
+                    lambda n=4 * batch + 4: pods_running(api, ns, n),
+                    timeout_s=120,
+                )
+            _assert_never_crashed_or_lost_the_lease(proc)
+        _assert_faults_happened(proxy)
+        pools = await cloud.list_node_pools()
+        allowed = {node_pool_name(cls, 0, MACHINE, z, CapacityType.SPOT) for z in ZONES[:2]}
+        seen = [(p.name, p.zones, p.node_count) for p in pools]
+        assert {str(p.name) for p in pools} == allowed, seen  # both zones, no other pool
+        assert sum(p.node_count for p in pools) == 12, seen
+        nodes = (
+            await client.CoreV1Api(api).list_node(label_selector=f"{L.CLASS_LABEL}={cls}")
+        ).items
+        assert len(nodes) == 12
+        assert len({p.spec.node_name for p in running}) == 12  # one 8-GPU pod per node
+        assert proc.proc is not None and proc.proc.returncode == 0
 
 
 @pytest.mark.timeout(300)
@@ -154,57 +177,35 @@ async def test_under_25_percent_faults_on_both_apis_gke_pods_run_after_a_stockou
     }
     with running_emulator(state) as emu, kwok_bridge(emu, cluster.kubeconfig) as bridge:
         emu_host, emu_port = emu.endpoint.rsplit(":", 1)
-        with (
-            fault_proxy(emu_host, int(emu_port), FaultSchedule.at_rate(0.25, seed=75)) as gke,
-            apiserver_proxy(
-                cluster.server,
-                cluster.kubeconfig,
-                tmp_path,
-                FaultSchedule.at_rate(0.25, seed=77),
-            ) as (kube, kubeconfig),
-        ):
-            provider_args = [
-                "--provider",
-                "gke",
-                "--gke-project",
-                state.project,
-                "--gke-location",
-                state.location,
-                "--gke-cluster",
-                state.cluster,
-                "--gke-endpoint",
-                gke.address,
-            ]
+        gke_schedule = FaultSchedule.at_rate(0.25, seed=75)
+        with fault_proxy(emu_host, int(emu_port), gke_schedule) as gke:
             async with api_client(cluster.kubeconfig) as api:
                 await install_crd(api)
                 await create_class(api, body)
                 async with (
-                    temporary_namespace(api, "lease") as lease_ns,
                     temporary_namespace(api, "e2e") as ns,
-                ):
-                    proc = ControllerProcess(
+                    leading_behind(
                         cluster,
                         tmp_path,
-                        provider_args=provider_args,
-                        kubeconfig=kubeconfig,
-                        extra=_leader_flags(lease_ns),
+                        api,
+                        FaultSchedule.at_rate(0.25, seed=77),
                         name="gke-faults",
-                    ).start()
+                        provider_args=ccc_run_args(emu, endpoint=gke.address),
+                    ) as (proc, kube),
+                ):
+                    await create_pods(
+                        api, ns, [gpu_pod(f"vllm-{i}", cls, gpus=2) for i in range(8)]
+                    )
                     try:
-                        pods = [gpu_pod(f"vllm-{i}", cls, gpus=2) for i in range(8)]
-                        await create_pods(api, ns, pods)
                         await eventually(
                             "8 pods Running", lambda: pods_running(api, ns, 8), timeout_s=180
                         )
-                        _assert_never_crashed_or_lost_the_lease(proc)
-                    except (TimeoutError, AssertionError) as exc:
+                    except TimeoutError as exc:
                         pools = list(emu.state.node_pools)
                         raise AssertionError(
-                            f"{exc}\npools {pools}; bridge errors {bridge.errors[-5:]}\n"
-                            f"{proc.tail()}"
+                            f"{exc}\npools {pools}; bridge errors {bridge.errors[-5:]}"
                         ) from None
-                    finally:
-                        proc.stop()
+                    _assert_never_crashed_or_lost_the_lease(proc)
         assert sum(gke.stats[k] for k in ("refused", "reset", "cut")) >= 1, dict(gke.stats)
         _assert_faults_happened(kube)
     with emu.state.lock:
@@ -228,37 +229,19 @@ async def test_a_blackholed_connection_is_detected_and_the_controller_recovers_w
         await install_crd(api)
         await create_class(api, gpu_class(cls, ZONES[:1]))
         async with (
-            temporary_namespace(api, "lease") as lease_ns,
             temporary_namespace(api, "e2e") as ns,
+            leading_behind(
+                cluster, tmp_path, api, FaultSchedule(), name="blackhole", kwok_namespace=cloud_ns
+            ) as (proc, proxy),
         ):
-            with apiserver_proxy(cluster.server, cluster.kubeconfig, tmp_path) as (
-                proxy,
-                kubeconfig,
-            ):
-                proc = ControllerProcess(
-                    cluster,
-                    tmp_path,
-                    kwok_namespace=cloud_ns,
-                    kubeconfig=kubeconfig,
-                    extra=_leader_flags(lease_ns),
-                    name="blackhole",
-                ).start()
-                try:
-                    await wait_ready_endpoint(proc)
-                    await create_pods(api, ns, [gpu_pod("before", cls)])
-                    await eventually("first pod Running", lambda: pods_running(api, ns, 1))
-                    await asyncio.sleep(1)  # steady state: watches idle, connections pooled
-                    assert proxy.blackhole_established() >= 3  # three watches at least
-                    blackholed_at = time.time()
-                    await create_pods(api, ns, [gpu_pod("after", cls)])
-                    await eventually(
-                        "second pod Running", lambda: pods_running(api, ns, 2), timeout_s=120
-                    )
-                    _assert_never_crashed_or_lost_the_lease(proc)
-                except (TimeoutError, AssertionError) as exc:
-                    raise AssertionError(f"{exc}\n{proc.tail()}") from None
-                finally:
-                    proc.stop()
+            await create_pods(api, ns, [gpu_pod("before", cls)])
+            await eventually("first pod Running", lambda: pods_running(api, ns, 1))
+            await asyncio.sleep(1)  # steady state: watches idle, connections pooled
+            assert proxy.blackhole_established() >= 3  # three watches at least
+            blackholed_at = time.time()
+            await create_pods(api, ns, [gpu_pod("after", cls)])
+            await eventually("second pod Running", lambda: pods_running(api, ns, 2), timeout_s=120)
+            _assert_never_crashed_or_lost_the_lease(proc)
     requested = [_at(e) - blackholed_at for e in proc.events("provisioning.requested")]
     assert len(requested) == 2 and requested[0] < 0
     assert requested[1] <= 30.0, f"provisioned {requested[1]:.1f}s after the blackhole"
