@@ -198,10 +198,11 @@ class Controller:
                 loop.cancel()
             elif not loop.done():
                 log.info("shutdown.finishing_pass")
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await loop
-            if loop.cancelled() and not self._stopping.is_set():
-                raise asyncio.CancelledError
+            except asyncio.CancelledError:
+                if _being_cancelled():  # leadership lost, or a forced stop: not ours to end
+                    raise
         finally:
             for task in (loop, stop):
                 task.cancel()
@@ -280,7 +281,7 @@ class Controller:
             try:
                 await main
             except asyncio.CancelledError:
-                if not self._stopping.is_set():
+                if _being_cancelled() or not self._stopping.is_set():
                     raise
         finally:
             stop.cancel()
@@ -288,6 +289,12 @@ class Controller:
                 main.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await main
+
+
+def _being_cancelled() -> bool:
+    """True when the running task itself was asked to cancel (not merely a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def run(

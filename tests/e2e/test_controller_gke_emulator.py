@@ -118,7 +118,12 @@ async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stock
                 events = await events_for(api, kind="ComputeClass", name=cls)
                 messages = [e.message for e in events]
                 assert any(f"after stockout in {ZONES[0]}" in m for m in messages), messages
-                status = (await get_class(api, cls))["status"]
+
+                async def class_status() -> Any:
+                    # Written at the end of the pass, which may still be sending its Events.
+                    return (await get_class(api, cls)).get("status")
+
+                status = await eventually("the class status", class_status, timeout_s=30)
                 marked = status["unavailableOfferings"]
                 assert [(o["zone"], o["capacityType"]) for o in marked] == [(ZONES[0], "spot")]
 
