@@ -215,6 +215,16 @@ async def get_class(api: client.ApiClient, name: str) -> dict[str, Any]:
     return got
 
 
+async def class_status(api: client.ApiClient, name: str, timeout_s: float = 30) -> Any:
+    """The ComputeClass's status, once written: a pass writes it last, after its Events, so a
+    test that saw the Events may read the class a moment too early."""
+
+    async def written() -> Any:
+        return (await get_class(api, name)).get("status")
+
+    return await eventually(f"the status of ComputeClass {name}", written, timeout_s=timeout_s)
+
+
 def gpu_pod(
     name: str, cls: str, *, gpus: int = 8, cpu: str = "8", memory: str = "64Gi"
 ) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from ccc.api import labels as L
 from providers.gke import GKEProvider
 from tests.e2e.controller_harness import (
     ControllerProcess,
+    class_status,
     controller,
     create_class,
     create_pods,
     events_for,
-    get_class,
     gpu_pod,
     install_crd,
     pods_running,
@@ -118,12 +118,7 @@ async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stock
                 events = await events_for(api, kind="ComputeClass", name=cls)
                 messages = [e.message for e in events]
                 assert any(f"after stockout in {ZONES[0]}" in m for m in messages), messages
-
-                async def class_status() -> Any:
-                    # Written at the end of the pass, which may still be sending its Events.
-                    return (await get_class(api, cls)).get("status")
-
-                status = await eventually("the class status", class_status, timeout_s=30)
+                status = await class_status(api, cls)
                 marked = status["unavailableOfferings"]
                 assert [(o["zone"], o["capacityType"]) for o in marked] == [(ZONES[0], "spot")]
 

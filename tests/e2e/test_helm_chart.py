@@ -351,6 +351,8 @@ def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) 
         ("", "events", "patch"),
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "update"),
+        ("coordination.k8s.io", "leases", "list"),
+        ("coordination.k8s.io", "leases", "watch"),
         ("coordination.k8s.io", "leases", "create"),
     }
 

@@ -34,10 +34,10 @@ from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
     ControllerProcess,
+    class_status,
     create_class,
     create_pods,
     events_for,
-    get_class,
     gpu_class,
     gpu_pod,
     install_crd,
@@ -198,6 +198,18 @@ CAPABILITIES = (
         namespace="{release}",
         by_name=True,
     ),
+    *(
+        Capability(
+            "leader-election",
+            "coordination.k8s.io",
+            "leases",
+            verb,
+            "a waiting replica watches the Lease to take it over once released",
+            namespace="{release}",
+            by_name=True,
+        )
+        for verb in ("list", "watch")
+    ),
     Capability(
         "leader-election",
         "coordination.k8s.io",
@@ -250,10 +262,11 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
-    run = (REPO / "ccc/controller/run.py").read_text()
-    for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
-        group = L.GROUP if group == "L.GROUP" else group.strip('"')
-        found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
+    for module in ("ccc/controller/run.py", "ccc/controller/leader.py"):
+        text = (REPO / module).read_text()
+        for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', text):
+            group = L.GROUP if group == "L.GROUP" else group.strip('"')
+            found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
     kwok = (REPO / "providers/kwok/kube.py").read_text()
     for method in re.findall(r"self\.core\.(\w+)\(", kwok):
         word, _, rest = method.partition("_")
@@ -476,7 +489,7 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 # Each permission was used: Events written, status patched, Lease held.
                 reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}
                 assert {"OfferingUnavailable", "Provisioning"} <= reasons
-                status = (await get_class(api, cls))["status"]
+                status = await class_status(api, cls)
                 assert [o["zone"] for o in status["unavailableOfferings"]] == [ZONES[0]]
                 lease = await client.CoordinationV1Api(api).read_namespaced_lease(
                     install.fullname, install.namespace
