@@ -103,11 +103,13 @@ async def leading_behind(
                 proc.stop()
 
 
-def _assert_faults_happened(proxy: FaultProxy) -> None:
+def _assert_faults_happened(proxy: FaultProxy, *, cut: bool = True) -> None:
     """The seeds used here refuse one of the second to fifth connections and reset another at the
-    server's first answer, so both happen whatever the traffic."""
+    server's first answer, so both happen whatever the traffic. Cuts come 2-30 s into a
+    connection, so only a test that runs long enough is sure to see one."""
     stats = proxy.stats
-    assert stats["refused"] >= 1 and stats["reset"] >= 1 and stats["cut"] >= 1, dict(stats)
+    assert stats["refused"] >= 1 and stats["reset"] >= 1, dict(stats)
+    assert stats["cut"] >= 1 or not cut, dict(stats)
 
 
 def _assert_never_crashed_or_lost_the_lease(proc: ControllerProcess) -> None:
@@ -208,7 +210,7 @@ async def test_under_25_percent_faults_on_both_apis_gke_pods_run_after_a_stockou
                         ) from None
                     _assert_never_crashed_or_lost_the_lease(proc)
         assert sum(gke.stats[k] for k in ("refused", "reset", "cut")) >= 1, dict(gke.stats)
-        _assert_faults_happened(kube)
+        _assert_faults_happened(kube, cut=False)
     with emu.state.lock:
         pools = {name: dict(p) for name, p in emu.state.node_pools.items()}
         instances = {name: list(v) for name, v in emu.state.instances.items()}
