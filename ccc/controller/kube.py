@@ -22,8 +22,9 @@ Misbehaving networks (docs/design/012-api-faults-and-shutdown.md):
   time budget. POST and PATCH that may have reached the server are not repeated.
 - **A dead connection is not picked from a pool twice in a row where it matters.** Idle
   pooled connections can die silently as well; a request that picks one fails after its
-  budget and the connection is closed, and aiohttp drops idle ones after 15 s. Watches and
-  the leader election therefore use connections that are never pooled
+  budget and the connection is closed, and aiohttp drops idle ones after 15 s. Watches
+  therefore use connections that are never pooled, and the leader election a pool of its own
+  that it empties (:func:`fresh_connections`) after a request that got no answer
   (:func:`clone_client`), so neither waits behind, nor inherits, the dead connections of the
   rest of the controller.
 """
@@ -165,6 +166,17 @@ async def clone_client(api: ApiClient, *, reuse_connections: bool = True) -> Api
     clone = client.ApiClient(api.configuration)
     await _use_keepalive_sockets(clone, force_close=not reuse_connections)
     return clone
+
+
+async def fresh_connections(api: ApiClient) -> None:
+    """Replace the ApiClient's connection pool with an empty one and close the old connections.
+
+    For a client of its own (:func:`clone_client`) after a request got no answer: its other
+    pooled connections may be dead as well. Requests in flight on the old pool fail.
+    """
+    await _use_keepalive_sockets(
+        api, force_close=api.rest_client.pool_manager.connector.force_close
+    )
 
 
 async def _use_keepalive_sockets(

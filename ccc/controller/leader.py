@@ -70,6 +70,9 @@ class LeaderElector:
         request_timeout_s: budget of each API request; by default a quarter of the renew
             deadline (at least 1 s), so that a request stuck on a dead connection still leaves
             time for another attempt on a fresh one before the deadline.
+        reconnect: called after an attempt that failed for want of an answer (a timeout, a
+            broken connection), before the next one: ``ccc run`` gives the elector a client
+            of its own and replaces its pooled connections here, since they may all be dead.
 
     Raises:
         ValueError: unless ``lease_duration_s > renew_deadline_s > 1.2 × retry_period_s > 0``.
@@ -87,6 +90,7 @@ class LeaderElector:
         retry_period_s: float = 2,
         release_on_cancel: bool = True,
         request_timeout_s: float | None = None,
+        reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not lease_duration_s > renew_deadline_s > _JITTER * retry_period_s > 0:
             raise ValueError(
@@ -106,6 +110,7 @@ class LeaderElector:
         self._renew_deadline_s = renew_deadline_s
         self._retry_period_s = retry_period_s
         self._release_on_cancel = release_on_cancel
+        self._reconnect = reconnect
         self._request_timeout_s = (
             request_timeout_s if request_timeout_s is not None else max(1.0, renew_deadline_s / 4)
         )
@@ -211,6 +216,7 @@ class LeaderElector:
                         renewed = await self._try_acquire_or_renew()
                 except TimeoutError:
                     renewed = False
+                    await self._after_no_answer()
             if renewed:
                 last_renewal = time.monotonic()
                 continue
@@ -265,7 +271,16 @@ class LeaderElector:
             return False
         except Exception as error:  # connection errors, timeouts: retried on the next tick
             self._log.warning("leader.attempt_failed", error=f"{type(error).__name__}: {error}")
+            await self._after_no_answer()
             return False
+
+    async def _after_no_answer(self) -> None:
+        if self._reconnect is None:
+            return
+        try:
+            await self._reconnect()
+        except Exception as error:
+            self._log.warning("leader.reconnect_failed", error=f"{type(error).__name__}: {error}")
 
     async def _get(self) -> dict[str, Any] | None:
         try:

@@ -32,7 +32,7 @@ from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
 from ccc.controller.informer import Informer, Resource
-from ccc.controller.kube import api_client_from, clone_client
+from ccc.controller.kube import api_client_from, clone_client, fresh_connections
 from ccc.controller.leader import LeaderElector
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
@@ -220,10 +220,10 @@ class Controller:
         if not self.config.leader_elect:
             await self._lead()
             return
-        # The Lease gets connections of its own, each used once: a renewal never queues behind
-        # the rest of the controller's traffic, nor picks a pooled connection that died
-        # silently (one TLS handshake per request, one request per second).
-        lease_api = await clone_client(self.api, reuse_connections=False)
+        # The Lease gets connections of its own: a renewal never queues behind the rest of the
+        # controller's traffic, and after a request that got no answer the elector starts
+        # over with fresh connections (pooled ones may all have died silently).
+        lease_api = await clone_client(self.api)
         try:
             await self._elect(lease_api)
         finally:
@@ -238,6 +238,7 @@ class Controller:
             lease_duration_s=self.config.lease_duration_s,
             renew_deadline_s=self.config.renew_deadline_s,
             retry_period_s=self.config.retry_period_s,
+            reconnect=lambda: fresh_connections(lease_api),
         )
         await elector.run(self._lead)
 
