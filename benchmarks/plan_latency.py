@@ -1,9 +1,10 @@
 """Plan latency vs. problem size (issue: foundation, item 8).
 
 Builds a ComputeClass with 20 rules x 10 zones from the built-in catalog and N pending pods
-drawn from ~200 distinct pod templates, then times the controller's decide step (first choice
-per pod group, what ``ccc run`` does every loop) and the full plan listing every fallback (what
-``ccc plan`` prints). Prints seconds per size and the 100k/10k ratio.
+drawn from ~200 distinct pod templates, then times the controller's decide step
+(:func:`policies.decide.decide` with the first choice per pod group, what ``ccc run`` does every
+pass) and the full plan listing every fallback (what ``ccc plan`` prints). Prints seconds per
+size and the 100k/10k ratio.
 
     .venv/bin/python benchmarks/plan_latency.py [--sizes 1000,10000,100000] [--repeat 5]
 """
@@ -21,7 +22,10 @@ from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.workload import PodRequest, Toleration
-from ccc.controller.decide import Snapshot, decide
+from policies.decide import decide
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
 
 MACHINES = ["g2-standard-8", "g2-standard-16", "a2-highgpu-1g", "a2-highgpu-4g", "a3-highgpu-8g"]
 
@@ -70,13 +74,15 @@ def build_pods(n: int, templates: int = 200, seed: int = 7) -> list[PodRequest]:
 
 def time_decide(pods: list[PodRequest], cc: ComputeClass, *, full: bool, repeat: int) -> float:
     catalog = load_builtin_catalog()
-    snap = Snapshot(now=datetime.now(UTC), classes={"bench": cc}, pending=pods)
-    decide(snap, catalog, max_viable=None if full else 1)  # warm-up (imports, caches)
+    snap = ClusterSnapshot(now=datetime.now(UTC), classes={"bench": cc}, pending=pods)
+    state = ControllerState()
+    settings = Settings(max_viable=None if full else 1)
+    decide(snap, state, catalog, settings)  # warm-up (imports, caches)
     samples = []
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        d = decide(snap, catalog, max_viable=None if full else 1)
+        d = decide(snap, state, catalog, settings)
         samples.append(time.perf_counter() - t0)
         assert d.plans["bench"].groups
     return statistics.median(samples)

@@ -1,9 +1,10 @@
-"""``ccc validate FILE|DIR ...``: check ComputeClass manifests without a cluster.
+"""``ccc validate FILE|DIR ...``: check ComputeClass and ServingGroup manifests without a cluster.
 
 Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
-to fix it``, then a one-line summary. Exit status: 0 all valid, 1 problems found, 2 a path does
-not exist or nothing to validate. Documents of other kinds are skipped and counted in the
-summary, so a directory of mixed manifests (a class next to its workloads) can be checked as is.
+to fix it`` (``ServingGroup/NAME`` likewise), then a one-line summary. Exit status: 0 all
+valid, 1 problems found, 2 a path does not exist or nothing to validate. Documents of other
+kinds are skipped and counted in the summary, so a directory of mixed manifests (a class next
+to its workloads) can be checked as is.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import typer
 from ccc.api.manifest import (
     Document,
     InvalidComputeClass,
+    InvalidManifest,
     ManifestError,
     load_file,
     manifest_files,
     parse_compute_class,
 )
+from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -35,6 +38,8 @@ class Report:
     files: int = 0
     classes: int = 0
     invalid_classes: int = 0
+    serving_groups: int = 0
+    invalid_serving_groups: int = 0
     skipped: int = 0
     broken_files: int = 0
     missing_paths: int = 0
@@ -45,7 +50,7 @@ class Report:
             return EXIT_USAGE
         if self.lines:
             return EXIT_INVALID
-        if self.classes == 0:
+        if self.classes == 0 and self.serving_groups == 0:
             return EXIT_USAGE
         return EXIT_OK
 
@@ -53,12 +58,19 @@ class Report:
         skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
         if self.exit_code == EXIT_OK:
             classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
+            if self.serving_groups:
+                groups = _plural(self.serving_groups, "ServingGroup")
+                classes = f"{classes}, {groups}" if self.classes else groups
             return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}"
-        if self.classes == 0 and not self.lines:
+        if self.classes == 0 and self.serving_groups == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
         if self.invalid_classes:
             parts.append(f"{self.invalid_classes} of {self.classes} ComputeClass(es) invalid")
+        if self.invalid_serving_groups:
+            parts.append(
+                f"{self.invalid_serving_groups} of {self.serving_groups} ServingGroup(s) invalid"
+            )
         if self.broken_files:
             parts.append(f"{_plural(self.broken_files, 'file')} unreadable")
         if self.missing_paths:
@@ -94,26 +106,37 @@ def validate_paths(paths: list[Path]) -> Report:
 
 
 def _validate_document(doc: Document, report: Report) -> None:
+    if doc.is_serving_group:
+        report.serving_groups += 1
+        try:
+            parse_serving_group(doc.body)
+        except InvalidServingGroup as exc:
+            report.invalid_serving_groups += 1
+            _report_problems(doc, exc, report)
+        return
     if not doc.is_compute_class and doc.kind is not None:
         report.skipped += 1
         return
     report.classes += 1
-    label = (
-        f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-    )
     try:
         parse_compute_class(doc.body)
     except InvalidComputeClass as exc:
         report.invalid_classes += 1
-        for problem in exc.problems:
-            where = f"{problem.path}: " if problem.path else ""
-            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+        _report_problems(doc, exc, report)
+
+
+def _report_problems(doc: Document, exc: InvalidManifest, report: Report) -> None:
+    label = f"{exc.KIND}/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
+    for problem in exc.problems:
+        where = f"{problem.path}: " if problem.path else ""
+        report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
 
 
 VALIDATE_HELP = (
-    "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.\n\n"
-    "Prints one line per problem: FILE: ComputeClass/NAME: field.path: what to fix. "
-    "Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass."
+    "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) and ServingGroup"
+    " manifests (ccc.dev/v1alpha1) offline.\n\n"
+    "Prints one line per problem: FILE: KIND/NAME: field.path: what to fix. Exit status 0: all"
+    " valid; 1: problems found; 2: a path is missing or holds no ComputeClass or ServingGroup."
 )
 
 

@@ -5,10 +5,11 @@ Every replica runs its informers and the health server (so a standby is warm and
 only the leader reconciles. Losing the lease stops the process (client-go semantics): the
 Deployment restarts it as a standby, which avoids two leaders acting on stale state.
 
-Graceful shutdown (SIGTERM, SIGINT; :meth:`Controller.request_stop`): the leader takes no new
-decision, lets the pass in progress (and so its provider calls) finish within
-``shutdown_timeout_s``, cancels what is still running after that, releases its Lease and
-returns; a standby just returns. A second signal cancels in-flight work at once (the Lease is
+Graceful shutdown (SIGTERM, SIGINT; :meth:`Controller.request_stop`): the leader's loop takes
+no new decision, lets the provider calls in flight end and records their outcomes in the
+classes' status (:meth:`Reconciler.run` with ``until``), all within ``shutdown_timeout_s``; what
+still runs after that is cancelled. Then the leader releases its Lease and returns; a standby
+just returns. A second signal cancels in-flight work at once (the Lease is
 still released). ``ccc run`` then exits 0.
 """
 
@@ -38,7 +39,8 @@ from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.status import StatusWriter
-from providers.base import Provider, SelfRepairing
+from ccc.controller.view import InformerView
+from providers.base import Provider
 from providers.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccc.run")
@@ -128,10 +130,8 @@ class Controller:
             config=config,
             clock=self.clock,
             metrics=self.metrics,
-            pods=self.pods,
-            nodes=self.nodes,
-            classes=self.classes,
-            recorder=EventRecorder(api, namespace=config.event_namespace),
+            view=InformerView(pods=self.pods, nodes=self.nodes, classes=self.classes, api=api),
+            events=EventRecorder(api, namespace=config.event_namespace),
             status=StatusWriter(api),
         )
         self.health = HealthServer(
@@ -164,15 +164,7 @@ class Controller:
         return self.pods.synced and self.nodes.synced and self.classes.synced
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
-        if new is not None and new.node_name and (old is None or not old.node_name):
-            self.reconciler.notices.pod_bound(new)
-        # Only a change of demand re-opens the batch window: a new pod that wants capacity, or
-        # a bound pod leaving (room freed). The scheduler's retries of a pending pod, which
-        # rewrite its PodScheduled condition at up to 50/s, do not.
-        if (new is not None and new.wants_capacity and (old is None or not old.wants_capacity)) or (
-            event == "DELETED" and old is not None and old.node_name
-        ):
-            self.reconciler.notify()
+        self.reconciler.on_pod(event, old, new)
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()
@@ -183,29 +175,11 @@ class Controller:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
-        provider = self.reconciler.provider
-        if isinstance(provider, SelfRepairing):
-            try:
-                await provider.reconcile()
-            except Exception as exc:
-                log.warning("provider.reconcile_failed", error=str(exc)[:300])
-        loop = asyncio.create_task(self.reconciler.run(until=self._stopping.is_set))
-        stop = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({loop, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not loop.done() and not self.reconciler.busy:
-                # Waiting for the next batch, no call in flight: nothing to finish.
-                loop.cancel()
-            elif not loop.done():
-                log.info("shutdown.finishing_pass")
-            try:
-                await loop
-            except asyncio.CancelledError:
-                if _being_cancelled():  # leadership lost, or a forced stop: not ours to end
-                    raise
+            # The loop itself stops deciding once asked to stop, lets its provider calls end
+            # and persists their outcomes; :meth:`_until_stopped` bounds how long that takes.
+            await self.reconciler.run(until=self._stopping.is_set)
         finally:
-            for task in (loop, stop):
-                task.cancel()
             self.leading = False
             self.metrics.leader.set(0)
 

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.controller_memory",
         "benchmarks.stockout_latency",
         "benchmarks.chaos",
+        "benchmarks.simulate_inputs",
     ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:
