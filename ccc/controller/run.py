@@ -244,7 +244,7 @@ class Controller:
                 if not self.leading:
                     main.cancel()  # a standby holds nothing and has nothing in flight
                 else:
-                    # The leader finishes its pass; past the budget its work is cancelled
+                    # The leader's calls in flight end; past the budget they are cancelled
                     # (the elector still releases the Lease).
                     done, _ = await asyncio.wait({main}, timeout=self.config.shutdown_timeout_s)
                     if not done:

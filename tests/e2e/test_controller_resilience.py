@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from ccc.controller.kube import request_json
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
     ControllerProcess,
@@ -34,6 +35,7 @@ from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.e2e]
 ZONES = ("us-central1-a", "us-central1-b", "us-central1-c")
+LEASE = "ccc-controller"  # `ccc run --lease-name` default
 
 
 @pytest.mark.timeout(600)
@@ -212,3 +214,54 @@ async def test_sigterm_finishes_the_create_in_flight_releases_the_lease_and_the_
         assert [e["decision"] for e in standby.events("provisioning.requested")] == ["scale"]
         (pool,) = await cloud.list_node_pools()
         assert pool.node_count == 2
+
+
+@pytest.mark.timeout(180)
+async def test_sigterm_past_the_shutdown_budget_cancels_the_call_and_still_releases_the_lease(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """The shutdown budget bounds the hand-over: with ``--shutdown-timeout 1`` and a create
+    that takes 60 s, SIGTERM cancels the call after 1 s, the Lease is still released (empty
+    holder) and the process exits 0 well before the kubelet's SIGKILL would come."""
+    cls, cloud_ns = f"e2e-budget-{uuid.uuid4().hex[:6]}", f"cloud-{uuid.uuid4().hex[:6]}"
+    async with api_client(cluster.kubeconfig) as api:
+        await install_crd(api)
+        cloud = KwokProvider(api, namespace=cloud_ns)
+        await cloud.set_provisioning_delay(60.0)
+        await create_class(api, gpu_class(cls, ZONES[:1]))
+        async with (
+            temporary_namespace(api, "lease") as lease_ns,
+            temporary_namespace(api, "e2e") as ns,
+        ):
+            extra = ["--leader-elect", "--lease-namespace", lease_ns, "--shutdown-timeout", "1"]
+            proc = ControllerProcess(
+                cluster, tmp_path, kwok_namespace=cloud_ns, extra=extra, name="budget"
+            ).start()
+            try:
+
+                async def leading() -> bool:
+                    return bool(proc.events("leader.started"))
+
+                await eventually("a leader", leading)
+                await create_pods(api, ns, [gpu_pod("slow", cls)])
+
+                async def create_in_flight() -> bool:
+                    return bool(await cloud.list_node_pools())
+
+                await eventually("the create in flight", create_in_flight, interval_s=0.05)
+                proc.sigterm()
+                assert proc.proc is not None
+                code = await asyncio.to_thread(proc.proc.wait, 30)
+                assert code == 0, proc.tail()
+            finally:
+                proc.stop()
+            lease = await request_json(
+                api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{lease_ns}/leases/{LEASE}"
+            )
+        (asked,) = proc.events("shutdown.requested")
+        (cancelled,) = proc.events("shutdown.cancelled_in_flight")
+        (released,) = proc.events("leader.released")
+        assert 1.0 <= _at(cancelled) - _at(asked) < 5.0
+        assert _at(cancelled) <= _at(released)
+        assert not proc.events("provisioning.requested")  # the 60 s create never returned
+        assert not lease["spec"].get("holderIdentity"), lease["spec"]
