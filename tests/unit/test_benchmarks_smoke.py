@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.stockout_latency",
         "benchmarks.chaos",
         "benchmarks.simulate_inputs",
+        "benchmarks.admission_latency",
     ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:
