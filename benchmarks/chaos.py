@@ -19,7 +19,7 @@ killed. Reports duplicates, leaks, rounds that did not converge, where the kills
 seconds per kill.
 
     .venv/bin/python -m benchmarks.chaos latency [--rates 0,0.1,0.25] [--repeat 1]
-    .venv/bin/python -m benchmarks.chaos kills [--kills 1000] [--per-round 20]
+    .venv/bin/python -m benchmarks.chaos kills [--kills 1000] [--per-round 20] [--minutes M]
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ async def kills(args: argparse.Namespace, work: Path) -> None:
     with local_cluster(work / "cluster") as plane:
         async with api_for(plane) as api:
             done = 0
-            while done < args.kills:
+            while done < args.kills and time.monotonic() - began < args.minutes * 60:
                 n = min(args.per_round, args.kills - done)
                 started = time.monotonic()
                 got = await kill_round(api, plane, work, kills=n, seed=args.seed + len(rounds))
@@ -314,6 +314,12 @@ def main() -> None:
     kill.add_argument("--kills", type=int, default=1000)
     kill.add_argument("--per-round", type=int, default=20)
     kill.add_argument("--seed", type=int, default=1)
+    kill.add_argument(
+        "--minutes",
+        type=float,
+        default=math.inf,
+        help="start no new round after this many minutes (the summary says how many kills ran)",
+    )
     args = parser.parse_args()
     args.fault_overrides = {"slow": args.slow} if getattr(args, "slow", 0) else {}
     work = Path(tempfile.mkdtemp(prefix="ccc-bench-chaos-"))
