@@ -334,7 +334,9 @@ def test_in_flight_calls_get_the_grace_period_minus_time_to_release_the_lease(
     """On SIGTERM the controller lets provider calls finish for ``--shutdown-timeout``, then
     needs a few seconds to release its Lease (two API calls of at most 5 s): the chart derives
     the flag from the pod's grace period so the kubelet's SIGKILL never comes first."""
-    objects = render(control_plane_bin, values=(f"terminationGracePeriodSeconds={grace}",))
+    objects = render(
+        control_plane_bin, values=(*KWOK_VALUES, f"terminationGracePeriodSeconds={grace}")
+    )
     (deployment,) = by_kind(objects, "Deployment")
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
     flags = [a for a in _container(objects)["args"] if a.startswith("--shutdown-timeout=")]
