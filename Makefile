@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EXAMPLE ?= examples/computeclasses/h100-obtainability.yaml
 
-.PHONY: install plan test lint typecheck imports unit control-plane bench clean
+.PHONY: install plan demo test lint typecheck imports unit control-plane bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP) ## create .venv and install ccc with its dev tools
 
 plan: $(STAMP) ## dry-run the shipped example class with the built-in catalog
 	$(BIN)/ccc plan $(EXAMPLE) --replicas 4
+
+demo: $(STAMP) ## run the controller on a local cluster through a stockout, live (Ctrl-C stops it)
+	$(BIN)/python -m ccc.devcluster.demo
 
 control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok, helm and the LWS controller
 	hack/control-plane/build.sh

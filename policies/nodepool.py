@@ -49,6 +49,9 @@ def node_labels(
         out[L.GKE_SPOT_LABEL] = "true"
     if capacity_type is CapacityType.FLEX_START:
         out[L.GKE_FLEX_START_LABEL] = "true"
+        lead = recycle_lead_time_s(tier)
+        if lead is not None:
+            out[L.GKE_RECYCLE_LEAD_TIME_LABEL] = out[L.RECYCLE_LEAD_TIME_LABEL] = str(lead)
     acc = machine.accelerator
     if acc is not None and machine.is_gpu:
         out[L.GKE_ACCELERATOR_LABEL] = acc.type
@@ -60,6 +63,13 @@ def node_labels(
         if topo:
             out[L.GKE_TPU_TOPOLOGY_LABEL] = topo
     return out
+
+
+def recycle_lead_time_s(tier: Tier) -> int | None:
+    """``flexStart.nodeRecycling.leadTimeSeconds`` of the tier's rule, if it recycles."""
+    flex = tier.rule.flex_start
+    recycling = flex.node_recycling if flex is not None and flex.enabled else None
+    return recycling.lead_time_seconds if recycling is not None else None
 
 
 def node_taints(cc: ComputeClass, tier: Tier, machine: MachineType) -> tuple[Taint, ...]:

@@ -57,6 +57,12 @@ TERMINATING_TAINTS: Final = (IMPENDING_TERMINATION_TAINT, SHUTDOWN_TAINT)
 GKE_TERMINATION_ANNOTATION: Final = "node.gke.io/machine-termination-datetime"
 #: GKE's flex-start max run duration label (seconds; the deadline is creation + this).
 GKE_MAX_RUN_DURATION_LABEL: Final = "cloud.google.com/gke-max-run-duration-seconds"
+#: GKE's flex-start recycle lead time label (seconds before the deadline to replace the node).
+#: GKE sets it on pools it creates for a class; ccc's own pools carry
+#: :data:`RECYCLE_LEAD_TIME_LABEL` because GKE owns the ``cloud.google.com/gke-`` prefix.
+GKE_RECYCLE_LEAD_TIME_LABEL: Final = "cloud.google.com/gke-node-recycle-lead-time-seconds"
+#: ``flexStart.nodeRecycling.leadTimeSeconds`` of the rule a flex-start pool was made for.
+RECYCLE_LEAD_TIME_LABEL: Final = "ccc.dev/recycle-lead-time-seconds"
 
 # Disruption progress, kept on the node being replaced so it survives a controller restart
 # (docs/design/012-decisions-as-values.md). Written only by the controller.

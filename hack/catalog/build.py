@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sources import Cyclenerd, SpotComponents, TpuPriceRow
+from sources import Cyclenerd, SkycatRow, SpotComponents, TpuPriceRow
 
 from ccc.api.machines import region_order as region_key
 from ccc.api.machines import zone_order as _zone_key
@@ -224,6 +225,7 @@ def build_prices(
     tpu_rows: list[TpuPriceRow],
     skynomad: list[SpotComponents],
     as_of: dict[str, str],
+    skycat_rows: Sequence[SkycatRow] = (),
 ) -> tuple[list[Price], list[str]]:
     """One Price per (machine type, region) that some source prices; newest source per cell."""
     cells: dict[tuple[str, str, str], list[Quote]] = defaultdict(list)
@@ -242,6 +244,7 @@ def build_prices(
                     offer(m["name"], region, cap, quote)
     _tpu_quotes(machines, tpu_rows, as_of, offer)
     _skynomad_quotes(machines, skynomad, offer)
+    _gpu_vm_quotes(skycat_rows, as_of, offer)
 
     superseded: list[str] = []
     chosen: dict[tuple[str, str], dict[str, Quote]] = defaultdict(dict)
@@ -337,6 +340,32 @@ def _skynomad_quotes(
                     "on_demand",
                     Quote(float(row.on_demand), "SKYNOMAD", row.effective),
                 )
+
+
+def _gpu_vm_quotes(rows: Sequence[SkycatRow], as_of: dict[str, str], offer: Any) -> None:
+    """Whole-VM prices from SKYCAT's separate rows for a GPU VM's host and its GPUs, where both
+    parts have a value: ``1 host x H + N GPU x G/N``."""
+    parts: dict[tuple[str, str], dict[str, SkycatRow]] = defaultdict(dict)
+    for row in rows:
+        if row.part in ("host", "gpus"):
+            parts[(row.machine_type, row.region)][row.part] = row
+    for (machine_type, region), got in sorted(parts.items()):
+        host, gpus = got.get("host"), got.get("gpus")
+        if host is None or gpus is None or gpus.gpus <= 0:
+            continue
+        for cap, h, g in (
+            ("on_demand", host.on_demand, gpus.on_demand),
+            ("spot", host.spot, gpus.spot),
+        ):
+            if h is None or g is None:
+                continue
+            total, formula = derive(
+                [
+                    Component(1, f"host ({host.skycat_row} row)", h),
+                    Component(gpus.gpus, f"GPU ({gpus.skycat_row} row)", round(g / gpus.gpus, 6)),
+                ]
+            )
+            offer(machine_type, region, cap, Quote(total, "SKYCAT", as_of["SKYCAT"], formula))
 
 
 _GPU_KEYS = {

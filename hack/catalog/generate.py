@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from build import Built, billing_skus, build_machine_types, build_prices
-from sources import GitSnapshot, read_cyclenerd, read_skynomad, read_tpu_prices
+from sources import GitSnapshot, read_cyclenerd, read_skycat_rows, read_skynomad, read_tpu_prices
 from write import billing_yaml, catalog_json
 
 from ccc.api.builtin_catalog import parse_catalog
@@ -67,7 +67,8 @@ def sources_table(cyc_commit: str, generated: str, dates: dict[str, str]) -> dic
         },
         "SKYCAT": {
             "title": "SkyPilot catalog rows (Cloud Billing Catalog API), via ccc's shared "
-            "gcp-accelerator-prices/prices.csv: TPU v5e and v6e slices incl. host",
+            "gcp-accelerator-prices/prices.csv and hack/catalog/skycat-prices.csv: TPU v5e and "
+            "v6e slices incl. host; a3-ultragpu-8g host VM and H200 GPU rows",
             "url": "github.com/skypilot-org/skypilot-catalog catalogs/v7/gcp/vms.csv",
             "version": "commit 017e2502fb63c7a28757acd94002b2d6099d3e3d",
             "as_of": "unknown",
@@ -126,8 +127,14 @@ def generate(args: argparse.Namespace) -> tuple[dict[str, str], Built]:
     curated = yaml.safe_load((HERE / "curated.yaml").read_text())
     machines, excluded, resolver = build_machine_types(cyc, curated)
     as_of = {"CYCLENERD": cyc.file_dates["pricing.yml"], "SKYCAT": ""}
+    skycat_file = HERE / "skycat-prices.csv"
     prices, superseded = build_prices(
-        machines, cyc, read_tpu_prices(args.shared), read_skynomad(args.shared), as_of
+        machines,
+        cyc,
+        read_tpu_prices(args.shared, skycat_file),
+        read_skynomad(args.shared),
+        as_of,
+        read_skycat_rows(skycat_file),
     )
     built = Built(
         machine_types=machines,

@@ -9,6 +9,8 @@
 * ccc's shared data set (``../shared/data``): TPU slice prices transcribed from the SkyPilot
   catalog (``gcp-accelerator-prices/prices.csv``) and the SkyNomad Cloud Billing SKU components
   of a3-highgpu-8g (``skynomad-gcp-h100-spot/spot_price_cache_gcp/*.json``).
+* ``skycat-prices.csv`` (here): more SkyPilot catalog rows transcribed by hand (TPU v5e slices
+  in more regions; the a3-ultragpu-8g host VM and its H200 GPUs), each naming its row.
 """
 
 from __future__ import annotations
@@ -151,8 +153,20 @@ class TpuPriceRow:
     spot: float | None
 
 
-def read_tpu_prices(shared: Path) -> list[TpuPriceRow]:
-    out = []
+def read_tpu_prices(shared: Path, transcribed: Path | None = None) -> list[TpuPriceRow]:
+    """SKYCAT TPU slice rows of the shared prices.csv, plus the ``slice`` rows of
+    ``transcribed`` (:data:`SKYCAT_FILE`) when given."""
+    out = [
+        TpuPriceRow(
+            sku=r.skycat_row,
+            chips=int(r.skycat_row.rsplit("-", 1)[1]),
+            region=r.region,
+            on_demand=r.on_demand,
+            spot=r.spot,
+        )
+        for r in (read_skycat_rows(transcribed) if transcribed else [])
+        if r.part == "slice"
+    ]
     with (shared / "gcp-accelerator-prices" / "prices.csv").open() as fh:
         for row in csv.DictReader(fh):
             if row["source_id"] != "SKYCAT" or not row["sku"].startswith("tpu-"):
@@ -169,6 +183,41 @@ def read_tpu_prices(shared: Path) -> list[TpuPriceRow]:
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class SkycatRow:
+    """One row of ``hack/catalog/skycat-prices.csv``: a SkyPilot catalog row transcribed by hand.
+
+    ``part`` says what the price covers: ``slice`` (a TPU slice, host included), ``host`` (the
+    VM of ``machine_type`` without its GPUs) or ``gpus`` (that VM's GPUs, all of them).
+    """
+
+    machine_type: str
+    region: str
+    part: str
+    on_demand: float | None
+    spot: float | None
+    skycat_row: str
+    gpus: int
+
+
+def read_skycat_rows(path: Path) -> list[SkycatRow]:
+    """The rows of ``skycat-prices.csv`` (``#`` lines are comments)."""
+    with path.open() as fh:
+        lines = [line for line in fh if not line.startswith("#")]
+    return [
+        SkycatRow(
+            machine_type=row["machine_type"],
+            region=row["region"],
+            part=row["part"],
+            on_demand=float(row["on_demand"]) if row["on_demand"] else None,
+            spot=float(row["spot"]) if row["spot"] else None,
+            skycat_row=row["skycat_row"],
+            gpus=int(row["gpus"] or 0),
+        )
+        for row in csv.DictReader(lines)
+    ]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from datetime import datetime
 from typing import Any, Literal
 
 from tests.emulator.faults import ApiError, Fault
@@ -32,6 +33,7 @@ class ComputeMixin:
     _zone_polls: dict[tuple[str, str], int]
 
     instances: dict[str, list[str]]
+    instance_created: dict[str, datetime]
     mig_errors: dict[str, list[JSON]]
     operation_polls: int
 
@@ -70,8 +72,19 @@ class ComputeMixin:
             wanted = {url.rstrip("/").rsplit("/", 1)[-1] for url in body.get("instances", [])}
             names = self.instances.setdefault(pool_name, [])
             gone = [n for n in names if n in wanted]
+            strangers = sorted(wanted.difference(names))
+            if strangers and not body.get("skipInstancesOnValidationError"):
+                # GCE validates the whole list first and deletes nothing when one is not a
+                # member of the group (unless skipInstancesOnValidationError is set).
+                raise ApiError(
+                    400,
+                    "INVALID_ARGUMENT",
+                    f"Instance '{strangers[0]}' is not a member of instance group '{igm}'.",
+                )
             if gone:
                 names[:] = [n for n in names if n not in wanted]
+                for n in gone:
+                    self.instance_created.pop(n, None)
                 self.target_sizes[pool_name] = len(names)
                 self._release(self.node_pools[pool_name], zone, len(gone))
                 self._notify("resized", pool_name, zone)

@@ -3,7 +3,9 @@
     from tests.emulator.fixtures import gke_emulator, gke_provider  # noqa: F401
 
 ``gke_emulator`` serves a fresh :class:`GKEEmulatorState` on a free loopback port for one test;
-``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings.
+``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings. ``transport`` runs a
+test over both ClusterManager transports and ``provider`` is a :class:`GKEProvider` for the
+module's own ``emu`` fixture over that transport.
 """
 
 from __future__ import annotations
@@ -73,3 +75,18 @@ def gke_provider(gke_emulator: RunningEmulator) -> Iterator[GKEProvider]:
     provider = provider_for(gke_emulator)
     yield provider
     provider.close()
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """ClusterManager transport under test; a test using it runs over both."""
+    value: Transport = request.param
+    return value
+
+
+@pytest.fixture
+def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
+    """A provider for the test module's ``emu`` fixture (started with ``grpc=True`` for gRPC)."""
+    made = provider_for(emu, transport=transport)
+    yield made
+    made.close()

@@ -24,6 +24,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,13 @@ from ccc.api.catalog import Catalog
 from ccc.api.values import AcceleratorKind, region_of
 from providers.kwok.model import node_allocatable
 from tests.emulator.server import RunningEmulator
-from tests.emulator.state import PoolEvent
+from tests.emulator.state import PoolEvent, duration_seconds
 
 #: Marks the Nodes a bridge made, with the emulated cluster's name as value.
 BRIDGE_LABEL = "emulator.ccc.dev/gke-cluster"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+#: GKE's provisioning model label on every node: ``spot`` | ``flex-start`` | ``standard``.
+GKE_PROVISIONING_LABEL = "cloud.google.com/gke-provisioning"
 #: container_v1.NodeTaint.Effect numbers (the emulator keeps enums as ints) and names.
 _EFFECTS = {
     1: "NoSchedule",
@@ -65,8 +68,11 @@ def node_manifest(
 
     Labels: the pool's ``config.labels`` (ccc's ``ccc.dev/*`` identity labels among them) plus
     what GKE sets itself — ``cloud.google.com/gke-nodepool``, zone and region, instance type,
-    machine family, ``cloud.google.com/gke-spot`` / ``gke-flex-start``, and the accelerator
-    labels. Taints: the pool's ``config.taints`` plus GKE's own ``nvidia.com/gpu=present`` /
+    machine family, ``cloud.google.com/gke-spot`` / ``gke-flex-start`` / ``gke-provisioning``,
+    and the accelerator labels. A pool with ``config.maxRunDuration`` gets GKE's
+    ``cloud.google.com/gke-max-run-duration-seconds`` label and, when the VM's creation time is
+    known, the ``node.gke.io/machine-termination-datetime`` annotation (creation + duration).
+    Taints: the pool's ``config.taints`` plus GKE's own ``nvidia.com/gpu=present`` /
     ``google.com/tpu=present`` on accelerator nodes. Capacity from the built-in catalog, the GPU
     count from the pool's accelerator config when it has one.
     """
@@ -93,6 +99,17 @@ def node_manifest(
         labels[L.GKE_SPOT_LABEL] = "true"
     if cfg.get("flexStart"):
         labels[L.GKE_FLEX_START_LABEL] = "true"
+    labels[GKE_PROVISIONING_LABEL] = (
+        "spot" if cfg.get("spot") else "flex-start" if cfg.get("flexStart") else "standard"
+    )
+    annotations = {KWOK_NODE_ANNOTATION: "fake"}
+    created = event.created.get(instance)
+    if "maxRunDuration" in cfg:
+        seconds = duration_seconds(cfg["maxRunDuration"])
+        labels[L.GKE_MAX_RUN_DURATION_LABEL] = str(seconds)
+        if created is not None:
+            deadline = created + timedelta(seconds=seconds)
+            annotations[L.GKE_TERMINATION_ANNOTATION] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
     taints = [
         {"key": str(t["key"]), "value": str(t.get("value", "")), "effect": _effect(t)}
         for t in cfg.get("taints") or ()
@@ -125,7 +142,7 @@ def node_manifest(
         "metadata": {
             "name": instance,
             "labels": labels,
-            "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+            "annotations": annotations,
         },
         "spec": {"taints": taints, "providerID": f"gce://{project}/{event.zone}/{instance}"},
         "status": {

@@ -13,6 +13,11 @@ Behaviour worth knowing:
   consumed for real (missing -> "does not exist", full -> "do not have available resources").
 * ``hooks`` are called with a :class:`PoolEvent` after a create/resize/delete succeeds: the
   seam through which an end-to-end test can materialise nodes (e.g. KWOK) later.
+* VMs are named as GKE names them, after their managed instance group
+  (``gke-<cluster>-<pool>-<hash>-grp`` holds ``gke-<cluster>-<pool>-<hash>-<suffix>``), and
+  each records its creation time (``clock``), from which a flex-start node's
+  ``maxRunDuration`` deadline follows. ``config.maxRunDuration`` outside GCE's 30 s .. 120 days
+  is refused like GKE refuses it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tests.emulator.billing import BillingMixin
@@ -44,6 +50,16 @@ OP_CREATE, OP_DELETE, OP_SET_SIZE = 7, 8, 14
 OP_RUNNING, OP_DONE = 2, 3
 POOL_PROVISIONING, POOL_RUNNING, POOL_STOPPING, POOL_ERROR = 1, 2, 5, 6
 _SPECIFIC = 3
+#: GCE's limits of ``scheduling.maxRunDuration`` (30 s .. 120 days).
+MIN_RUN_DURATION_S, MAX_RUN_DURATION_S = 30, 120 * 24 * 3600
+
+
+def duration_seconds(value: object) -> int:
+    """Seconds of a JSON ``google.protobuf.Duration`` (``"604800s"``, ``"1.5s"``)."""
+    try:
+        return int(float(str(value).removesuffix("s")))
+    except ValueError:
+        raise ApiError(400, "INVALID_ARGUMENT", f"Invalid duration {value!r}.") from None
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ class PoolEvent:
     node_pool: JSON
     #: Names of the pool's VM instances (= Kubernetes node names on GKE) after the change.
     instances: tuple[str, ...] = ()
+    #: When each of those VMs was created (GCE's ``creationTimestamp``).
+    created: Mapping[str, datetime] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -85,6 +103,9 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
     node_pools: dict[str, JSON] = field(default_factory=dict)
     target_sizes: dict[str, int] = field(default_factory=dict)
     instances: dict[str, list[str]] = field(default_factory=dict)
+    #: Creation time of every VM in ``instances`` (read from ``clock`` when it is created).
+    instance_created: dict[str, datetime] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     mig_errors: dict[str, list[JSON]] = field(default_factory=dict)
     #: GKE's behaviour on resize: the operation succeeds once the group's target size is set;
     #: VMs GCE cannot create show up only in ``instanceGroupManagers.listErrors``.
@@ -232,7 +253,8 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
                 self._release(pool, zone, self.target_sizes.get(name, 0))
                 self.node_pools.pop(name, None)
                 self.target_sizes.pop(name, None)
-                self.instances.pop(name, None)
+                for gone in self.instances.pop(name, ()):
+                    self.instance_created.pop(gone, None)
                 self._notify("deleted", name, zone, pool=pool)
                 return None
 
@@ -281,7 +303,7 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
                 "version": "1.33.5-gke.1000000",
                 "instanceGroupUrls": [
                     f"{GCE}/projects/{self.project}/zones/{z}/instanceGroupManagers/"
-                    f"gke-{self.cluster}-{name}-{i:04x}-grp"
+                    f"{self._group_base(name, i)}-grp"
                     for i, z in enumerate(zones)
                 ],
             }
@@ -313,6 +335,15 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
                 )
         if config.get("spot") and config.get("flexStart"):
             raise ApiError(400, "INVALID_ARGUMENT", "Spot and flex-start are mutually exclusive.")
+        if "maxRunDuration" in config:
+            seconds = duration_seconds(config["maxRunDuration"])
+            if not MIN_RUN_DURATION_S <= seconds <= MAX_RUN_DURATION_S:
+                raise ApiError(
+                    400,
+                    "INVALID_ARGUMENT",
+                    f"Invalid value for field 'maxRunDuration': {config['maxRunDuration']!r}. "
+                    "Must be between 30s and 10368000s (120 days).",
+                )
         if (spec.get("queuedProvisioning") or {}).get("enabled"):
             if not (spec.get("autoscaling") or {}).get("enabled"):
                 raise ApiError(400, "INVALID_ARGUMENT", "Queued provisioning requires autoscaling.")
@@ -429,11 +460,19 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
     def _resize(self, name: str, nodes: int) -> None:
         """Set the MIG target size; instances are added (new names) or removed (newest first)."""
         names = self.instances.setdefault(name, [])
-        base = f"gke-{self.cluster}-{name}"[:50]
+        base = self._group_base(name, 0)
         while len(names) < nodes:
             names.append(f"{base}-{next(self._ids):04x}")
+            self.instance_created[names[-1]] = self.clock()
+        for gone in names[nodes:]:
+            self.instance_created.pop(gone, None)
         del names[nodes:]
         self.target_sizes[name] = nodes
+
+    def _group_base(self, pool: str, index: int) -> str:
+        """GKE's instance group name minus ``-grp``: ``gke-<cluster>-<pool>-<hash>`` (the
+        cluster and pool parts truncated as GKE does, so instance names stay <= 63)."""
+        return f"gke-{self.cluster[:14]}-{pool[:27]}-{index:04x}"
 
     def _notify(
         self,
@@ -451,6 +490,7 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
             self.target_sizes.get(name, 0),
             snapshot,
             tuple(self.instances.get(name, ())),
+            {n: self.instance_created[n] for n in self.instances.get(name, ())},
         )
         for hook in list(self.hooks):
             hook(event)

@@ -39,32 +39,22 @@ from providers.errors import (
 from providers.gke import GKEConfig, GKEProvider
 from providers.gke.config import Transport
 from tests.emulator import faults
+from tests.emulator import fixtures as emulator_fixtures
 from tests.emulator.fixtures import provider_for
 from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState, PoolEvent
 
+#: Both ClusterManager transports, and a provider for this module's ``emu`` over each.
+transport = emulator_fixtures.transport
+provider = emulator_fixtures.provider
 ZONE_A, ZONE_B = "us-central1-a", "us-central1-b"
 POOLS = "/clusters/test-cluster/nodePools"
-
-
-@pytest.fixture(params=["rest", "grpc"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """ClusterManager transport under test; every emulator test runs over both."""
-    value: Transport = request.param
-    return value
 
 
 @pytest.fixture
 def emu(transport: Transport) -> Iterator[RunningEmulator]:
     with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
         yield emulator
-
-
-@pytest.fixture
-def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
-    provider = provider_for(emu, transport=transport)
-    yield provider
-    provider.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Certificates and keys for a throw-away local control plane.
 
-The local control plane (see `tests.support.controlplane`) needs what kubeadm would otherwise
+The local control plane (see `ccc.devcluster.controlplane`) needs what kubeadm would otherwise
 generate: a cluster CA, a serving certificate for kube-apiserver valid for the loopback address,
 an admin client certificate in the `system:masters` group (used by the tests, kubectl,
 kube-controller-manager, kube-scheduler and kwok), and an RSA key pair for signing service-account
