@@ -177,13 +177,25 @@ class CccRun(harness.ControllerProcess):
         log_dir: where its JSON log goes (``ccc-<port>.log``).
         kwok_namespace: the kwok cloud it provisions in.
         extra: more ``ccc run`` flags (``--batch-idle 0.2``...).
+        kubeconfig: instead of the plane's admin kubeconfig (e.g. one through a fault proxy).
     """
 
     def __init__(
-        self, plane: ControlPlane, log_dir: Path, *, kwok_namespace: str, extra: Sequence[str] = ()
+        self,
+        plane: ControlPlane,
+        log_dir: Path,
+        *,
+        kwok_namespace: str,
+        extra: Sequence[str] = (),
+        kubeconfig: Path | None = None,
     ) -> None:
         super().__init__(
-            plane, log_dir, kwok_namespace=kwok_namespace, extra=extra, fast_timings=False
+            plane,
+            log_dir,
+            kwok_namespace=kwok_namespace,
+            extra=extra,
+            kubeconfig=kubeconfig,
+            fast_timings=False,
         )
 
     def __enter__(self) -> CccRun:

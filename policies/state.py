@@ -287,16 +287,22 @@ def effective_pools(snap: ClusterSnapshot, state: ControllerState) -> list[NodeP
 
 def _pools_observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
     """Requests end when their nodes registered, or when a fresh listing no longer has their
-    pool; missing-node timers start when the provider accepted the request (or when nodes are
-    first seen missing), restart on progress, and end."""
+    pool, or (a restarted leader's request whose call's end nobody saw) when the listed pool is
+    smaller than the request's target: that call never reached the provider, and deciding again
+    asks for the same absolute size. Missing-node timers start when the provider accepted the
+    request (or when nodes are first seen missing), restart on progress, and end."""
     now = snap.now
-    listed = {str(p.name) for p in snap.node_pools}
+    listed = {str(p.name): p.node_count for p in snap.node_pools}
     registered = registered_nodes(snap.nodes)
-    requests = {
-        name: r
-        for name, r in state.requests.items()
-        if name in state.calls or (name in listed and registered.get(name, 0) < r.target_nodes)
-    }
+
+    def outstanding(name: str, r: Request) -> bool:
+        if name in state.calls:
+            return True
+        if name not in listed or registered.get(name, 0) >= r.target_nodes:
+            return False
+        return r.accepted_at is not None or listed[name] >= r.target_nodes
+
+    requests = {name: r for name, r in state.requests.items() if outstanding(name, r)}
     state = replace(state, requests=requests)
     missing = {
         name: count

@@ -63,6 +63,12 @@ def run(
     lease_duration: float = typer.Option(15.0, "--lease-duration", help="Seconds."),
     renew_deadline: float = typer.Option(10.0, "--renew-deadline", help="Seconds."),
     retry_period: float = typer.Option(2.0, "--retry-period", help="Seconds."),
+    shutdown_timeout: float = typer.Option(
+        20.0,
+        "--shutdown-timeout",
+        help="On SIGTERM, seconds to let in-flight provider calls finish before cancelling "
+        "them; keep below the pod's terminationGracePeriodSeconds.",
+    ),
     batch_idle: float = typer.Option(
         1.0, "--batch-idle", help="Seconds without new pending pods before planning."
     ),
@@ -167,7 +173,12 @@ def run(
     log_format: LogFormat = typer.Option(LogFormat.json, "--log-format"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
-    """Run the controller: watch pending accelerator pods and provision node pools."""
+    """Run the controller: watch pending accelerator pods and provision node pools.
+
+    SIGTERM or SIGINT stops it gracefully (in-flight provider calls finish within
+    --shutdown-timeout, the Lease is released) with exit code 0; a second signal cancels
+    in-flight calls at once.
+    """
     from datetime import timedelta
 
     from ccc.controller.leader import LeadershipLost
@@ -200,6 +211,7 @@ def run(
         renew_deadline_s=renew_deadline,
         retry_period_s=retry_period,
         serving_groups=serving_groups,
+        shutdown_timeout_s=shutdown_timeout,
     )
     if webhook:
         try:

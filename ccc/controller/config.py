@@ -83,6 +83,11 @@ class ControllerConfig(BaseModel):
     retry_period_s: float = 2.0
     #: Run the ServingGroup controller (needs the ServingGroup CRD and its RBAC).
     serving_groups: bool = True
+    #: On SIGTERM, how long the leader lets its provider calls in flight end (and records their
+    #: outcomes) before cancelling them; keep it below the pod's
+    #: terminationGracePeriodSeconds, leaving time to release the Lease (the chart passes the
+    #: grace period minus 10 s).
+    shutdown_timeout_s: float = Field(default=20.0, ge=0)
     #: Namespace for Events about cluster-scoped objects (ComputeClasses).
     event_namespace: str = "default"
     #: The admission webhook (None: not served).

@@ -10,15 +10,25 @@ Behaviour (the parts consumers rely on):
 
 - ``synced`` becomes true once the first complete list has been stored; make no decision
   before (karpenter's ``Synced``).
-- A watch that ends (server timeout, connection drop) is resumed from the last resourceVersion
-  seen, bookmarks included, so no event is missed and nothing is listed again.
+- A watch that ends (the server-side timeout, a connection cut mid-stream, a connection found
+  dead) is resumed *at once* from the last resourceVersion seen, bookmarks included, so no
+  event is missed, nothing is listed again and no cache goes blind between two watches.
+- A dead connection is found within :data:`WATCH_IDLE_S`: each watch asks the server to end it
+  after ``watch_timeout_s`` (:data:`WATCH_TIMEOUT_S` by default), so a healthy watch is never
+  silent for longer (a quiet resource gets no bookmarks), and a silence of
+  :data:`WATCH_IDLE_S` means the connection is gone (packets dropped, no reset). TCP keep-alive
+  on the ApiClient's sockets (:mod:`ccc.controller.kube`) covers the kernel side.
 - ``410 Gone`` (HTTP status or an ``ERROR`` event with code 410: the resourceVersion left the
   API server's window) triggers a relist; the new list is diffed against the store and
   synthetic ``ADDED`` / ``MODIFIED`` / ``DELETED`` notifications are emitted, so consumers stay
   correct without knowing a relist happened.
-- Connection and server errors are retried with jittered, capped exponential backoff; every
-  failure is logged (``informer.watch_error``, ``informer.list_error``) and the informer only
-  stops when its task is cancelled.
+- Only real errors back off: a list or watch request that fails (connection refused, HTTP 429
+  or 5xx), and watches that end at once without a word twice in a row (one is a cut
+  connection and is resumed at once; a server that keeps doing it must not be hammered). The
+  backoff is jittered, exponential and capped at :data:`BACKOFF_CAP_S`, and resets as soon as
+  a list succeeds or a watch has been healthy. Every failure is logged
+  (``informer.watch_error``, ``informer.list_error``) and the informer only stops when its
+  task is cancelled.
 """
 
 from __future__ import annotations
@@ -35,7 +45,14 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import structlog
 
-from ccc.controller.kube import ApiClient, KubeApiError, open_request, request_json
+from ccc.controller.kube import (
+    CONNECT_S,
+    ApiClient,
+    KubeApiError,
+    clone_client,
+    open_request,
+    request_json,
+)
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 
 __all__ = [
@@ -61,9 +78,16 @@ _log = structlog.get_logger("ccc.controller.informer")
 
 PAGE_LIMIT = 500
 _LIST_TIMEOUT_S = 60.0
-# A watch is a long GET: no total timeout, but a read that stays silent well past the server-side
-# timeout means a dead connection.
-_WATCH_READ_SLACK_S = 30.0
+#: Server-side timeout of each watch request (``timeoutSeconds``); the watch is then resumed.
+#: A healthy watch is never silent for longer: the server ends it, even on a quiet resource.
+WATCH_TIMEOUT_S = 15
+#: A watch silent for this long is on a dead connection: it is dropped and resumed at once.
+WATCH_IDLE_S = 20.0
+#: A watch that lasted this long, or delivered an event, was healthy (resets the backoff).
+_HEALTHY_WATCH_S = 1.0
+#: Backoff of real errors: first delay (jittered down to half), doubling up to the cap.
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +127,7 @@ class _Gone(Exception):
 class _Backoff:
     """Full-jitter exponential backoff: uniform(base/2 .. min(cap, base·2^n))."""
 
-    def __init__(self, *, base_s: float = 0.5, cap_s: float = 30.0) -> None:
+    def __init__(self, *, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> None:
         self._base_s = base_s
         self._cap_s = cap_s
         self._attempt = 0
@@ -136,6 +160,8 @@ class Informer(Generic[T]):
         on_change: see :data:`ChangeHandler`; exceptions it raises are logged
             (``informer.handler_error``) and do not stop the informer.
         watch_timeout_s: server-side timeout of each watch request; the watch is then resumed.
+        watch_idle_s: a watch silent for this long is dropped as dead and resumed; must exceed
+            ``watch_timeout_s`` (the server closes a quiet healthy watch before).
         name: used in logs; defaults to the resource name.
     """
 
@@ -150,9 +176,14 @@ class Informer(Generic[T]):
         label_selector: str | None = None,
         field_selector: str | None = None,
         on_change: ChangeHandler[T] | None = None,
-        watch_timeout_s: int = 300,
+        watch_timeout_s: int = WATCH_TIMEOUT_S,
+        watch_idle_s: float = WATCH_IDLE_S,
         name: str | None = None,
     ) -> None:
+        if not watch_idle_s > watch_timeout_s > 0:
+            raise ValueError(
+                f"watch_idle_s ({watch_idle_s}) must exceed watch_timeout_s ({watch_timeout_s}) > 0"
+            )
         self._api = api
         self._resource = resource
         self._project = project
@@ -162,11 +193,13 @@ class Informer(Generic[T]):
         self._field_selector = field_selector
         self._on_change = on_change
         self._watch_timeout_s = watch_timeout_s
+        self._watch_idle_s = watch_idle_s
         self.name = name or (f"{resource}/{namespace}" if namespace else str(resource))
         self._store: dict[str, T] = {}
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._backoff = _Backoff()
+        self._watch_api: ApiClient = None
         self._log = _log.bind(informer=self.name)
 
     # -- reading the cache -------------------------------------------------------------------
@@ -216,18 +249,41 @@ class Informer(Generic[T]):
         Running again after a cancelled run resumes the watch from :attr:`resource_version`
         (relisting only if the API server answers 410 Gone).
         """
+        # Watches get connections of their own, never reused: after a dead connection, a
+        # pooled one may be dead too (module docstring of ccc.controller.kube).
+        self._watch_api = await clone_client(self._api, reuse_connections=False)
+        try:
+            await self._list_and_watch()
+        finally:
+            await self._watch_api.close()
+
+    async def _list_and_watch(self) -> None:
         need_list = not self._resource_version
+        short_watches = 0  # watches in a row that ended at once without a word
         while True:
             try:
                 if need_list:
                     await self._list()
                     need_list = False
-                await self._watch()
+                if await self._watch():
+                    self._backoff.reset()
+                    short_watches = 0
+                    continue  # ended or cut after a healthy stretch: resume at once
+                short_watches += 1
+                if short_watches == 1:
+                    continue  # one short watch is a fluke (a cut): resume at once too
+                delay_s = self._backoff.next_delay_s()
+                self._log.info(
+                    "informer.watch_closed_at_once",
+                    short_watches=short_watches,
+                    retry_in_s=round(delay_s, 2),
+                )
             except _Gone:
                 self._log.info(
                     "informer.relist", reason="gone", resource_version=self._resource_version
                 )
                 need_list = True
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -241,7 +297,7 @@ class Informer(Generic[T]):
                 )
                 if isinstance(error, KubeApiError) and error.status == 410:
                     need_list = True
-                await asyncio.sleep(delay_s)
+            await asyncio.sleep(delay_s)
 
     async def _list(self) -> None:
         began = time.monotonic()
@@ -313,7 +369,20 @@ class Informer(Generic[T]):
             if key not in items:
                 self._notify("DELETED", previous, None)
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> bool:
+        """One watch request, read until the stream ends.
+
+        Returns:
+            True when the watch was healthy (it delivered an event or lasted
+            ``_HEALTHY_WATCH_S``) before it ended, was cut, or fell silent for
+            ``watch_idle_s``: resume at once. False when the server ended it at once without a
+            word: back off.
+
+        Raises:
+            _Gone: the resourceVersion is too old.
+            KubeApiError: the server refused the watch (non-2xx) or sent an ``ERROR`` event.
+            aiohttp.ClientError, TimeoutError: the request failed before the stream started.
+        """
         query: dict[str, str | int | bool | None] = {
             "watch": True,
             "resourceVersion": self._resource_version,
@@ -322,13 +391,15 @@ class Informer(Generic[T]):
             "labelSelector": self._label_selector,
             "fieldSelector": self._field_selector,
         }
+        # No total budget (the server ends the watch), but silence means a dead connection.
         timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=30, sock_read=self._watch_timeout_s + _WATCH_READ_SLACK_S
+            total=None, sock_connect=CONNECT_S, sock_read=self._watch_idle_s
         )
         began = time.monotonic()
         events = 0
+        interrupted: BaseException | None = None
         response = await open_request(
-            self._api, "GET", self._path, query=query, client_timeout=timeout
+            self._watch_api, "GET", self._path, query=query, client_timeout=timeout
         )
         try:
             if response.status == 410:
@@ -337,29 +408,41 @@ class Informer(Generic[T]):
                 body = await response.read()
                 raise KubeApiError.from_body(response.status, response.reason or "", body)
             buffer = bytearray()
-            async for chunk in response.content.iter_any():
-                buffer += chunk
-                start = 0
-                while (end := buffer.find(b"\n", start)) >= 0:
-                    line = bytes(buffer[start:end])
-                    start = end + 1
-                    if line.strip():
-                        self._handle(json.loads(line))
-                        events += 1
-                        if events == 1:
-                            self._backoff.reset()
-                del buffer[:start]
+            try:
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    start = 0
+                    while (end := buffer.find(b"\n", start)) >= 0:
+                        line = bytes(buffer[start:end])
+                        start = end + 1
+                        if line.strip():
+                            self._handle(json.loads(line))
+                            events += 1
+                    del buffer[:start]
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                # The stream started and broke: a cut connection, or silence past the idle
+                # limit (a dead one). Everything read so far is applied; resume from there.
+                interrupted = error
         finally:
             response.close()
-        self._log.debug(
-            "informer.watch_ended",
-            events=events,
-            duration_s=round(time.monotonic() - began, 3),
-            resource_version=self._resource_version,
-        )
-        if events == 0 and time.monotonic() - began < 1.0:
-            # The server closed at once without a word: do not spin.
-            await asyncio.sleep(self._backoff.next_delay_s())
+        lasted_s = time.monotonic() - began
+        healthy = events > 0 or lasted_s >= _HEALTHY_WATCH_S
+        if interrupted is not None:
+            self._log.info(
+                "informer.watch_interrupted",
+                error=_describe(interrupted),
+                events=events,
+                duration_s=round(lasted_s, 3),
+                resource_version=self._resource_version,
+            )
+        else:
+            self._log.debug(
+                "informer.watch_ended",
+                events=events,
+                duration_s=round(lasted_s, 3),
+                resource_version=self._resource_version,
+            )
+        return healthy
 
     def _handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

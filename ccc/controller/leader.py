@@ -17,11 +17,15 @@ Two ``ccc run`` replicas must never both act: only the holder of the Lease runs 
 - **Release.** When ``run()`` is cancelled or ``lead()`` returns, the Lease is released (empty
   holder, ``leaseDurationSeconds: 1``) so a successor takes over at once instead of waiting for
   expiry.
+- **Followers watch the Lease.** Besides trying every ``retry_period_s``, a waiting candidate
+  watches its Lease and tries again as soon as the holder changes or is released, so a released
+  Lease is taken over within a round trip rather than a retry period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,10 +34,12 @@ from typing import Any
 
 import structlog
 
+from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import ApiClient, KubeApiError, request_json
 
 _log = structlog.get_logger("ccc.controller.leader")
 _JITTER = 1.2
+_LEASES = Resource("coordination.k8s.io", "v1", "leases", True)
 
 
 class LeadershipLost(Exception):
@@ -61,7 +67,12 @@ class LeaderElector:
         retry_period_s: interval between acquire or renew attempts (jittered up to ×1.2).
         release_on_cancel: release the Lease when ``run()`` is cancelled. Tests switch it off
             to simulate a crashed leader.
-        request_timeout_s: budget of each API request.
+        request_timeout_s: budget of each API request; by default a quarter of the renew
+            deadline (at least 1 s), so that a request stuck on a dead connection still leaves
+            time for another attempt on a fresh one before the deadline.
+        reconnect: called after an attempt that failed for want of an answer (a timeout, a
+            broken connection), before the next one: ``ccc run`` gives the elector a client
+            of its own and replaces its pooled connections here, since they may all be dead.
 
     Raises:
         ValueError: unless ``lease_duration_s > renew_deadline_s > 1.2 × retry_period_s > 0``.
@@ -78,7 +89,8 @@ class LeaderElector:
         renew_deadline_s: float = 10,
         retry_period_s: float = 2,
         release_on_cancel: bool = True,
-        request_timeout_s: float = 5,
+        request_timeout_s: float | None = None,
+        reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not lease_duration_s > renew_deadline_s > _JITTER * retry_period_s > 0:
             raise ValueError(
@@ -98,7 +110,10 @@ class LeaderElector:
         self._renew_deadline_s = renew_deadline_s
         self._retry_period_s = retry_period_s
         self._release_on_cancel = release_on_cancel
-        self._request_timeout_s = request_timeout_s
+        self._reconnect = reconnect
+        self._request_timeout_s = (
+            request_timeout_s if request_timeout_s is not None else max(1.0, renew_deadline_s / 4)
+        )
         self._is_leader = False
         # The last lease record seen (spec only) and when (monotonic) it last changed.
         self._observed_spec: dict[str, Any] | None = None
@@ -158,10 +173,34 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         self._log.info("leader.waiting")
-        while True:
-            if await self._try_acquire_or_renew():
-                break
-            await asyncio.sleep(self._retry_period_s * random.uniform(1.0, _JITTER))
+        changed = asyncio.Event()
+
+        def on_change(_: str, old: str | None, new: str | None) -> None:
+            # Renewals by the current holder are no news; a new or empty holder is.
+            if new is None or new == "" or new != old:
+                changed.set()
+
+        watch: Informer[str] = Informer(
+            self._api,
+            _LEASES,
+            project=lambda lease: str((lease.get("spec") or {}).get("holderIdentity") or ""),
+            namespace=self._namespace,
+            field_selector=f"metadata.name={self._name}",
+            on_change=on_change,
+            name=f"lease/{self._name}",
+        )
+        watcher = asyncio.create_task(watch.run())
+        try:
+            while True:
+                changed.clear()
+                if await self._try_acquire_or_renew():
+                    break
+                delay_s = self._retry_period_s * random.uniform(1.0, _JITTER)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay_s):
+                        await changed.wait()
+        finally:
+            await _cancel(watcher)
         self._is_leader = True
         self._log.info("leader.acquired")
 
@@ -177,6 +216,7 @@ class LeaderElector:
                         renewed = await self._try_acquire_or_renew()
                 except TimeoutError:
                     renewed = False
+                    await self._after_no_answer()
             if renewed:
                 last_renewal = time.monotonic()
                 continue
@@ -231,7 +271,16 @@ class LeaderElector:
             return False
         except Exception as error:  # connection errors, timeouts: retried on the next tick
             self._log.warning("leader.attempt_failed", error=f"{type(error).__name__}: {error}")
+            await self._after_no_answer()
             return False
+
+    async def _after_no_answer(self) -> None:
+        if self._reconnect is None:
+            return
+        try:
+            await self._reconnect()
+        except Exception as error:
+            self._log.warning("leader.reconnect_failed", error=f"{type(error).__name__}: {error}")
 
     async def _get(self) -> dict[str, Any] | None:
         try:

@@ -106,6 +106,7 @@ class Reconciler:
         self._last: Observation | None = None
         self._decision: Decision | None = None
         self._in_pass = False
+        self._until: Callable[[], bool] = lambda: False
         self.next_wake: datetime | None = None
         self.passes = 0
 
@@ -157,6 +158,7 @@ class Reconciler:
         the loop), no new decision is taken: provider calls in flight are let end and their
         outcomes are recorded in the classes' status, then this returns. Cancellation cancels
         the calls (the next leader reads the cloud's state)."""
+        self._until = until
         await self.start_leading()
         try:
             while not until():
@@ -200,10 +202,10 @@ class Reconciler:
         if self.next_wake is not None:
             due = (self.next_wake - self.clock.now()).total_seconds()
             timeout = min(timeout, max(due, _MIN_WAIT_S))
-        if len(self.inbox) or not await self._sleep(timeout):
-            return
+        if len(self.inbox) or not await self._sleep(timeout) or self._until():
+            return  # an outcome, the timer, or a stop (which :meth:`notify` signals) ends it
         deadline = self.clock.now().timestamp() + cfg.batch_max_s
-        while not len(self.inbox):
+        while not len(self.inbox) and not self._until():
             self._changed.clear()
             left = deadline - self.clock.now().timestamp()
             if left <= 0 or not await self._sleep(min(cfg.batch_idle_s, left)):

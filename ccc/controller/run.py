@@ -4,6 +4,13 @@ election.
 Every replica runs its informers and the health server (so a standby is warm and ready);
 only the leader reconciles. Losing the lease stops the process (client-go semantics): the
 Deployment restarts it as a standby, which avoids two leaders acting on stale state.
+
+Graceful shutdown (SIGTERM, SIGINT; :meth:`Controller.request_stop`): the leader's loop takes
+no new decision, lets the provider calls in flight end and records their outcomes in the
+classes' status (:meth:`Reconciler.run` with ``until``), all within ``shutdown_timeout_s``; what
+still runs after that is cancelled. Then the leader releases its Lease and returns; a standby
+just returns. A second signal cancels in-flight work at once (the Lease is
+still released). ``ccc run`` then exits 0.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,7 +35,7 @@ from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
 from ccc.controller.informer import Informer, Resource
-from ccc.controller.kube import api_client_from
+from ccc.controller.kube import api_client_from, clone_client, fresh_connections
 from ccc.controller.leader import LeaderElector
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
@@ -185,6 +193,24 @@ class Controller:
                 registry=self.metrics.registry,
                 clock=self.clock,
             )
+        self._stopping = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (see the module docstring); a second call cancels in-flight
+        work at once. Safe to call from a signal handler on the event loop."""
+        if not self._stopping.is_set():
+            log.info("shutdown.requested", reason=reason, leading=self.leading)
+            self._stopping.set()
+            self.reconciler.notify()
+            return
+        log.warning("shutdown.forced", reason=reason)
+        if self._main is not None:
+            self._main.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def ready(self) -> bool:
         webhook = self.webhook is None or self.webhook.ready()
@@ -209,12 +235,16 @@ class Controller:
         await self.serving.run()
 
     async def _lead(self) -> None:
+        if self._stopping.is_set():
+            return
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
         serving = asyncio.create_task(self._serve()) if self.serving is not None else None
         try:
-            await self.reconciler.run()
+            # The loop itself stops deciding once asked to stop, lets its provider calls end
+            # and persists their outcomes; :meth:`_until_stopped` bounds how long that takes.
+            await self.reconciler.run(until=self._stopping.is_set)
         finally:
             if serving is not None:
                 serving.cancel()
@@ -223,8 +253,42 @@ class Controller:
             self.leading = False
             self.metrics.leader.set(0)
 
+    async def _elect_and_lead(self) -> None:
+        await asyncio.gather(*(i.wait_synced() for i in (self.pods, self.nodes, self.classes)))
+        log.info(
+            "caches.synced",
+            pods=len(self.pods),
+            nodes=len(self.nodes),
+            classes=len(self.classes),
+        )
+        if not self.config.leader_elect:
+            await self._lead()
+            return
+        # The Lease gets connections of its own: a renewal never queues behind the rest of the
+        # controller's traffic, and after a request that got no answer the elector starts
+        # over with fresh connections (pooled ones may all have died silently).
+        lease_api = await clone_client(self.api)
+        try:
+            await self._elect(lease_api)
+        finally:
+            await lease_api.close()
+
+    async def _elect(self, lease_api: Any) -> None:
+        elector = LeaderElector(
+            lease_api,
+            namespace=self.config.lease_namespace,
+            name=self.config.lease_name,
+            identity=self.identity,
+            lease_duration_s=self.config.lease_duration_s,
+            renew_deadline_s=self.config.renew_deadline_s,
+            retry_period_s=self.config.retry_period_s,
+            reconnect=lambda: fresh_connections(lease_api),
+        )
+        await elector.run(self._lead)
+
     async def run(self) -> None:
-        """Run until cancelled (or until the lease is lost, which raises)."""
+        """Run until cancelled or stopped (:meth:`request_stop`); raises
+        :class:`~ccc.controller.leader.LeadershipLost` when the lease is lost."""
         await self.health.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -235,32 +299,50 @@ class Controller:
                 ]
                 if self.webhook is not None:
                     informers.append(tg.create_task(self.webhook.run(), name="webhook"))
-                await asyncio.gather(
-                    *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))
-                )
-                log.info(
-                    "caches.synced",
-                    pods=len(self.pods),
-                    nodes=len(self.nodes),
-                    classes=len(self.classes),
-                )
-                if self.config.leader_elect:
-                    elector = LeaderElector(
-                        self.api,
-                        namespace=self.config.lease_namespace,
-                        name=self.config.lease_name,
-                        identity=self.identity,
-                        lease_duration_s=self.config.lease_duration_s,
-                        renew_deadline_s=self.config.renew_deadline_s,
-                        retry_period_s=self.config.retry_period_s,
-                    )
-                    await elector.run(self._lead)
-                else:
-                    await self._lead()
-                for task in informers:
-                    task.cancel()
+                self._main = main = asyncio.create_task(self._elect_and_lead())
+                try:
+                    await self._until_stopped(main)
+                finally:
+                    for task in informers:
+                        task.cancel()
         finally:
             await self.health.stop()
+        log.info("shutdown.complete")
+
+    async def _until_stopped(self, main: asyncio.Task[None]) -> None:
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not main.done():
+                if not self.leading:
+                    main.cancel()  # a standby holds nothing and has nothing in flight
+                else:
+                    # The leader's calls in flight end; past the budget they are cancelled
+                    # (the elector still releases the Lease).
+                    done, _ = await asyncio.wait({main}, timeout=self.config.shutdown_timeout_s)
+                    if not done:
+                        log.warning(
+                            "shutdown.cancelled_in_flight",
+                            shutdown_timeout_s=self.config.shutdown_timeout_s,
+                        )
+                        main.cancel()
+            try:
+                await main
+            except asyncio.CancelledError:
+                if _being_cancelled() or not self._stopping.is_set():
+                    raise
+        finally:
+            stop.cancel()
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await main
+
+
+def _being_cancelled() -> bool:
+    """True when the running task itself was asked to cancel (not merely a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def run(
@@ -277,10 +359,18 @@ async def run(
     api = await api_client_from(kubeconfig)
     cat = catalog or load_builtin_catalog()
     clock = SystemClock()
+    loop = asyncio.get_running_loop()
     try:
         prov = await build_provider(provider, api, cat, clock)
         if refresh_catalog:
             cat = await catalog_refresh.refresh_catalog(prov, cat)
-        await Controller(api, prov, config=config, catalog=cat, clock=clock).run()
+        controller = Controller(api, prov, config=config, catalog=cat, clock=clock)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, controller.request_stop, signal.Signals(sig).name)
+        try:
+            await controller.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
     finally:
         await api.close()

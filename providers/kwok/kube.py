@@ -1,7 +1,9 @@
 """The kwok provider's API-server calls: retries of transient failures and error translation.
 
-Every call goes through :meth:`KubeCalls._call`, which retries transient failures (HTTP 429 and
-5xx, connection errors, timeouts) with exponential backoff and translates whatever is left into
+Every call goes through :meth:`KubeCalls._call`, which bounds each attempt by a request timeout
+(a dead connection must not hang a provider call), retries transient failures (HTTP 429 and
+5xx, connection errors, timeouts) with exponential backoff (the first retry after a broken
+connection almost at once) and translates whatever is left into
 the :mod:`providers.errors` tree in :func:`translate_api_error`, the one place that does it.
 The outcomes callers branch on (a missing object, an object that already exists, a stale
 ``resourceVersion``) are returned as values, not raised. ``kubernetes_asyncio`` is untyped, so
@@ -31,6 +33,8 @@ from providers.errors import (
 T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Pause before the first retry of a call whose connection failed (later ones back off).
+_CONNECTION_RETRY_S = 0.05
 #: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
 WRITE_ATTEMPTS = 5
 
@@ -111,15 +115,26 @@ class KubeCalls:
         clock: sleeps between retries.
         max_transient_retries: retries of one call before ``ProviderUnavailableError``.
         retry_backoff_s: first retry delay, doubled on each retry (capped at 5 s).
+        request_timeout_s: budget of one attempt (wall-clock time, not ``clock``: it bounds
+            real I/O); an attempt that runs out is a transient failure and is retried.
     """
 
     def __init__(
-        self, api: Any, *, clock: Clock, max_transient_retries: int, retry_backoff_s: float
+        self,
+        api: Any,
+        *,
+        clock: Clock,
+        max_transient_retries: int,
+        retry_backoff_s: float,
+        request_timeout_s: float = 20.0,
     ) -> None:
+        if request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s must be positive, got {request_timeout_s}")
         self.core: Any = client.CoreV1Api(api)
         self.clock = clock
         self.max_transient_retries = max_transient_retries
         self.retry_backoff_s = retry_backoff_s
+        self.request_timeout_s = request_timeout_s
 
     async def _call(
         self, what: str, call: Callable[[], Awaitable[T]], *, expected: frozenset[int]
@@ -129,7 +144,8 @@ class KubeCalls:
         retries = 0
         while True:
             try:
-                return await call()
+                async with asyncio.timeout(self.request_timeout_s):
+                    return await call()
             except asyncio.CancelledError:
                 raise
             except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
@@ -138,6 +154,10 @@ class KubeCalls:
                 if not _is_transient(exc) or retries >= self.max_transient_retries:
                     raise translate_api_error(exc, what) from exc
                 backoff = min(5.0, self.retry_backoff_s * 2**retries)
+                if retries == 0 and isinstance(exc, aiohttp.ClientConnectionError):
+                    # A refused or broken connection: the next one usually works, and a write
+                    # that did land is found by the retry (409/404 above), so try again now.
+                    backoff = _CONNECTION_RETRY_S
                 retries += 1
                 await self.clock.sleep(backoff)
 

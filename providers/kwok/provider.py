@@ -75,6 +75,8 @@ class KwokProvider(CloudControls):
         project: owner of reservations declared without a project.
         max_transient_retries: retries of a transiently failing API call.
         retry_backoff_s: first retry delay (doubles per retry).
+        request_timeout_s: budget of each API request (a dead connection fails it, and it is
+            retried like any transient failure).
         kubelet_version: reported in ``status.nodeInfo`` of the Nodes.
         node_concurrency: Node creations/deletions in flight at once.
     """
@@ -91,6 +93,7 @@ class KwokProvider(CloudControls):
         project: str = "kwok-project",
         max_transient_retries: int = 3,
         retry_backoff_s: float = 0.2,
+        request_timeout_s: float = 20.0,
         kubelet_version: str = "v1.34.0-kwok",
         node_concurrency: int = 16,
     ) -> None:
@@ -105,6 +108,7 @@ class KwokProvider(CloudControls):
             clock=self.clock,
             max_transient_retries=max_transient_retries,
             retry_backoff_s=retry_backoff_s,
+            request_timeout_s=request_timeout_s,
         )
         self._nodes = PoolNodes(
             self._kube,

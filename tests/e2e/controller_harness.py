@@ -131,6 +131,19 @@ class ControllerProcess:
         except subprocess.TimeoutExpired:
             self.kill9()
 
+    def sigterm(self) -> None:
+        """Send SIGTERM (what the kubelet does on a rolling update) and return at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def events(self, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """Log records whose ``event`` is ``name`` and whose fields match ``fields``."""
+        return [
+            e
+            for e in self.log_lines()
+            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
+        ]
+
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -231,6 +244,16 @@ async def get_class(api: client.ApiClient, name: str) -> dict[str, Any]:
         L.GROUP, L.VERSION, "computeclasses", name
     )
     return got
+
+
+async def class_status(api: client.ApiClient, name: str, timeout_s: float = 30) -> Any:
+    """The ComputeClass's status, once written: a pass writes it last, after its Events, so a
+    test that saw the Events may read the class a moment too early."""
+
+    async def written() -> Any:
+        return (await get_class(api, name)).get("status")
+
+    return await eventually(f"the status of ComputeClass {name}", written, timeout_s=timeout_s)
 
 
 def gpu_pod(

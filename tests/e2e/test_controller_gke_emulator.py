@@ -21,17 +21,17 @@ from ccc.api import labels as L
 from providers.gke import GKEProvider
 from tests.e2e.controller_harness import (
     ControllerProcess,
+    class_status,
     controller,
     create_class,
     create_pods,
     events_for,
-    get_class,
     gpu_pod,
     install_crd,
     pods_running,
 )
 from tests.emulator import faults
-from tests.emulator.fixtures import provider_for
+from tests.emulator.fixtures import ccc_run_args, provider_for
 from tests.emulator.kwok_bridge import KwokBridge, kwok_bridge
 from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState
@@ -46,22 +46,6 @@ DEDICATED = {"key": "example.com/dedicated", "value": "inference", "effect": "No
 
 def _uid() -> str:
     return uuid.uuid4().hex[:6]
-
-
-def _gke_args(emu: RunningEmulator) -> list[str]:
-    state = emu.state
-    return [
-        "--provider",
-        "gke",
-        "--gke-project",
-        state.project,
-        "--gke-location",
-        state.location,
-        "--gke-cluster",
-        state.cluster,
-        "--gke-endpoint",
-        emu.endpoint,
-    ]
 
 
 def _h100_class(name: str, zones: Sequence[str]) -> dict[str, Any]:
@@ -110,7 +94,7 @@ async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stock
             await create_class(api, _h100_class(cls, ZONES[:2]))
             async with (
                 temporary_namespace(api, "e2e") as ns,
-                controller(cluster, tmp_path, provider_args=_gke_args(emu)) as proc,
+                controller(cluster, tmp_path, provider_args=ccc_run_args(emu)) as proc,
             ):
                 await create_pods(api, ns, [gpu_pod(f"vllm-{i}", cls, gpus=2) for i in range(8)])
                 try:
@@ -134,7 +118,7 @@ async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stock
                 events = await events_for(api, kind="ComputeClass", name=cls)
                 messages = [e.message for e in events]
                 assert any(f"after stockout in {ZONES[0]}" in m for m in messages), messages
-                status = (await get_class(api, cls))["status"]
+                status = await class_status(api, cls)
                 marked = status["unavailableOfferings"]
                 assert [(o["zone"], o["capacityType"]) for o in marked] == [(ZONES[0], "spot")]
 
@@ -196,7 +180,7 @@ async def test_emptied_nodes_leave_through_the_instance_group_and_an_empty_pool_
                 controller(
                     cluster,
                     tmp_path,
-                    provider_args=_gke_args(emu),
+                    provider_args=ccc_run_args(emu),
                     extra=["--consolidation-delay", "1"],
                 ) as proc,
             ):

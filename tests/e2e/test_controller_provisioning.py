@@ -14,6 +14,7 @@ from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
+    class_status,
     controller,
     create_class,
     create_pods,
@@ -66,7 +67,7 @@ async def test_eight_gpu_pods_run_in_the_next_zone_when_the_first_is_stocked_out
             messages = [e.message for e in events]
             assert any("after stockout in us-central1-a" in m for m in messages), messages
             assert any(e.reason == "OfferingUnavailable" for e in events)
-            status = (await get_class(api, cls))["status"]
+            status = await class_status(api, cls)
             marked = status["unavailableOfferings"]
             assert [(o["zone"], o["capacityType"]) for o in marked] == [(ZONES[0], "spot")]
             ready = next(c for c in status["conditions"] if c["type"] == "Ready")

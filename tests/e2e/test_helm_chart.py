@@ -327,6 +327,22 @@ def test_ccc_run_accepts_every_flag_and_variable_the_chart_passes(
         assert str(params[key]) == value, key
 
 
+@pytest.mark.parametrize("grace", [30, 90])
+def test_in_flight_calls_get_the_grace_period_minus_time_to_release_the_lease(
+    control_plane_bin: Path, grace: int
+) -> None:
+    """On SIGTERM the controller lets provider calls finish for ``--shutdown-timeout``, then
+    needs a few seconds to release its Lease (two API calls of at most 5 s): the chart derives
+    the flag from the pod's grace period so the kubelet's SIGKILL never comes first."""
+    objects = render(
+        control_plane_bin, values=(*KWOK_VALUES, f"terminationGracePeriodSeconds={grace}")
+    )
+    (deployment,) = by_kind(objects, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
+    flags = [a for a in _container(objects)["args"] if a.startswith("--shutdown-timeout=")]
+    assert flags == [f"--shutdown-timeout={grace - 10}"]
+
+
 def test_a_single_replica_gets_no_disruption_budget_that_would_block_drains(
     control_plane_bin: Path,
 ) -> None:
@@ -451,6 +467,8 @@ def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) 
         ("", "events", "patch"),
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "update"),
+        ("coordination.k8s.io", "leases", "list"),
+        ("coordination.k8s.io", "leases", "watch"),
         ("coordination.k8s.io", "leases", "create"),
         # the ServingGroup controller: the same with every provider
         (L.GROUP, "servinggroups", "list"),

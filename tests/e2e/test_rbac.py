@@ -35,10 +35,10 @@ from providers.kwok import KwokProvider
 from tests.e2e.admission_harness import WebhookInstall, wait_published
 from tests.e2e.controller_harness import (
     ControllerProcess,
+    class_status,
     create_class,
     create_pods,
     events_for,
-    get_class,
     gpu_class,
     gpu_pod,
     install_crd,
@@ -252,6 +252,18 @@ CAPABILITIES = (
         namespace="{release}",
         by_name="{fullname}",
     ),
+    *(
+        Capability(
+            "leader-election",
+            "coordination.k8s.io",
+            "leases",
+            verb,
+            "a waiting replica watches the Lease to take it over once released",
+            namespace="{release}",
+            by_name="{fullname}",
+        )
+        for verb in ("list", "watch")
+    ),
     Capability(
         "leader-election",
         "coordination.k8s.io",
@@ -335,10 +347,11 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         for method, path in calls:
             (resource,) = [r for piece, r in by_path.items() if piece in path]
             found.add((*resource, HTTP_VERBS[method]))
-    run = (REPO / "ccc/controller/run.py").read_text()
-    for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
-        group = L.GROUP if group == "L.GROUP" else group.strip('"')
-        found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
+    for module in ("ccc/controller/run.py", "ccc/controller/leader.py"):
+        text = (REPO / module).read_text()
+        for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', text):
+            group = L.GROUP if group == "L.GROUP" else group.strip('"')
+            found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
     kwok = (REPO / "providers/kwok/kube.py").read_text()
     for method in re.findall(r"self\.core\.(\w+)\(", kwok):
         word, _, rest = method.partition("_")
@@ -605,13 +618,7 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 # Each permission was used: Events written, status patched, Lease held.
                 reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}
                 assert {"OfferingUnavailable", "Provisioning"} <= reasons
-
-                # The status patch is asynchronous to the pod becoming Running: wait for it.
-                async def status_written() -> dict[str, Any] | None:
-                    status = (await get_class(api, cls)).get("status") or {}
-                    return status if status.get("unavailableOfferings") else None
-
-                status = await eventually("class status with the stockout", status_written)
+                status = await class_status(api, cls)
                 assert [o["zone"] for o in status["unavailableOfferings"]] == [ZONES[0]]
                 lease = await client.CoordinationV1Api(api).read_namespaced_lease(
                     install.fullname, install.namespace

@@ -20,6 +20,24 @@ from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState
 
 
+def ccc_run_args(emulator: RunningEmulator, *, endpoint: str | None = None) -> list[str]:
+    """``ccc run`` flags for the GKE provider against ``emulator`` (or ``endpoint``, e.g. a
+    proxy in front of it)."""
+    state = emulator.state
+    return [
+        "--provider",
+        "gke",
+        "--gke-project",
+        state.project,
+        "--gke-location",
+        state.location,
+        "--gke-cluster",
+        state.cluster,
+        "--gke-endpoint",
+        endpoint or emulator.endpoint,
+    ]
+
+
 def provider_for(
     emulator: RunningEmulator, *, transport: Transport = "rest", **timing: float | int | bool | str
 ) -> GKEProvider:

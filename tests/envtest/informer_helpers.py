@@ -1,5 +1,6 @@
 """Helpers shared by the informer envtests: a notification recorder, a running-informer context,
-and real faults (etcd compaction through its HTTP gateway, a cuttable TCP proxy)."""
+and a real fault (etcd compaction through its HTTP gateway; network faults come from
+:mod:`tests.support.faultproxy`)."""
 
 from __future__ import annotations
 
@@ -89,39 +90,3 @@ def compact_etcd(plane: ControlPlane) -> int:
     revision = int(post("/v3/kv/put", marker)["header"]["revision"])
     post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
     return revision
-
-
-class CuttableProxy:
-    """A TCP proxy to the API server whose connections the test can cut, and whose port it can
-    close for a while: a real network failure between the informer and the API server."""
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def open(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close_port_and_cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client
 from structlog.testing import capture_logs
 
 from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import request_json
 from tests.envtest.informer_helpers import (
-    CuttableProxy,
     Recorder,
     compact_etcd,
     configmap,
@@ -28,6 +26,7 @@ from tests.envtest.informer_helpers import (
     running,
 )
 from tests.support.controlplane import ControlPlane
+from tests.support.faultproxy import FaultProxy, apiserver_proxy
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = pytest.mark.controlplane
@@ -167,20 +166,16 @@ async def test_an_expired_continue_token_falls_back_to_one_unpaginated_list(
 async def test_informer_survives_a_network_outage_and_resumes_without_relisting(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
-    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
-    proxy = CuttableProxy(host, int(port))
-    await proxy.open()
-    config = yaml.safe_load(control_plane.kubeconfig.read_text())
-    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-    proxied = tmp_path / "proxied.kubeconfig"
-    proxied.write_text(yaml.safe_dump(config))
-    try:
+    """The informer talks to the API server through a fault proxy whose port closes (new
+    connections refused) and whose open connections are reset, then reopens."""
+    with apiserver_proxy(control_plane.server, control_plane.kubeconfig, tmp_path) as (
+        proxy,
+        proxied,
+    ):
         await _outage_scenario(control_plane, proxy, proxied)
-    finally:
-        await proxy.close_port_and_cut()
 
 
-async def _outage_scenario(plane: ControlPlane, proxy: CuttableProxy, proxied: Path) -> None:
+async def _outage_scenario(plane: ControlPlane, proxy: FaultProxy, proxied: Path) -> None:
     async with (
         api_client(plane.kubeconfig) as api,
         api_client(proxied) as proxied_api,
@@ -196,7 +191,8 @@ async def _outage_scenario(plane: ControlPlane, proxy: CuttableProxy, proxied: P
                 await informer.wait_synced(timeout=30)
                 await core.create_namespaced_config_map(ns, configmap("before"))
                 await eventually("before", lambda: now(len(recorder.changes) == 1))
-                await proxy.close_port_and_cut()
+                proxy.close_port()
+                assert proxy.cut_established() >= 1
                 await core.create_namespaced_config_map(ns, configmap("during"))
                 await eventually(
                     "a logged watch error",
@@ -204,7 +200,7 @@ async def _outage_scenario(plane: ControlPlane, proxy: CuttableProxy, proxied: P
                     timeout_s=20,
                 )
                 assert not task.done()
-                await proxy.open()  # the network is back, same port
+                proxy.open_port()  # the network is back, same port
                 await core.create_namespaced_config_map(ns, configmap("after"))
                 await eventually(
                     "three notifications",
@@ -216,4 +212,6 @@ async def _outage_scenario(plane: ControlPlane, proxy: CuttableProxy, proxied: P
             ("ADDED", "during"),
             ("ADDED", "after"),
         ]
-        assert [e["event"] for e in logs].count("informer.listed") == 1
+        events = [e["event"] for e in logs]
+        assert events.count("informer.listed") == 1
+        assert "informer.watch_interrupted" in events

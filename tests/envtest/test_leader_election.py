@@ -13,14 +13,17 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from ccc.controller.kube import request_json
+from ccc.controller.kube import api_client_from, fresh_connections, request_json
 from ccc.controller.leader import LeaderElector, LeadershipLost
 from tests.support.controlplane import REPO_ROOT, ControlPlane
+from tests.support.faultproxy import apiserver_proxy
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = pytest.mark.controlplane
@@ -167,6 +170,36 @@ async def test_graceful_release_lets_the_follower_take_over_at_once(
             assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 3.0
 
 
+async def test_a_follower_watching_the_lease_takes_over_a_release_within_a_round_trip(
+    control_plane: ControlPlane,
+) -> None:
+    """With a 3 s retry period, polling alone would take up to 3.6 s after the release; the
+    follower's watch on its Lease wakes it as soon as the holder is cleared."""
+    slow = {"lease_duration_s": 10, "renew_deadline_s": 5, "retry_period_s": 3}
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "lease") as ns,
+    ):
+        first = Candidate(elector(api, ns, "leaving", **slow))
+        await eventually("the first leader", lambda: _async(first.elector.is_leader))
+        async with candidates(elector(api, ns, "successor", **slow)) as (successor,):
+            await eventually(
+                "the follower sees the holder",
+                lambda: _async(successor.elector.observed_holder == "leaving"),
+            )
+            await asyncio.sleep(0.5)  # the follower is between two polls, watching
+            released_at = time.monotonic()
+            await first.stop()
+            await eventually(
+                "the successor leads",
+                lambda: _async(successor.elector.is_leader),
+                timeout_s=10,
+                interval_s=0.02,
+            )
+            took_s = time.monotonic() - released_at
+        assert took_s < 1.0, f"took over {took_s:.2f}s after the release"
+
+
 def _read_together(electors: list[LeaderElector]) -> None:
     """Make every elector's first read of the Lease end together, so all of them try to take it
     with the same resourceVersion (on a loaded machine the first candidate could otherwise take
@@ -260,6 +293,57 @@ async def test_a_leader_that_cannot_reach_the_api_gives_up_after_the_renew_deadl
         assert 2 - 1.2 * RETRY_S <= gave_up_s < 2 + 2 * 1.2 * RETRY_S + 2.0
         assert candidate.stopped.is_set()
         assert (await lease_spec(api, ns))["holderIdentity"] == "cut-off"
+
+
+@pytest.mark.parametrize("reconnect", [True, False], ids=["reconnecting", "not-reconnecting"])
+async def test_a_leader_whose_pooled_connections_go_silent_keeps_its_lease_by_reconnecting(
+    control_plane: ControlPlane, tmp_path: Path, reconnect: bool
+) -> None:
+    """The elector's own client holds four pooled connections to the API server, through a
+    fault proxy that then blackholes them all (no reset, no answer). Each attempt that picks
+    one times out after 1 s. With ``reconnect`` (what ``ccc run`` passes) the client gets fresh
+    connections after the first such attempt and the next one renews before the 2 s deadline;
+    without it, the attempts use up the dead connections one by one and the lease is lost."""
+    with apiserver_proxy(control_plane.server, control_plane.kubeconfig, tmp_path) as (
+        proxy,
+        proxied,
+    ):
+        async with (
+            api_client(control_plane.kubeconfig) as api,
+            temporary_namespace(api, "lease") as ns,
+        ):
+            lease_api = await api_client_from(str(proxied))
+            try:
+                options: dict[str, Any] = {}
+                if reconnect:
+                    options["reconnect"] = lambda: fresh_connections(lease_api)
+                candidate = Candidate(elector(lease_api, ns, "steady", **options))
+                await eventually("leadership", lambda: _async(candidate.elector.is_leader))
+                path = f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}"
+                await asyncio.gather(*(request_json(lease_api, "GET", path) for _ in range(4)))
+                assert proxy.open_connections() >= 4
+                with capture_logs() as logs:
+                    assert proxy.blackhole_established() >= 4
+                    blackholed_at = time.monotonic()
+                    with contextlib.suppress(TimeoutError, LeadershipLost):
+                        await asyncio.wait_for(asyncio.shield(candidate.task), timeout=5.0)
+                assert any(e["event"] == "leader.attempt_failed" for e in logs)
+                if reconnect:
+                    assert not candidate.task.done(), "leadership was lost"
+                    renewed = (await lease_spec(api, ns))["renewTime"]
+                    assert _parse_micro(renewed) > time.time() - 2.0  # still renewing
+                else:
+                    assert candidate.task.done()
+                    with pytest.raises(LeadershipLost):
+                        candidate.task.result()
+                    assert time.monotonic() - blackholed_at < 5.0
+                await candidate.stop()
+            finally:
+                await lease_api.close()
+
+
+def _parse_micro(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 async def test_when_lead_returns_the_lease_is_released_and_run_returns(

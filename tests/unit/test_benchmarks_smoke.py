@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.time_to_running",
         "benchmarks.controller_memory",
         "benchmarks.stockout_latency",
+        "benchmarks.chaos",
         "benchmarks.simulate_inputs",
         "benchmarks.serving_shift",
         "benchmarks.admission_latency",
@@ -66,3 +67,13 @@ def test_stockout_latency_from_the_log_pairs_each_class_marking_with_its_next_re
     )
     got = log_latencies(log, ["a", "b"])
     assert got == pytest.approx([0.05, 0.25], abs=1e-3)
+
+
+def test_chaos_percentiles_are_nearest_rank() -> None:
+    from benchmarks.chaos import percentile
+
+    values = [float(v) for v in range(1, 11)]
+    assert percentile(values, 50) == 5.0
+    assert percentile(values, 90) == 9.0
+    assert percentile(values, 100) == 10.0
+    assert percentile([3.0], 90) == 3.0

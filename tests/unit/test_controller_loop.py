@@ -183,3 +183,23 @@ async def test_a_graceful_stop_lets_provider_calls_end_and_persists_what_they_ta
     assert request["acceptedAt"] and request["zone"] == "us-central1-a"
     assert len(_provisions(loop)) == 1
     cluster.cancel()
+
+
+async def test_a_stop_ends_the_batching_window_at_once_and_takes_no_new_decision() -> None:
+    """A stop (SIGTERM) that arrives while new demand is being batched does not wait out the
+    window (``batch_idle_s`` = 1 s here): the loop returns at the same virtual instant and
+    provisions nothing for the pod it was batching."""
+    loop = Loop.create(classes=[gpu_class()])
+    stopping = False
+    r = loop.new_controller()
+    run = asyncio.create_task(r.run(until=lambda: stopping))
+    await loop.clock.settle()
+    assert loop.reports and not _provisions(loop)  # the first pass ran and found nothing to do
+    loop.cluster.add_pod(gpu_pod("vllm-0"))
+    await loop.clock.settle()  # the loop now waits in its batching window
+    asked = loop.clock.now()
+    stopping = True
+    r.notify()
+    await loop.clock.run(run)
+    assert (loop.clock.now() - asked).total_seconds() == 0
+    assert not _provisions(loop)

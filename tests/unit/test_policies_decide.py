@@ -431,3 +431,27 @@ def test_a_late_capacity_error_from_the_provider_gives_up_at_once_with_its_reaso
     assert shrink.pool_size == 1 and shrink.cause is Cause.STOCKOUT  # type: ignore[attr-defined]
     # the pod walks on to zone b in the same decision
     assert [p.attempt.zone for p in _of(Provision, decision)] == [ZONE_B]  # type: ignore[attr-defined]
+
+
+def test_a_restored_request_the_provider_never_received_does_not_hide_demand() -> None:
+    """A leader persisted "grow pool A to 2" and was killed before the call reached the provider:
+    its successor restores the request with no call and no acceptance, and the fresh listing
+    still says 1 node. The request is dropped and pool A is grown to 2 for the pending pod
+    (the same absolute size, so nothing doubles); had the listing said 2, the request would
+    stand and the pod would wait for its node."""
+    request = Request(
+        pool=POOL_A,
+        class_name="gpu",
+        offering=SPOT_A,
+        rule=0,
+        nodes=1,
+        target_nodes=2,
+        started_at=NOW - timedelta(seconds=30),
+    )
+    state = ControllerState(requests={POOL_A: request})
+    pods = [_pod("a1", node="a-1"), _pod("a2")]
+    never_sent = _run(_snapshot(pools=[_pool(nodes=1)], nodes=[_node("a-1")], pods=pods), state)
+    [provision] = _of(Provision, never_sent)
+    assert provision.pool == POOL_A and provision.attempt.target_nodes == 2  # type: ignore[attr-defined]
+    landed = _run(_snapshot(pools=[_pool(nodes=2)], nodes=[_node("a-1")], pods=pods), state)
+    assert _of(Provision, landed) == []
