@@ -31,6 +31,7 @@ from ccc.api.workload import PodRequest, group_by_template
 from policies.commands import Cause, Command, Delete, Provision, WaitUntil, next_wake
 from policies.disruption import DisruptionContext, Rejected, disrupt
 from policies.inflight import absorb
+from policies.lifecycle import leaving_nodes, preemption_marks, with_marks
 from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
@@ -106,8 +107,29 @@ def decide(
     give_up(snapshot, state, expected, compiled, settings, judged)
     repair(snapshot, state, expected, settings, judged)
     pools = _after_judgement(expected, judged)
+    facts = node_facts(snapshot.nodes, compiled, snapshot.notices)
+    leaving = leaving_nodes(
+        snapshot.nodes,
+        snapshot.by_node,
+        facts,
+        snapshot.classes,
+        now,
+        not_ready_grace=settings.not_ready_grace,
+    )
+    marks = preemption_marks(
+        leaving,
+        {n.name: n for n in snapshot.nodes},
+        snapshot.notices,
+        {**state.memory, **judged.memory},
+        now,
+        backoff_s=settings.preemption_backoff_s,
+    )
+    with_marks(judged.memory, marks, state.memory_of)
+    judged.commands.extend(marks)
+    gone = frozenset(x.node for x in leaving)
+    replacing = {d.group_id(): x.cause for x in leaving for d in x.demand}
     absorbed = absorb(
-        group_by_template(snapshot.pending),
+        group_by_template([*snapshot.pending, *(d for x in leaving for d in x.demand)]),
         node_slots(
             snapshot.nodes,
             snapshot.by_node,
@@ -115,14 +137,18 @@ def decide(
             catalog,
             now=now,
             not_ready_grace=settings.not_ready_grace,
+            leaving=gone,
         ),
     )
     plans, orphans = _walk(
         snapshot, state, catalog, settings, compiled, pools, absorbed.remaining, judged
     )
     commands = list(judged.commands)
-    commands.extend(_provision(snapshot, state, settings, plans, compiled, judged))
-    facts = node_facts(snapshot.nodes, compiled, snapshot.notices)
+    commands.extend(_provision(snapshot, state, settings, plans, compiled, judged, replacing))
+    ready_room = node_slots(
+        [n for n in snapshot.nodes if n.ready], snapshot.by_node, (), catalog, now=now, leaving=gone
+    )
+    absorb(group_by_template(snapshot.pending), ready_room)
     accepted, rejected = disrupt(
         DisruptionContext(
             now=now,
@@ -132,10 +158,13 @@ def decide(
             classes=snapshot.classes,
             pools={str(p.name): p for p in snapshot.node_pools} if snapshot.pools_fresh else {},
             facts=facts,
-            pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class),
+            pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class)
+            | {x.class_name for x in leaving},
             busy_pools=frozenset(
                 judged.touched | {c.pool for c in commands if isinstance(c, Provision)}
             ),
+            leaving=tuple(leaving),
+            ready_room=ready_room,
         )
     )
     for proposal in accepted:
@@ -224,6 +253,7 @@ def _provision(
     plans: Mapping[str, Plan],
     compiled: Mapping[str, CompiledClass],
     judged: Judged,
+    replacing: Mapping[str, Cause] | None = None,
 ) -> list[Command]:
     """One :class:`Provision` per chosen attempt, at most one per pool, none for a pool with a
     provider call running or a hold; waits where pods cannot be served now."""
@@ -307,7 +337,7 @@ def _provision(
                     class_name=class_name,
                     attempt=a,
                     reason=provisioning_message(a, after),
-                    cause=Cause.PENDING,
+                    cause=(replacing or {}).get(g.key, Cause.PENDING),
                     after=after,
                 )
             )

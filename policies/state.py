@@ -34,6 +34,7 @@ from policies.commands import (
     Cause,
     Command,
     Delete,
+    Drain,
     MarkUnavailable,
     Provision,
     WaitUntil,
@@ -177,6 +178,7 @@ class ControllerState:
     ``repaired_at``     ``Issued`` Provision (repair)                   —
     ``empty_since``     ``Observed``                                    —
     ``late_errors``     ``LateErrors``, ``Issued`` (judged)             —
+    ``drains``          ``Issued`` Drain, ``Observed`` (node gone)      (node annotations)
     ==================  =============================================  =====================
     """
 
@@ -190,6 +192,8 @@ class ControllerState:
     repaired_at: Mapping[str, datetime] = field(default_factory=dict)
     empty_since: Mapping[str, datetime] = field(default_factory=dict)
     late_errors: Mapping[str, tuple[ErrorInfo, ...]] = field(default_factory=dict)
+    #: node -> (when a Drain was last issued, how many were) for the drain retry pacing
+    drains: Mapping[str, tuple[datetime, int]] = field(default_factory=dict)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @classmethod
@@ -245,6 +249,7 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
             k: c for k, c in state.capacity_checks.items() if now < c.ends_at + CHECK_RETENTION
         },
         memory={name: m.prune(now) for name, m in state.memory.items()},
+        drains={k: v for k, v in state.drains.items() if k in {n.name for n in snap.nodes}},
     )
 
 
@@ -335,7 +340,11 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
     checks = dict(state.capacity_checks)
     repaired = dict(state.repaired_at)
     late = dict(state.late_errors)
+    drains = dict(state.drains)
     for c in commands:
+        if isinstance(c, Drain):
+            prev = drains.get(c.node)
+            drains[c.node] = (at, prev[1] + 1 if prev is not None else 1)
         if isinstance(c, MarkUnavailable):
             mem = memory.get(c.class_name) or ObtainabilityMemory(policy=state.backoff)
             memory[c.class_name] = replace(mem, entries={**mem.entries, c.entry.key: c.entry})
@@ -379,6 +388,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
         capacity_checks=checks,
         repaired_at=repaired,
         late_errors=late,
+        drains=drains,
     )
 
 
