@@ -67,6 +67,9 @@ class Decision:
     absorbed_expected: int = 0
     rejected: tuple[Rejected, ...] = ()
     next_wake: datetime | None = None
+    #: nodes whose replacement or drain cannot progress: ``(class, node, reason)`` with GKE's
+    #: reasons (``PodDisruptionBudget``, ``ReplacementUnavailable``)
+    blocked: tuple[tuple[str, str, str], ...] = ()
 
     def unsatisfiable(self) -> dict[str, list[GroupPlan]]:
         """Pod groups no rule can serve now, by class."""
@@ -165,10 +168,16 @@ def decide(
             ),
             leaving=tuple(leaving),
             ready_room=ready_room,
+            unsatisfied=frozenset(
+                name for name, plan in plans.items() if any(g.chosen is None for g in plan.groups)
+            ),
         )
     )
+    blocked: list[tuple[str, str, str]] = []
     for proposal in accepted:
         commands.extend(proposal.commands)
+        if proposal.blocked is not None and proposal.class_name is not None:
+            blocked.extend((proposal.class_name, n, proposal.blocked) for n in proposal.nodes)
     return Decision(
         commands=tuple(commands),
         plans=plans,
@@ -178,6 +187,7 @@ def decide(
         absorbed_expected=absorbed.on_expected,
         rejected=tuple(rejected),
         next_wake=next_wake(commands),
+        blocked=tuple(blocked),
     )
 
 

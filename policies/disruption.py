@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import NodePool
-from policies.commands import Cause, Command, Delete, WaitUntil
+from policies.commands import Cause, Command, Delete, Drain, WaitUntil
 from policies.consolidation import plan_scale_down
 from policies.inflight import NodeSlot
 from policies.lifecycle import (
@@ -74,6 +74,8 @@ class DisruptionContext:
     #: free room on Ready nodes that stay, after the pending pods took theirs (consumed by
     #: :func:`expiry` in deadline order)
     ready_room: list[NodeSlot] = field(default_factory=list)
+    #: classes with pod groups the walk could not serve this pass
+    unsatisfied: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,10 @@ def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
             last_drain=ctx.state.drains.get(x.node),
         )
         commands: tuple[Command, ...] = steps.commands
+        blocked = steps.blocked
+        waiting = not any(isinstance(c, Drain | Delete) for c in commands)
+        if blocked is None and waiting and x.class_name in ctx.unsatisfied:
+            blocked = "ReplacementUnavailable"
         if steps.wake is not None:
             wait = WaitUntil(steps.wake, f"drain of {x.node}", "drain retry", Cause.EXPIRY)
             commands = (*commands, wait)
@@ -157,7 +163,7 @@ def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
                 commands,
                 "",
                 budgeted=False,
-                blocked=steps.blocked,
+                blocked=blocked,
             )
         )
     wake = next_recycle_at(ctx.facts, ctx.classes, ctx.now)

@@ -102,6 +102,9 @@ class PodInfo:
     owner_name: str | None
     #: Only the labels matching :data:`POD_LABEL_PREFIXES`.
     labels: dict[str, str]
+    #: Condition ``DisruptionTarget=True`` with reason ``TerminationByKubelet``: kubelet's
+    #: graceful node shutdown (a spot preemption) ended the pod.
+    shutdown_by_kubelet: bool = False
 
     @property
     def key(self) -> str:
@@ -167,14 +170,19 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
     name = str(meta.get("name", ""))
     namespace = _intern(meta.get("namespace", ""))
     request = pod_request_from_spec(spec, name=name, namespace=namespace)
-    unschedulable, since = False, None
+    unschedulable, since, shutdown = False, None, False
     for condition in status.get("conditions") or ():
-        if condition.get("type") == "PodScheduled":
+        kind = condition.get("type")
+        if kind == "PodScheduled":
             unschedulable = (
                 condition.get("status") == "False" and condition.get("reason") == "Unschedulable"
             )
             since = parse_time(condition.get("lastTransitionTime")) if unschedulable else None
-            break
+        elif kind == "DisruptionTarget":
+            shutdown = (
+                condition.get("status") == "True"
+                and condition.get("reason") == "TerminationByKubelet"
+            )
     raw_tolerations = tuple(
         (
             _intern(t["key"]) if t.get("key") is not None else None,
@@ -210,6 +218,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         labels=_intern_map(
             (k, v) for k, v in labels.items() if str(k).startswith(POD_LABEL_PREFIXES)
         ),
+        shutdown_by_kubelet=shutdown,
     )
 
 

@@ -6,8 +6,7 @@
 :class:`Inbox`, which wakes the loop at once (a stockout is walked again within one pass, not
 after a batching window). Other commands need no provider call: :class:`MarkUnavailable` and
 :class:`WaitUntil` are recorded in the state by the reducer; the lifecycle verbs (Replace,
-Cordon, Drain, ScaleTarget) are executed by the lifecycle and ServingGroup controllers that
-propose them.
+Cordon, Drain) by :mod:`ccc.controller.nodeops`; ScaleTarget by the ServingGroup work.
 
 Typed provider errors are translated into :class:`~policies.state.ErrorInfo` here, in one
 place, so the policies can judge them without importing providers.
@@ -23,7 +22,16 @@ from typing import Any
 
 import structlog
 
-from policies.commands import Command, Delete, MarkUnavailable, Provision, WaitUntil
+from policies.commands import (
+    Command,
+    Cordon,
+    Delete,
+    Drain,
+    MarkUnavailable,
+    Provision,
+    Replace,
+    WaitUntil,
+)
 from policies.state import ErrorInfo, Input, ProviderDone, Result
 from providers.base import Provider
 from providers.clock import Clock
@@ -108,9 +116,9 @@ class Executor:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 started += 1
-            elif not isinstance(c, MarkUnavailable | WaitUntil):
-                # No policy proposes these yet; the lifecycle and ServingGroup work that does
-                # brings their execution (Eviction API, /scale) with it.
+            elif not isinstance(c, MarkUnavailable | WaitUntil | Replace | Cordon | Drain):
+                # Node verbs run in ccc.controller.nodeops; /scale comes with the ServingGroup
+                # work.
                 log.error("command.not_executed", verb=type(c).__name__, reason=c.reason)
         return started
 

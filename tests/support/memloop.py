@@ -18,6 +18,7 @@ from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.controller.config import ControllerConfig
 from ccc.controller.memcluster import InMemoryCluster, wire
+from ccc.controller.memnodes import InMemoryNodeWriter
 from ccc.controller.metrics import Metrics
 from ccc.controller.reconciler import PassReport, Reconciler
 from providers.clock import VirtualClock
@@ -86,6 +87,7 @@ class Loop:
     config: ControllerConfig = CONFIG
     reconciler: Reconciler | None = None
     reports: list[PassReport] = field(default_factory=list)
+    node_writer: InMemoryNodeWriter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -106,7 +108,13 @@ class Loop:
         cluster.attach(cloud)
         for c in classes:
             cluster.add_class(c)
-        return cls(clock=clock, cloud=cloud, cluster=cluster, config=config)
+        return cls(
+            clock=clock,
+            cloud=cloud,
+            cluster=cluster,
+            config=config,
+            node_writer=InMemoryNodeWriter(cluster),
+        )
 
     def new_controller(self) -> Reconciler:
         """A fresh controller (as after a restart) over the same cluster and cloud."""
@@ -119,6 +127,7 @@ class Loop:
             view=self.cluster,
             events=self.cluster,
             status=self.cluster,
+            nodes=self.node_writer,
         )
         wire(self.cluster, r)
         original = r.reconcile_once
