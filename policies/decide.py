@@ -31,7 +31,12 @@ from ccc.api.workload import PodRequest, group_by_template
 from policies.commands import Cause, Command, Delete, Provision, WaitUntil, next_wake
 from policies.disruption import DisruptionContext, Rejected, disrupt
 from policies.inflight import absorb
-from policies.lifecycle import leaving_nodes, preemption_marks, with_marks
+from policies.lifecycle import (
+    leaving_nodes,
+    preemption_marks,
+    replacement_groups,
+    with_marks,
+)
 from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
@@ -130,7 +135,7 @@ def decide(
     with_marks(judged.memory, marks, state.memory_of)
     judged.commands.extend(marks)
     gone = frozenset(x.node for x in leaving)
-    replacing = {d.group_id(): x.cause for x in leaving for d in x.demand}
+    replacing = replacement_groups(leaving, snapshot)
     absorbed = absorb(
         group_by_template([*snapshot.pending, *(d for x in leaving for d in x.demand)]),
         node_slots(

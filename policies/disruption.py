@@ -146,7 +146,14 @@ def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
             drain=DrainSettings.of(ctx.classes.get(x.class_name)),
             last_drain=ctx.state.drains.get(x.node),
         )
-        commands: tuple[Command, ...] = steps.commands
+        commands: tuple[Command, ...] = tuple(
+            c
+            for c in steps.commands
+            if not (
+                isinstance(c, Delete)
+                and (c.pool in ctx.state.calls or set(c.nodes) & ctx.state.removed)
+            )
+        )
         blocked = steps.blocked
         waiting = not any(isinstance(c, Drain | Delete) for c in commands)
         if blocked is None and waiting and x.class_name in ctx.unsatisfied:

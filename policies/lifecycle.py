@@ -35,7 +35,7 @@ from policies.commands import Cause, Command, Cordon, Delete, Drain, MarkUnavail
 from policies.inflight import NodeSlot, absorb
 from policies.nodes import NodeFacts
 from policies.obtainability import ObtainabilityMemory, Unavailability
-from policies.snapshot import ProviderNotice
+from policies.snapshot import ClusterSnapshot, ProviderNotice
 
 #: The reason recorded in the obtainability memory for a preempted spot offering.
 PREEMPTED = "PREEMPTED"
@@ -118,7 +118,7 @@ def leaving_nodes(
         if cause is None and f.deadline is not None:
             lead = recycle_lead(classes.get(f.class_name), f.rule)
             recycling = f.progress is not None and f.progress.cause == Cause.EXPIRY.value
-            if recycling or (lead is not None and f.deadline - now < lead):
+            if recycling or (lead is not None and f.deadline - now <= lead):
                 cause = Cause.EXPIRY
         if cause is None:
             continue
@@ -210,6 +210,28 @@ def preemption_marks(
                 cause=Cause.PREEMPTION,
             )
         )
+    return out
+
+
+def replacement_groups(leaving: Sequence[Leaving], snapshot: ClusterSnapshot) -> dict[str, Cause]:
+    """Pod groups (``group_id``) that replace leaving pods, with the cause: the pods of leaving
+    nodes, and pending pods of a class created at or after a preemption notice of that class
+    (their controller recreated them after the node went)."""
+    out = {d.group_id(): x.cause for x in leaving for d in x.demand}
+    since: dict[str, datetime] = {}
+    for n in snapshot.notices:
+        if n.kind == "preemption" and n.class_name:
+            since[n.class_name] = min(n.at, since.get(n.class_name, n.at))
+    if since:
+        for p in snapshot.pods:
+            cls = p.compute_class
+            if (
+                cls in since
+                and p.pending
+                and p.creation_timestamp is not None
+                and p.creation_timestamp >= since[cls]
+            ):
+                out.setdefault(p.request().group_id(), Cause.PREEMPTION)
     return out
 
 

@@ -179,6 +179,7 @@ class ControllerState:
     ``empty_since``     ``Observed``                                    —
     ``late_errors``     ``LateErrors``, ``Issued`` (judged)             —
     ``drains``          ``Issued`` Drain, ``Observed`` (node gone)      (node annotations)
+    ``removed``         ``Issued`` Delete of nodes, ``Observed``        —
     ==================  =============================================  =====================
     """
 
@@ -194,6 +195,8 @@ class ControllerState:
     late_errors: Mapping[str, tuple[ErrorInfo, ...]] = field(default_factory=dict)
     #: node -> (when a Drain was last issued, how many were) for the drain retry pacing
     drains: Mapping[str, tuple[datetime, int]] = field(default_factory=dict)
+    #: nodes a Delete was issued for that are still listed (not deleted twice)
+    removed: frozenset[str] = frozenset()
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @classmethod
@@ -240,6 +243,7 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
     if snap.pools_fresh:
         state = _pools_observed(state, snap)
     managed = {str(p.name) for p in snap.node_pools if p.managed}
+    listed = frozenset(n.name for n in snap.nodes)
     empty = empty_nodes(snap.nodes, snap.by_node, managed)
     return replace(
         state,
@@ -249,7 +253,8 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
             k: c for k, c in state.capacity_checks.items() if now < c.ends_at + CHECK_RETENTION
         },
         memory={name: m.prune(now) for name, m in state.memory.items()},
-        drains={k: v for k, v in state.drains.items() if k in {n.name for n in snap.nodes}},
+        drains={k: v for k, v in state.drains.items() if k in listed},
+        removed=state.removed & listed,
     )
 
 
@@ -341,6 +346,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
     repaired = dict(state.repaired_at)
     late = dict(state.late_errors)
     drains = dict(state.drains)
+    removed = set(state.removed)
     for c in commands:
         if isinstance(c, Drain):
             prev = drains.get(c.node)
@@ -371,6 +377,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
             )
         elif isinstance(c, Delete):
             calls.add(c.pool)
+            removed.update(c.nodes)
             requests.pop(c.pool, None)
             late.pop(c.pool, None)
         elif isinstance(c, WaitUntil):
@@ -389,6 +396,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
         repaired_at=repaired,
         late_errors=late,
         drains=drains,
+        removed=frozenset(removed),
     )
 
 
@@ -399,7 +407,8 @@ def _done(state: ControllerState, event: ProviderDone) -> ControllerState:
         if event.error is None:
             return replace(state, calls=calls)
         failure = Failure(c, event.error, event.at)
-        return replace(state, calls=calls, failures=(*state.failures, failure))
+        removed = state.removed - set(c.nodes) if isinstance(c, Delete) else state.removed
+        return replace(state, calls=calls, failures=(*state.failures, failure), removed=removed)
     requests = dict(state.requests)
     if event.error is None:
         memory = dict(state.memory)
