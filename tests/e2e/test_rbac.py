@@ -168,7 +168,8 @@ CAPABILITIES = (
     Capability("", "", "nodes", "watch", "informer watches nodes"),
     Capability("", "", "nodes", "get", "kwok provider reads a Node it is about to replace"),
     Capability("", "", "nodes", "create", "kwok provider creates a pool's KWOK Nodes"),
-    Capability("", "", "nodes", "patch", "kwok provider taints a Node before preemption"),
+    Capability("", "", "nodes", "patch", "lifecycle cordons and annotates nodes being replaced"),
+    Capability("", "", "pods/eviction", "create", "drains evict pods (PDBs apply)"),
     Capability("", "", "nodes", "delete", "kwok provider removes Nodes on scale-down"),
     Capability("", L.GROUP, "computeclasses", "list", "informer lists ComputeClasses"),
     Capability("", L.GROUP, "computeclasses", "watch", "informer watches ComputeClasses"),
@@ -250,6 +251,12 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    nodeops = (REPO / "ccc/controller/nodeops.py").read_text()
+    for method, path in re.findall(
+        r'request_json\(\s*self\.api,\s*"([A-Z]+)",\s*f"([^"]+)"', nodeops
+    ):
+        resource = "pods/eviction" if path.endswith("/eviction") else "nodes"
+        found.add(("", resource, HTTP_VERBS[method]))
     run = (REPO / "ccc/controller/run.py").read_text()
     for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
         group = L.GROUP if group == "L.GROUP" else group.strip('"')

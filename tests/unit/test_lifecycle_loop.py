@@ -189,3 +189,15 @@ async def test_a_drain_resumes_after_a_controller_restart_without_starting_twice
     assert drains and all(c.node == old.name for _, c in drains)
     assert stamp  # the drain-started stamp written before the restart was kept
     await loop.stop()
+
+
+async def test_a_flex_start_rule_without_node_recycling_gets_a_status_warning() -> None:
+    cls = gpu_class(spot=False, zones=("us-central1-a",))
+    cls["spec"]["priorities"][0]["flexStart"] = {"enabled": True}
+    loop = Loop.create(classes=[cls])
+    await loop.start()
+    await loop.advance(1.0)
+    [cond] = [c for c in loop.status()["conditions"] if c["type"] == "FlexStartNodesEnd"]
+    assert cond["status"] == "True"
+    assert "spec.priorities[0].flexStart" in cond["message"]
+    await loop.stop()
