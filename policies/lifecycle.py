@@ -305,10 +305,12 @@ def expiry_steps(
     now: datetime,
     *,
     drain: DrainSettings,
-    last_drain: tuple[datetime, int] | None,
+    last_drain: tuple[datetime, int, int] | None,
 ) -> Steps:
     """Replace -> cordon -> (once its pods fit on Ready room, consumed from ``ready_room``)
-    drain -> delete when empty. Idempotent: progress comes from the node's annotations."""
+    drain -> delete when empty. Idempotent: progress comes from the node's annotations. A drain
+    whose evictions were refused is retried after :meth:`DrainSettings.retry_after`; one that
+    made progress (fewer pods than the last attempt named) is retried at once."""
     out: list[Command] = []
     reason = (
         f"flex-start node {x.node} ends at {x.deadline:%Y-%m-%dT%H:%M:%SZ}"
@@ -343,6 +345,8 @@ def expiry_steps(
         and now - progress.drain_started >= drain.pdb_timeout
     ):
         return Steps(tuple(out), blocked="PodDisruptionBudget")
+    if last_drain is not None and len(x.pods) < last_drain[2]:
+        last_drain = None  # pods left since the last attempt: progress restarts the pacing
     attempts = last_drain[1] if last_drain is not None else 0
     if last_drain is not None and now < last_drain[0] + drain.retry_after(attempts):
         return Steps(tuple(out), wake=last_drain[0] + drain.retry_after(attempts))

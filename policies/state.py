@@ -193,8 +193,9 @@ class ControllerState:
     repaired_at: Mapping[str, datetime] = field(default_factory=dict)
     empty_since: Mapping[str, datetime] = field(default_factory=dict)
     late_errors: Mapping[str, tuple[ErrorInfo, ...]] = field(default_factory=dict)
-    #: node -> (when a Drain was last issued, how many were) for the drain retry pacing
-    drains: Mapping[str, tuple[datetime, int]] = field(default_factory=dict)
+    #: node -> (when a Drain was last issued, how many were, how many pods it named) for the
+    #: drain retry pacing
+    drains: Mapping[str, tuple[datetime, int, int]] = field(default_factory=dict)
     #: nodes a Delete was issued for that are still listed (not deleted twice)
     removed: frozenset[str] = frozenset()
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -350,7 +351,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
     for c in commands:
         if isinstance(c, Drain):
             prev = drains.get(c.node)
-            drains[c.node] = (at, prev[1] + 1 if prev is not None else 1)
+            drains[c.node] = (at, prev[1] + 1 if prev is not None else 1, len(c.pods))
         if isinstance(c, MarkUnavailable):
             mem = memory.get(c.class_name) or ObtainabilityMemory(policy=state.backoff)
             memory[c.class_name] = replace(mem, entries={**mem.entries, c.entry.key: c.entry})

@@ -80,7 +80,7 @@ async def test_an_expiring_flex_start_node_is_replaced_before_any_eviction_withi
     body = gpu_class(cls, ["us-central1-a"], spot=False)
     rule = body["spec"]["priorities"][0]
     rule["flexStart"] = {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 80}}
-    rule["maxRunDurationSeconds"] = 120
+    rule["maxRunDurationSeconds"] = 130
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
         cloud = KwokProvider(api, namespace=cloud_ns)
@@ -153,7 +153,12 @@ async def test_an_expiring_flex_start_node_is_replaced_before_any_eviction_withi
                         for p in pods_now
                     ]
                     state.extend(
-                        (n.metadata.name, n.spec.unschedulable, n.spec.taints, [(c.type, c.status) for c in n.status.conditions or []])  # type: ignore[misc]
+                        (
+                            n.metadata.name,
+                            n.spec.unschedulable,
+                            n.spec.taints,
+                            [(c.type, c.status) for c in n.status.conditions or []],
+                        )  # type: ignore[misc]
                         for n in (await core.list_node()).items
                     )
                     raise AssertionError(f"{state}\n{proc.tail()}") from None
@@ -180,21 +185,23 @@ async def test_a_preemption_storm_across_two_zones_is_answered_within_a_second_e
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
         cloud = KwokProvider(api, namespace=cloud_ns)
-        for zone in zones[:2]:
-            await cloud.set_capacity("a3-highgpu-8g", zone, CapacityType.SPOT, 2)
+        # zone a holds 2 nodes: 2 replicas land there, the next 2 fall back to zone b
+        await cloud.set_capacity("a3-highgpu-8g", zones[0], CapacityType.SPOT, 2)
         await create_class(api, gpu_class(cls, zones))
         core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
         async with (
             temporary_namespace(api, "e2e") as ns,
             controller(cluster, tmp_path, kwok_namespace=cloud_ns) as proc,
         ):
-            await apps.create_namespaced_deployment(ns, _deployment("vllm", cls, 4, gpus=8))
+            await apps.create_namespaced_deployment(ns, _deployment("vllm", cls, 2, gpus=8))
 
             async def ready(n: int) -> list[Any] | None:
                 pods = await _ready_pods(core, ns, "vllm")
                 return pods if len(pods) >= n else None
 
             try:
+                await eventually("2 replicas Ready", lambda: ready(2), timeout_s=90)
+                await apps.patch_namespaced_deployment("vllm", ns, {"spec": {"replicas": 4}})
                 pods = await eventually("4 replicas Ready", lambda: ready(4), timeout_s=90)
             except TimeoutError:
                 raise AssertionError(proc.tail()) from None
