@@ -15,13 +15,13 @@ place, so the policies can judge them without importing providers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 
+from ccc.controller.waiting import cancel_and_wait
 from policies.commands import (
     Command,
     Cordon,
@@ -129,12 +129,7 @@ class Executor:
 
     async def cancel_all(self) -> None:
         """Cancel running calls (leadership lost: the next leader reads the cloud's state)."""
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(self._tasks)
 
     async def _run(self, command: Provision | Delete) -> None:
         error: ErrorInfo | None = None

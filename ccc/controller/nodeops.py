@@ -16,7 +16,6 @@ in-memory cluster's (:mod:`ccc.controller.memnodes`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +25,7 @@ import structlog
 from ccc.api import labels as L
 from ccc.controller.kube import KubeApiError, request_json
 from ccc.controller.metrics import Metrics
+from ccc.controller.waiting import cancel_and_wait
 from policies.commands import Command, Cordon, Drain, Replace
 from providers.clock import Clock
 
@@ -195,9 +195,5 @@ class NodeExecutor:
             self._draining.pop(c.node, None)
 
     async def cancel_all(self) -> None:
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        """Cancel running writes (leadership lost: the next leader reads the annotations)."""
+        await cancel_and_wait(self._tasks)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo
 from ccc.api.values import CapacityType, OfferingKey, Taint
 from ccc.controller.memcluster import PodDisruptionBudget
 from policies.commands import Cordon, Delete, Drain, Provision, Replace
@@ -122,7 +123,8 @@ def _flex_class(lead_s: int = 600, max_run_s: int = 3600, **spec: Any) -> dict[s
     return cls
 
 
-async def test_an_expiring_flex_start_node_is_replaced_drained_within_its_pdb_and_deleted() -> None:
+async def _four_replicas_on_a_flex_start_node() -> tuple[Loop, NodeInfo]:
+    """4 replicas of 2 GPUs on one flex-start node (1 h run, 10 min lead), PDB minAvailable 3."""
     loop = Loop.create(classes=[_flex_class()], boot_delay_s=30.0)
     await loop.start()
     for i in range(4):
@@ -130,6 +132,11 @@ async def test_an_expiring_flex_start_node_is_replaced_drained_within_its_pdb_an
     loop.cluster.add_pdb(PodDisruptionBudget("ml", "vllm", {"app": "vllm"}, min_available=3))
     await loop.until("4 pods Running", lambda: len(loop.running()) == 4)
     [old] = [n for n in loop.cluster.nodes() if n.labels.get(L.CLASS_LABEL) == "gpu"]
+    return loop, old
+
+
+async def test_an_expiring_flex_start_node_is_replaced_drained_within_its_pdb_and_deleted() -> None:
+    loop, old = await _four_replicas_on_a_flex_start_node()
     ready_counts: list[int] = []
     loop.cluster.subscribe(lambda *_: ready_counts.append(len(loop.running())))
     deadline = datetime.fromisoformat(
@@ -160,13 +167,7 @@ async def test_an_expiring_flex_start_node_is_replaced_drained_within_its_pdb_an
 
 
 async def test_a_drain_resumes_after_a_controller_restart_without_starting_twice() -> None:
-    loop = Loop.create(classes=[_flex_class()], boot_delay_s=30.0)
-    await loop.start()
-    for i in range(4):
-        loop.cluster.add_pod(gpu_pod(f"vllm-{i}", gpus=2))
-    loop.cluster.add_pdb(PodDisruptionBudget("ml", "vllm", {"app": "vllm"}, min_available=3))
-    await loop.until("4 pods Running", lambda: len(loop.running()) == 4)
-    [old] = [n for n in loop.cluster.nodes() if n.labels.get(L.CLASS_LABEL) == "gpu"]
+    loop, old = await _four_replicas_on_a_flex_start_node()
 
     def draining() -> bool:
         node = next((n for n in loop.cluster.nodes() if n.name == old.name), None)
