@@ -202,3 +202,15 @@ async def test_a_flex_start_rule_without_node_recycling_gets_a_status_warning() 
     assert cond["status"] == "True"
     assert "spec.priorities[0].flexStart" in cond["message"]
     await loop.stop()
+
+
+async def test_an_expiring_node_nothing_can_replace_is_reported_and_left_to_run() -> None:
+    loop, old = await _four_replicas_on_a_flex_start_node()
+    flex_a = SPOT_A.model_copy(update={"capacity_type": CapacityType.FLEX_START})
+    loop.cloud.stockout(flex_a)
+    await loop.advance(3000.0)  # into the 10 min lead time of the 1 h node
+    blocked = loop.event_messages("ReplacementUnavailable")
+    assert blocked and old.name in blocked[0]
+    assert not _commands(loop, Drain), "nothing is drained toward room that does not exist"
+    assert len(loop.running()) == 4
+    await loop.stop()
