@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ccc.api import labels as L
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
 
@@ -38,8 +37,7 @@ class NodeSlot:
         if hit is not None:
             return hit
         ok = all(self.labels.get(k) == v for k, v in pod.node_selector.items()) and all(
-            t.key == L.CLASS_LABEL
-            or t.effect == "PreferNoSchedule"
+            t.effect == "PreferNoSchedule"
             or any(tol.tolerates(t.key, t.value, t.effect) for tol in pod.tolerations)
             for t in self.taints
         )

@@ -62,7 +62,7 @@ def _price(
 ) -> float | None:
     if ct is CapacityType.RESERVATION:
         return 0.0 if n else None  # prepaid: no marginal list price
-    p = catalog.price(machine.name, zone, ct)
+    p = catalog.price(machine, zone, ct)
     return None if p is None else round(p * n, 4)
 
 
@@ -142,7 +142,7 @@ def _pool_attempts(tier: Tier, pods: PodRequest, ctx: WalkContext, group: str) -
                 )
             )
             continue
-        fit = fits(pods, machine, pool.labels, pool.taints, implicit_tolerations=(L.CLASS_LABEL,))
+        fit = fits(pods, machine, pool.labels, pool.taints)
         blocked = ctx.memory.lookup(machine.name, zone, ct, ctx.now)
         reason = fit.reason
         if fit.ok and blocked is not None:
@@ -197,7 +197,7 @@ def _pick_machine(
     for m in tier.machines:
         z0 = tier.zones[0] if tier.zones else (m.zones[0] if m.zones else "")
         labels = node_labels(cc, tier, m, z0, tier.capacity_types[0])
-        f = fits(probe, m, labels, node_taints(cc, tier, m), implicit_tolerations=(L.CLASS_LABEL,))
+        f = fits(probe, m, labels, node_taints(cc, tier, m))
         if f.ok:
             return m, f.per_node, ""
         first_reason = first_reason or f.reason
@@ -461,6 +461,13 @@ def plan_class(
     return Plan(class_name=cc.metadata.name, groups=groups, outcome=_outcome(cc, groups))
 
 
+_SCALE_UP_ANYWAY_OUTCOME = (
+    "whenUnsatisfiable=ScaleUpAnyway: GKE would add a default E2 node, but ccc creates no node"
+    " outside the class's rules (docs/design/006), records an Unsatisfiable event, and the pods"
+    " stay Pending"
+)
+
+
 def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
     if not groups:
         return "no pending pods select this class: nothing to do"
@@ -472,7 +479,7 @@ def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
             if cc.spec.when_unsatisfiable == "ScaleUpAnyway":
                 parts.append(
                     f"{g.pods} pod(s) of {g.example}: no rule can be satisfied; "
-                    "ScaleUpAnyway cannot place them either, they stay Pending"
+                    f"{_SCALE_UP_ANYWAY_OUTCOME}"
                 )
             else:
                 parts.append(
@@ -486,7 +493,7 @@ def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
             f"{chosen.capacity_type.value if chosen.capacity_type else ''} in {chosen.zone} "
             f"(rule {chosen.rule}); {fallbacks} fallback(s) if that stocks out; if all fail, "
             + (
-                "ScaleUpAnyway"
+                _SCALE_UP_ANYWAY_OUTCOME
                 if cc.spec.when_unsatisfiable == "ScaleUpAnyway"
                 else "DoNotScaleUp: pods stay Pending"
             )

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ccc.api.catalog import Catalog
+from ccc.api.catalog_diff import CatalogRefresh
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
 from providers.errors import ProviderError
 
@@ -67,6 +69,15 @@ class SelfRepairing(Protocol):
     leading."""
 
     async def reconcile(self) -> None: ...
+
+
+@runtime_checkable
+class CatalogRefreshing(Protocol):
+    """Optional capability: a provider that can refresh the catalog (zones, shapes, prices)
+    from its cloud's live APIs. Never raises for API failures: the parts that failed keep the
+    snapshot's values and are listed in the result's ``failures``."""
+
+    async def refresh_catalog(self, catalog: Catalog) -> CatalogRefresh: ...
 
 
 @runtime_checkable

@@ -4,26 +4,19 @@ All values are immutable. They are what crosses layer boundaries: policies produ
 :class:`NodePoolSpec` values, providers consume them and report :class:`NodePool` records.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccc.api.capacity import CapacityType
+
+__all__ = ["CapacityType"]  # re-exported: ccc.api.capacity holds it so models import less
+
 NodePoolName = NewType("NodePoolName", str)
 ClassName = NewType("ClassName", str)
 Zone = NewType("Zone", str)
-
-
-class CapacityType(StrEnum):
-    """How a node's capacity is bought. The order here is the order within one rule."""
-
-    RESERVATION = "reservation"
-    FLEX_START = "flex-start"
-    SPOT = "spot"
-    ON_DEMAND = "on-demand"
 
 
 class AcceleratorKind(StrEnum):

@@ -58,7 +58,7 @@ class KubeNodeWriter:
     """:class:`NodeWriter` over the API server."""
 
     def __init__(self, api: Any) -> None:
-        self.api = api
+        self._api = api
 
     async def annotate_node(self, name: str, annotations: Mapping[str, str]) -> None:
         await self._patch(name, {"metadata": {"annotations": dict(annotations)}})
@@ -69,7 +69,7 @@ class KubeNodeWriter:
     async def _patch(self, name: str, body: Mapping[str, Any]) -> None:
         try:
             await request_json(
-                self.api,
+                self._api,
                 "PATCH",
                 f"/api/v1/nodes/{name}",
                 body=body,
@@ -89,7 +89,7 @@ class KubeNodeWriter:
             body["deleteOptions"] = {"gracePeriodSeconds": grace_period_s}
         try:
             await request_json(
-                self.api,
+                self._api,
                 "POST",
                 f"/api/v1/namespaces/{namespace}/pods/{name}/eviction",
                 body=body,

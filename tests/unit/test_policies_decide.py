@@ -295,7 +295,8 @@ def test_failed_reservation_listing_holds_only_classes_with_reservation_rules() 
     reserved = _class(
         make_rule(
             MACHINE,
-            reservations={"affinity": "Specific", "specific": [{"name": "r1"}]},
+            zones=None,
+            reservations={"affinity": "Specific", "specific": [{"name": "r1", "zones": [ZONE_A]}]},
         ),
         name="reserved",
     )
