@@ -9,8 +9,10 @@ decides. One pass, in order:
    wait inside a capacity-check window, or pause after a transient error.
 2. **Give up** on nodes that never registered; **repair** pools that lost nodes; finish
    interrupted deletes.
-3. **Provision**: pending pods minus the room on existing and expected nodes (requests in
-   flight included) are walked (:mod:`policies.walk`) with the memory as just updated, so a
+3. **Provision**: pending pods, plus the pods of leaving nodes (preempted spot, expiring
+   flex-start: :mod:`policies.lifecycle`, with spot offerings marked ``PREEMPTED`` first),
+   minus the room on existing and expected nodes (requests in flight included; leaving nodes
+   are no room) are walked (:mod:`policies.walk`) with the memory as just updated, so a
    stockout falls back to the next offering in the same pass that learns of it. One request per
    node pool at a time; a pool held by a wait gets none.
 4. **Disrupt** (:mod:`policies.disruption`): preemption, expiry, migration, consolidation, in
