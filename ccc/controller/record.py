@@ -34,6 +34,7 @@ from policies.commands import (
     Provision,
     Replace,
     WaitUntil,
+    describe,
 )
 from policies.decide import Decision
 from policies.nodes import NodeProgress
@@ -195,6 +196,10 @@ class Recorder:
         self, commands: Sequence[Command], classes: Mapping[str, ClassEntry], now: datetime
     ) -> None:
         for c in commands:
+            if not isinstance(c, WaitUntil):
+                log.info(
+                    "command.issued", command=describe(c), cause=c.cause.value, reason=c.reason
+                )
             if isinstance(c, MarkUnavailable):
                 await self._marked(c, classes, now)
             elif isinstance(c, Provision) and c.cause is Cause.REPAIR:
