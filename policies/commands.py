@@ -121,13 +121,21 @@ class Drain:
     """Evict ``node``'s pods through the Eviction API (PodDisruptionBudgets apply).
 
     Only issued once every node in ``replacement`` is Ready (empty when nothing needs to land
-    elsewhere first, e.g. a node that is already empty).
+    elsewhere first, e.g. a node that is already empty), or once the node's pods fit on Ready
+    nodes.
+
+    Attributes:
+        pods: ``(namespace, name)`` of the pods to evict (DaemonSet and mirror pods are never
+            listed); an eviction a PodDisruptionBudget refuses is retried by a later Drain.
+        grace_period_s: the eviction's grace period cap (``graceTerminationDuration``).
     """
 
     node: str
     replacement: tuple[str, ...]
     reason: str
     cause: Cause
+    pods: tuple[tuple[str, str], ...] = ()
+    grace_period_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

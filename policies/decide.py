@@ -9,8 +9,10 @@ decides. One pass, in order:
    wait inside a capacity-check window, or pause after a transient error.
 2. **Give up** on nodes that never registered; **repair** pools that lost nodes; finish
    interrupted deletes.
-3. **Provision**: pending pods minus the room on existing and expected nodes (requests in
-   flight included) are walked (:mod:`policies.walk`) with the memory as just updated, so a
+3. **Provision**: pending pods, plus the pods of leaving nodes (preempted spot, expiring
+   flex-start: :mod:`policies.lifecycle`, with spot offerings marked ``PREEMPTED`` first),
+   minus the room on existing and expected nodes (requests in flight included; leaving nodes
+   are no room) are walked (:mod:`policies.walk`) with the memory as just updated, so a
    stockout falls back to the next offering in the same pass that learns of it. One request per
    node pool at a time; a pool held by a wait gets none.
 4. **Disrupt** (:mod:`policies.disruption`): preemption, expiry, migration, consolidation, in
@@ -31,6 +33,12 @@ from ccc.api.workload import PodRequest, group_by_template
 from policies.commands import Cause, Command, Delete, Provision, WaitUntil, next_wake
 from policies.disruption import DisruptionContext, Rejected, disrupt
 from policies.inflight import absorb
+from policies.lifecycle import (
+    leaving_nodes,
+    preemption_marks,
+    replacement_groups,
+    with_marks,
+)
 from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
@@ -66,6 +74,9 @@ class Decision:
     absorbed_expected: int = 0
     rejected: tuple[Rejected, ...] = ()
     next_wake: datetime | None = None
+    #: nodes whose replacement or drain cannot progress: ``(class, node, reason)`` with GKE's
+    #: reasons (``PodDisruptionBudget``, ``ReplacementUnavailable``)
+    blocked: tuple[tuple[str, str, str], ...] = ()
 
     def unsatisfiable(self) -> dict[str, list[GroupPlan]]:
         """Pod groups no rule can serve now, by class."""
@@ -106,8 +117,29 @@ def decide(
     give_up(snapshot, state, expected, compiled, settings, judged)
     repair(snapshot, state, expected, settings, judged)
     pools = _after_judgement(expected, judged)
+    facts = node_facts(snapshot.nodes, compiled, snapshot.notices)
+    leaving = leaving_nodes(
+        snapshot.nodes,
+        snapshot.by_node,
+        facts,
+        snapshot.classes,
+        now,
+        not_ready_grace=settings.not_ready_grace,
+    )
+    marks = preemption_marks(
+        leaving,
+        {n.name: n for n in snapshot.nodes},
+        snapshot.notices,
+        {**state.memory, **judged.memory},
+        now,
+        backoff_s=settings.preemption_backoff_s,
+    )
+    with_marks(judged.memory, marks, state.memory_of)
+    judged.commands.extend(marks)
+    gone = frozenset(x.node for x in leaving)
+    replacing = replacement_groups(leaving, snapshot)
     absorbed = absorb(
-        group_by_template(snapshot.pending),
+        group_by_template([*snapshot.pending, *(d for x in leaving for d in x.demand)]),
         node_slots(
             snapshot.nodes,
             snapshot.by_node,
@@ -115,14 +147,18 @@ def decide(
             catalog,
             now=now,
             not_ready_grace=settings.not_ready_grace,
+            leaving=gone,
         ),
     )
     plans, orphans = _walk(
         snapshot, state, catalog, settings, compiled, pools, absorbed.remaining, judged
     )
     commands = list(judged.commands)
-    commands.extend(_provision(snapshot, state, settings, plans, compiled, judged))
-    facts = node_facts(snapshot.nodes, compiled, snapshot.notices)
+    commands.extend(_provision(snapshot, state, settings, plans, compiled, judged, replacing))
+    ready_room = node_slots(
+        [n for n in snapshot.nodes if n.ready], snapshot.by_node, (), catalog, now=now, leaving=gone
+    )
+    absorb(group_by_template(snapshot.pending), ready_room)
     accepted, rejected = disrupt(
         DisruptionContext(
             now=now,
@@ -132,14 +168,23 @@ def decide(
             classes=snapshot.classes,
             pools={str(p.name): p for p in snapshot.node_pools} if snapshot.pools_fresh else {},
             facts=facts,
-            pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class),
+            pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class)
+            | {x.class_name for x in leaving},
             busy_pools=frozenset(
                 judged.touched | {c.pool for c in commands if isinstance(c, Provision)}
             ),
+            leaving=tuple(leaving),
+            ready_room=ready_room,
+            unsatisfied=frozenset(
+                name for name, plan in plans.items() if any(g.chosen is None for g in plan.groups)
+            ),
         )
     )
+    blocked: list[tuple[str, str, str]] = []
     for proposal in accepted:
         commands.extend(proposal.commands)
+        if proposal.blocked is not None and proposal.class_name is not None:
+            blocked.extend((proposal.class_name, n, proposal.blocked) for n in proposal.nodes)
     return Decision(
         commands=tuple(commands),
         plans=plans,
@@ -149,6 +194,7 @@ def decide(
         absorbed_expected=absorbed.on_expected,
         rejected=tuple(rejected),
         next_wake=next_wake(commands),
+        blocked=tuple(blocked),
     )
 
 
@@ -224,6 +270,7 @@ def _provision(
     plans: Mapping[str, Plan],
     compiled: Mapping[str, CompiledClass],
     judged: Judged,
+    replacing: Mapping[str, Cause] | None = None,
 ) -> list[Command]:
     """One :class:`Provision` per chosen attempt, at most one per pool, none for a pool with a
     provider call running or a hold; waits where pods cannot be served now."""
@@ -307,7 +354,7 @@ def _provision(
                     class_name=class_name,
                     attempt=a,
                     reason=provisioning_message(a, after),
-                    cause=Cause.PENDING,
+                    cause=(replacing or {}).get(g.key, Cause.PENDING),
                     after=after,
                 )
             )

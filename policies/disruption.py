@@ -10,28 +10,38 @@ methods, GKE's defrag plugins):
    (``activeMigration.optimizeRulePriority``);
 4. :func:`consolidation`: empty nodes and pools after the class's consolidation delay.
 
-:func:`arbitrate` then admits proposals in that order: a node claimed by an earlier method is not
-touched by a later one; nothing but a preemption (the cloud's, not ours) touches a node of a pool
-that carries a pending replacement, is being drained toward, or has a provisioning request or a
-provider call outstanding; and budgeted methods stay within the class's disruption budget
-(``activeMigration.reconciliationPolicy.maxNodeDisruption``, default 1), counting the nodes
-already being replaced. Consolidation of empty nodes is not budgeted (nothing runs on them).
+:func:`arbitrate` then admits proposals in that order: a node claimed by an earlier method is
+not touched by a later one; nothing but a preemption or an expiry (the node ends anyway) touches
+a node of a pool that carries a pending replacement, is being drained toward, or has a
+provisioning request or a provider call outstanding; and budgeted methods stay within the
+class's disruption budget (``activeMigration.reconciliationPolicy.maxNodeDisruption``, default
+1), counting the nodes already being replaced. Consolidation of empty nodes is not budgeted
+(nothing runs on them).
 
-Preemption, expiry and migration are extension points today: they propose nothing. Their
-inputs (deadlines, spot signals, rule rank, replacement progress: :mod:`policies.nodes`) are in
-:class:`DisruptionContext` already.
+Preemption and expiry never touch a pool's protection guard: they take away only the node that
+is leaving (expiry deletes it once drained), never a replacement. Migration is an extension
+point today: it proposes nothing (its inputs, rule rank and replacement progress, are in
+:class:`DisruptionContext` already).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import NodePool
-from policies.commands import Cause, Command, Delete, WaitUntil
+from policies.commands import Cause, Command, Delete, Drain, WaitUntil
 from policies.consolidation import plan_scale_down
+from policies.inflight import NodeSlot
+from policies.lifecycle import (
+    DrainSettings,
+    Leaving,
+    expiry_steps,
+    next_recycle_at,
+    preemption_steps,
+)
 from policies.nodes import NodeFacts
 from policies.room import node_usage
 from policies.settings import Settings
@@ -59,6 +69,13 @@ class DisruptionContext:
     facts: Mapping[str, NodeFacts]
     pending_classes: frozenset[str]
     busy_pools: frozenset[str] = frozenset()
+    #: nodes going away (preempted spot, expiring flex-start), in the order they are handled
+    leaving: tuple[Leaving, ...] = ()
+    #: free room on Ready nodes that stay, after the pending pods took theirs (consumed by
+    #: :func:`expiry` in deadline order)
+    ready_room: list[NodeSlot] = field(default_factory=list)
+    #: classes with pod groups the walk could not serve this pass
+    unsatisfied: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,8 @@ class Proposal:
     commands: tuple[Command, ...]
     reason: str
     budgeted: bool = True
+    #: why the nodes cannot progress now, in GKE's words (``PodDisruptionBudget``)
+    blocked: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,24 +108,76 @@ Method = Callable[[DisruptionContext], Sequence[Proposal]]
 
 
 def preemption(ctx: DisruptionContext) -> Sequence[Proposal]:
-    """Spot nodes with a termination signal (``NodeFacts.signal``): replace their pods at once.
-
-    Extension point: proposes nothing yet. It will propose, per signalled node, a
-    :class:`~policies.commands.Replace` (cause ``preemption``, not budgeted, not subject to
-    protection) and a :class:`~policies.commands.MarkUnavailable` of the spot offering.
-    """
-    del ctx
-    return ()
+    """Spot nodes with a termination signal (``NodeFacts.signal``): record the replacement and
+    cordon them. Not budgeted and not subject to protection (the cloud takes them anyway). The
+    ``PREEMPTED`` marks and the replacement's provisioning are decided before the walk
+    (:mod:`policies.lifecycle`), so they happen in the pass that first sees the signal."""
+    nodes = {n.name: n for n in ctx.snapshot.nodes}
+    out: list[Proposal] = []
+    for x in ctx.leaving:
+        if x.cause is not Cause.PREEMPTION:
+            continue
+        commands = preemption_steps(x, nodes.get(x.node))
+        if commands:
+            out.append(
+                Proposal(
+                    Cause.PREEMPTION, x.class_name, (x.node,), (), commands, "", budgeted=False
+                )
+            )
+    return out
 
 
 def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
     """Flex-start nodes whose ``deadline - nodeRecycling.leadTimeSeconds`` has passed, closest
-    deadline first: Replace, then Cordon, then Drain once the replacement is Ready.
-
-    Extension point: proposes nothing yet (``NodeFacts.deadline`` and ``progress`` are its
-    inputs)."""
-    del ctx
-    return ()
+    deadline first: Replace, then Cordon, then Drain once their pods fit on Ready nodes, then
+    Delete once empty (:func:`policies.lifecycle.expiry_steps`). Not budgeted: the deadline
+    does not wait."""
+    nodes = {n.name: n for n in ctx.snapshot.nodes}
+    out: list[Proposal] = []
+    for x in ctx.leaving:
+        node = nodes.get(x.node)
+        if x.cause is not Cause.EXPIRY or node is None:
+            continue
+        steps = expiry_steps(
+            x,
+            node,
+            ctx.ready_room,
+            ctx.now,
+            drain=DrainSettings.of(ctx.classes.get(x.class_name)),
+            last_drain=ctx.state.drains.get(x.node),
+        )
+        commands: tuple[Command, ...] = tuple(
+            c
+            for c in steps.commands
+            if not (
+                isinstance(c, Delete)
+                and (c.pool in ctx.state.calls or set(c.nodes) & ctx.state.removed)
+            )
+        )
+        blocked = steps.blocked
+        waiting = not any(isinstance(c, Drain | Delete) for c in commands)
+        if blocked is None and waiting and x.class_name in ctx.unsatisfied:
+            blocked = "ReplacementUnavailable"
+        if steps.wake is not None:
+            wait = WaitUntil(steps.wake, f"drain of {x.node}", "drain retry", Cause.EXPIRY)
+            commands = (*commands, wait)
+        out.append(
+            Proposal(
+                Cause.EXPIRY,
+                x.class_name,
+                (x.node,),
+                (),
+                commands,
+                "",
+                budgeted=False,
+                blocked=blocked,
+            )
+        )
+    wake = next_recycle_at(ctx.facts, ctx.classes, ctx.now)
+    if wake is not None:
+        wait = WaitUntil(wake, "a flex-start node's recycling lead time", "recycle", Cause.EXPIRY)
+        out.append(Proposal(Cause.EXPIRY, None, (), (), (wait,), "wait", budgeted=False))
+    return out
 
 
 def migration(ctx: DisruptionContext) -> Sequence[Proposal]:
@@ -244,7 +315,7 @@ def arbitrate(
         if claimed & set(p.nodes):
             rejected.append(Rejected(p, "ClaimedByEarlierMethod"))
             continue
-        if p.method is not Cause.PREEMPTION and pools & guarded:
+        if p.method not in (Cause.PREEMPTION, Cause.EXPIRY) and pools & guarded:
             rejected.append(Rejected(p, "ProtectedReplacement"))
             continue
         if p.budgeted and p.nodes and p.class_name is not None:

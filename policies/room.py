@@ -114,12 +114,16 @@ def node_slots(
     *,
     now: datetime,
     not_ready_grace: timedelta = timedelta(minutes=5),
+    leaving: frozenset[str] = frozenset(),
 ) -> list[NodeSlot]:
     """Free room on the classes' nodes, plus room on nodes pools were asked for but that have
-    not registered yet (``expected``), less what pods bound to not-yet-seen nodes use."""
+    not registered yet (``expected``), less what pods bound to not-yet-seen nodes use. Nodes
+    in ``leaving`` (preempted, expiring) are no room."""
     slots: list[NodeSlot] = []
     for n in nodes:
         if L.CLASS_LABEL not in n.labels and L.GKE_CLASS_LABEL not in n.labels:
+            continue
+        if n.name in leaving:
             continue
         if n.deletion_timestamp is not None or n.unschedulable or terminating(n):
             continue

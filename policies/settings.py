@@ -38,6 +38,9 @@ class Settings:
             provider listing.
         not_ready_grace: a node that is not Ready yet still counts as coming room this long
             after its creation.
+        preemption_backoff_s: how long a spot offering that lost a node to a preemption is
+            skipped (doubling on repeats); shorter than a stockout's, as spot capacity comes
+            back quickly.
     """
 
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -51,3 +54,4 @@ class Settings:
     capacity_check_retry_s: float = 10.0
     error_retry_s: float = 5.0
     not_ready_grace: timedelta = timedelta(minutes=5)
+    preemption_backoff_s: float = 60.0

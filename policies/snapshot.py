@@ -14,7 +14,7 @@ from typing import Literal
 
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
-from ccc.api.values import NodePool, ReservationCapacity
+from ccc.api.values import NodePool, OfferingKey, ReservationCapacity
 from ccc.api.workload import PodRequest
 from policies.room import pods_by_node
 
@@ -31,6 +31,9 @@ class ProviderNotice:
     node: str
     kind: Literal["preemption", "expiry"]
     at: datetime
+    #: the spot offering the node was of, and its class (known when the node was seen)
+    offering: OfferingKey | None = None
+    class_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from policies.commands import (
     Cause,
     Command,
     Delete,
+    Drain,
     MarkUnavailable,
     Provision,
     WaitUntil,
@@ -177,6 +178,8 @@ class ControllerState:
     ``repaired_at``     ``Issued`` Provision (repair)                   —
     ``empty_since``     ``Observed``                                    —
     ``late_errors``     ``LateErrors``, ``Issued`` (judged)             —
+    ``drains``          ``Issued`` Drain, ``Observed`` (node gone)      (node annotations)
+    ``removed``         ``Issued`` Delete of nodes, ``Observed``        —
     ==================  =============================================  =====================
     """
 
@@ -190,6 +193,11 @@ class ControllerState:
     repaired_at: Mapping[str, datetime] = field(default_factory=dict)
     empty_since: Mapping[str, datetime] = field(default_factory=dict)
     late_errors: Mapping[str, tuple[ErrorInfo, ...]] = field(default_factory=dict)
+    #: node -> (when a Drain was last issued, how many were, how many pods it named) for the
+    #: drain retry pacing
+    drains: Mapping[str, tuple[datetime, int, int]] = field(default_factory=dict)
+    #: nodes a Delete was issued for that are still listed (not deleted twice)
+    removed: frozenset[str] = frozenset()
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @classmethod
@@ -236,6 +244,7 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
     if snap.pools_fresh:
         state = _pools_observed(state, snap)
     managed = {str(p.name) for p in snap.node_pools if p.managed}
+    listed = frozenset(n.name for n in snap.nodes)
     empty = empty_nodes(snap.nodes, snap.by_node, managed)
     return replace(
         state,
@@ -245,6 +254,8 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
             k: c for k, c in state.capacity_checks.items() if now < c.ends_at + CHECK_RETENTION
         },
         memory={name: m.prune(now) for name, m in state.memory.items()},
+        drains={k: v for k, v in state.drains.items() if k in listed},
+        removed=state.removed & listed,
     )
 
 
@@ -341,7 +352,12 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
     checks = dict(state.capacity_checks)
     repaired = dict(state.repaired_at)
     late = dict(state.late_errors)
+    drains = dict(state.drains)
+    removed = set(state.removed)
     for c in commands:
+        if isinstance(c, Drain):
+            prev = drains.get(c.node)
+            drains[c.node] = (at, prev[1] + 1 if prev is not None else 1, len(c.pods))
         if isinstance(c, MarkUnavailable):
             mem = memory.get(c.class_name) or ObtainabilityMemory(policy=state.backoff)
             memory[c.class_name] = replace(mem, entries={**mem.entries, c.entry.key: c.entry})
@@ -368,6 +384,7 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
             )
         elif isinstance(c, Delete):
             calls.add(c.pool)
+            removed.update(c.nodes)
             requests.pop(c.pool, None)
             late.pop(c.pool, None)
         elif isinstance(c, WaitUntil):
@@ -385,6 +402,8 @@ def _issued(state: ControllerState, commands: Iterable[Command], at: datetime) -
         capacity_checks=checks,
         repaired_at=repaired,
         late_errors=late,
+        drains=drains,
+        removed=frozenset(removed),
     )
 
 
@@ -395,7 +414,8 @@ def _done(state: ControllerState, event: ProviderDone) -> ControllerState:
         if event.error is None:
             return replace(state, calls=calls)
         failure = Failure(c, event.error, event.at)
-        return replace(state, calls=calls, failures=(*state.failures, failure))
+        removed = state.removed - set(c.nodes) if isinstance(c, Delete) else state.removed
+        return replace(state, calls=calls, failures=(*state.failures, failure), removed=removed)
     requests = dict(state.requests)
     if event.error is None:
         memory = dict(state.memory)

@@ -108,6 +108,9 @@ class PodInfo:
     labels: dict[str, str]
     #: The ``Ready`` condition (``None``: not reported, e.g. a pod the in-memory binder placed).
     ready: bool | None = None
+    #: Condition ``DisruptionTarget=True`` with reason ``TerminationByKubelet``: kubelet's
+    #: graceful node shutdown (a spot preemption) ended the pod.
+    shutdown_by_kubelet: bool = False
 
     @property
     def key(self) -> str:
@@ -173,7 +176,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
     name = str(meta.get("name", ""))
     namespace = _intern(meta.get("namespace", ""))
     request = pod_request_from_spec(spec, name=name, namespace=namespace)
-    unschedulable, since, ready = False, None, None
+    unschedulable, since, ready, shutdown = False, None, None, False
     for condition in status.get("conditions") or ():
         kind = condition.get("type")
         if kind == "PodScheduled":
@@ -183,6 +186,11 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
             since = parse_time(condition.get("lastTransitionTime")) if unschedulable else None
         elif kind == "Ready":
             ready = condition.get("status") == "True"
+        elif kind == "DisruptionTarget":
+            shutdown = (
+                condition.get("status") == "True"
+                and condition.get("reason") == "TerminationByKubelet"
+            )
     raw_tolerations = tuple(
         (
             _intern(t["key"]) if t.get("key") is not None else None,
@@ -225,6 +233,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
             (k, v) for k, v in labels.items() if str(k).startswith(POD_LABEL_PREFIXES)
         ),
         ready=ready,
+        shutdown_by_kubelet=shutdown,
     )
 
 

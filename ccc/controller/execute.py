@@ -6,8 +6,7 @@
 :class:`Inbox`, which wakes the loop at once (a stockout is walked again within one pass, not
 after a batching window). Other commands need no provider call: :class:`MarkUnavailable` and
 :class:`WaitUntil` are recorded in the state by the reducer; the lifecycle verbs (Replace,
-Cordon, Drain, ScaleTarget) are executed by the lifecycle and ServingGroup controllers that
-propose them.
+Cordon, Drain) by :mod:`ccc.controller.nodeops`; ScaleTarget by the ServingGroup work.
 
 Typed provider errors are translated into :class:`~policies.state.ErrorInfo` here, in one
 place, so the policies can judge them without importing providers.
@@ -16,14 +15,24 @@ place, so the policies can judge them without importing providers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 
-from policies.commands import Command, Delete, MarkUnavailable, Provision, ScaleTarget, WaitUntil
+from ccc.controller.waiting import cancel_and_wait
+from policies.commands import (
+    Command,
+    Cordon,
+    Delete,
+    Drain,
+    MarkUnavailable,
+    Provision,
+    Replace,
+    ScaleTarget,
+    WaitUntil,
+)
 from policies.state import ErrorInfo, Input, ProviderDone, Result
 from providers.base import Provider
 from providers.clock import Clock
@@ -112,9 +121,8 @@ class Executor:
                 started += 1
             elif isinstance(c, ScaleTarget) and self.scale is not None:
                 self.scale.start(c)
-            elif not isinstance(c, MarkUnavailable | WaitUntil):
-                # No policy proposes these yet; the lifecycle and ServingGroup work that does
-                # brings their execution (Eviction API, /scale) with it.
+            elif not isinstance(c, MarkUnavailable | WaitUntil | Replace | Cordon | Drain):
+                # Node verbs run in ccc.controller.nodeops.
                 log.error("command.not_executed", verb=type(c).__name__, reason=c.reason)
         return started
 
@@ -125,12 +133,7 @@ class Executor:
 
     async def cancel_all(self) -> None:
         """Cancel running calls (leadership lost: the next leader reads the cloud's state)."""
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(self._tasks)
 
     async def _run(self, command: Provision | Delete) -> None:
         error: ErrorInfo | None = None

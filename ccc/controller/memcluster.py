@@ -214,9 +214,10 @@ class InMemoryCluster:
         self._nodes[name] = new
         self._changed("Node", "MODIFIED", old, new)
 
-    def evict(self, namespace: str, name: str) -> bool:
+    def evict(self, namespace: str, name: str, *, recreate: bool = False) -> bool:
         """Evict a pod unless a PodDisruptionBudget forbids it (the API answers 429 then).
-        Returns True when the pod was evicted (deleted)."""
+        Returns True when the pod was evicted (deleted; with ``recreate``, a pod with an owner
+        comes back Pending under a new uid, as its controller would recreate it)."""
         pod = self._pods.get(f"{namespace}/{name}")
         if pod is None:
             return True
@@ -230,6 +231,19 @@ class InMemoryCluster:
             unavailable = len(covered) - (healthy - 1)
             if pdb.max_unavailable is not None and unavailable > pdb.max_unavailable:
                 return False
+        if recreate and pod.owner_kind:
+            self._serial += 1
+            new = replace(
+                pod,
+                node_name=None,
+                phase="Pending",
+                uid=f"{pod.uid}-e{self._serial}",
+                creation_timestamp=self.clock.now(),
+            )
+            self._pods[pod.key] = new
+            self._changed("Pod", "MODIFIED", pod, new)
+            self._request_sync()
+            return True
         self.delete_pod(namespace, name)
         return True
 
@@ -443,11 +457,14 @@ def _stamp(t: datetime) -> str:
 
 def wire(cluster: InMemoryCluster, loop: Reconciler) -> Callable[[], None]:
     """Send the cluster's changes to a :class:`~ccc.controller.reconciler.Reconciler` the way
-    ``ccc run`` sends its informers' (pods through ``on_pod``, everything else ``notify``)."""
+    ``ccc run`` sends its informers' (pods through ``on_pod``, nodes through ``on_node``,
+    everything else ``notify``)."""
 
     def on_change(kind: str, event: str, old: Any, new: Any) -> None:
         if kind == "Pod":
             loop.on_pod(event, old, new)
+        elif kind == "Node":
+            loop.on_node(event, old, new)
         else:
             loop.notify()
 

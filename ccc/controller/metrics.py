@@ -90,3 +90,36 @@ class Metrics:
             registry=r,
         )
         self.leader = Gauge("ccc_leader", "1 while this replica leads.", registry=r)
+        self.replacements = Counter(
+            "ccc_replacements_total",
+            "Nodes ccc started replacing, by class and cause (preemption, expiry, migration).",
+            ["class_name", "cause"],
+            registry=r,
+        )
+        self.replacement_requested = Histogram(
+            "ccc_signal_to_replacement_request_seconds",
+            "Time from a node's leaving signal being observed to the first provider request "
+            "for its replacement, by cause.",
+            ["cause"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.drain_duration = Histogram(
+            "ccc_drain_duration_seconds",
+            "Time from a drain's start to its node being deleted, by cause.",
+            ["cause"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.evictions = Counter(
+            "ccc_evictions_total",
+            "Eviction API calls of drains, by result (evicted, pdb_refused).",
+            ["result"],
+            registry=r,
+        )
+        self.nodes_blocked = Gauge(
+            "ccc_nodes_blocked",
+            "Nodes whose replacement or drain cannot progress, by class and GKE's reason.",
+            ["class_name", "reason"],
+            registry=r,
+        )

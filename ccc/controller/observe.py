@@ -27,7 +27,7 @@ from ccc.controller.execute import Inbox, error_info
 from ccc.controller.view import ClusterView
 from policies.outcomes import repairs_due
 from policies.room import PodRef, pending_pods
-from policies.snapshot import ClusterSnapshot, PoolListing
+from policies.snapshot import ClusterSnapshot, PoolListing, ProviderNotice
 from policies.state import ControllerState, LateErrors
 from providers.base import CapacityErrorReporter, Provider
 from providers.clock import Clock
@@ -110,8 +110,11 @@ class Observer:
             del self.classes[name]
         return gone
 
-    async def observe(self, state: ControllerState) -> Observation:
-        """One snapshot of the world (never raises for provider failures)."""
+    async def observe(
+        self, state: ControllerState, notices: Sequence[ProviderNotice] = ()
+    ) -> Observation:
+        """One snapshot of the world (never raises for provider failures); ``notices`` are the
+        leaving signals kept by the loop (:mod:`ccc.controller.signals`)."""
         gone = self.refresh_classes()
         now = self.clock.now()
         listing = await self._list_pools()
@@ -135,6 +138,7 @@ class Observer:
             reservations=reservations,
             reservations_failed=reservations_failed,
             node_counts=counts,
+            notices=tuple(notices),
         )
         return Observation(snapshot=snapshot, refs=refs, classes=dict(self.classes), gone=gone)
 

@@ -29,18 +29,20 @@ from datetime import datetime
 import structlog
 
 from ccc.api.catalog import Catalog
-from ccc.api.cluster import PodInfo
+from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.controller.config import ControllerConfig
 from ccc.controller.execute import Executor, Inbox
 from ccc.controller.metrics import Metrics
+from ccc.controller.nodeops import NodeExecutor, NodeWriter
 from ccc.controller.notices import Notices
 from ccc.controller.observe import Observation, Observer
 from ccc.controller.record import Recorder
+from ccc.controller.signals import Signals
 from ccc.controller.sinks import EventSink, StatusSink
 from ccc.controller.status import restore_state
 from ccc.controller.view import ClusterView
 from ccc.controller.waiting import first_of
-from policies.commands import Command
+from policies.commands import Command, Cordon, Delete, Drain, Replace
 from policies.decide import Decision, decide
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
 from providers.base import Provider, SelfRepairing
@@ -84,6 +86,7 @@ class Reconciler:
         view: ClusterView,
         events: EventSink | None = None,
         status: StatusSink | None = None,
+        nodes: NodeWriter | None = None,
     ) -> None:
         self.provider = provider
         self.catalog = catalog
@@ -100,6 +103,9 @@ class Reconciler:
         self.notices = Notices(events, metrics, clock)
         self.recorder = Recorder(metrics, self.notices, status)
         self.executor.on_done = self.recorder.finished
+        self.node_executor = NodeExecutor(nodes, clock, metrics) if nodes is not None else None
+        self.signals = Signals(clock, keep_s=self.settings.preemption_backoff_s)
+        self._urgent = asyncio.Event()
         self.state = ControllerState(backoff=self.settings.backoff)
         self._restored = False
         self._changed = asyncio.Event()
@@ -115,12 +121,25 @@ class Reconciler:
         """The cluster changed: pass again after the batching window."""
         self._changed.set()
 
+    def on_node(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
+        """Cache hook for nodes: a leaving signal passes at once (:mod:`ccc.controller.signals`),
+        any other change after the batching window."""
+        if self.signals.node_changed(event, old, new):
+            self._urgent.set()
+        self.notify()
+
     def on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
         """Cache hook for pods. Only a change of demand opens the batching window: a new pod
         that wants capacity, or a bound pod leaving (room freed). The scheduler's retries of a
         pending pod, which rewrite its PodScheduled condition at up to 50/s, do not."""
         if new is not None and new.node_name and (old is None or not old.node_name):
             self.notices.pod_bound(new)
+        shut = Signals.pod_shut_down(old, new)
+        if shut is not None:
+            node = next((n for n in self.view.nodes() if n.name == shut), None)
+            if self.signals.node_shut_down(node):
+                self._urgent.set()
+                self.notify()
         if (new is not None and new.wants_capacity and (old is None or not old.wants_capacity)) or (
             event == "DELETED" and old is not None and old.node_name
         ):
@@ -178,6 +197,8 @@ class Reconciler:
             await self._finish()
         finally:
             await self.executor.cancel_all()
+            if self.node_executor is not None:
+                await self.node_executor.cancel_all()
             await self.observer.close()
 
     async def _finish(self) -> None:
@@ -205,7 +226,7 @@ class Reconciler:
         if len(self.inbox) or not await self._sleep(timeout) or self._until():
             return  # an outcome, the timer, or a stop (which :meth:`notify` signals) ends it
         deadline = self.clock.now().timestamp() + cfg.batch_max_s
-        while not len(self.inbox) and not self._until():
+        while not len(self.inbox) and not self._until() and not self._urgent.is_set():
             self._changed.clear()
             left = deadline - self.clock.now().timestamp()
             if left <= 0 or not await self._sleep(min(cfg.batch_idle_s, left)):
@@ -214,12 +235,19 @@ class Reconciler:
     async def _sleep(self, seconds: float) -> bool:
         """Sleep on the clock; True when the cluster changed first, False on the timer or an
         outcome."""
+        if self._urgent.is_set():
+            return False
         if self._changed.is_set() and not len(self.inbox):
             return True
         if seconds <= 0:
             return False
-        await first_of(self._changed.wait(), self.inbox.ready.wait(), self.clock.sleep(seconds))
-        return self._changed.is_set() and not len(self.inbox)
+        await first_of(
+            self._changed.wait(),
+            self.inbox.ready.wait(),
+            self._urgent.wait(),
+            self.clock.sleep(seconds),
+        )
+        return self._changed.is_set() and not len(self.inbox) and not self._urgent.is_set()
 
     # -- one pass --------------------------------------------------------------------------
     async def reconcile_once(self) -> PassReport:
@@ -228,6 +256,7 @@ class Reconciler:
             self._restore()
         self.passes += 1
         self._changed.clear()
+        self._urgent.clear()
         inputs = self.inbox.take()
         for item in inputs:
             self.state = reduce(self.state, item)
@@ -238,12 +267,13 @@ class Reconciler:
             await self.recorder.outcome_events(
                 done, last.classes if last else {}, last.refs if last else {}
             )
-        obs = self._last = await self.observer.observe(self.state)
+        obs = self._last = await self.observer.observe(self.state, self.signals.notices())
         self.state = reduce(self.state, Observed(obs.snapshot))
         decision = self._decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
         self.state = reduce(self.state, Issued(decision.commands, now))
         self.executor.start(decision.commands)
+        await self._start_node_verbs(decision, obs)
         self.next_wake = decision.next_wake
         await self.recorder.commands(decision.commands, obs.classes, now)
         await self.recorder.decision(decision, obs)
@@ -257,6 +287,18 @@ class Reconciler:
             orphans=tuple(sorted(decision.orphans)),
             decision=decision,
         )
+
+    async def _start_node_verbs(self, decision: Decision, obs: Observation) -> None:
+        commands = decision.commands
+        for c in commands:
+            if isinstance(c, Delete) and c.nodes:
+                self.signals.deleting.update(c.nodes)
+        if self.node_executor is not None:
+            annotations = {n.name: n.annotations for n in obs.snapshot.nodes}
+            self.node_executor.start(commands, annotations)
+        elif any(isinstance(c, Replace | Cordon | Drain) for c in commands):
+            log.error("command.not_executed", verb="node", reason="no node writer configured")
+        await self.recorder.lifecycle(decision, obs, self.signals)
 
     async def settle(self, *, max_passes: int = 100) -> list[PassReport]:
         """Pass until no provider call runs and no outcome waits (tests, ``ccc plan``-like

@@ -14,11 +14,14 @@ from datetime import datetime
 
 import structlog
 
+from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo
 from ccc.api.values import NodePoolStatus
 from ccc.controller.events import ObjectRef
 from ccc.controller.metrics import Metrics
 from ccc.controller.notices import Notices
 from ccc.controller.observe import ClassEntry, Observation
+from ccc.controller.signals import Signals
 from ccc.controller.sinks import StatusSink
 from ccc.controller.status import checks_to_status, requests_to_status
 from ccc.controller.status_report import class_status
@@ -26,18 +29,28 @@ from policies.commands import (
     Cause,
     Command,
     Delete,
+    Drain,
     MarkUnavailable,
     Provision,
+    Replace,
     WaitUntil,
     describe,
 )
 from policies.decide import Decision
+from policies.nodes import NodeProgress
 from policies.room import PodRef
 from policies.state import ControllerState, ProviderDone
 
 log = structlog.get_logger("ccc.controller")
 
 _GIVE_UP = (Cause.STOCKOUT, Cause.QUOTA, Cause.REGISTRATION)
+#: GKE's blocked reasons the lifecycle reports (gauge labels)
+_BLOCKED = ("PodDisruptionBudget", "ReplacementUnavailable")
+
+
+def _ann(nodes: Mapping[str, NodeInfo], name: str) -> Mapping[str, str]:
+    node = nodes.get(name)
+    return node.annotations if node is not None else {}
 
 
 class Recorder:
@@ -185,7 +198,11 @@ class Recorder:
         for c in commands:
             if not isinstance(c, WaitUntil):
                 log.info(
-                    "command.issued", command=describe(c), cause=c.cause.value, reason=c.reason
+                    "command.issued",
+                    command=describe(c),
+                    cause=c.cause.value,
+                    reason=c.reason,
+                    class_name=getattr(c, "class_name", None) or None,
                 )
             if isinstance(c, MarkUnavailable):
                 await self._marked(c, classes, now)
@@ -277,6 +294,57 @@ class Recorder:
                     pools[p.class_name] = pools.get(p.class_name, 0) + 1
             for name in set(pools) | set(obs.classes):
                 self.metrics.node_pools.labels(class_name=name).set(pools.get(name, 0))
+
+    async def lifecycle(self, decision: Decision, obs: Observation, signals: Signals) -> None:
+        """Events, logs and metrics of the node lifecycle: replacements by cause, the time from
+        a leaving signal to the first replacement request, drain durations, blocked nodes."""
+        now = obs.snapshot.now
+        nodes = {n.name: n for n in obs.snapshot.nodes}
+        for c in decision.commands:
+            if isinstance(c, Replace):
+                self.metrics.replacements.labels(class_name=c.class_name, cause=c.cause.value).inc(
+                    len(c.nodes)
+                )
+                ref = self._ref(obs.classes, c.class_name)
+                await self.notices.event(ref, "Normal", "ReplacingNode", c.reason, now)
+                for node in c.nodes:
+                    await self._node_event(nodes.get(node), "ReplacingNode", c.reason, now)
+            elif isinstance(c, Drain) and L.DRAIN_STARTED_ANNOTATION not in _ann(nodes, c.node):
+                await self._node_event(nodes.get(c.node), "Draining", c.reason, now)
+            elif isinstance(c, Delete) and c.cause is Cause.EXPIRY:
+                for node in c.nodes:
+                    started = NodeProgress.of(nodes[node]) if node in nodes else None
+                    if started is not None and started.drain_started is not None:
+                        took = (now - started.drain_started).total_seconds()
+                        self.metrics.drain_duration.labels(cause=c.cause.value).observe(took)
+                    await self._node_event(nodes.get(node), "NodeDrained", c.reason, now)
+            elif isinstance(c, Provision) and c.cause in (Cause.PREEMPTION, Cause.EXPIRY):
+                for node, seen in signals.first_seen.items():
+                    if node not in signals.measured:
+                        signals.measured.add(node)
+                        took = max(0.0, (now - seen).total_seconds())
+                        self.metrics.replacement_requested.labels(cause=c.cause.value).observe(took)
+                        log.info(
+                            "replacement.requested", node=node, after_s=took, cause=c.cause.value
+                        )
+        counts: dict[tuple[str, str], int] = {}
+        for cls, node, why in decision.blocked:
+            counts[(cls, why)] = counts.get((cls, why), 0) + 1
+            msg = f"node {node} cannot be replaced now: {why}"
+            log.warning("node.replacement_blocked", class_name=cls, node=node, reason=why)
+            await self.notices.event(self._ref(obs.classes, cls), "Warning", why, msg, now)
+        for cls in obs.classes:
+            for why in _BLOCKED:
+                self.metrics.nodes_blocked.labels(class_name=cls, reason=why).set(
+                    counts.get((cls, why), 0)
+                )
+
+    async def _node_event(
+        self, node: NodeInfo | None, reason: str, msg: str, now: datetime
+    ) -> None:
+        if node is not None:
+            ref = ObjectRef(kind="Node", name=node.name, uid=node.uid, api_version="v1")
+            await self.notices.event(ref, "Normal", reason, msg, now)
 
     async def statuses(self, state: ControllerState, decision: Decision, obs: Observation) -> None:
         """Write every class's status (skipped when unchanged) and the per-class gauges."""

@@ -38,6 +38,7 @@ from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import api_client_from, clone_client, fresh_connections
 from ccc.controller.leader import LeaderElector
 from ccc.controller.metrics import Metrics
+from ccc.controller.nodeops import KubeNodeWriter
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.scale import KubeWorkloads
@@ -128,7 +129,7 @@ class Controller:
             api, PODS, project=pod_info, on_change=self._on_pod, name="pods"
         )
         self.nodes: Informer[NodeInfo] = Informer(
-            api, NODES, project=node_info, on_change=self._on_other, name="nodes"
+            api, NODES, project=node_info, on_change=self._on_node, name="nodes"
         )
         self.classes: Informer[dict[str, Any]] = Informer(
             api, CLASSES, project=lambda o: o, on_change=self._on_other, name="computeclasses"
@@ -142,6 +143,7 @@ class Controller:
             view=InformerView(pods=self.pods, nodes=self.nodes, classes=self.classes, api=api),
             events=EventRecorder(api, namespace=config.event_namespace),
             status=StatusWriter(api),
+            nodes=KubeNodeWriter(api),
         )
         self.serving: ServingController | None = None
         self.groups: Informer[dict[str, Any]] | None = None
@@ -220,6 +222,9 @@ class Controller:
         self.reconciler.on_pod(event, old, new)
         if self.serving is not None:
             self.serving.notify()
+
+    def _on_node(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
+        self.reconciler.on_node(event, old, new)
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()

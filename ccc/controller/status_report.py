@@ -8,6 +8,8 @@ Conditions:
 * ``RulesMisconfigured``: True when some rules (or zones of rules) cannot be used; the message
   names each field path and the fix.
 * ``OfferingsUnavailable``: True while the obtainability memory skips some offerings.
+* ``FlexStartNodesEnd``: present (True) when flex-start rules have no ``nodeRecycling``: their
+  nodes end without a replacement.
 """
 
 from __future__ import annotations
@@ -61,6 +63,21 @@ def class_status(
             True,
             "RuleProblems",
             "; ".join(f"{p.path}: {p.message}" for p in compiled.problems),
+        )
+    ending = [
+        i
+        for i, r in enumerate(model.spec.priorities if model is not None else ())
+        if r.is_flex_start and (r.flex_start is None or r.flex_start.node_recycling is None)
+    ]
+    if ending:
+        paths = ", ".join(f"spec.priorities[{i}].flexStart" for i in ending)
+        add(
+            "FlexStartNodesEnd",
+            True,
+            "NoNodeRecycling",
+            f"{paths}: no nodeRecycling, so these nodes simply end at their maximum run duration "
+            "(7 days by default) and their pods go Pending; set "
+            "nodeRecycling.leadTimeSeconds to have ccc replace them before",
         )
     active = memory.active(now)
     if active:

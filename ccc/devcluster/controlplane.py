@@ -535,6 +535,11 @@ def _start_cluster_components(
             "--node-ip=10.0.0.1",
             "--cidr=10.0.0.1/24",
             f"--server-address=127.0.0.1:{kwok_port}",
+            # Node leases, renewed every 10 s: without them kwok's status heartbeats can miss
+            # the 40 s grace on a loaded machine, and kube-controller-manager then marks every
+            # pod of the node not Ready for good (no kubelet resets it), which blocks evictions
+            # under a PodDisruptionBudget.
+            "--node-lease-duration-seconds=40",
         ],
         # kwok reads ~/.kwok/kwok.yaml when present: keep the user's home out of it.
         env={**os.environ, "HOME": str(kwok_home)},

@@ -32,6 +32,7 @@ from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
 from ccc.controller.config import ControllerConfig
 from ccc.controller.memcluster import InMemoryCluster, wire
+from ccc.controller.memnodes import InMemoryNodeWriter
 from ccc.controller.metrics import Metrics
 from ccc.controller.reconciler import PassReport, Reconciler
 from providers.clock import VIRTUAL_EPOCH, VirtualClock
@@ -67,6 +68,8 @@ class VirtualLoop:
     on_pass: list[Callable[[PassReport], None]] = field(default_factory=list)
     keep_reports: bool = True
     restarts: int = 0
+    #: node writes (cordon, progress annotations, PDB-checked evictions) of the lifecycle
+    node_writer: InMemoryNodeWriter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unwire: Callable[[], None] | None = None
 
@@ -104,7 +107,13 @@ class VirtualLoop:
         cluster.attach(cloud)
         for c in classes:
             cluster.add_class(c)
-        return cls(clock=clock, cloud=cloud, cluster=cluster, config=config or cls.default_config)
+        return cls(
+            clock=clock,
+            cloud=cloud,
+            cluster=cluster,
+            config=config or cls.default_config,
+            node_writer=InMemoryNodeWriter(cluster),
+        )
 
     def new_controller(self) -> Reconciler:
         """A fresh controller (as after a restart) over the same cluster and cloud, wired to the
@@ -118,6 +127,7 @@ class VirtualLoop:
             view=self.cluster,
             events=self.cluster,
             status=self.cluster,
+            nodes=self.node_writer,
         )
         if self._unwire is not None:
             self._unwire()

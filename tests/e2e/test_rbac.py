@@ -177,7 +177,8 @@ CAPABILITIES = (
     Capability("", "", "nodes", "watch", "informer watches nodes"),
     Capability("", "", "nodes", "get", "kwok provider reads a Node it is about to replace"),
     Capability("", "", "nodes", "create", "kwok provider creates a pool's KWOK Nodes"),
-    Capability("", "", "nodes", "patch", "kwok provider taints a Node before preemption"),
+    Capability("", "", "nodes", "patch", "lifecycle cordons and annotates nodes being replaced"),
+    Capability("", "", "pods/eviction", "create", "drains evict pods (PDBs apply)"),
     Capability("", "", "nodes", "delete", "kwok provider removes Nodes on scale-down"),
     Capability("", L.GROUP, "computeclasses", "list", "informer lists ComputeClasses"),
     Capability("", L.GROUP, "computeclasses", "watch", "informer watches ComputeClasses"),
@@ -302,6 +303,10 @@ RAW_CALL_RESOURCES = {
 }
 #: Modules whose raw calls name several resources: a piece of the path literal -> resource.
 RAW_CALL_PATHS = {
+    "ccc/controller/nodeops.py": {
+        "/eviction": ("", "pods/eviction"),
+        "/api/v1/nodes/": ("", "nodes"),
+    },
     "ccc/controller/admission/review.py": {
         "/namespaces/": ("", "namespaces"),
         "/computeclasses/": (L.GROUP, "computeclasses"),

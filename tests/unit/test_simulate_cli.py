@@ -93,13 +93,16 @@ def test_a_workload_with_a_scenario_in_given_zones_gives_the_stable_json(files: 
     )
     s = result.summary
     assert s.preemptions == 1
-    # 3 pods boot for 120 s, the preempted one waits 1 s (batching) + 120 s, the 2 added at
-    # 2 h wait 1 s + 120 s.
+    # 3 pods boot for 120 s; the preempted one is replaced in the pass that sees the
+    # preemption (no batching window) and waits 120 s; the 2 added at 2 h wait 1 s (batching)
+    # + 120 s.
     wanted = 3 * 7200 + 5 * 7200
-    lost = 3 * 120 + 121 + 2 * 121
+    lost = 3 * 120 + 120 + 2 * 121
     assert s.served_fraction == pytest.approx((wanted - lost) / wanted)
     zones = {label.split("/")[1] for p in result.timeline for label in p.nodes}
-    assert zones == {"us-central1-a"}
+    # The preempted offering is marked PREEMPTED, so its replacement goes to the other zone.
+    assert zones == {"us-central1-a", "us-central1-b"}
+    assert "us-central1-b" not in {label.split("/")[1] for label in result.timeline[0].nodes}
     assert result.timeline[0].demand == 3 and result.timeline[-1].demand == 5
 
 

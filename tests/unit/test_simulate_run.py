@@ -66,27 +66,29 @@ events:
 
 
 def test_a_preempted_node_is_replaced_and_the_summary_matches_the_hand_timeline() -> None:
-    """2 pods; both nodes created at 0 and Ready at 240 s; at 1 h one is preempted, its pod is
-    pending again, the loop batches for 1 s (batch_idle_s) and scales the pool back to 2 at
-    3601 s, Ready at 3841 s; the window ends at 2 h."""
+    """2 pods; both nodes created at 0 and Ready at 240 s; at 1 h one is preempted: the spot
+    offering is marked PREEMPTED at once with its 60 s backoff, and it is the class's only
+    offering, so the pool is scaled back to 2 when the backoff ends at 3660 s, Ready at 3900 s;
+    the window ends at 2 h."""
     result = simulate(spec(PREEMPT_ONE_AT_1H))
     s = result.summary
-    assert s.seconds_below_target == pytest.approx(240 + 241)
-    assert s.served_fraction == pytest.approx((2 * 7200 - 2 * 240 - 241) / (2 * 7200))
-    # 2 nodes all the time but the 1 s between the preemption and the new node.
-    assert s.cost == pytest.approx(2.0 * (2 * 7200 - 1) / 3600)
+    assert s.seconds_below_target == pytest.approx(240 + 60 + 240)
+    assert s.served_fraction == pytest.approx((2 * 7200 - 2 * 240 - 300) / (2 * 7200))
+    # 2 nodes all the time but the 60 s between the preemption and the new node.
+    assert s.cost == pytest.approx(2.0 * (2 * 7200 - 60) / 3600)
     assert s.on_demand_cost == pytest.approx(6.0 * 2 * 2)
     assert (s.preemptions, s.provisioning_requests, s.stockouts, s.expiries) == (1, 2, 0, 0)
     assert [(p.t[11:19], p.demand, p.served, dict(p.nodes)) for p in result.timeline] == [
         ("00:00:00", 2, 0, {"a3-highgpu-1g/us-central1-a/spot": 2}),
         ("00:04:00", 2, 2, {"a3-highgpu-1g/us-central1-a/spot": 2}),
         ("01:00:00", 2, 1, {"a3-highgpu-1g/us-central1-a/spot": 1}),
-        ("01:00:01", 2, 1, {"a3-highgpu-1g/us-central1-a/spot": 2}),
-        ("01:04:01", 2, 2, {"a3-highgpu-1g/us-central1-a/spot": 2}),
+        ("01:01:00", 2, 1, {"a3-highgpu-1g/us-central1-a/spot": 2}),
+        ("01:05:00", 2, 2, {"a3-highgpu-1g/us-central1-a/spot": 2}),
     ]
     assert [(d.t[11:19], d.command.split(" (")[0], d.cause) for d in result.decisions] == [
         ("00:00:00", "provision a3-highgpu-1g/us-central1-a/spot +2", "pending"),
-        ("01:00:01", "provision a3-highgpu-1g/us-central1-a/spot +1", "pending"),
+        ("01:00:00", "mark-unavailable a3-highgpu-1g/us-central1-a/spot", "preemption"),
+        ("01:01:00", "provision a3-highgpu-1g/us-central1-a/spot +1", "pending"),
     ]
     assert result.prices == {
         "a3-highgpu-1g/us-central1-a/on-demand": 6.0,
