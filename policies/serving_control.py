@@ -98,10 +98,17 @@ def _loss_where(nodes: Sequence[NodeInfo | None]) -> str:
 
 
 def observe_variant(
-    view: TargetView, nodes: Mapping[str, NodeInfo], *, offerings_unavailable: bool
+    view: TargetView,
+    nodes: Mapping[str, NodeInfo],
+    *,
+    offerings_unavailable: bool,
+    last_known: Mapping[str, NodeInfo] | None = None,
 ) -> tuple[VariantObservation, Loss | None, tuple[NodeInfo, ...]]:
     """A variant's workload as the split policy sees it, the replicas lost with their node, and
     the nodes of its Ready replicas (one entry per replica; the next pass's ``hosts``).
+
+    ``last_known`` holds the nodes of last pass's Ready replicas by name: a node already gone
+    from ``nodes`` (a preempted spot node deleted at once) still says where the loss was.
 
     A pod counts as Ready when it runs on a Ready node that is not going away (no termination
     taint, no deletion) and, when its Ready condition is known, is Ready. A pod whose node is
@@ -122,7 +129,7 @@ def observe_variant(
             node = nodes.get(pod.node_name)
             if _node_lost(node):
                 terminating += 1
-                lost_on.append(node)
+                lost_on.append(node or (last_known or {}).get(pod.node_name))
                 continue
             if pod.phase == "Running" and pod.ready is not False:
                 ready += 1
@@ -280,13 +287,15 @@ def decide_group(
         view = views.get(v.name) or TargetView(found=False, error="not read")
         if not view.found:
             missing[v.name] = view.error or "workload not found"
+        last_hosts = (hosts or {}).get(v.name, ())
         obs, loss, now_hosts[v.name] = observe_variant(
             view,
             nodes,
             offerings_unavailable=view.class_name in unobtainable_classes,
+            last_known={n.name: n for n in last_hosts},
         )
         observed[v.name] = obs
-        gone = vanished_hosts((hosts or {}).get(v.name, ()), nodes)
+        gone = vanished_hosts(last_hosts, nodes)
         if loss is None and gone:
             loss = Loss(len(gone), _loss_where(gone))
         if loss is not None:

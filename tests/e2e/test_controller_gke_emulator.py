@@ -129,7 +129,12 @@ async def _assert_pool_is_what_the_rule_implies(emu: RunningEmulator, cls: str) 
     """The emulator holds one pool, in zone b, with every field the rule implies; the failed
     pool of zone a was cleaned up (GKE would leave it in ERROR, retrying behind ccc's back)."""
     with emu.state.lock:
-        raw = {name: dict(p) for name, p in emu.state.node_pools.items()}
+        # Only this class's pools: other tests' classes may still be live in the shared plane.
+        raw = {
+            name: dict(p)
+            for name, p in emu.state.node_pools.items()
+            if name.startswith(f"ccc-{cls}-")
+        }
     assert len(raw) == 1, list(raw)
     pool = next(iter(raw.values()))
     cfg = pool["config"]
