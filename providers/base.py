@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ccc.api.catalog import Catalog
+from ccc.api.location import ClusterLocation
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
 from providers.errors import ProviderError
 
@@ -77,3 +79,23 @@ class CapacityErrorReporter(Protocol):
     async def capacity_errors(
         self, name: str, *, since: datetime | None = None
     ) -> Sequence[ProviderError]: ...
+
+
+@runtime_checkable
+class ClusterLocator(Protocol):
+    """Optional capability: where the cluster lives (its region and default node zones).
+
+    GKE reads it from the cluster (``clusters.get``: ``location`` and ``locations``); kwok and
+    the simulated cloud report what they were configured with. The controller plans only
+    inside that region."""
+
+    async def cluster_location(self) -> ClusterLocation: ...
+
+
+@runtime_checkable
+class CatalogRefresher(Protocol):
+    """Optional capability: the catalog with each machine type's zones replaced by what the
+    cloud reports for the project (GKE: ``machineTypes.aggregatedList``), so the walk pairs a
+    machine type only with zones that really offer it."""
+
+    async def refresh_catalog(self, catalog: Catalog) -> Catalog: ...

@@ -44,9 +44,14 @@ def make_class(
     *rules: Mapping[str, Any],
     name: str = "gpu",
     api_version: str = "ccc.dev/v1alpha1",
+    auto_create: bool | None = True,
     **spec: Any,
 ) -> ComputeClass:
+    """A class of ``rules``. ``auto_create`` sets ``nodePoolAutoCreation.enabled`` (``None``
+    leaves it unset, GKE's default: disabled); most tests are about creating pools."""
     body: dict[str, Any] = {"priorities": [dict(r) for r in rules]}
+    if auto_create is not None:
+        body["nodePoolAutoCreation"] = {"enabled": auto_create}
     body.update(spec)
     return ComputeClass.model_validate(
         {

@@ -15,6 +15,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ccc.api.gke_facts import TPU_FLEX_START_ZONES
 from ccc.api.values import Accelerator, AcceleratorKind, CapacityType, region_of
 
 
@@ -28,6 +29,9 @@ class TpuTopology(_Frozen):
     topology: str
     chips: int = Field(ge=1)
     hosts: int = Field(ge=1)
+    #: Zones that offer this slice shape, when a source says it is narrower than the machine
+    #: type's zones; empty means every zone of the machine type.
+    zones: tuple[str, ...] = ()
 
     @property
     def is_multi_host(self) -> bool:
@@ -92,6 +96,13 @@ class MachineType(_Frozen):
         wanted = topology.strip().lower()
         return next((t for t in self.tpu_topologies if t.topology == wanted), None)
 
+    def zones_for(self, topology: TpuTopology | None) -> tuple[str, ...]:
+        """Zones offering this machine type with ``topology`` (all its zones when the topology
+        names none, or when no topology is given)."""
+        if topology is None or not topology.zones:
+            return self.zones
+        return tuple(z for z in self.zones if z in topology.zones)
+
     @model_validator(mode="after")
     def _consistent(self) -> MachineType:
         if len(set(self.zones)) != len(self.zones):
@@ -130,6 +141,9 @@ class Catalog(_Frozen):
     flex_start_discount_note: str
     machine_types: tuple[MachineType, ...]
     prices: tuple[Price, ...] = ()
+    #: Zones offering DWS flex-start per TPU accelerator type (``tpu-v6e-slice``); ``None``
+    #: uses GKE's documented list (:data:`ccc.api.gke_facts.TPU_FLEX_START_ZONES`).
+    tpu_flex_start_zones: dict[str, tuple[str, ...]] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
@@ -162,6 +176,15 @@ class Catalog(_Frozen):
 
     def machine_type(self, name: str) -> MachineType | None:
         return self._by_name.get(name)
+
+    def flex_start_zones(self, tpu_type: str) -> tuple[str, ...]:
+        """Zones where GKE offers flex-start for the TPU accelerator ``tpu_type`` (empty: none)."""
+        table = (
+            self.tpu_flex_start_zones
+            if self.tpu_flex_start_zones is not None
+            else TPU_FLEX_START_ZONES
+        )
+        return tuple(table.get(tpu_type, ()))
 
     def families(self) -> tuple[str, ...]:
         """Machine families (``g2``, ``a3``, ``ct6e`` ...) in catalog order, each once."""

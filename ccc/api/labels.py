@@ -41,3 +41,7 @@ GKE_TPU_TOPOLOGY_LABEL: Final = "cloud.google.com/gke-tpu-topology"
 
 GPU_RESOURCE: Final = "nvidia.com/gpu"
 TPU_RESOURCE: Final = "google.com/tpu"
+#: GPU sharing labels GKE puts on shared-GPU nodes (pods select them to land there).
+GKE_GPU_SHARING_STRATEGY_LABEL: Final = "cloud.google.com/gke-gpu-sharing-strategy"
+GKE_MAX_SHARED_CLIENTS_LABEL: Final = "cloud.google.com/gke-max-shared-clients-per-gpu"
+GKE_GPU_PARTITION_SIZE_LABEL: Final = "cloud.google.com/gke-gpu-partition-size"

@@ -24,6 +24,7 @@ from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
+from ccc.api.location import ClusterLocation
 from ccc.api.manifest import (
     Document,
     InvalidComputeClass,
@@ -34,6 +35,7 @@ from ccc.api.manifest import (
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
 from ccc.controller.decide import Snapshot, decide
+from policies.location import resolve_location
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
 from policies.tiers import compile_class
@@ -87,9 +89,11 @@ def load_workload(path: Path) -> list[PodRequest]:
     return out
 
 
-def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[PodRequest]:
+def synthetic_pods(
+    cc: ComputeClass, catalog: Catalog, replicas: int, cluster: ClusterLocation | None = None
+) -> list[PodRequest]:
     """``replicas`` pods, each sized to fill one node of the class's first usable rule."""
-    compiled = compile_class(cc, catalog)
+    compiled = compile_class(cc, catalog, cluster=cluster)
     tier = next((t for t in compiled.tiers if t.machines), None)
     if tier is None:
         if cc.spec.priorities and all(r.nodepools for r in cc.spec.priorities):
@@ -140,7 +144,8 @@ def parse_unavailable(values: list[str], now: datetime) -> ObtainabilityMemory:
 
 
 def render_table(plan: Plan, console: Console) -> None:
-    table = Table(title=f"ccc plan: ComputeClass/{plan.class_name}", show_lines=False)
+    where = f" in {plan.cluster.region}" if plan.cluster is not None else ""
+    table = Table(title=f"ccc plan: ComputeClass/{plan.class_name}{where}", show_lines=False)
     for col in (
         "#",
         "rule",
@@ -170,8 +175,12 @@ def render_table(plan: Plan, console: Console) -> None:
             f"[{style}]{a.decision}[/{style}]",
             a.reason,
         )
+    if plan.cluster is not None:
+        console.print(f"[bold]cluster:[/bold] region {plan.cluster.describe()}", highlight=False)
     console.print(table)
     console.print(f"[bold]outcome:[/bold] {plan.outcome}")
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
 
 
 def plan(
@@ -194,8 +203,17 @@ def plan(
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
+    region: str | None = typer.Option(
+        None,
+        "--region",
+        help="The cluster's region (default: the region of the zones the class names, else "
+        "us-central1).",
+    ),
     zones: str | None = typer.Option(
-        None, "--zones", help="Cluster zones (comma-separated) for rules that name none."
+        None,
+        "--zones",
+        help="The cluster's zones, comma-separated, one region; used by rules that name none "
+        "(default: every catalog zone of the region).",
     ),
 ) -> None:
     """Show, in order, every node pool ccc would try for the pending pods, and why."""
@@ -208,8 +226,15 @@ def plan(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     cc = load_class(class_file)
+    zone_list = [z.strip() for z in zones.split(",") if z.strip()] if zones else None
+    try:
+        cluster = resolve_location(cc, catalog, region=region, zones=zone_list)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
     now = datetime.now(UTC)
-    pods = load_workload(workload) if workload else synthetic_pods(cc, catalog, replicas or 1)
+    pods = (
+        load_workload(workload) if workload else synthetic_pods(cc, catalog, replicas or 1, cluster)
+    )
     selected = [p for p in pods if p.compute_class == cc.metadata.name]
     if workload is not None and not selected:
         raise _fail(
@@ -221,7 +246,7 @@ def plan(
         classes={cc.metadata.name: cc},
         pending=selected,
         memory={cc.metadata.name: parse_unavailable(unavailable, now)},
-        default_zones=[z.strip() for z in zones.split(",") if z.strip()] if zones else None,
+        cluster=cluster,
     )
     result = decide(snapshot, catalog, max_viable=None)
     the_plan = result.plans[cc.metadata.name]

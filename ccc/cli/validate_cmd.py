@@ -1,9 +1,12 @@
 """``ccc validate FILE|DIR ...``: check ComputeClass manifests without a cluster.
 
 Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
-to fix it``, then a one-line summary. Exit status: 0 all valid, 1 problems found, 2 a path does
-not exist or nothing to validate. Documents of other kinds are skipped and counted in the
-summary, so a directory of mixed manifests (a class next to its workloads) can be checked as is.
+to fix it``, then a one-line summary, then (on stderr) one line per warning about a valid class,
+``FILE: ComputeClass/NAME: warning: field.path: ...`` (fields accepted but not acted on, zones
+outside the class's region, ``nodePoolAutoCreation`` off, ``AnyBestEffort`` fall-through).
+Exit status: 0 all valid, 1 problems found, 2 a path does not exist or nothing to validate.
+Documents of other kinds are skipped and counted in the summary, so a directory of mixed
+manifests (a class next to its workloads) can be checked as is.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.manifest import (
     Document,
     InvalidComputeClass,
@@ -21,6 +25,7 @@ from ccc.api.manifest import (
     manifest_files,
     parse_compute_class,
 )
+from policies.warnings import validation_warnings
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -32,6 +37,8 @@ class Report:
     """What one ``ccc validate`` run found."""
 
     lines: list[str] = field(default_factory=list)
+    #: ``FILE: ComputeClass/NAME: warning: ...`` lines; they do not change the exit status.
+    warnings: list[str] = field(default_factory=list)
     files: int = 0
     classes: int = 0
     invalid_classes: int = 0
@@ -53,7 +60,8 @@ class Report:
         skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
         if self.exit_code == EXIT_OK:
             classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
-            return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}"
+            warned = f", {_plural(len(self.warnings), 'warning')}" if self.warnings else ""
+            return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}{warned}"
         if self.classes == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
@@ -102,12 +110,15 @@ def _validate_document(doc: Document, report: Report) -> None:
         f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
     )
     try:
-        parse_compute_class(doc.body)
+        cc = parse_compute_class(doc.body)
     except InvalidComputeClass as exc:
         report.invalid_classes += 1
         for problem in exc.problems:
             where = f"{problem.path}: " if problem.path else ""
             report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+        return
+    for warning in validation_warnings(cc, load_builtin_catalog()):
+        report.warnings.append(f"{doc.source}: {label}: warning: {warning}")
 
 
 VALIDATE_HELP = (
@@ -133,4 +144,7 @@ def register(app: typer.Typer) -> None:
         for line in report.lines:
             typer.echo(line)
         typer.echo(report.summary(), err=report.exit_code != EXIT_OK)
+        # Warnings never change the verdict; they follow it, on stderr.
+        for line in report.warnings:
+            typer.echo(line, err=True)
         raise typer.Exit(report.exit_code)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
+from ccc.api.location import ClusterLocation
 from ccc.api.values import NodePool, ReservationCapacity
 from ccc.api.workload import PodRequest, group_by_template
 from policies.obtainability import ObtainabilityMemory
@@ -34,6 +35,9 @@ class Snapshot:
     reservations: Sequence[ReservationCapacity] | None = None
     memory: Mapping[str, ObtainabilityMemory] = field(default_factory=dict)
     default_zones: Sequence[str] | None = None
+    #: The cluster's region and zones; ``None``: ``default_zones``' region, else per class
+    #: (:func:`policies.location.resolve_location`).
+    cluster: ClusterLocation | None = None
     waiting_since: Mapping[str, datetime] = field(default_factory=dict)
 
 
@@ -82,7 +86,11 @@ def decide(
         compiled = compiled_cache.get(key) if compiled_cache is not None else None
         if compiled is None or compiled_cache is None or cc.metadata.generation is None:
             compiled = compile_class(
-                cc, catalog, default_zones=snapshot.default_zones, node_pools=snapshot.node_pools
+                cc,
+                catalog,
+                cluster=snapshot.cluster,
+                default_zones=snapshot.default_zones,
+                node_pools=snapshot.node_pools,
             )
             if compiled_cache is not None and cc.metadata.generation is not None:
                 compiled_cache[key] = compiled

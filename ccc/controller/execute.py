@@ -9,11 +9,11 @@ also mark the offering so one broken rule cannot stall the class.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ccc.api.values import CapacityType, NodePool, OfferingKey, region_of
-from policies.plan import Attempt
+from policies.plan import Attempt, Placement
 from providers.base import Provider
 from providers.errors import (
     InsufficientCapacityError,
@@ -33,6 +33,11 @@ class Outcome:
     error: ProviderError | None = None
     #: the memory key to mark unavailable (None for success and transient errors)
     mark: OfferingKey | None = None
+    #: every pool created or grown (several for multi-slice TPU and BALANCED attempts); on a
+    #: failure, those done before it (their nodes are coming)
+    pools: tuple[NodePool, ...] = ()
+    #: pending pods the done pools are sized for (less than the attempt's on a partial failure)
+    covered_pods: int = 0
 
     @property
     def reason(self) -> str:
@@ -58,24 +63,36 @@ def classify(attempt: Attempt, error: ProviderError) -> tuple[Result, OfferingKe
     return "permanent", key
 
 
+async def _apply(provider: Provider, p: Placement) -> NodePool:
+    if p.decision == "create" and p.spec is not None:
+        return await provider.create_node_pool(p.spec)
+    if p.decision == "scale" and p.target_nodes:
+        return await provider.resize_node_pool(p.node_pool, node_count=p.target_nodes)
+    raise ValueError(f"placement cannot be executed: {p.decision} {p.node_pool}")
+
+
 async def execute(provider: Provider, attempt: Attempt, *, timeout_s: float) -> Outcome:
-    """Create or scale the pool of ``attempt`` (never raises ProviderError)."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            if attempt.decision == "create" and attempt.spec is not None:
-                pool = await provider.create_node_pool(attempt.spec)
-            elif attempt.decision == "scale" and attempt.node_pool and attempt.target_nodes:
-                pool = await provider.resize_node_pool(
-                    attempt.node_pool, node_count=attempt.target_nodes
-                )
-            else:
-                raise ValueError(f"attempt cannot be executed: {attempt.decision}")
-    except ProviderError as exc:
-        result, key = classify(attempt, exc)
-        return Outcome(attempt, result, error=exc, mark=key)
-    except TimeoutError:
-        err = ProviderUnavailableError(
-            f"provider call timed out after {timeout_s:.0f}s", reason="TIMEOUT"
-        )
-        return Outcome(attempt, "transient", error=err)
-    return Outcome(attempt, "success", pool=pool)
+    """Create or scale the pool(s) of ``attempt``, one after the other (never raises
+    ProviderError). A failure stops there: pools done before it are kept and reported."""
+    done: list[NodePool] = []
+    covered = 0
+    for p in attempt.all_placements() or (_unexecutable(attempt),):
+        try:
+            async with asyncio.timeout(timeout_s):
+                done.append(await _apply(provider, p))
+        except ProviderError as exc:
+            result, key = classify(replace(attempt, zone=p.zone), exc)
+            last = done[-1] if done else None
+            return Outcome(attempt, result, last, exc, key, tuple(done), covered)
+        except TimeoutError:
+            err = ProviderUnavailableError(
+                f"provider call timed out after {timeout_s:.0f}s", reason="TIMEOUT"
+            )
+            last = done[-1] if done else None
+            return Outcome(attempt, "transient", last, err, None, tuple(done), covered)
+        covered += p.pods
+    return Outcome(attempt, "success", done[-1], pools=tuple(done), covered_pods=covered)
+
+
+def _unexecutable(attempt: Attempt) -> Placement:
+    return Placement(attempt.zone, attempt.node_pool or "", 0, "create", 0, 0, None)

@@ -20,6 +20,7 @@ import structlog
 
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
+from ccc.api.location import ClusterLocation
 from ccc.api.manifest import InvalidComputeClass, Problem, parse_compute_class
 from ccc.api.values import NodePoolStatus, OfferingKey, ReservationCapacity
 from ccc.api.workload import PodRequest
@@ -103,6 +104,8 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._waiting: dict[OfferingKey, datetime] = {}
         self._reservations: tuple[float, Sequence[ReservationCapacity] | None] = (0.0, None)
+        #: The cluster's region and zones (set when leading starts; see ``Controller``).
+        self.cluster: ClusterLocation | None = None
         self.notices = Notices(recorder, metrics, clock)
         self.housekeeping = Housekeeping(self)
         self.passes = 0
@@ -205,6 +208,7 @@ class Reconciler:
                 st.compiled = compile_class(
                     st.model,
                     self.catalog,
+                    cluster=self.cluster,
                     default_zones=self.config.default_zones,
                     node_pools=pools,
                 )
@@ -219,11 +223,12 @@ class Reconciler:
             reservations=reservations,
             memory={n: st.memory for n, st in states.items()},
             default_zones=self.config.default_zones,
+            cluster=self.cluster,
         )
         outcomes, orphans = await self._walk_and_execute(snapshot, refs)
         for o in outcomes:
-            if o.pool is not None:
-                pools = [p for p in pools if p.name != o.pool.name] + [o.pool]
+            for done in o.pools:
+                pools = [p for p in pools if p.name != done.name] + [done]
         await self._write_statuses(now)
         await self.housekeeping.run(
             now,
@@ -295,6 +300,7 @@ class Reconciler:
             )
             retry_groups: set[str] = set(deferred)
             served: set[str] = set()
+            covered: dict[str, int] = {}
             new_pools = list(snapshot.node_pools)
             for (cls, g), outcome in zip(chosen, results, strict=True):
                 outcomes.append(outcome)
@@ -303,10 +309,17 @@ class Reconciler:
                     cls, st, outcome, failures.setdefault(g.key, []), refs, snapshot.now
                 )
                 (retry_groups if again else served).add(g.key)
-                if outcome.pool is not None:
-                    new_pools = [p for p in new_pools if p.name != outcome.pool.name]
-                    new_pools.append(outcome.pool)
-            remaining = [p for p in snapshot.pending if p.group_id() in retry_groups]
+                covered[g.key] = outcome.covered_pods if again else 0
+                for done in outcome.pools:
+                    new_pools = [p for p in new_pools if p.name != done.name]
+                    new_pools.append(done)
+            # Pools a multi-pool attempt made before it failed serve some of the group's pods;
+            # only the rest is walked again.
+            remaining = [
+                p.model_copy(update={"count": p.count - covered.get(p.group_id(), 0)})
+                for p in snapshot.pending
+                if p.group_id() in retry_groups and p.count > covered.get(p.group_id(), 0)
+            ]
             if not remaining:
                 break
             snapshot = replace(

@@ -20,6 +20,7 @@ import structlog
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.api.location import ClusterLocation, configured_location
 from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
@@ -30,7 +31,7 @@ from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.status import StatusWriter
-from providers.base import Provider, SelfRepairing
+from providers.base import CatalogRefresher, ClusterLocator, Provider, SelfRepairing
 from providers.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccc.run")
@@ -51,20 +52,29 @@ class ProviderOptions:
     gke_location: str | None = None
     gke_cluster: str | None = None
     gke_endpoint: str | None = None
+    #: Location kwok and the simulated cloud report (GKE reads the cluster's own).
+    region: str | None = None
+    zones: tuple[str, ...] | None = None
 
 
 async def build_provider(
     opts: ProviderOptions, api: Any, catalog: Catalog, clock: Clock
 ) -> Provider:
     """Construct the configured provider (Google SDKs are imported only for ``gke``)."""
+    if opts.name in ("kwok", "simulated"):
+        location = configured_location(
+            catalog, region=opts.region, zones=opts.zones, what="--region/--zones"
+        )
     if opts.name == "kwok":
         from providers.kwok import KwokProvider
 
-        return KwokProvider(api, catalog=catalog, namespace=opts.kwok_namespace, clock=clock)
+        return KwokProvider(
+            api, catalog=catalog, namespace=opts.kwok_namespace, clock=clock, location=location
+        )
     if opts.name == "simulated":
         from providers.simulated import SimulatedCloud
 
-        return SimulatedCloud(clock=clock, catalog=catalog)
+        return SimulatedCloud(clock=clock, catalog=catalog, location=location)
     from providers.gke.config import GKEConfig
     from providers.gke.provider import GKEProvider
 
@@ -151,10 +161,59 @@ class Controller:
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()
 
+    async def learn_location(self) -> None:
+        """Ask the provider where the cluster lives (its region and zones) and plan only
+        there; ``--zones`` narrows the zones. Without the capability, or when the call fails,
+        ``--region``/``--zones`` decide (else each class's own zones, see
+        :func:`policies.location.resolve_location`)."""
+        provider = self.reconciler.provider
+        cfg = self.config
+        location: ClusterLocation | None = None
+        if isinstance(provider, ClusterLocator):
+            try:
+                async with asyncio.timeout(cfg.provider_timeout_s):
+                    location = await provider.cluster_location()
+            except Exception as exc:
+                log.warning("cluster.location_failed", error=str(exc)[:300])
+        if location is None and (cfg.region or cfg.default_zones):
+            location = configured_location(
+                self.catalog, region=cfg.region, zones=cfg.default_zones, what="--region/--zones"
+            )
+        if location is not None and cfg.default_zones:
+            inside = tuple(z for z in cfg.default_zones if location.contains(z))
+            if inside:
+                location = location.model_copy(
+                    update={"zones": inside, "source": f"{location.source}; zones from --zones"}
+                )
+        self.reconciler.cluster = location
+        if location is not None:
+            log.info(
+                "cluster.location",
+                region=location.region,
+                zones=list(location.zones),
+                source=location.source,
+            )
+
+    async def refresh_catalog(self) -> None:
+        """Replace the catalog's zones with what the cloud reports (GKE), when it can."""
+        provider = self.reconciler.provider
+        if not isinstance(provider, CatalogRefresher):
+            return
+        try:
+            async with asyncio.timeout(self.config.provider_timeout_s):
+                refreshed = await provider.refresh_catalog(self.catalog)
+        except Exception as exc:
+            log.warning("catalog.refresh_failed", error=str(exc)[:300])
+            return
+        self.catalog = self.reconciler.catalog = refreshed
+        log.info("catalog.refreshed", machine_types=len(refreshed.machine_types))
+
     async def _lead(self) -> None:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
+        await self.refresh_catalog()
+        await self.learn_location()
         provider = self.reconciler.provider
         if isinstance(provider, SelfRepairing):
             try:

@@ -28,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from ccc.api import labels as well_known
+from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.api.location import ClusterLocation, configured_location
 from ccc.api.values import (
     Accelerator,
     CapacityType,
@@ -68,6 +70,7 @@ class SimulatedCloud(Timeline):
         project: the cluster's project (owner of reservations created without one).
         catalog: when given, machine types and zones are validated against it
             (``InvalidRequestError``) and pools get the machine type's accelerator.
+        location: the cluster's region and zones it reports (:meth:`cluster_location`).
     """
 
     name = "simulated"
@@ -82,7 +85,9 @@ class SimulatedCloud(Timeline):
         retry_backoff_s: float = 0.0,
         project: str = "sim-project",
         catalog: Catalog | None = None,
+        location: ClusterLocation | None = None,
     ) -> None:
+        self.location = location
         self.default_capacity = default_capacity
         self.provisioning_delay_s = provisioning_delay_s
         self.max_transient_retries = max_transient_retries
@@ -109,6 +114,12 @@ class SimulatedCloud(Timeline):
         return Ledger(default_capacity=self.default_capacity, project=self.project)
 
     # -- Provider ---------------------------------------------------------------------------
+
+    async def cluster_location(self) -> ClusterLocation:
+        """The configured location; without one, the default region (its catalog zones)."""
+        if self.location is not None:
+            return self.location
+        return configured_location(self.catalog or load_builtin_catalog())
 
     async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
         """Create the pool, or return it when it exists with the same shape (no new capacity).

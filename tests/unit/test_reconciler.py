@@ -46,7 +46,7 @@ def _class(
         "apiVersion": "ccc.dev/v1alpha1",
         "kind": "ComputeClass",
         "metadata": {"name": name, "generation": 1, "uid": "u1"},
-        "spec": {"priorities": rules, **spec},
+        "spec": {"priorities": rules, "nodePoolAutoCreation": {"enabled": True}, **spec},
     }
 
 

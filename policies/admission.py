@@ -1,0 +1,80 @@
+"""Whether a pod may land on a node's labels and taints, as GKE admits and schedules it.
+
+Two tolerations are added on GKE without the workload asking (reference gke-computeclass.md §3.1):
+
+* the class taint (``ccc.dev/compute-class`` and GKE's ``cloud.google.com/compute-class``)
+  for pods that select the class: GKE's compute-class admission adds that toleration;
+* ``nvidia.com/gpu`` and ``google.com/tpu`` for pods that request those resources: the
+  ``ExtendedResourceToleration`` admission plugin, enabled on GKE, adds an ``Exists``
+  toleration for every extended resource a pod requests, and GKE taints GPU/TPU nodes with
+  exactly those keys.
+
+Node selection is the node selector plus the required node affinity terms. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from ccc.api import labels as L
+from ccc.api.values import Taint
+from ccc.api.workload import PodRequest
+
+#: Taint keys a pod that selects a class tolerates without saying so.
+CLASS_TAINT_KEYS = (L.CLASS_LABEL, L.GKE_CLASS_LABEL)
+
+
+def implied_toleration_keys(pod: PodRequest) -> frozenset[str]:
+    """Taint keys GKE's admission makes ``pod`` tolerate (class taint, requested resources)."""
+    keys: set[str] = set()
+    if pod.compute_class is not None:
+        keys.update(CLASS_TAINT_KEYS)
+    if pod.gpus > 0:
+        keys.add(L.GPU_RESOURCE)
+    if pod.tpus > 0:
+        keys.add(L.TPU_RESOURCE)
+    return frozenset(keys)
+
+
+def untolerated(
+    pod: PodRequest, taints: Iterable[Taint], *, also: Sequence[str] = ()
+) -> Taint | None:
+    """The first taint that keeps ``pod`` off the node, or ``None``.
+
+    ``PreferNoSchedule`` never blocks; ``also`` adds taint keys to treat as tolerated.
+    """
+    implied = implied_toleration_keys(pod)
+    for t in taints:
+        if t.effect == "PreferNoSchedule" or t.key in implied or t.key in also:
+            continue
+        if not any(tol.tolerates(t.key, t.value, t.effect) for tol in pod.tolerations):
+            return t
+    return None
+
+
+def selector_mismatch(
+    pod: PodRequest, labels: Mapping[str, str], *, ignore: Iterable[str] = ()
+) -> str:
+    """Why the node selector or required node affinity rejects ``labels`` ('' when they fit).
+
+    Keys in ``ignore`` are not checked (the walk checks labels that vary per zone and capacity
+    type per offering).
+    """
+    skip = frozenset(ignore)
+    for k, v in pod.node_selector.items():
+        if k in skip:
+            continue
+        have = labels.get(k)
+        if have != v:
+            return f"node selector {k}={v} does not match the node ({have or 'unset'})"
+    terms = pod.node_affinity
+    if terms and not any(all(r.key in skip or r.matches(labels) for r in term) for term in terms):
+        first = terms[0][0] if terms[0] else None
+        detail = (
+            f" (e.g. {first.key} {first.operator} {','.join(first.values)}; node has "
+            f"{labels.get(first.key, 'unset')})"
+            if first is not None
+            else ""
+        )
+        return f"required node affinity does not match the node{detail}"
+    return ""
