@@ -248,7 +248,9 @@ def _registered_prefix(display: str) -> str:
         rel = candidate.removeprefix("priorities.") if candidate.startswith("priorities.") else None
         table = _RULE if rel is not None else _SPEC
         if (rel if rel is not None else candidate) in table:
-            return ".".join(disp_parts[:n])
+            cut = disp_parts[:n]
+            cut[-1] = cut[-1].split("[", 1)[0]  # a list field itself: spec.buffers
+            return ".".join(cut)
     return display
 
 
