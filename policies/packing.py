@@ -87,11 +87,6 @@ def fits(
     why = selector_mismatch(pod, node_labels, ignore=ignore_labels)
     if why:
         return Fit(False, why)
-    t = untolerated(pod, taints, also=implicit_tolerations)
-    if t is not None:
-        return Fit(
-            False, f"pod does not tolerate taint {t.key}={t.value}:{t.effect}; add a toleration"
-        )
     a = alloc or allocatable(machine)
     limits: list[int] = [a.pods]
     need = (
@@ -110,6 +105,12 @@ def fits(
                 f"{_fmt(have_n, unit)} allocatable",
             )
         limits.append(have_n // want)
+    # Resources first: "needs 8 GPUs, has 0" says more than the missing TPU toleration.
+    t = untolerated(pod, taints, also=implicit_tolerations)
+    if t is not None:
+        return Fit(
+            False, f"pod does not tolerate taint {t.key}={t.value}:{t.effect}; add a toleration"
+        )
     return Fit(True, per_node=max(1, min(limits)))
 
 

@@ -92,9 +92,15 @@ def load_workload(path: Path) -> list[PodRequest]:
 def synthetic_pods(
     cc: ComputeClass, catalog: Catalog, replicas: int, cluster: ClusterLocation | None = None
 ) -> list[PodRequest]:
-    """``replicas`` pods, each sized to fill one node of the class's first usable rule."""
+    """``replicas`` pods, each sized to fill one node of the class's first usable rule (for a
+    multi-host TPU rule, ``replicas`` whole slices: one pod per host, as a LeaderWorkerSet).
+    The rule is looked up in ``cluster`` first, else in the class's own region, so a plan for
+    a region the class does not use still shows why every rule is skipped."""
     compiled = compile_class(cc, catalog, cluster=cluster)
     tier = next((t for t in compiled.tiers if t.machines), None)
+    if tier is None and cluster is not None:
+        compiled = compile_class(cc, catalog)
+        tier = next((t for t in compiled.tiers if t.machines), None)
     if tier is None:
         if cc.spec.priorities and all(r.nodepools for r in cc.spec.priorities):
             raise _fail(
@@ -112,7 +118,7 @@ def synthetic_pods(
     return [
         PodRequest(
             name=f"{cc.metadata.name}-replica",
-            count=replicas,
+            count=replicas * tier.hosts_per_slice,
             cpu_m=int(a.cpu_m * 0.9),
             memory_bytes=int(a.memory_bytes * 0.9),
             gpus=a.gpus,
@@ -191,7 +197,11 @@ def plan(
         None, "--workload", "-w", help="Pods, Deployments, Jobs or LeaderWorkerSets."
     ),
     replicas: int | None = typer.Option(
-        None, "--replicas", "-n", min=1, help="N pods, each filling one node of the first rule."
+        None,
+        "--replicas",
+        "-n",
+        min=1,
+        help="N pods, each filling one node of the first rule (N slices for multi-host TPUs).",
     ),
     unavailable: list[str] = typer.Option(
         [],

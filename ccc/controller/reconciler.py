@@ -23,7 +23,7 @@ from ccc.api.computeclass import ComputeClass
 from ccc.api.location import ClusterLocation
 from ccc.api.manifest import InvalidComputeClass, Problem, parse_compute_class
 from ccc.api.values import NodePoolStatus, OfferingKey, ReservationCapacity
-from ccc.api.workload import PodRequest
+from ccc.api.workload import PodRequest, group_by_template
 from ccc.controller.config import ControllerConfig
 from ccc.controller.decide import Snapshot, decide
 from ccc.controller.events import EventRecorder
@@ -315,10 +315,11 @@ class Reconciler:
                     new_pools.append(done)
             # Pools a multi-pool attempt made before it failed serve some of the group's pods;
             # only the rest is walked again.
+            retry = group_by_template([p for p in snapshot.pending if p.group_id() in retry_groups])
             remaining = [
                 p.model_copy(update={"count": p.count - covered.get(p.group_id(), 0)})
-                for p in snapshot.pending
-                if p.group_id() in retry_groups and p.count > covered.get(p.group_id(), 0)
+                for p in retry
+                if p.count > covered.get(p.group_id(), 0)
             ]
             if not remaining:
                 break
