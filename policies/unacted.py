@@ -257,3 +257,14 @@ def _registered_prefix(display: str) -> str:
 def classification() -> Mapping[str, Mapping[str, Handling | Unacted]]:
     """The registry (for tests and docs): rule fields and spec fields."""
     return {"priorities[]": _RULE, "spec": _SPEC}
+
+
+def markdown_rows() -> list[str]:
+    """``| `path` | reason |`` rows of every field ccc does not act on (docs table)."""
+    rows = []
+    for group, table in classification().items():
+        for path, how in table.items():
+            if isinstance(how, Unacted):
+                where = f"spec.priorities[].{path}" if group == "priorities[]" else f"spec.{path}"
+                rows.append(f"| `{where}` | {how.reason} |")
+    return rows

@@ -16,6 +16,7 @@ Whatever a class says, a plan must only ever propose what a GKE cluster can do w
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -45,6 +46,8 @@ from policies.walk import plan_class
 from tests.builders import NOW
 
 CATALOG = load_builtin_catalog()
+#: Examples per property (fewer under `make mutation`, which runs these tests per mutant).
+EXAMPLES = int(os.environ.get("CCC_PROPERTY_EXAMPLES", "300"))
 ALL_ZONES = CATALOG.zones()
 #: Regions weighted by how many (machine type, zone) pairs they hold, so accelerator-rich
 #: regions (where most real classes live) come up most.
@@ -295,7 +298,7 @@ def _check_attempt(
 
 
 @settings(
-    max_examples=300,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -396,7 +399,11 @@ def multi_pool_classes(draw: st.DrawFn, cluster: ClusterLocation) -> ComputeClas
         raise
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(1, EXAMPLES * 2 // 3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_multi_pool_attempts_are_whole_slices_spread_inside_the_region(
     data: st.DataObject,
