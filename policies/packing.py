@@ -159,15 +159,27 @@ def nodes_needed(
             continue
         full, rest = divmod(count, per_node)
         total += full
+        # What full nodes have left stays open for smaller templates (up to the cap).
+        open_nodes.extend(
+            _Open(
+                a.cpu_m - per_node * pod.cpu_m,
+                a.memory_bytes - per_node * pod.memory_bytes,
+                a.gpus - per_node * pod.gpus,
+                a.tpus - per_node * pod.tpus,
+                a.pods - per_node,
+            )
+            for _ in range(min(full, _MAX_OPEN_NODES))
+        )
         if rest:
             total += 1
             node = _Open(a.cpu_m, a.memory_bytes, a.gpus, a.tpus, a.pods)
             for _ in range(rest):
                 _take(node, pod)
             open_nodes.append(node)
-            if len(open_nodes) > _MAX_OPEN_NODES:
-                open_nodes.sort(key=lambda n: n.cpu_m + n.gpus * 10**6 + n.tpus * 10**6)
-                del open_nodes[0]
+        if len(open_nodes) > _MAX_OPEN_NODES:
+            # Keep the roomiest nodes: accelerators first, then CPU.
+            open_nodes.sort(key=lambda n: n.gpus * 10**6 + n.tpus * 10**6 + n.cpu_m, reverse=True)
+            del open_nodes[_MAX_OPEN_NODES:]
     if hosts_per_slice > 1:
         total = -(-total // hosts_per_slice) * hosts_per_slice
     return total

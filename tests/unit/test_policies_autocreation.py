@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ccc.api import labels as L
-from ccc.api.values import CapacityType
+from ccc.api.values import CapacityType, Taint
 from ccc.api.workload import PodRequest
 from policies.naming import node_pool_name
 from policies.tiers import auto_creation_enabled, compile_class
@@ -203,3 +203,17 @@ def test_a_multi_host_tpu_manual_pool_is_never_grown() -> None:
     plan = walk(cc, make_pods(4, gpus=0, tpus=4, cpu_m=1000, memory_gib=8), node_pools=[pool])
     (note,) = [a for a in plan.attempts if a.node_pool == "slice"]
     assert note.decision == "skip" and "multi-host TPU slice" in note.reason
+
+
+def test_only_the_class_taint_with_the_class_name_makes_a_labelled_pool_a_member() -> None:
+    cc = make_class(make_rule(gpu=H100, spot=False), auto_create=False)
+    other_value = make_pool("x", tainted=False)
+    other_value = other_value.model_copy(
+        update={"taints": (Taint(key=L.GKE_CLASS_LABEL, value="other", effect="NoSchedule"),)}
+    )
+    other_key = make_pool("y", tainted=False).model_copy(
+        update={"taints": (Taint(key="dedicated", value="gpu", effect="NoSchedule"),)}
+    )
+    plan = walk(cc, gke_pods(1), node_pools=[other_value, other_key])
+    assert plan.chosen is None
+    assert {a.node_pool for a in plan.attempts if "not the taint" in a.reason} == {"x", "y"}

@@ -181,3 +181,16 @@ def test_legacy_default_zones_set_the_cluster_region() -> None:
         source=compiled.cluster.source,  # type: ignore[union-attr]
     )
     assert [t.zones for t in compiled.tiers] == [("us-central1-b",)]
+
+
+def test_each_location_says_where_it_came_from() -> None:
+    cat = catalog()
+    cc = make_class(make_rule(zones=["us-east4-a"]))
+    assert resolve_location(cc, cat).source == "the region of the first zone the class names"
+    assert resolve_location(None, cat).source == (
+        "the default region us-central1: the class names no zone"
+    )
+    assert resolve_location(cc, cat, zones=["us-east4-b"]).source == "--region/--zones zones"
+    assert resolve_location(cc, cat, region="us-east5").source == (
+        "--region/--zones region; zones: every zone of it in the catalog"
+    )

@@ -267,3 +267,60 @@ def test_nodes_needed_rounds_multi_host_demand_up_to_whole_slices() -> None:
     pods = make_pods(5, gpus=0, tpus=4, cpu_m=1000, memory_gib=8)
     assert nodes_needed([(pods, 1)], m, hosts_per_slice=4) == 8
     assert nodes_needed([(pods, 1)], m, hosts_per_slice=1) == 5
+
+
+def test_unit_price_follows_the_rule_region_topology_and_capacity_type() -> None:
+    from ccc.api.catalog import Catalog, Price
+
+    base = catalog()
+    extra = Price(
+        machine_type="g2-standard-4", region="us-central1", on_demand=0.5, spot=0.2, source="test"
+    )
+    cat = Catalog.model_validate({**base.model_dump(), "prices": [*base.prices, extra]})
+    l4 = make_class(make_rule(None, gpu=L4, zones=None, spot=True)).spec.priorities[0]
+    assert unit_price(l4, cat, "us-central1") == 0.2  # the smallest candidate, at Spot
+    l4_od = make_class(make_rule(None, gpu=L4, zones=None)).spec.priorities[0]
+    assert unit_price(l4_od, cat, "us-central1") == 0.5
+    res = make_class(
+        make_rule("g2-standard-8", zones=None, reservations={"affinity": "AnyThenFail"})
+    ).spec.priorities[0]
+    assert unit_price(res, cat, "us-central1") == 0.0
+    assert (
+        unit_price(make_class({"nodepools": ["p"]}).spec.priorities[0], cat, "us-central1") is None
+    )
+    # The smallest candidate without a zone in the region is passed over for the next one.
+    moved = tuple(
+        m.model_copy(update={"zones": ("us-east4-a",)}) if m.name == "g2-standard-4" else m
+        for m in base.machine_types
+    )
+    elsewhere = Catalog.model_validate(
+        {
+            **base.model_dump(),
+            "machine_types": moved,
+            "prices": [*base.prices, extra.model_copy(update={"region": "us-east4"})],
+        }
+    )
+    assert unit_price(l4, elsewhere, "us-central1") == base.price(
+        "g2-standard-8", A, CapacityType.SPOT
+    )
+    # A topology offered only in us-east5 has no unit in us-central1.
+    machines = tuple(
+        m.model_copy(
+            update={
+                "tpu_topologies": tuple(
+                    t.model_copy(update={"zones": ("us-east5-a",)}) for t in m.tpu_topologies
+                )
+            }
+        )
+        if m.name == "ct6e-standard-4t"
+        else m
+        for m in base.machine_types
+    )
+    narrow = Catalog.model_validate({**base.model_dump(), "machine_types": machines})
+    tpu = make_class(
+        make_rule(None, zones=None, tpu={"type": "tpu-v6e-slice", "count": 4, "topology": "2x2"})
+    ).spec.priorities[0]
+    assert unit_price(tpu, base, "us-central1") == base.price(
+        "ct6e-standard-4t", "us-central1", CapacityType.ON_DEMAND
+    )
+    assert unit_price(tpu, narrow, "us-central1") is None

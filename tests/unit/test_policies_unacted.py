@@ -122,6 +122,10 @@ def test_a_microvm_sandbox_is_reported_because_the_pool_api_takes_only_gvisor() 
     assert notice.path == "spec.nodePoolConfig.sandbox" and "microvm" in notice.message
 
 
+def test_the_registry_has_a_rule_table_and_a_spec_table() -> None:
+    assert set(classification()) == {"priorities[]", "spec"}
+
+
 def test_the_registry_names_a_reason_for_every_unacted_field() -> None:
     for table in classification().values():
         for path, how in table.items():
