@@ -19,13 +19,12 @@ from dataclasses import replace
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import CapacityType, NodePool
 from ccc.api.workload import PodRequest
+from policies.existing_pools import manual_pool_attempts, nodepools_attempts
 from policies.offering import (
     VARYING_KEYS,
     Pick,
     WalkContext,
     balanced_attempts,
-    manual_pool_attempts,
-    nodepools_attempts,
     pick_machine,
     skip,
     zone_attempt,
