@@ -7,6 +7,7 @@ gke-computeclass.md §3.2: a stockout backs off the offering; §5: slices are at
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -193,18 +194,19 @@ def _slot(
 @pytest.mark.parametrize(
     ("slots", "pods", "gpus", "remaining", "existing", "expected"),
     [
-        ([_slot(gpus=8)], 3, 2, 0, 3, 0),
-        ([_slot(gpus=8)], 5, 2, 1, 4, 0),
-        ([_slot(gpus=4), _slot("e", gpus=8, expected=True)], 5, 2, 0, 2, 3),
-        ([_slot(gpus=8, pods=2)], 5, 1, 3, 2, 0),
-        ([_slot(gpus=8, cls="other")], 2, 1, 2, 0, 0),
+        ([{"gpus": 8}], 3, 2, 0, 3, 0),
+        ([{"gpus": 8}], 5, 2, 1, 4, 0),
+        ([{"gpus": 4}, {"name": "e", "gpus": 8, "expected": True}], 5, 2, 0, 2, 3),
+        ([{"gpus": 8, "pods": 2}], 5, 1, 3, 2, 0),
+        ([{"gpus": 8, "cls": "other"}], 2, 1, 2, 0, 0),
         ([], 2, 1, 2, 0, 0),
     ],
 )
 def test_pending_pods_are_absorbed_by_free_and_expected_room_first_fit(
-    slots: list[NodeSlot], pods: int, gpus: int, remaining: int, existing: int, expected: int
+    slots: list[dict[str, Any]], pods: int, gpus: int, remaining: int, existing: int, expected: int
 ) -> None:
-    result = absorb([make_pods(pods, gpus=gpus, cpu_m=1000, memory_gib=1)], slots)
+    fresh = [_slot(**s) for s in slots]  # slots are consumed: build them per test
+    result = absorb([make_pods(pods, gpus=gpus, cpu_m=1000, memory_gib=1)], fresh)
     assert sum(p.count for p in result.remaining) == remaining
     assert (result.on_existing, result.on_expected) == (existing, expected)
 
