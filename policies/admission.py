@@ -14,7 +14,7 @@ Node selection is the node selector plus the required node affinity terms. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from ccc.api import labels as L
 from ccc.api.values import Taint
@@ -36,16 +36,12 @@ def implied_toleration_keys(pod: PodRequest) -> frozenset[str]:
     return frozenset(keys)
 
 
-def untolerated(
-    pod: PodRequest, taints: Iterable[Taint], *, also: Sequence[str] = ()
-) -> Taint | None:
-    """The first taint that keeps ``pod`` off the node, or ``None``.
-
-    ``PreferNoSchedule`` never blocks; ``also`` adds taint keys to treat as tolerated.
-    """
+def untolerated(pod: PodRequest, taints: Iterable[Taint]) -> Taint | None:
+    """The first taint that keeps ``pod`` off the node (``PreferNoSchedule`` never does), or
+    ``None``."""
     implied = implied_toleration_keys(pod)
     for t in taints:
-        if t.effect == "PreferNoSchedule" or t.key in implied or t.key in also:
+        if t.effect == "PreferNoSchedule" or t.key in implied:
             continue
         if not any(tol.tolerates(t.key, t.value, t.effect) for tol in pod.tolerations):
             return t
@@ -70,8 +66,9 @@ def selector_mismatch(
     terms = pod.node_affinity
     if terms and not any(all(r.key in skip or r.matches(labels) for r in term) for term in terms):
         first = terms[0][0] if terms[0] else None
+        values = f" {','.join(first.values)}" if first is not None and first.values else ""
         detail = (
-            f" (e.g. {first.key} {first.operator} {','.join(first.values)}; node has "
+            f" (e.g. {first.key} {first.operator}{values}; node has "
             f"{labels.get(first.key, 'unset')})"
             if first is not None
             else ""

@@ -91,7 +91,7 @@ def reservation_room(
     ]
     room = sum(r.remaining for r in matching)
     label = ", ".join(sorted({r.name for r in matching})) or (
-        ", ".join(sorted(named)) if named else "no matching reservation"
+        ", ".join(sorted(named)) if named else "any reservation this rule may consume"
     )
     return room, label
 

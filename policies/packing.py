@@ -74,15 +74,14 @@ def fits(
     taints: Sequence[Taint],
     *,
     alloc: Allocatable | None = None,
-    implicit_tolerations: Sequence[str] = (),
     ignore_labels: Sequence[str] = (),
 ) -> Fit:
     """How many pods of ``pod`` one node of ``machine`` holds (0 with a reason if none).
 
     Tolerations GKE's admission adds (the class taint, ``nvidia.com/gpu``/``google.com/tpu``
-    for pods requesting them) are implied (:mod:`policies.admission`); ``implicit_tolerations``
-    adds more taint keys. ``ignore_labels`` are selector keys not checked here (checked per
-    offering by the walk). ``alloc`` defaults to the machine's plain allocatable.
+    for pods requesting them) are implied (:mod:`policies.admission`). ``ignore_labels`` are
+    selector keys not checked here (checked per offering by the walk). ``alloc`` defaults to
+    the machine's plain allocatable.
     """
     why = selector_mismatch(pod, node_labels, ignore=ignore_labels)
     if why:
@@ -106,7 +105,7 @@ def fits(
             )
         limits.append(have_n // want)
     # Resources first: "needs 8 GPUs, has 0" says more than the missing TPU toleration.
-    t = untolerated(pod, taints, also=implicit_tolerations)
+    t = untolerated(pod, taints)
     if t is not None:
         return Fit(
             False, f"pod does not tolerate taint {t.key}={t.value}:{t.effect}; add a toleration"

@@ -178,32 +178,35 @@ def _machines(
     p = f"spec.priorities[{i}]"
     problems: list[RuleProblem] = []
     if rule.tpu is not None and rule.tpu.type:
+        tpu, tpu_type = rule.tpu, rule.tpu.type
         resolved = catalog.resolve_tpu(
-            rule.tpu.type, rule.tpu.count, rule.tpu.topology, machine_type=rule.machine_type
+            tpu_type, tpu.count, tpu.topology, machine_type=rule.machine_type
         )
-        if resolved is None:
-            problems.append(
-                RuleProblem(
-                    i,
-                    f"{p}.tpu",
-                    f"no TPU machine type in the catalog matches type={rule.tpu.type} "
-                    f"count={rule.tpu.count} topology={rule.tpu.topology}; see "
-                    "`ccc catalog --family ct5lp|ct5l|ct5p|ct6e` for valid counts and topologies",
-                )
-            )
-            return (), None, problems
-        machine, topo = resolved
-        if rule.machine_type and rule.machine_type != machine.name:
+        if resolved is not None:
+            return (resolved[0],), resolved[1], problems
+        other = (
+            catalog.resolve_tpu(tpu_type, tpu.count, tpu.topology) if rule.machine_type else None
+        )
+        if other is not None:
             problems.append(
                 RuleProblem(
                     i,
                     f"{p}.machineType",
-                    f"{rule.machine_type} does not match tpu {rule.tpu.type} x{rule.tpu.count} "
-                    f"(expected {machine.name}); drop machineType or fix tpu",
+                    f"{rule.machine_type} does not match tpu {tpu_type} x{tpu.count} "
+                    f"(expected {other[0].name}); drop machineType or fix tpu",
                 )
             )
             return (), None, problems
-        return (machine,), topo, problems
+        problems.append(
+            RuleProblem(
+                i,
+                f"{p}.tpu",
+                f"no TPU machine type in the catalog matches type={tpu_type} count={tpu.count} "
+                f"topology={tpu.topology}; see `ccc catalog --family ct5lp|ct5l|ct5p|ct6e` for "
+                "valid counts and topologies",
+            )
+        )
+        return (), None, problems
     if rule.machine_type:
         m = catalog.machine_type(rule.machine_type)
         if m is None:

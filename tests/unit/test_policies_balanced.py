@@ -153,3 +153,46 @@ def test_placements_of_a_balanced_spread_serialise_in_order() -> None:
     assert chosen.all_placements() == chosen.placements
     one = Placement(A, "p", 1, "create", 1, 1)
     assert one.to_json() == {"zone": A, "nodePool": "p", "nodes": 1, "decision": "create"}
+
+
+def test_a_plan_without_a_cluster_says_so_in_json() -> None:
+    from policies.plan import Plan
+
+    doc = Plan(class_name="c", groups=(), outcome="o").to_json()
+    assert (doc["region"], doc["zones"], doc["locationSource"], doc["warnings"]) == (
+        None,
+        [],
+        "",
+        [],
+    )
+
+
+def test_a_single_pool_attempt_lists_itself_as_its_one_placement() -> None:
+    base = Attempt(
+        rule=0,
+        zone=A,
+        capacity_type=SPOT,
+        machine_type=MT,
+        node_pool="p",
+        accelerator=None,
+        nodes=2,
+        price_per_hour=None,
+        decision="scale",
+        reason="r",
+        pods=3,
+        target_nodes=5,
+    )
+    (only,) = base.all_placements()
+    assert (only.zone, only.node_pool, only.nodes, only.decision, only.target_nodes, only.pods) == (
+        A,
+        "p",
+        2,
+        "scale",
+        5,
+        3,
+    )
+    from dataclasses import replace
+
+    assert replace(base, target_nodes=None).all_placements()[0].target_nodes == 2
+    assert replace(base, decision="skip").all_placements() == ()
+    assert replace(base, node_pool=None).all_placements() == ()

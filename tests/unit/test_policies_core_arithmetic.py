@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ccc.api import labels as L
-from ccc.api.allocatable import allocatable, reserved_cpu_m, reserved_memory_bytes
+from ccc.api.allocatable import Allocatable, allocatable, reserved_cpu_m, reserved_memory_bytes
 from ccc.api.values import CapacityType, NodePool, NodePoolName, OfferingKey, Taint
 from ccc.api.workload import PodRequest
 from policies.consolidation import DEFAULT_CONSOLIDATION_DELAY, NodeUsage, plan_scale_down
@@ -405,3 +405,65 @@ def test_a_slot_caches_its_verdict_per_pod_template() -> None:
     slot.labels = {}
     assert slot.admits(pod) is True  # cached
     assert _slot(cls="other").admits(pod) is False
+
+
+# -- first-fit over what full nodes leave, per resource ---------------------------------------
+
+_BIG = Allocatable(cpu_m=10, memory_bytes=10, gpus=10, tpus=10, pods=10)
+
+
+def _tpl(name: str, count: int, **need: int) -> PodRequest:
+    return PodRequest(name=name, count=count, **need)
+
+
+@pytest.mark.parametrize("resource", ["cpu_m", "memory_bytes", "gpus", "tpus"])
+def test_what_full_nodes_leave_takes_smaller_pods_down_to_the_last_unit(resource: str) -> None:
+    m = catalog().machine_type("a3-highgpu-8g")
+    assert m is not None
+    big = _tpl("big", 2, **{resource: 6})
+    small = _tpl("small", 3, **{resource: 4})
+    # 2 full nodes with 4 left each take one small pod each; the third needs a node.
+    assert nodes_needed([(small, 2), (big, 1)], m, alloc=_BIG) == 3
+
+
+@pytest.mark.parametrize("resource", ["cpu_m", "memory_bytes", "tpus"])
+def test_larger_pods_are_packed_first(resource: str) -> None:
+    m = catalog().machine_type("a3-highgpu-8g")
+    assert m is not None
+    large = _tpl("large", 2, **{resource: 7})
+    small = _tpl("small", 2, **{resource: 3})
+    assert nodes_needed([(small, 3), (large, 1)], m, alloc=_BIG) == 2
+
+
+def test_pod_slots_left_on_full_nodes_count_down_to_the_last_one() -> None:
+    m = catalog().machine_type("a3-highgpu-8g")
+    assert m is not None
+    alloc = Allocatable(cpu_m=10, memory_bytes=10, gpus=0, tpus=0, pods=3)
+    big = _tpl("big", 4, cpu_m=5)  # 2 per node (CPU), 1 pod slot left per node
+    small = _tpl("small", 2, cpu_m=0, memory_bytes=1)
+    assert nodes_needed([(big, 2), (small, 3)], m, alloc=alloc) == 2
+    small3 = _tpl("small", 3, memory_bytes=1)
+    assert nodes_needed([(big, 2), (small3, 3)], m, alloc=alloc) == 3
+
+
+def test_a_remainder_node_is_shared_by_later_templates_one_pod_at_a_time() -> None:
+    m = catalog().machine_type("a3-highgpu-8g")
+    assert m is not None
+    a = _tpl("a", 1, gpus=5)
+    b = _tpl("b", 3, gpus=2)  # one fits next to a; two more share a second node
+    assert nodes_needed([(a, 2), (b, 5)], m, alloc=_BIG) == 2
+    c = _tpl("c", 5, gpus=2)
+    assert nodes_needed([(a, 2), (c, 5)], m, alloc=_BIG) == 2
+    d = _tpl("d", 9, gpus=1)  # 5 next to a, 4 on a new node
+    assert nodes_needed([(a, 2), (d, 10)], m, alloc=_BIG) == 2
+
+
+def test_every_template_is_packed_even_after_one_fits_into_open_room() -> None:
+    m = catalog().machine_type("a3-highgpu-8g")
+    assert m is not None
+    two_slots = Allocatable(cpu_m=10, memory_bytes=10, gpus=10, tpus=10, pods=2)
+    big = _tpl("big", 2, gpus=6)  # 2 nodes, 4 GPUs and 1 pod slot left on each
+    fits_left = _tpl("fits", 2, gpus=4)  # fills what is left
+    tiny = _tpl("tiny", 11, tpus=1)  # needs nodes of its own: 2 per node, 6 nodes
+    assert nodes_needed([(big, 1), (fits_left, 1), (tiny, 2)], m, alloc=two_slots) == 8
+    assert nodes_needed([(big, 1), (_tpl("big2", 3, gpus=6), 1)], m, alloc=_BIG) == 5
