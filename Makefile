@@ -18,7 +18,7 @@ install: $(STAMP) ## create .venv and install ccc with its dev tools
 plan: $(STAMP) ## dry-run the shipped example class with the built-in catalog
 	$(BIN)/ccc plan $(EXAMPLE) --replicas 4
 
-control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok and helm
+control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok, helm and the LWS controller
 	hack/control-plane/build.sh
 
 lint: $(STAMP)

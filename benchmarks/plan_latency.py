@@ -1,10 +1,10 @@
 """Plan latency vs. problem size (issue: foundation, item 8).
 
 Builds a ComputeClass with 20 rules over the us-central1 zones that offer each machine type (a
-cluster lives in one region) from the built-in catalog and N pending pods
-drawn from ~200 distinct pod templates, then times the controller's decide step (first choice
-per pod group, what ``ccc run`` does every loop) and the full plan listing every fallback (what
-``ccc plan`` prints). Prints seconds per size and the 100k/10k ratio.
+cluster lives in one region) from the built-in catalog and N pending pods drawn from ~200
+distinct pod templates, then times the controller's decide step (:func:`policies.decide.decide`
+with the first choice per pod group, what ``ccc run`` does every pass) and the full plan listing
+every fallback (what ``ccc plan`` prints). Prints seconds per size and the 100k/10k ratio.
 
     .venv/bin/python benchmarks/plan_latency.py [--sizes 1000,10000,100000] [--repeat 5]
 """
@@ -23,7 +23,10 @@ from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.location import configured_location
 from ccc.api.workload import PodRequest, Toleration
-from ccc.controller.decide import Snapshot, decide
+from policies.decide import decide
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
 
 MACHINES = ["g2-standard-8", "g2-standard-16", "a2-highgpu-1g", "a2-highgpu-4g", "a3-highgpu-8g"]
 REGION = "us-central1"
@@ -74,13 +77,15 @@ def build_pods(n: int, templates: int = 200, seed: int = 7) -> list[PodRequest]:
 def time_decide(pods: list[PodRequest], cc: ComputeClass, *, full: bool, repeat: int) -> float:
     catalog = load_builtin_catalog()
     cluster = configured_location(catalog, region=REGION)
-    snap = Snapshot(now=datetime.now(UTC), classes={"bench": cc}, pending=pods, cluster=cluster)
-    decide(snap, catalog, max_viable=None if full else 1)  # warm-up (imports, caches)
+    snap = ClusterSnapshot(now=datetime.now(UTC), classes={"bench": cc}, pending=pods)
+    state = ControllerState()
+    settings = Settings(cluster=cluster, max_viable=None if full else 1)
+    decide(snap, state, catalog, settings)  # warm-up (imports, caches)
     samples = []
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        d = decide(snap, catalog, max_viable=None if full else 1)
+        d = decide(snap, state, catalog, settings)
         samples.append(time.perf_counter() - t0)
         assert d.plans["bench"].groups
     return statistics.median(samples)

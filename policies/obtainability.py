@@ -3,7 +3,8 @@
 A stockout or quota error marks an offering (machine type, zone, capacity type) unavailable
 for a backoff that doubles on each repeat (``base_s``, ``2 × base_s``, … up to ``max_s``) and is
 forgotten on success. Regional quota errors are recorded with the region in place of the zone and
-block every zone of that region. The memory is an immutable value: every update returns a new
+block every zone of that region; quotas of all regions are recorded as ``global`` and block every
+zone. The memory is an immutable value: every update returns a new
 memory, so the controller can persist it (ComputeClass status) and the policies stay pure.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ccc.api.values import CapacityType, OfferingKey, region_of
+from ccc.api.values import GLOBAL_LOCATION, CapacityType, OfferingKey, region_of
 
 DEFAULT_BASE_BACKOFF_S = 180.0
 DEFAULT_MAX_BACKOFF_S = 3600.0
@@ -65,8 +66,9 @@ class ObtainabilityMemory:
     def lookup(
         self, machine_type: str, zone: str, capacity_type: CapacityType, now: datetime
     ) -> Unavailability | None:
-        """The active entry that blocks this offering (zone entry first, then region), if any."""
-        for loc in (zone, region_of(zone)):
+        """The active entry that blocks this offering (zone entry first, then region, then
+        global), if any."""
+        for loc in (zone, region_of(zone), GLOBAL_LOCATION):
             e = self.entries.get(
                 OfferingKey(machine_type=machine_type, zone=loc, capacity_type=capacity_type)
             )
@@ -86,14 +88,15 @@ class ObtainabilityMemory:
         return replace(self, entries={**self.entries, key: entry})
 
     def record_success(self, key: OfferingKey) -> ObtainabilityMemory:
-        """Forget ``key`` (and its regional entry): the offering just worked."""
-        region_key = key.model_copy(update={"zone": region_of(key.zone)})
-        if key not in self.entries and region_key not in self.entries:
+        """Forget ``key`` (and its regional and global entries): the offering just worked."""
+        gone = {
+            key,
+            key.model_copy(update={"zone": region_of(key.zone)}),
+            key.model_copy(update={"zone": GLOBAL_LOCATION}),
+        }
+        if not gone & self.entries.keys():
             return self
-        return replace(
-            self,
-            entries={k: v for k, v in self.entries.items() if k not in (key, region_key)},
-        )
+        return replace(self, entries={k: v for k, v in self.entries.items() if k not in gone})
 
     def prune(self, now: datetime) -> ObtainabilityMemory:
         """Drop entries whose backoff ended more than ``max_s`` ago (their repeat count resets)."""

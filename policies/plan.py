@@ -14,7 +14,7 @@ added::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ccc.api.location import ClusterLocation
@@ -99,6 +99,33 @@ class Attempt:
                 pods=self.pods,
                 spec=self.spec,
             ),
+        )
+
+    def parts(self) -> tuple[Attempt, ...]:
+        """One single-pool attempt per placement, in order: what the controller executes (one
+        provider call per pool). A single-pool attempt is its own only part; a skip has none.
+        The price is shared out by nodes."""
+        if not self.placements:
+            return () if self.decision == "skip" or self.node_pool is None else (self,)
+        total = sum(p.nodes for p in self.placements) or 1
+        return tuple(
+            replace(
+                self,
+                zone=p.zone,
+                node_pool=p.node_pool,
+                nodes=p.nodes,
+                decision=p.decision,
+                target_nodes=p.target_nodes,
+                pods=p.pods,
+                spec=p.spec,
+                price_per_hour=(
+                    None
+                    if self.price_per_hour is None
+                    else round(self.price_per_hour * p.nodes / total, 4)
+                ),
+                placements=(),
+            )
+            for p in self.placements
         )
 
     def to_json(self) -> dict[str, object]:

@@ -4,6 +4,8 @@
 - `control_plane`: etcd + kube-apiserver (the envtest tier); no controllers run, so objects stay
   exactly as the test writes them.
 - `cluster`: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (the e2e tier).
+- `lws_cluster`: the same `cluster` with the LeaderWorkerSet controller installed on first use
+  (its webhooks only see LeaderWorkerSets and their pods, so other tests are unaffected).
 
 Both control planes start once per session, on first use, and are stopped at session end; a final
 check fails the session if any of their processes is still alive. When a test fails, the tail of
@@ -29,9 +31,10 @@ from tests.support.controlplane import (
     processes_mentioning,
     start_control_plane,
 )
+from tests.support.lws import start_lws
 
 _PLANE_FIXTURES = ("control_plane", "cluster")
-_NEEDS_BINARIES = frozenset({"control_plane_bin", *_PLANE_FIXTURES})
+_NEEDS_BINARIES = frozenset({"control_plane_bin", "lws_cluster", *_PLANE_FIXTURES})
 _bin_dir_key = pytest.StashKey[Path | ControlPlaneError]()
 _work_dirs: list[Path] = []
 
@@ -93,6 +96,13 @@ def cluster(
 ) -> Iterator[ControlPlane]:
     """The full local cluster: control plane + controller-manager, scheduler and kwok."""
     yield from _run_plane(control_plane_bin, tmp_path_factory.mktemp("cluster"), full=True)
+
+
+@pytest.fixture(scope="session")
+def lws_cluster(cluster: ControlPlane) -> ControlPlane:
+    """The full cluster with the LeaderWorkerSet controller running (started once)."""
+    start_lws(cluster)
+    return cluster
 
 
 @pytest.hookimpl(wrapper=True)

@@ -39,6 +39,29 @@ GKE_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-accelerator"
 GKE_TPU_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-tpu-accelerator"
 GKE_TPU_TOPOLOGY_LABEL: Final = "cloud.google.com/gke-tpu-topology"
 
+#: GKE's spot preemption notice (set when the VM gets its ACPI G2 soft-off signal).
+IMPENDING_TERMINATION_TAINT: Final = "cloud.google.com/impending-node-termination"
+#: Set by the cloud node lifecycle controller on a node whose VM is shut down.
+SHUTDOWN_TAINT: Final = "node.cloudprovider.kubernetes.io/shutdown"
+#: Taints that mean "this node is going away": such a node never counts as room.
+TERMINATING_TAINTS: Final = (IMPENDING_TERMINATION_TAINT, SHUTDOWN_TAINT)
+#: GKE's flex-start deadline annotation (RFC 3339) on the node.
+GKE_TERMINATION_ANNOTATION: Final = "node.gke.io/machine-termination-datetime"
+#: GKE's flex-start max run duration label (seconds; the deadline is creation + this).
+GKE_MAX_RUN_DURATION_LABEL: Final = "cloud.google.com/gke-max-run-duration-seconds"
+
+# Disruption progress, kept on the node being replaced so it survives a controller restart
+# (docs/design/012-decisions-as-values.md). Written only by the controller.
+#: Why the node is being replaced: ``preemption`` | ``expiry`` | ``migration`` |
+#: ``consolidation``.
+DISRUPTION_ANNOTATION: Final = "ccc.dev/disruption"
+#: When the node was chosen (RFC 3339).
+DISRUPTION_SINCE_ANNOTATION: Final = "ccc.dev/disruption-since"
+#: Node pools (comma-separated) that received the node's replacement demand.
+REPLACEMENT_ANNOTATION: Final = "ccc.dev/replacement-pools"
+#: When the drain began (RFC 3339), once the replacement was Ready.
+DRAIN_STARTED_ANNOTATION: Final = "ccc.dev/drain-started"
+
 GPU_RESOURCE: Final = "nvidia.com/gpu"
 TPU_RESOURCE: Final = "google.com/tpu"
 #: GPU sharing labels GKE puts on shared-GPU nodes (pods select them to land there).

@@ -23,6 +23,7 @@ from pydantic_core import ErrorDetails
 
 from ccc.api.computeclass import API_VERSIONS, CROSS_FIELD_ERROR, KIND, ComputeClass
 from ccc.api.errors import ConfigError
+from ccc.api.servinggroup.resource import KIND as SERVING_GROUP_KIND
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -52,23 +53,31 @@ class Problem(NamedTuple):
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class InvalidComputeClass(ConfigError):
-    """A document that is not a valid ComputeClass.
+class InvalidManifest(ConfigError):
+    """A document that is not a valid object of its kind (``KIND``).
 
     Attributes:
         problems: every problem found, each with its field path and a fix.
         name: ``metadata.name`` when the document has one.
     """
 
+    KIND = "object"
+
     def __init__(self, problems: Sequence[Problem], *, name: str | None = None) -> None:
         self.problems = tuple(problems)
         self.name = name
-        first = self.problems[0] if self.problems else Problem("", "invalid ComputeClass")
+        first = self.problems[0] if self.problems else Problem("", f"invalid {self.KIND}")
         summary = str(first)
         if len(self.problems) > 1:
             summary += f" (and {len(self.problems) - 1} more)"
         super().__init__(first.message, path=first.path)
         self.args = (summary,)
+
+
+class InvalidComputeClass(InvalidManifest):
+    """A document that is not a valid ComputeClass."""
+
+    KIND = "ComputeClass"
 
 
 class ManifestError(ConfigError):
@@ -121,6 +130,11 @@ class Document:
     def is_compute_class(self) -> bool:
         """True for documents of kind ComputeClass (whatever their apiVersion)."""
         return self.kind == KIND
+
+    @property
+    def is_serving_group(self) -> bool:
+        """True for documents of kind ServingGroup (whatever their apiVersion)."""
+        return self.kind == SERVING_GROUP_KIND
 
 
 def _str_field(obj: Any, key: str) -> str | None:
@@ -284,8 +298,11 @@ def format_path(loc: Sequence[int | str]) -> str:
     return out
 
 
-def problems_from_error(error: ErrorDetails) -> list[Problem]:
-    """Translate one pydantic error of :class:`ComputeClass` validation into problems."""
+def problems_from_error(
+    error: ErrorDetails, *, root: type[BaseModel] = ComputeClass
+) -> list[Problem]:
+    """Translate one pydantic error of ``root`` (:class:`ComputeClass`, or another API object
+    such as a ServingGroup) validation into problems."""
     loc = tuple(error["loc"])
     path = format_path(loc)
     kind = error["type"]
@@ -296,9 +313,9 @@ def problems_from_error(error: ErrorDetails) -> list[Problem]:
             for rel, message, _ in ctx["violations"]
         ]
     if kind == "extra_forbidden":
-        return [Problem(path, _unknown_field_message(loc))]
+        return [Problem(path, _unknown_field_message(loc, root))]
     if kind == "missing":
-        return [Problem(path, _missing_message(loc))]
+        return [Problem(path, _missing_message(loc, root))]
     return [Problem(path, _value_message(error))]
 
 
@@ -306,9 +323,9 @@ def _split_rel(rel: str) -> tuple[str, ...]:
     return tuple(part for part in rel.split(".") if part)
 
 
-def _unknown_field_message(loc: tuple[int | str, ...]) -> str:
+def _unknown_field_message(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
     key = str(loc[-1])
-    allowed = _aliases(_model_at(loc[:-1]))
+    allowed = _aliases(_model_at(loc[:-1], root))
     message = "unknown field"
     parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "")
     hint = KNOWN_MISTAKES.get(f"{parent}.{key}") or KNOWN_MISTAKES.get(key)
@@ -325,8 +342,8 @@ def _unknown_field_message(loc: tuple[int | str, ...]) -> str:
     return f"{message}; remove it (see docs/api-reference.md for the fields allowed here)"
 
 
-def _missing_message(loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
+def _missing_message(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    model = _model_at(loc[:-1], root)
     field = _field(model, str(loc[-1])) if model else None
     message = f"required field is missing; add {loc[-1]}"
     if field is None:
@@ -390,9 +407,9 @@ def _field(model: type[BaseModel] | None, key: str) -> Any:
     return None
 
 
-def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
+def _model_at(loc: Sequence[int | str], root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that validates the object at ``loc`` (None for maps and scalars)."""
-    model: type[BaseModel] | None = ComputeClass
+    model: type[BaseModel] | None = root
     pending: Any = None
     for part in loc:
         if isinstance(part, int):

@@ -1,11 +1,13 @@
-"""Render the field and rule tables of docs/api-reference.md from the models.
+"""Render the field and rule tables of the API references from the models.
 
-The tables come from the same sources as the CRD (``compute_class_schema()`` and the
-cross-field rule registry), so the reference cannot drift from what ``ccc validate`` and the API
-server enforce. Prose around the tables (introduction, status example, differences from GKE) is
-kept by hand outside the generated block.
+docs/api-reference.md (ComputeClass) and docs/servinggroup-reference.md (ServingGroup). The
+tables come from the same sources as the CRDs (``compute_class_schema()``,
+``serving_group_schema()`` and the cross-field rule registry), so a reference cannot drift from
+what ``ccc validate`` and the API server enforce. Prose around the tables (introduction, status
+example, differences from GKE) is kept by hand outside the generated block.
 
-Regenerate: ``.venv/bin/python -m ccc.api.reference docs/api-reference.md``.
+Regenerate: ``.venv/bin/python -m ccc.api.reference docs/api-reference.md`` (and
+``--kind ServingGroup docs/servinggroup-reference.md``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,45 @@ from __future__ import annotations
 import json
 import sys
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from ccc.api.computeclass import ComputeClass, cross_field_rules
-from ccc.api.crd import compute_class_schema
+from ccc.api.computeclass import ComputeClass, CrossFieldRule, cross_field_rules
+from ccc.api.crd import compute_class_schema, serving_group_schema
+from ccc.api.servinggroup import ServingGroup
 
-BEGIN = "<!-- BEGIN GENERATED: python -m ccc.api.reference docs/api-reference.md -->"
 END = "<!-- END GENERATED -->"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One generated reference: the root model, its CRD schema, and its document."""
+
+    root: type[BaseModel]
+    schema: Callable[[], dict[str, Any]]
+    doc: str
+    command: str
+
+    @property
+    def begin(self) -> str:
+        return f"<!-- BEGIN GENERATED: python -m ccc.api.reference {self.command} -->"
+
+
+COMPUTE_CLASS = Reference(
+    ComputeClass, compute_class_schema, "docs/api-reference.md", "docs/api-reference.md"
+)
+SERVING_GROUP = Reference(
+    ServingGroup,
+    serving_group_schema,
+    "docs/servinggroup-reference.md",
+    "--kind ServingGroup docs/servinggroup-reference.md",
+)
+REFERENCES = {"ComputeClass": COMPUTE_CLASS, "ServingGroup": SERVING_GROUP}
+BEGIN = COMPUTE_CLASS.begin
 
 
 def _type(prop: Mapping[str, Any]) -> str:
@@ -48,6 +78,9 @@ def _constraints(prop: Mapping[str, Any], required: bool) -> str:
     items = prop.get("items") if isinstance(prop.get("items"), Mapping) else None
     if items is not None and "enum" in items:
         out.append("items one of " + ", ".join(f"`{v}`" for v in items["enum"]))
+    if prop.get("exclusiveMinimum") is True and "minimum" in prop:
+        out.append(f"> {prop['minimum']}")
+        prop = {k: v for k, v in prop.items() if k != "minimum"}
     for key, text in (
         ("minimum", "≥ {}"),
         ("maximum", "≤ {}"),
@@ -92,9 +125,9 @@ def _objects(path: str, schema: Mapping[str, Any]) -> Iterator[tuple[str, Mappin
         yield from _objects(f"{path}.{name}" if path else name, prop)
 
 
-def render_fields() -> str:
+def render_fields(ref: Reference = COMPUTE_CLASS) -> str:
     lines: list[str] = ["## Fields", ""]
-    for path, obj in _objects("", compute_class_schema()):
+    for path, obj in _objects("", ref.schema()):
         lines += [f"### `{path or '(root)'}`", ""]
         if obj.get("description"):
             lines += [_cell(obj["description"]), ""]
@@ -112,9 +145,9 @@ def render_fields() -> str:
     return "\n".join(lines)
 
 
-def _model_paths() -> dict[type[BaseModel], list[str]]:
-    """Where each model appears in a ComputeClass (camelCase paths; lists as ``[]``)."""
-    found: dict[type[BaseModel], list[str]] = {ComputeClass: ["the object"]}
+def _model_paths(root: type[BaseModel] = ComputeClass) -> dict[type[BaseModel], list[str]]:
+    """Where each model appears in an object of ``root`` (camelCase paths; lists as ``[]``)."""
+    found: dict[type[BaseModel], list[str]] = {root: ["the object"]}
 
     def walk(model: type[BaseModel], path: str) -> None:
         for name, field in model.model_fields.items():
@@ -126,8 +159,14 @@ def _model_paths() -> dict[type[BaseModel], list[str]]:
                 found.setdefault(model_type, []).append(sub_path + suffix)
                 walk(model_type, sub_path + suffix)
 
-    walk(ComputeClass, "")
+    walk(root, "")
     return found
+
+
+def rules_under(root: type[BaseModel]) -> dict[type[BaseModel], tuple[CrossFieldRule[Any], ...]]:
+    """The registered cross-field rules of ``root`` and of every model nested in it."""
+    models = _model_paths(root)
+    return {model: rules for model, rules in cross_field_rules().items() if model in models}
 
 
 def _models_in(annotation: Any, suffix: str = "") -> Iterator[tuple[type[BaseModel], str]]:
@@ -140,8 +179,8 @@ def _models_in(annotation: Any, suffix: str = "") -> Iterator[tuple[type[BaseMod
         yield from _models_in(arg, suffix + inner)
 
 
-def render_rules() -> str:
-    paths = _model_paths()
+def render_rules(ref: Reference = COMPUTE_CLASS) -> str:
+    paths = _model_paths(ref.root)
     lines = [
         "## Cross-field rules",
         "",
@@ -152,7 +191,7 @@ def render_rules() -> str:
         "either.",
         "",
     ]
-    for model, rules in cross_field_rules().items():
+    for model, rules in rules_under(ref.root).items():
         where = ", ".join(p if p == "the object" else f"`{p}`" for p in paths.get(model, [])[:2])
         lines += [
             f"### {model.__name__} ({where})",
@@ -166,28 +205,34 @@ def render_rules() -> str:
     return "\n".join(lines)
 
 
-def render() -> str:
+def render(ref: Reference = COMPUTE_CLASS) -> str:
     """The generated block, markers included."""
-    return "\n".join([BEGIN, "", render_fields(), render_rules(), END])
+    return "\n".join([ref.begin, "", render_fields(ref), render_rules(ref), END])
 
 
-def update(doc: str) -> str:
+def update(doc: str, ref: Reference = COMPUTE_CLASS) -> str:
     """``doc`` with its generated block replaced by :func:`render`'s output."""
-    head, sep, rest = doc.partition(BEGIN)
+    head, sep, rest = doc.partition(ref.begin)
     if not sep:
-        raise ValueError(f"marker {BEGIN!r} not found")
+        raise ValueError(f"marker {ref.begin!r} not found")
     _, sep2, tail = rest.partition(END)
     if not sep2:
         raise ValueError(f"marker {END!r} not found")
-    return head + render() + tail
+    return head + render(ref) + tail
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m ccc.api.reference docs/api-reference.md", file=sys.stderr)
+    kind = "ComputeClass"
+    if len(argv) == 3 and argv[0] == "--kind":
+        kind, argv = argv[1], argv[2:]
+    if len(argv) != 1 or kind not in REFERENCES:
+        print(
+            "usage: python -m ccc.api.reference [--kind ComputeClass|ServingGroup] DOC.md",
+            file=sys.stderr,
+        )
         return 2
     path = Path(argv[0])
-    path.write_text(update(path.read_text(encoding="utf-8")), encoding="utf-8")
+    path.write_text(update(path.read_text(encoding="utf-8"), REFERENCES[kind]), encoding="utf-8")
     return 0
 
 

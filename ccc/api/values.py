@@ -35,6 +35,11 @@ class AcceleratorKind(StrEnum):
     TPU = "tpu"
 
 
+#: The location of an offering blocked everywhere (a quota of all regions, e.g.
+#: ``GPUS_ALL_REGIONS``), in place of a zone or region.
+GLOBAL_LOCATION = "global"
+
+
 def region_of(zone: str) -> str:
     """``us-central1-a`` -> ``us-central1``; ``us-central1-ai1`` -> ``us-central1``."""
     head, _, _ = zone.rpartition("-")
@@ -56,7 +61,8 @@ class Accelerator(_Frozen):
 class OfferingKey(_Frozen):
     """What the obtainability memory remembers: one machine type in one zone at one price model.
 
-    ``zone`` may be a region name when a regional quota error blocked the whole region.
+    ``zone`` may be a region name when a regional quota error blocked the whole region, or
+    :data:`GLOBAL_LOCATION` when a quota of all regions did.
     """
 
     machine_type: str

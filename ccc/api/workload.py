@@ -346,9 +346,15 @@ def total_pods(requests: Iterable[PodRequest]) -> int:
 
 def group_by_template(requests: Sequence[PodRequest]) -> list[PodRequest]:
     """Merge requests with the same scheduling shape, adding their counts (order kept)."""
-    merged: dict[tuple[object, ...], PodRequest] = {}
+    first: dict[tuple[object, ...], PodRequest] = {}
+    counts: dict[tuple[object, ...], int] = {}
     for r in requests:
         key = r.template_key()
-        prev = merged.get(key)
-        merged[key] = r if prev is None else prev.model_copy(update={"count": prev.count + r.count})
-    return list(merged.values())
+        if key not in first:
+            first[key] = r
+            counts[key] = 0
+        counts[key] += r.count
+    return [
+        r if counts[k] == r.count else r.model_copy(update={"count": counts[k]})
+        for k, r in first.items()
+    ]

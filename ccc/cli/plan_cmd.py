@@ -1,7 +1,7 @@
 """``ccc plan``: what ccc would do for a ComputeClass, before anything runs.
 
-The plan is the controller's decide half (:func:`ccc.controller.decide.decide`) over a snapshot
-built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
+The plan is the controller's decide step (:func:`policies.decide.decide`) over a snapshot built
+from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
 pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
 """
 
@@ -34,10 +34,14 @@ from ccc.api.manifest import (
 )
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
-from ccc.controller.decide import Snapshot, decide
+from ccc.cli.plan_serving import holds_serving_group, run_serving_plan
+from policies.decide import decide
 from policies.location import resolve_location
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.plan import Plan
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
 from policies.tiers import compile_class
 
 
@@ -225,8 +229,22 @@ def plan(
         help="The cluster's zones, comma-separated, one region; used by rules that name none "
         "(default: every catalog zone of the region).",
     ),
+    unobtainable: list[str] = typer.Option(
+        [],
+        "--unobtainable",
+        help="ServingGroup plans: treat this variant's class as stocked out (repeatable).",
+    ),
 ) -> None:
-    """Show, in order, every node pool ccc would try for the pending pods, and why."""
+    """Show, in order, every node pool ccc would try for the pending pods, and why.
+
+    Given a ServingGroup (a file with one, or a directory with the group, its workloads and
+    their classes), show how its capacity is split over its variants instead.
+    """
+    if holds_serving_group(class_file):
+        _plan_serving_group(
+            class_file, workload, replicas, unavailable, unobtainable, output, catalog_file, zones
+        )
+        return
     if workload is None and replicas is None:
         replicas = 1
     if workload is not None and replicas is not None:
@@ -251,14 +269,10 @@ def plan(
             f"{workload}: no pod selects the class {cc.metadata.name!r}; add "
             f"nodeSelector {{{L.CLASS_LABEL}: {cc.metadata.name}}} to the pod template"
         )
-    snapshot = Snapshot(
-        now=now,
-        classes={cc.metadata.name: cc},
-        pending=selected,
-        memory={cc.metadata.name: parse_unavailable(unavailable, now)},
-        cluster=cluster,
-    )
-    result = decide(snapshot, catalog, max_viable=None)
+    snapshot = ClusterSnapshot(now=now, classes={cc.metadata.name: cc}, pending=selected)
+    state = ControllerState(memory={cc.metadata.name: parse_unavailable(unavailable, now)})
+    settings = Settings(cluster=cluster, default_zones=zone_list, max_viable=None)
+    result = decide(snapshot, state, catalog, settings)
     the_plan = result.plans[cc.metadata.name]
     if output is Output.json:
         sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")
@@ -266,6 +280,34 @@ def plan(
         sys.stdout.write(yaml.safe_dump(the_plan.to_json(), sort_keys=False))
     else:
         render_table(the_plan, Console(width=max(160, Console().width)))
+
+
+def _plan_serving_group(
+    path: Path,
+    workload: Path | None,
+    replicas: int | None,
+    unavailable: list[str],
+    unobtainable: list[str],
+    output: Output,
+    catalog_file: Path | None,
+    zones: str | None,
+) -> None:
+    if replicas is not None:
+        raise _fail("--replicas does not apply to a ServingGroup: its spec.capacity sets them")
+    try:
+        catalog = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    now = datetime.now(UTC)
+    run_serving_plan(
+        [path, *([workload] if workload else [])],
+        catalog=catalog,
+        now=now,
+        memory=parse_unavailable(unavailable, now),
+        unobtainable=unobtainable,
+        output=output.value,
+        default_zones=[z.strip() for z in zones.split(",") if z.strip()] if zones else None,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,12 +1,13 @@
-"""``ccc validate FILE|DIR ...``: check ComputeClass manifests without a cluster.
+"""``ccc validate FILE|DIR ...``: check ComputeClass and ServingGroup manifests without a cluster.
 
 Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
-to fix it``, then a one-line summary, then (on stderr) one line per warning about a valid class,
-``FILE: ComputeClass/NAME: warning: field.path: ...`` (fields accepted but not acted on, zones
-outside the class's region, ``nodePoolAutoCreation`` off, ``AnyBestEffort`` fall-through).
-Exit status: 0 all valid, 1 problems found, 2 a path does not exist or nothing to validate.
-Documents of other kinds are skipped and counted in the summary, so a directory of mixed
-manifests (a class next to its workloads) can be checked as is.
+to fix it`` (``ServingGroup/NAME`` likewise), then a one-line summary, then (on stderr) one
+line per warning about a valid class, ``FILE: ComputeClass/NAME: warning: field.path: ...``
+(fields accepted but not acted on, zones outside the class's region, ``nodePoolAutoCreation``
+off, ``AnyBestEffort`` fall-through). Exit status: 0 all valid, 1 problems found, 2 a path does
+not exist or nothing to validate. Documents of other kinds are skipped and counted in the
+summary, so a directory of mixed manifests (a class next to its workloads) can be checked as
+is.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.manifest import (
     Document,
     InvalidComputeClass,
+    InvalidManifest,
     ManifestError,
     load_file,
     manifest_files,
     parse_compute_class,
 )
+from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
 from policies.warnings import validation_warnings
 
 EXIT_OK = 0
@@ -42,6 +45,8 @@ class Report:
     files: int = 0
     classes: int = 0
     invalid_classes: int = 0
+    serving_groups: int = 0
+    invalid_serving_groups: int = 0
     skipped: int = 0
     broken_files: int = 0
     missing_paths: int = 0
@@ -52,7 +57,7 @@ class Report:
             return EXIT_USAGE
         if self.lines:
             return EXIT_INVALID
-        if self.classes == 0:
+        if self.classes == 0 and self.serving_groups == 0:
             return EXIT_USAGE
         return EXIT_OK
 
@@ -60,13 +65,20 @@ class Report:
         skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
         if self.exit_code == EXIT_OK:
             classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
+            if self.serving_groups:
+                groups = _plural(self.serving_groups, "ServingGroup")
+                classes = f"{classes}, {groups}" if self.classes else groups
             warned = f", {_plural(len(self.warnings), 'warning')}" if self.warnings else ""
             return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}{warned}"
-        if self.classes == 0 and not self.lines:
+        if self.classes == 0 and self.serving_groups == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
         if self.invalid_classes:
             parts.append(f"{self.invalid_classes} of {self.classes} ComputeClass(es) invalid")
+        if self.invalid_serving_groups:
+            parts.append(
+                f"{self.invalid_serving_groups} of {self.serving_groups} ServingGroup(s) invalid"
+            )
         if self.broken_files:
             parts.append(f"{_plural(self.broken_files, 'file')} unreadable")
         if self.missing_paths:
@@ -102,29 +114,44 @@ def validate_paths(paths: list[Path]) -> Report:
 
 
 def _validate_document(doc: Document, report: Report) -> None:
+    if doc.is_serving_group:
+        report.serving_groups += 1
+        try:
+            parse_serving_group(doc.body)
+        except InvalidServingGroup as exc:
+            report.invalid_serving_groups += 1
+            _report_problems(doc, exc, report)
+        return
     if not doc.is_compute_class and doc.kind is not None:
         report.skipped += 1
         return
     report.classes += 1
-    label = (
-        f"ComputeClass/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-    )
     try:
         cc = parse_compute_class(doc.body)
     except InvalidComputeClass as exc:
         report.invalid_classes += 1
-        for problem in exc.problems:
-            where = f"{problem.path}: " if problem.path else ""
-            report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+        _report_problems(doc, exc, report)
         return
     for warning in validation_warnings(cc, load_builtin_catalog()):
-        report.warnings.append(f"{doc.source}: {label}: warning: {warning}")
+        report.warnings.append(f"{doc.source}: {_label(doc, 'ComputeClass')}: warning: {warning}")
+
+
+def _label(doc: Document, kind: str) -> str:
+    return f"{kind}/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
+
+
+def _report_problems(doc: Document, exc: InvalidManifest, report: Report) -> None:
+    label = _label(doc, exc.KIND)
+    for problem in exc.problems:
+        where = f"{problem.path}: " if problem.path else ""
+        report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
 
 
 VALIDATE_HELP = (
-    "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) offline.\n\n"
-    "Prints one line per problem: FILE: ComputeClass/NAME: field.path: what to fix. "
-    "Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no ComputeClass."
+    "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) and ServingGroup"
+    " manifests (ccc.dev/v1alpha1) offline.\n\n"
+    "Prints one line per problem: FILE: KIND/NAME: field.path: what to fix. Exit status 0: all"
+    " valid; 1: problems found; 2: a path is missing or holds no ComputeClass or ServingGroup."
 )
 
 

@@ -6,6 +6,9 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from policies.obtainability import BackoffPolicy
+from policies.settings import Settings
+
 
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,6 +42,14 @@ class ControllerConfig(BaseModel):
     #: offering is marked unavailable, the pool shrinks back and the pods are walked again
     #: (longer for rules with capacityCheckWaitTimeSeconds).
     node_registration_timeout_s: float = Field(default=600.0, gt=0)
+    #: Pause between retries of one offering inside its capacityCheckWaitTimeSeconds.
+    capacity_check_retry_s: float = Field(default=10.0, gt=0)
+    #: Pause before retrying after a transient provider error or a failed provider listing.
+    error_retry_s: float = Field(default=5.0, gt=0)
+    #: Ask the provider why a pool's nodes have not come at most this often per pool.
+    late_error_poll_s: float = Field(default=10.0, gt=0)
+    #: Reservations are listed at most this often.
+    reservations_ttl_s: float = Field(default=60.0, ge=0)
     scale_down_enabled: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=8080, ge=0, le=65535)
@@ -50,3 +61,18 @@ class ControllerConfig(BaseModel):
     retry_period_s: float = 2.0
     #: Namespace for Events about cluster-scoped objects (ComputeClasses).
     event_namespace: str = "default"
+
+    def settings(self, *, max_viable: int | None = 1) -> Settings:
+        """The decide step's settings (:class:`policies.settings.Settings`) from these flags."""
+        return Settings(
+            backoff=BackoffPolicy(self.backoff_base_s, self.backoff_max_s),
+            default_zones=self.default_zones,
+            accept_gke_class_label=self.accept_gke_class_label,
+            max_viable=max_viable,
+            default_consolidation_delay=self.default_consolidation_delay,
+            scale_down_enabled=self.scale_down_enabled,
+            repair_after_s=self.repair_after_s,
+            node_registration_timeout_s=self.node_registration_timeout_s,
+            capacity_check_retry_s=self.capacity_check_retry_s,
+            error_retry_s=self.error_retry_s,
+        )

@@ -1,20 +1,32 @@
-"""Execute one attempt through a provider and classify the result.
+"""Execute commands: provider calls run as tracked tasks, never awaited inside a pass.
 
-The classification drives the obtainability memory: capacity and quota errors mark the
-offering unavailable and the walk moves on at once; transient errors leave the memory alone and
-the next reconcile retries; permanent errors (invalid request, permission, conflicting pool)
-also mark the offering so one broken rule cannot stall the class.
+:meth:`Executor.start` starts one task per provider command (:class:`~policies.commands.Provision`,
+:class:`~policies.commands.Delete`) and returns at once; when a call ends, its outcome (a
+:class:`~policies.state.ProviderDone` with the error as plain data) goes into the
+:class:`Inbox`, which wakes the loop at once (a stockout is walked again within one pass, not
+after a batching window). Other commands need no provider call: :class:`MarkUnavailable` and
+:class:`WaitUntil` are recorded in the state by the reducer; the lifecycle verbs (Replace,
+Cordon, Drain, ScaleTarget) are executed by the lifecycle and ServingGroup controllers that
+propose them.
+
+Typed provider errors are translated into :class:`~policies.state.ErrorInfo` here, in one
+place, so the policies can judge them without importing providers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
-from typing import Literal
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from ccc.api.values import CapacityType, NodePool, OfferingKey, region_of
-from policies.plan import Attempt, Placement
+import structlog
+
+from policies.commands import Command, Delete, MarkUnavailable, Provision, WaitUntil
+from policies.state import ErrorInfo, Input, ProviderDone, Result
 from providers.base import Provider
+from providers.clock import Clock
 from providers.errors import (
     InsufficientCapacityError,
     ProviderError,
@@ -22,77 +34,135 @@ from providers.errors import (
     QuotaExceededError,
 )
 
-Result = Literal["success", "stockout", "quota", "transient", "permanent"]
+log = structlog.get_logger("ccc.controller")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    attempt: Attempt
+def error_info(error: ProviderError) -> ErrorInfo:
+    """A provider error as the policies see it."""
     result: Result
-    pool: NodePool | None = None
-    error: ProviderError | None = None
-    #: the memory key to mark unavailable (None for success and transient errors)
-    mark: OfferingKey | None = None
-    #: every pool created or grown (several for multi-slice TPU and BALANCED attempts); on a
-    #: failure, those done before it (their nodes are coming)
-    pools: tuple[NodePool, ...] = ()
-    #: pending pods the done pools are sized for (less than the attempt's on a partial failure)
-    covered_pods: int = 0
+    if isinstance(error, InsufficientCapacityError):
+        result = "stockout"
+    elif isinstance(error, QuotaExceededError):
+        result = "quota"
+    elif isinstance(error, ProviderUnavailableError):
+        result = "transient"
+    else:
+        result = "permanent"
+    return ErrorInfo(
+        result=result,
+        code=error.reason,
+        message=error.message[:500],
+        scope=error.scope,
+        location=error.location,
+    )
+
+
+class Inbox:
+    """Outcomes waiting for the next pass, and the event that wakes the loop for them."""
+
+    def __init__(self) -> None:
+        self._items: deque[Input] = deque()
+        self.ready = asyncio.Event()
+
+    def put(self, item: Input) -> None:
+        self._items.append(item)
+        self.ready.set()
+
+    def take(self) -> list[Input]:
+        items = list(self._items)
+        self._items.clear()
+        self.ready.clear()
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Executor:
+    """Runs provider calls for commands as tasks (see the module docstring).
+
+    Args:
+        timeout_s: bound on each provider call (real time: it guards I/O, it is not a timer of
+            the loop).
+    """
+
+    def __init__(self, provider: Provider, clock: Clock, inbox: Inbox, *, timeout_s: float) -> None:
+        self.provider = provider
+        self.clock = clock
+        self.inbox = inbox
+        self.timeout_s = timeout_s
+        #: called with each outcome the moment its call ends (logging), before the inbox
+        self.on_done: Callable[[ProviderDone], None] = lambda _: None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def reason(self) -> str:
-        if self.error is None:
-            return ""
-        return self.error.reason
+    def busy(self) -> bool:
+        return bool(self._tasks)
 
+    def start(self, commands: Iterable[Command]) -> int:
+        """Start a task for each provider command; returns how many were started."""
+        started = 0
+        for c in commands:
+            if isinstance(c, Provision | Delete):
+                task = asyncio.create_task(self._run(c), name=f"provider-{c.pool}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                started += 1
+            elif not isinstance(c, MarkUnavailable | WaitUntil):
+                # No policy proposes these yet; the lifecycle and ServingGroup work that does
+                # brings their execution (Eviction API, /scale) with it.
+                log.error("command.not_executed", verb=type(c).__name__, reason=c.reason)
+        return started
 
-def classify(attempt: Attempt, error: ProviderError) -> tuple[Result, OfferingKey | None]:
-    """Map a provider error to a result and the offering (zone or region) to mark."""
-    assert attempt.machine_type is not None and attempt.capacity_type is not None
-    ct: CapacityType = attempt.capacity_type
-    zone = attempt.zone
-    if error.scope in ("region", "global"):
-        zone = error.location if error.scope == "region" and error.location else region_of(zone)
-    key = OfferingKey(machine_type=attempt.machine_type, zone=zone, capacity_type=ct)
-    if isinstance(error, InsufficientCapacityError):
-        return "stockout", key
-    if isinstance(error, QuotaExceededError):
-        return "quota", key
-    if isinstance(error, ProviderUnavailableError):
-        return "transient", None
-    return "permanent", key
+    async def wait_any(self) -> None:
+        """Wait until at least one running call ends (returns at once when none runs)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
 
+    async def cancel_all(self) -> None:
+        """Cancel running calls (leadership lost: the next leader reads the cloud's state)."""
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
 
-async def _apply(provider: Provider, p: Placement) -> NodePool:
-    if p.decision == "create" and p.spec is not None:
-        return await provider.create_node_pool(p.spec)
-    if p.decision == "scale" and p.target_nodes:
-        return await provider.resize_node_pool(p.node_pool, node_count=p.target_nodes)
-    raise ValueError(f"placement cannot be executed: {p.decision} {p.node_pool}")
-
-
-async def execute(provider: Provider, attempt: Attempt, *, timeout_s: float) -> Outcome:
-    """Create or scale the pool(s) of ``attempt``, one after the other (never raises
-    ProviderError). A failure stops there: pools done before it are kept and reported."""
-    done: list[NodePool] = []
-    covered = 0
-    for p in attempt.all_placements() or (_unexecutable(attempt),):
+    async def _run(self, command: Provision | Delete) -> None:
+        error: ErrorInfo | None = None
         try:
-            async with asyncio.timeout(timeout_s):
-                done.append(await _apply(provider, p))
+            async with asyncio.timeout(self.timeout_s):
+                await self._call(command)
         except ProviderError as exc:
-            result, key = classify(replace(attempt, zone=p.zone), exc)
-            last = done[-1] if done else None
-            return Outcome(attempt, result, last, exc, key, tuple(done), covered)
+            error = error_info(exc)
         except TimeoutError:
-            err = ProviderUnavailableError(
-                f"provider call timed out after {timeout_s:.0f}s", reason="TIMEOUT"
+            error = ErrorInfo(
+                "transient", "TIMEOUT", f"provider call timed out after {self.timeout_s:.0f}s"
             )
-            last = done[-1] if done else None
-            return Outcome(attempt, "transient", last, err, None, tuple(done), covered)
-        covered += p.pods
-    return Outcome(attempt, "success", done[-1], pools=tuple(done), covered_pods=covered)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected SDK error: retried after a pause
+            log.exception("provider.call_crashed", node_pool=command.pool)
+            error = ErrorInfo("transient", "INTERNAL", f"{type(exc).__name__}: {exc}"[:500])
+        done = ProviderDone(command, self.clock.now(), error)
+        try:
+            self.on_done(done)
+        finally:
+            self.inbox.put(done)
 
-
-def _unexecutable(attempt: Attempt) -> Placement:
-    return Placement(attempt.zone, attempt.node_pool or "", 0, "create", 0, 0, None)
+    async def _call(self, c: Provision | Delete) -> Any:
+        p = self.provider
+        if isinstance(c, Delete):
+            if c.whole_pool:
+                return await p.delete_node_pool(c.pool)
+            if c.nodes:
+                return await p.delete_nodes(c.pool, c.nodes)
+            if c.pool_size is not None and c.pool_size > 0:
+                return await p.resize_node_pool(c.pool, node_count=c.pool_size)
+            return await p.delete_node_pool(c.pool)
+        a = c.attempt
+        if a.decision == "create" and a.spec is not None:
+            return await p.create_node_pool(a.spec)
+        if a.decision == "scale" and a.node_pool and a.target_nodes is not None:
+            return await p.resize_node_pool(a.node_pool, node_count=a.target_nodes)
+        raise ValueError(f"attempt cannot be executed: {a.decision} {a.node_pool}")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,22 +11,23 @@ from typing import Any
 import structlog
 
 from ccc.api import labels as L
+from ccc.api.cluster import PodInfo
 from ccc.api.workload import PodRequest
-from ccc.controller.events import EventRecorder, EventType, ObjectRef
+from ccc.controller.events import EventType, ObjectRef
 from ccc.controller.metrics import Metrics
-from ccc.controller.projections import PodInfo
-from ccc.controller.state import PodRef
+from ccc.controller.sinks import EventSink
+from policies.room import PodRef
 from providers.clock import Clock
 
 log = structlog.get_logger("ccc.controller")
 
 
 class Notices:
-    def __init__(self, recorder: EventRecorder | None, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, recorder: EventSink | None, metrics: Metrics, clock: Clock) -> None:
         self.recorder = recorder
         self.metrics = metrics
         self.clock = clock
-        self._requested: dict[str, float] = {}
+        self._requested: dict[str, datetime] = {}
 
     async def orphan_events(
         self,
@@ -76,7 +76,7 @@ class Notices:
         if pods:
             for ref in pods:
                 if observe_requested and ref.uid not in self._requested:
-                    self._requested[ref.uid] = time.monotonic()
+                    self._requested[ref.uid] = now
                     if ref.since is not None:
                         self.metrics.pending_to_requested.labels(
                             class_name=observe_requested

@@ -20,7 +20,7 @@ import structlog
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
-from ccc.api.location import ClusterLocation, configured_location
+from ccc.api.location import configured_location
 from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
@@ -31,7 +31,8 @@ from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import Reconciler
 from ccc.controller.status import StatusWriter
-from providers.base import CatalogRefresher, ClusterLocator, Provider, SelfRepairing
+from ccc.controller.view import InformerView
+from providers.base import Provider
 from providers.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccc.run")
@@ -130,10 +131,8 @@ class Controller:
             config=config,
             clock=self.clock,
             metrics=self.metrics,
-            pods=self.pods,
-            nodes=self.nodes,
-            classes=self.classes,
-            recorder=EventRecorder(api, namespace=config.event_namespace),
+            view=InformerView(pods=self.pods, nodes=self.nodes, classes=self.classes, api=api),
+            events=EventRecorder(api, namespace=config.event_namespace),
             status=StatusWriter(api),
         )
         self.health = HealthServer(
@@ -148,78 +147,15 @@ class Controller:
         return self.pods.synced and self.nodes.synced and self.classes.synced
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
-        if new is not None and new.node_name and (old is None or not old.node_name):
-            self.reconciler.notices.pod_bound(new)
-        # Only a change of demand re-opens the batch window: a new pod that wants capacity, or
-        # a bound pod leaving (room freed). The scheduler's retries of a pending pod, which
-        # rewrite its PodScheduled condition at up to 50/s, do not.
-        if (new is not None and new.wants_capacity and (old is None or not old.wants_capacity)) or (
-            event == "DELETED" and old is not None and old.node_name
-        ):
-            self.reconciler.notify()
+        self.reconciler.on_pod(event, old, new)
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()
-
-    async def learn_location(self) -> None:
-        """Ask the provider where the cluster lives (its region and zones) and plan only
-        there; ``--zones`` narrows the zones. Without the capability, or when the call fails,
-        ``--region``/``--zones`` decide (else each class's own zones, see
-        :func:`policies.location.resolve_location`)."""
-        provider = self.reconciler.provider
-        cfg = self.config
-        location: ClusterLocation | None = None
-        if isinstance(provider, ClusterLocator):
-            try:
-                async with asyncio.timeout(cfg.provider_timeout_s):
-                    location = await provider.cluster_location()
-            except Exception as exc:
-                log.warning("cluster.location_failed", error=str(exc)[:300])
-        if location is None and (cfg.region or cfg.default_zones):
-            location = configured_location(
-                self.catalog, region=cfg.region, zones=cfg.default_zones, what="--region/--zones"
-            )
-        if location is not None and cfg.default_zones:
-            inside = tuple(z for z in cfg.default_zones if location.contains(z))
-            if inside:
-                location = location.model_copy(
-                    update={"zones": inside, "source": f"{location.source}; zones from --zones"}
-                )
-        self.reconciler.cluster = location
-        if location is not None:
-            log.info(
-                "cluster.location",
-                region=location.region,
-                zones=list(location.zones),
-                source=location.source,
-            )
-
-    async def refresh_catalog(self) -> None:
-        """Replace the catalog's zones with what the cloud reports (GKE), when it can."""
-        provider = self.reconciler.provider
-        if not isinstance(provider, CatalogRefresher):
-            return
-        try:
-            async with asyncio.timeout(self.config.provider_timeout_s):
-                refreshed = await provider.refresh_catalog(self.catalog)
-        except Exception as exc:
-            log.warning("catalog.refresh_failed", error=str(exc)[:300])
-            return
-        self.catalog = self.reconciler.catalog = refreshed
-        log.info("catalog.refreshed", machine_types=len(refreshed.machine_types))
 
     async def _lead(self) -> None:
         self.leading = True
         self.metrics.leader.set(1)
         log.info("leader.started", identity=self.identity)
-        await self.refresh_catalog()
-        await self.learn_location()
-        provider = self.reconciler.provider
-        if isinstance(provider, SelfRepairing):
-            try:
-                await provider.reconcile()
-            except Exception as exc:
-                log.warning("provider.reconcile_failed", error=str(exc)[:300])
         try:
             await self.reconciler.run()
         finally:

@@ -1,8 +1,11 @@
-"""ComputeClass status: conditions, per-rule state and the obtainability memory.
+"""ComputeClass status: conditions, per-rule state, and the controller state that must survive
+a restart.
 
-The obtainability memory lives in ``status.unavailableOfferings`` so it survives controller
-restarts and users can read it (``kubectl get cc NAME -o yaml``). The controller reads it back
-at start-up (:func:`memory_from_status`) and writes the whole status with a merge patch.
+Per class, ``status.unavailableOfferings`` holds the obtainability memory,
+``status.provisioningRequests`` the node pool requests in flight and ``status.capacityChecks``
+the open ``capacityCheckWaitTimeSeconds`` windows, so a new leader picks up where the last one
+stopped and users can read them (``kubectl get cc NAME -o yaml``). The controller reads them back
+when it starts leading (:func:`restore_state`) and writes the whole status with a merge patch.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import structlog
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.kube import request_json
+from policies.commands import CapacityCheck, Cause
 from policies.obtainability import BackoffPolicy, ObtainabilityMemory, Unavailability
+from policies.state import ControllerState, Request
 from policies.tiers import CompiledClass
 
 log = structlog.get_logger("ccc.status")
@@ -37,11 +42,7 @@ def memory_from_status(
     entries: list[Unavailability] = []
     for raw in (status or {}).get("unavailableOfferings") or []:
         try:
-            key = OfferingKey(
-                machine_type=raw["machineType"],
-                zone=raw["zone"],
-                capacity_type=CapacityType(raw["capacityType"]),
-            )
+            key = _offering(raw)
             entries.append(
                 Unavailability(
                     key,
@@ -71,6 +72,100 @@ def memory_to_status(memory: ObtainabilityMemory) -> list[dict[str, Any]]:
         }
         for e in sorted(memory, key=lambda e: (e.until, str(e.key)))
     ]
+
+
+def _offering(raw: Mapping[str, Any]) -> OfferingKey:
+    return OfferingKey(
+        machine_type=raw["machineType"],
+        zone=raw["zone"],
+        capacity_type=CapacityType(raw["capacityType"]),
+    )
+
+
+def requests_from_status(class_name: str, status: Mapping[str, Any] | None) -> list[Request]:
+    """Rebuild the class's in-flight requests from ``status.provisioningRequests``."""
+    out: list[Request] = []
+    for raw in (status or {}).get("provisioningRequests") or []:
+        try:
+            accepted = raw.get("acceptedAt")
+            out.append(
+                Request(
+                    pool=str(raw["nodePool"]),
+                    class_name=class_name,
+                    offering=_offering(raw),
+                    rule=int(raw.get("rule", -1)),
+                    nodes=int(raw.get("nodes", 0)),
+                    target_nodes=int(raw.get("targetNodes", 0)),
+                    started_at=_parse_ts(raw["startedAt"]),
+                    cause=Cause(raw.get("cause", Cause.PENDING.value)),
+                    accepted_at=_parse_ts(accepted) if accepted else None,
+                )
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("status.bad_provisioning_request", entry=str(raw)[:200], error=str(exc))
+    return out
+
+
+def requests_to_status(requests: Sequence[Request]) -> list[dict[str, Any]]:
+    out = []
+    for r in sorted(requests, key=lambda r: (r.started_at, r.pool)):
+        entry: dict[str, Any] = {
+            "nodePool": r.pool,
+            "machineType": r.offering.machine_type,
+            "zone": r.offering.zone,
+            "capacityType": r.offering.capacity_type.value,
+            "rule": r.rule,
+            "nodes": r.nodes,
+            "targetNodes": r.target_nodes,
+            "cause": r.cause.value,
+            "startedAt": _ts(r.started_at),
+        }
+        if r.accepted_at is not None:
+            entry["acceptedAt"] = _ts(r.accepted_at)
+        out.append(entry)
+    return out
+
+
+def checks_from_status(
+    class_name: str, status: Mapping[str, Any] | None
+) -> dict[str, CapacityCheck]:
+    out: dict[str, CapacityCheck] = {}
+    for raw in (status or {}).get("capacityChecks") or []:
+        try:
+            out[str(raw["nodePool"])] = CapacityCheck(
+                since=_parse_ts(raw["since"]),
+                ends_at=_parse_ts(raw["endsAt"]),
+                class_name=class_name,
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("status.bad_capacity_check", entry=str(raw)[:200], error=str(exc))
+    return out
+
+
+def checks_to_status(checks: Mapping[str, CapacityCheck]) -> list[dict[str, Any]]:
+    return [
+        {"nodePool": pool, "since": _ts(c.since), "endsAt": _ts(c.ends_at)}
+        for pool, c in sorted(checks.items())
+    ]
+
+
+def restore_state(classes: Sequence[Mapping[str, Any]], policy: BackoffPolicy) -> ControllerState:
+    """The controller state a new leader starts from: every class's persisted memory,
+    requests and capacity checks."""
+    memory: dict[str, list[Unavailability]] = {}
+    requests: list[Request] = []
+    checks: dict[str, CapacityCheck] = {}
+    for raw in classes:
+        name = str((raw.get("metadata") or {}).get("name", ""))
+        if not name:
+            continue
+        status = raw.get("status")
+        memory[name] = list(memory_from_status(status, policy))
+        requests.extend(requests_from_status(name, status))
+        checks.update(checks_from_status(name, status))
+    return ControllerState.restored(
+        memory=memory, requests=requests, capacity_checks=checks, backoff=policy
+    )
 
 
 def condition(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, helm) from the Go module proxy and cache the binaries
+# kube-scheduler, kubectl, kwok, helm, and the LeaderWorkerSet controller with its CRD in
+# ../lws/) from the Go module proxy and cache the binaries
 # outside the repository, keyed by versions. A second run with the same versions is a no-op.
 #
 # Usage: hack/control-plane/build.sh            # prints the bin directory on the last line
@@ -16,12 +17,13 @@ source "$here/versions.env"
 export GOTOOLCHAIN=local CGO_ENABLED=0
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 cache_root="${CCC_CACHE_DIR:-$HOME/.cache/ccc}"
-key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_r${BUILD_RECIPE}"
+key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_lws-${LWS_VERSION}_r${BUILD_RECIPE}"
 out="$cache_root/control-plane/$key"
 bin="$out/bin"
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm lws-controller)
+lws_crd="$out/lws/leaderworkersets.yaml"
 
-all_present() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
+all_present() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; [ -f "$lws_crd" ]; }
 if all_present; then echo "$bin"; exit 0; fi
 
 command -v go >/dev/null || { echo "build.sh: Go >= 1.24 is needed on PATH to build the control plane" >&2; exit 1; }
@@ -32,7 +34,15 @@ if all_present; then echo "$bin"; exit 0; fi   # a concurrent run finished it me
 stage="$out/stage"
 rm -rf "$stage"; mkdir -p "$stage"
 publish() { for b in "$@"; do mv -f "$stage/$b" "$bin/$b"; done; }
-log() { echo "[control-plane build $(date -u +%H:%M:%S)] $*" >&2; }
+# Each line carries the CPU seconds (user + system) the build's commands have used so far, so a
+# step's cost can be read off a loaded machine, where wall time says little.
+# (`times` runs in this shell: in a $(...) subshell it would only see the subshell.)
+log() {
+  times > "$out/.times"
+  local cpu
+  cpu="$(awk 'NR==2 { split($1, u, "m"); split($2, s, "m"); printf "%d", u[1]*60 + u[2] + s[1]*60 + s[2] }' "$out/.times")"
+  echo "[control-plane build $(date -u +%H:%M:%S) cpu ${cpu}s] $*" >&2
+}
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 build_kube() {
@@ -112,11 +122,39 @@ build_helm() {
   publish helm
 }
 
+build_lws() {
+  [ -x "$bin/lws-controller" ] && [ -f "$lws_crd" ] && return 0
+  local d="$out/src/lws" src
+  mkdir -p "$d" "$out/lws"
+  # LWS v0.8 declares go 1.25; the wrapper module must not declare less. Its k8s.io libraries
+  # are raised to the control plane's own patch release, so that a cold build reuses the
+  # packages just compiled for the kube binaries (same versions, same flags) instead of
+  # compiling a second copy.
+  local sv="v0.${KUBERNETES_VERSION#v1.}"
+  {
+    printf 'module local/lwsw\n\ngo 1.25.0\n\nrequire (\n\tsigs.k8s.io/lws %s\n' "$LWS_VERSION"
+    for m in api apiextensions-apiserver apimachinery apiserver client-go component-base component-helpers; do
+      printf '\tk8s.io/%s %s\n' "$m" "$sv"
+    done
+    printf ')\n\ntool sigs.k8s.io/lws/cmd\n'
+  } > "$d/go.mod"
+  log "building lws $LWS_VERSION"
+  (cd "$d" && go mod tidy)
+  (cd "$d" && go build -trimpath -p 2 -ldflags "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION -X sigs.k8s.io/lws/pkg/version.BuildDate=$build_date" -o "$stage/lws-controller" sigs.k8s.io/lws/cmd)
+  # The CRD is part of the same module version (config/crd/bases), so it cannot drift from the binary.
+  src="$(cd "$d" && go list -m -f '{{.Dir}}' sigs.k8s.io/lws)"
+  cp "$src/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" "$stage/leaderworkersets.yaml"
+  chmod 0644 "$stage/leaderworkersets.yaml"
+  mv -f "$stage/leaderworkersets.yaml" "$lws_crd"
+  publish lws-controller
+}
+
 start=$(date +%s)
 build_etcd
 build_kwok
 build_helm
 build_kube
+build_lws
 rm -rf "$stage"
 all_present || { log "missing binaries in $bin"; exit 1; }
 log "built in $(( $(date +%s) - start ))s"

@@ -43,7 +43,7 @@ POOL_UID_LABEL = "ccc.dev/kwok-pool-uid"
 #: kwok manages Nodes carrying this annotation (``--manage-nodes-with-annotation-selector``).
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 #: GKE's spot preemption notice taint (set when the VM gets its ACPI G2 soft-off signal).
-IMPENDING_TERMINATION_TAINT = "cloud.google.com/impending-node-termination"
+IMPENDING_TERMINATION_TAINT = well_known.IMPENDING_TERMINATION_TAINT
 
 _SPEC_KEY, _COUNT_KEY, _CREATED_KEY, _RESERVATIONS_KEY, _DELETING_KEY, _REMOVING_KEY = (
     "spec",

@@ -1,8 +1,10 @@
 """A simulated cloud for tests, ``ccc simulate``, the kwok provider and benchmarks.
 
 See :mod:`providers.simulated.cloud` for the behaviour and docs/design/004-simulated-cloud.md
-for the decisions behind it. :mod:`providers.simulated.traces` turns real spot availability
-traces into capacity scripts.
+for the decisions behind it. :mod:`providers.simulated.traces` turns availability traces into
+capacity scripts; :mod:`providers.simulated.trace_csv` is the generic CSV format and
+:mod:`providers.simulated.trace_sources` the named data sets and the ``--trace`` registry
+(docs/simulate.md).
 """
 
 from providers.simulated.cloud import SimulatedCloud

@@ -16,8 +16,9 @@ Nodes), ``ccc simulate`` and benchmarks. Behaviour it commits to (docs/design/00
 * **Time comes from the injected clock.** Provisioning takes ``provisioning_delay_s`` (the call
   returns when the nodes are ready; a cancelled caller does not undo the request, as with a
   real long-running operation). Scripted changes apply when the clock reaches them.
-* Spot capacity that drops below what is running preempts the newest spot nodes; flex-start
-  nodes are removed at their deadline. Both leave a :class:`Disruption` notice.
+* Spot capacity that drops below what is running preempts the newest spot nodes (``strict``,
+  the default; ``preemption="zero"`` preempts only when capacity reaches 0); flex-start nodes
+  are removed at their deadline. Both leave a :class:`Disruption` notice.
 
 Pure in-memory and single-threaded: it never blocks the event loop.
 """
@@ -54,7 +55,7 @@ from providers.simulated.model import (
     PoolShape,
 )
 from providers.simulated.pools import SimPool
-from providers.simulated.timeline import Timeline
+from providers.simulated.timeline import PreemptionConvention, Timeline
 
 
 class SimulatedCloud(Timeline):
@@ -71,6 +72,8 @@ class SimulatedCloud(Timeline):
         catalog: when given, machine types and zones are validated against it
             (``InvalidRequestError``) and pools get the machine type's accelerator.
         location: the cluster's region and zones it reports (:meth:`cluster_location`).
+        preemption: ``"strict"`` (default) or ``"zero"``, see
+            :data:`~providers.simulated.timeline.PreemptionConvention`.
     """
 
     name = "simulated"
@@ -86,6 +89,7 @@ class SimulatedCloud(Timeline):
         project: str = "sim-project",
         catalog: Catalog | None = None,
         location: ClusterLocation | None = None,
+        preemption: PreemptionConvention = "strict",
     ) -> None:
         self.location = location
         self.default_capacity = default_capacity
@@ -94,7 +98,7 @@ class SimulatedCloud(Timeline):
         self.retry_backoff_s = retry_backoff_s
         self.project = project
         self.catalog = catalog
-        super().__init__(clock or SystemClock(), self._new_ledger())
+        super().__init__(clock or SystemClock(), self._new_ledger(), preemption=preemption)
         self.faults = Faults()
         self.calls: list[Call] = []
         self.transient_retries = 0
@@ -102,10 +106,10 @@ class SimulatedCloud(Timeline):
     def reset(self) -> None:
         """Back to a fresh cloud with the constructor's settings: no pools, limits, quota,
         reservations, scripted changes, injected failures, notices or recorded calls.
-        :attr:`start` and :meth:`on_disruption` subscribers are kept."""
-        start, subscribers = self.start, self._subscribers
-        super().__init__(self.clock, self._new_ledger())
-        self.start, self._subscribers = start, subscribers
+        :attr:`start`, :meth:`on_disruption` and :meth:`on_change` subscribers are kept."""
+        start, subscribers, watchers = self.start, self._subscribers, self._watchers
+        super().__init__(self.clock, self._new_ledger(), preemption=self.preemption)
+        self.start, self._subscribers, self._watchers = start, subscribers, watchers
         self.faults = Faults()
         self.calls = []
         self.transient_retries = 0
@@ -233,7 +237,7 @@ class SimulatedCloud(Timeline):
         now = self.clock.now()
         for node in pool.newest_first():
             self._remove_node(pool, node, None, now)
-        self._generation += 1
+        self._changed()
 
     async def list_node_pools(self) -> Sequence[NodePool]:
         """Every pool, managed or not, in creation order."""

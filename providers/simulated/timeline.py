@@ -12,6 +12,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from ccc.api.values import CapacityType, NodePool, OfferingKey
 from providers.clock import Clock
@@ -28,6 +29,11 @@ from providers.simulated.schedule import Schedule
 #: A point in virtual time: an aware datetime, or seconds after the cloud's :attr:`start`.
 When = datetime | float
 
+#: What a drop in spot capacity does to the nodes held (docs/simulate.md, "Preemption"):
+#: ``strict`` preempts the nodes above the new capacity (SkyNomad/SpotHedge convention);
+#: ``zero`` preempts only when capacity reaches 0, and then every spot node of the offering.
+PreemptionConvention = Literal["strict", "zero"]
+
 
 class Timeline:
     """Pools and nodes over virtual time. Not a provider by itself (see ``SimulatedCloud``).
@@ -35,13 +41,20 @@ class Timeline:
     Args:
         clock: where time comes from.
         ledger: the capacity accounting nodes are booked against.
+        preemption: what a drop in spot capacity preempts (see :data:`PreemptionConvention`).
     """
 
-    def __init__(self, clock: Clock, ledger: Ledger) -> None:
+    def __init__(
+        self, clock: Clock, ledger: Ledger, *, preemption: PreemptionConvention = "strict"
+    ) -> None:
+        if preemption not in ("strict", "zero"):
+            raise ValueError(f"preemption must be 'strict' or 'zero', not {preemption!r}")
         self.clock = clock
         self.ledger = ledger
+        self.preemption: PreemptionConvention = preemption
         self.start = clock.now()
         self._subscribers: list[Callable[[Disruption], None]] = []
+        self._watchers: list[Callable[[], None]] = []
         self._pools: dict[str, SimPool] = {}
         self._by_offering: dict[OfferingKey, dict[str, SimPool]] = {}
         self._schedule = Schedule()
@@ -55,7 +68,8 @@ class Timeline:
         self, offering: OfferingKey, nodes: int | None, *, at: When | None = None
     ) -> None:
         """From ``at`` (default now), the offering supports ``nodes`` nodes in total (running
-        included; ``None`` = unlimited). Spot nodes above the new total are preempted."""
+        included; ``None`` = unlimited). Spot nodes above the new total are preempted under the
+        ``strict`` convention; under ``zero`` only a total of 0 preempts (all of them)."""
         self._at(at, lambda t: self._apply_capacity(offering, nodes, t))
 
     def stockout(
@@ -121,6 +135,17 @@ class Timeline:
         """Grows on every change to pools or nodes (cheap change detection for mirrors)."""
         return self._generation
 
+    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` after every change to pools or nodes (when :attr:`generation`
+        grows), synchronously. Returns an unsubscribe."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+    def _changed(self) -> None:
+        self._generation += 1
+        for callback in list(self._watchers):
+            callback()
+
     def node_pool(self, name: str) -> NodePool | None:
         """The pool as ``list_node_pools`` would report it (not recorded as a call)."""
         self.apply_due_events()
@@ -180,7 +205,7 @@ class Timeline:
     def _insert_pool(self, pool: SimPool) -> None:
         self._pools[pool.name] = pool
         self._by_offering.setdefault(pool.shape.offering, {})[pool.name] = pool
-        self._generation += 1
+        self._changed()
 
     def _add_nodes(
         self, pool: SimPool, picks: Sequence[str | None], now: datetime, ready: datetime
@@ -200,7 +225,7 @@ class Timeline:
             if node.deadline is not None:
                 self._schedule.push(node.deadline, self._expiry(pool.name, node.name))
         pool.busy_until = max(pool.busy_until, ready)
-        self._generation += 1
+        self._changed()
 
     def _expiry(self, pool_name: str, node_name: str) -> Callable[[datetime], None]:
         def expire(t: datetime) -> None:
@@ -216,7 +241,7 @@ class Timeline:
     ) -> None:
         del pool.nodes[node.name]
         self.ledger.release(pool.shape, node.reservation)
-        self._generation += 1
+        self._changed()
         if kind is None:
             return
         notice = Disruption(
@@ -228,8 +253,12 @@ class Timeline:
 
     def _apply_capacity(self, offering: OfferingKey, nodes: int | None, t: datetime) -> None:
         self.ledger.limits[offering] = nodes
-        excess = self.ledger.in_use[offering] - (nodes if nodes is not None else 1 << 62)
-        if excess > 0 and offering.capacity_type is CapacityType.SPOT:
+        if offering.capacity_type is not CapacityType.SPOT or nodes is None:
+            return
+        if self.preemption == "zero" and nodes > 0:
+            return
+        excess = self.ledger.in_use[offering] - nodes
+        if excess > 0:
             self._preempt(None, offering, excess, t)
 
     def _preempt(

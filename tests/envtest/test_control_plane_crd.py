@@ -67,7 +67,11 @@ def installed_crd(control_plane: ControlPlane) -> Iterator[dict[str, Any]]:
     """The CRD from `ccc crd`, applied with kubectl and read back once Established."""
     ccc = Path(sys.executable).with_name("ccc")
     printed = subprocess.run(
-        [str(ccc), "crd"], capture_output=True, text=True, check=False, timeout=120
+        [str(ccc), "crd", "--kind", "ComputeClass"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert printed.returncode == 0, f"ccc crd failed: {printed.stderr}"
     assert yaml.safe_load(printed.stdout)["metadata"]["name"] == CRD_NAME

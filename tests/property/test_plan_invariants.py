@@ -36,11 +36,15 @@ from ccc.api.values import (
     region_of,
 )
 from ccc.api.workload import PodRequest, Toleration
-from ccc.controller.decide import Snapshot, decide
+from policies.commands import Provision
+from policies.decide import decide
 from policies.obtainability import ObtainabilityMemory
 from policies.offering import WalkContext
 from policies.packing import fits, node_allocatable, nodes_needed
 from policies.plan import Attempt
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
 from policies.tiers import CompiledClass, Tier, compile_class
 from policies.walk import plan_class
 from tests.builders import NOW
@@ -335,25 +339,25 @@ def test_every_plan_respects_what_a_gke_cluster_can_do(data: st.DataObject) -> N
     viable = [a for a in plan.attempts if a.decision != "skip"]
     event(f"viable attempts: {'0' if not viable else '1-3' if len(viable) < 4 else '4+'}")
     event(f"multi-pool attempts: {any(a.placements for a in viable)}")
-    # The controller's first choice is the plan's first choice (one decide step).
-    snap = Snapshot(
-        now=NOW,
-        classes={"c": cc},
-        pending=[workload],
-        reservations=listing,
-        cluster=cluster,
-        node_pools=pools,
+    # The controller's first choice is the plan's first choice (one decide step), executed as
+    # one Provision per pool it touches. Demand that the listed pools' coming nodes absorb is
+    # not walked by the controller, so the comparison needs none absorbed.
+    snap = ClusterSnapshot(
+        now=NOW, classes={"c": cc}, pending=[workload], reservations=listing, node_pools=pools
     )
-    first = decide(snap, CATALOG, max_viable=1).plans["c"].groups[0].chosen
+    decision = decide(snap, ControllerState(), CATALOG, Settings(cluster=cluster, max_viable=1))
+    if decision.absorbed_existing or decision.absorbed_expected:
+        return
+    first = decision.plans["c"].groups[0].chosen
+    chosen = plan.groups[0].chosen
     assert (first and (first.rule, first.zone, first.capacity_type, first.nodes)) == (
-        plan.groups[0].chosen
-        and (
-            plan.groups[0].chosen.rule,
-            plan.groups[0].chosen.zone,
-            plan.groups[0].chosen.capacity_type,
-            plan.groups[0].chosen.nodes,
-        )
+        chosen and (chosen.rule, chosen.zone, chosen.capacity_type, chosen.nodes)
     )
+    provisions = [c for c in decision.commands if isinstance(c, Provision)]
+    parts = first.all_placements() if first else ()
+    assert [(c.pool, c.attempt.zone, c.attempt.nodes) for c in provisions] == [
+        (p.node_pool, p.zone, p.nodes) for p in parts
+    ]
 
 
 MULTI_HOST = [(m, t) for m, t in TPU_SHAPES if t.hosts > 1]

@@ -10,6 +10,9 @@ no version sniffing.
   service-account issuer and keys, client-certificate auth).
 - With `full=True` it also starts kube-controller-manager, kube-scheduler and kwok; kwok manages
   the nodes annotated `kwok.x-k8s.io/node=fake` and moves their pods to Running.
+- With `lws=True` (and `full`) it also runs the LeaderWorkerSet controller with its CRD and
+  admission webhooks on loopback (`tests.support.lws.start_lws`, which also works on a running
+  plane).
 
 Every component listens on free loopback ports, runs in its own process group with its output in a
 log file under `work_dir/logs/`, and is stopped by `ControlPlane.stop()` (SIGTERM to the group,
@@ -51,6 +54,7 @@ BINARIES = (
     "kubectl",
     "kwok",
     "helm",
+    "lws-controller",
 )
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -385,6 +389,7 @@ def start_control_plane(
     full: bool = False,
     timeout_s: float = 120.0,
     scheduler_args: Sequence[str] = (),
+    lws: bool = False,
 ) -> ControlPlane:
     """Start etcd + kube-apiserver (and, with `full`, controller-manager, scheduler and kwok).
 
@@ -395,6 +400,7 @@ def start_control_plane(
             `default` ServiceAccount exists (pods can then be created in `default`).
         timeout_s: readiness budget per component.
         scheduler_args: extra kube-scheduler flags (benchmarks: ``--kube-api-qps=500``).
+        lws: with `full`, also run the LeaderWorkerSet controller (see `tests.support.lws`).
 
     Returns:
         The running control plane; the caller must `stop()` it.
@@ -412,6 +418,10 @@ def start_control_plane(
         _start_etcd_and_apiserver(plane, full=full, timeout_s=timeout_s)
         if full:
             _start_cluster_components(plane, timeout_s=timeout_s, scheduler_args=scheduler_args)
+            if lws:
+                from .lws import start_lws  # here: tests.support.lws imports this module
+
+                start_lws(plane, timeout_s=timeout_s)
     except BaseException:
         with contextlib.suppress(ControlPlaneError):
             plane.stop(grace_s=3)

@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     "module",
-    ["benchmarks.time_to_running", "benchmarks.controller_memory", "benchmarks.stockout_latency"],
+    [
+        "benchmarks.time_to_running",
+        "benchmarks.controller_memory",
+        "benchmarks.stockout_latency",
+        "benchmarks.simulate_inputs",
+    ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:
     done = subprocess.run(

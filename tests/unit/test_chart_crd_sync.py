@@ -1,28 +1,38 @@
-"""The Helm chart ships exactly the CRD that ``ccc crd`` prints, and its appVersion is the
+"""The Helm chart ships exactly the CRDs that ``ccc crd`` prints, and its appVersion is the
 package version (the image tag defaults to it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 import ccc
-from ccc.cli.crd_cmd import render_crd
+from ccc.cli.crd_cmd import Kind, render_crd
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "ccc"
-CRD_FILE = CHART / "crds" / "computeclasses.ccc.dev.yaml"
-REGENERATE = f".venv/bin/ccc crd > {CRD_FILE.relative_to(CHART.parents[1])}"
+CRD_FILES = {
+    Kind.COMPUTE_CLASS: CHART / "crds" / "computeclasses.ccc.dev.yaml",
+    Kind.SERVING_GROUP: CHART / "crds" / "servinggroups.ccc.dev.yaml",
+}
 
 
-def test_chart_crd_is_byte_for_byte_what_ccc_crd_prints() -> None:
-    assert CRD_FILE.read_text() == render_crd(), (
-        f"{CRD_FILE.name} is out of date with the API models; regenerate it with: {REGENERATE}"
+@pytest.mark.parametrize("kind", list(Kind))
+def test_chart_crd_is_byte_for_byte_what_ccc_crd_prints(kind: Kind) -> None:
+    crd_file = CRD_FILES[kind]
+    regenerate = f".venv/bin/ccc crd --kind {kind} > {crd_file.relative_to(CHART.parents[1])}"
+    assert crd_file.read_text() == render_crd(kind=kind), (
+        f"{crd_file.name} is out of date with the API models; regenerate it with: {regenerate}"
     )
 
 
-def test_chart_crds_directory_holds_only_the_computeclass_crd() -> None:
-    assert sorted(p.name for p in (CHART / "crds").iterdir()) == [CRD_FILE.name]
+def test_chart_crds_directory_holds_exactly_one_file_per_crd_of_ccc_crd() -> None:
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(
+        p.name for p in CRD_FILES.values()
+    )
+    printed = [d["metadata"]["name"] for d in yaml.safe_load_all(render_crd())]
+    assert sorted(printed) == sorted(p.name.removesuffix(".yaml") for p in CRD_FILES.values())
 
 
 def test_chart_app_version_is_the_package_version() -> None:

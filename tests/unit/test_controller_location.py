@@ -14,7 +14,7 @@ from ccc.api.location import ClusterLocation
 from ccc.controller.config import ControllerConfig
 from ccc.controller.projections import pod_info
 from ccc.controller.run import Controller, ProviderOptions, build_provider
-from ccc.controller.state import pending_pods
+from policies.room import pending_pods
 from providers.clock import VirtualClock
 from providers.simulated import SimulatedCloud
 from tests.builders import catalog
@@ -43,8 +43,7 @@ async def test_a_leader_on_gke_plans_in_the_region_clusters_get_reports(
     provider = provider_for(emu)
     try:
         c = Controller(_NoApi(), provider, config=ControllerConfig(leader_elect=False))
-        await c.learn_location()
-        await c.refresh_catalog()
+        await c.reconciler.learn_location()
     finally:
         provider.close()
     assert c.reconciler.cluster is not None
@@ -63,7 +62,7 @@ async def test_zones_flag_narrows_the_provider_location() -> None:
     )
     cfg = ControllerConfig(leader_elect=False, default_zones=("us-central1-b", "us-east4-a"))
     c = Controller(_NoApi(), cloud, config=cfg, clock=cloud.clock)
-    await c.learn_location()
+    await c.reconciler.learn_location()
     assert c.reconciler.cluster is not None
     assert c.reconciler.cluster.zones == ("us-central1-b",)
 
@@ -77,7 +76,7 @@ async def test_a_failing_location_call_falls_back_to_the_flags() -> None:
     c = Controller(
         _NoApi(), cloud, config=ControllerConfig(leader_elect=False, region="europe-west4")
     )
-    await c.learn_location()
+    await c.reconciler.learn_location()
     assert c.reconciler.cluster is not None and c.reconciler.cluster.region == "europe-west4"
 
 

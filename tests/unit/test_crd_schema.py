@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from ccc.api.computeclass import ComputeClass, cross_field_rules
-from ccc.api.crd import compute_class_crd, compute_class_schema
+from ccc.api.computeclass import ComputeClass
+from ccc.api.crd import all_crds, compute_class_crd, compute_class_schema
+from ccc.api.reference import rules_under
 from ccc.cli.main import app
 
 
@@ -102,7 +103,7 @@ def test_cel_rules_are_the_declared_cross_field_rules() -> None:
     in_crd: list[dict[str, str]] = []
     for _, node in _nodes(compute_class_schema()):
         in_crd += node.get("x-kubernetes-validations", [])
-    declared = {r.message: r.cel for rules in cross_field_rules().values() for r in rules}
+    declared = {r.message: r.cel for rules in rules_under(ComputeClass).values() for r in rules}
     assert {v["message"]: v["rule"] for v in in_crd} == declared
     rule_level = compute_class_schema()["properties"]["spec"]["properties"]["priorities"]["items"]
     messages = [v["message"] for v in rule_level["x-kubernetes-validations"]]
@@ -131,7 +132,7 @@ def test_the_api_reference_documents_every_field_and_rule() -> None:
         name = path.rsplit(".", 1)[-1].removesuffix("[]")
         if name and name != "*":
             assert f"`{name}`" in reference, f"{path} is missing from docs/api-reference.md"
-    for rules in cross_field_rules().values():
+    for rules in rules_under(ComputeClass).values():
         for rule in rules:
             assert f"`{rule.id}`" in reference, f"rule {rule.id} is missing from the reference"
 
@@ -140,9 +141,13 @@ def test_ccc_crd_prints_the_same_crd_as_yaml_and_json() -> None:
     runner = CliRunner()
     as_yaml = runner.invoke(app, ["crd"])
     as_json = runner.invoke(app, ["crd", "--output", "json"])
-    assert as_yaml.exit_code == as_json.exit_code == 0
-    assert yaml.safe_load(as_yaml.stdout) == compute_class_crd()
-    assert json.loads(as_json.stdout) == compute_class_crd()
+    one_yaml = runner.invoke(app, ["crd", "--kind", "ComputeClass"])
+    one_json = runner.invoke(app, ["crd", "--kind", "computeclass", "-o", "json"])
+    assert as_yaml.exit_code == as_json.exit_code == one_yaml.exit_code == one_json.exit_code == 0
+    assert list(yaml.safe_load_all(as_yaml.stdout)) == all_crds()
+    assert json.loads(as_json.stdout) == {"apiVersion": "v1", "kind": "List", "items": all_crds()}
+    assert yaml.safe_load(one_yaml.stdout) == compute_class_crd()
+    assert json.loads(one_json.stdout) == compute_class_crd()
 
 
 def test_ccc_crd_rejects_an_unknown_output_format() -> None:

@@ -1,10 +1,12 @@
-"""The controller executes multi-pool attempts (TPU slices, BALANCED spreads) and plans only in
-the cluster's region, over in-memory caches and the simulated cloud (the real implementation
-``ccc simulate`` uses; informers and the API server are exercised in tests/e2e)."""
+"""The controller executes multi-pool attempts (TPU slices, BALANCED spreads) one provider call
+per pool and plans only in the cluster's region, over in-memory caches and the simulated cloud
+(the real implementation ``ccc simulate`` uses; informers and the API server are exercised in
+tests/e2e)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from ccc.api import labels as L
@@ -13,12 +15,13 @@ from ccc.api.values import CapacityType, OfferingKey, region_of
 from ccc.controller.config import ControllerConfig
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import PodInfo, pod_info
-from ccc.controller.reconciler import Reconciler
+from ccc.controller.reconciler import PassReport, Reconciler
+from policies.commands import Provision
 from providers.base import ClusterLocator
 from providers.clock import VirtualClock
 from providers.simulated import SimulatedCloud
 from tests.builders import catalog
-from tests.unit.test_reconciler import ListStore
+from tests.unit.test_reconciler import ListView
 
 A, B, C = "us-central1-a", "us-central1-b", "us-central1-c"
 
@@ -53,17 +56,31 @@ def _pod(i: int, *, resource: str = L.GPU_RESOURCE, amount: int = 8) -> PodInfo:
     )
 
 
-def _reconciler(cloud: SimulatedCloud, cls: dict[str, Any], pods: list[PodInfo]) -> Reconciler:
+def _reconciler(
+    cloud: SimulatedCloud, cls: dict[str, Any], pods: list[PodInfo], **config: Any
+) -> Reconciler:
     return Reconciler(
         provider=cloud,
         catalog=catalog(),
-        config=ControllerConfig(scale_down_enabled=False),
+        config=ControllerConfig(scale_down_enabled=False, **config),
         clock=cloud.clock,
         metrics=Metrics(),
-        pods=ListStore(pods),
-        nodes=ListStore([]),
-        classes=ListStore([cls]),
+        view=ListView(pods, [], [cls]),
     )
+
+
+def _provisions(report: PassReport) -> list[Provision]:
+    return [c for c in report.commands if isinstance(c, Provision)]
+
+
+def _results(reports: Sequence[PassReport]) -> list[tuple[str, str]]:
+    """(zone, result) of every provisioning call, in order."""
+    return [
+        (done.command.attempt.zone, "success" if done.error is None else done.error.result)
+        for r in reports
+        for done in r.outcomes
+        if isinstance(done.command, Provision)
+    ]
 
 
 async def _sizes(cloud: SimulatedCloud) -> Counter[str]:
@@ -80,14 +97,19 @@ BALANCED = {
 }
 
 
-async def test_a_balanced_batch_creates_one_pool_per_zone_in_one_pass() -> None:
+async def test_a_balanced_batch_is_one_provider_call_per_zone_in_one_pass() -> None:
     cloud = SimulatedCloud(clock=VirtualClock())
     r = _reconciler(cloud, _class(BALANCED), [_pod(i) for i in range(4)])
-    report = await r.reconcile_once()
-    assert [o.result for o in report.outcomes] == ["success"]
-    assert len(report.outcomes[0].pools) == 3
+    first = await r.reconcile_once()
+    calls = _provisions(first)
+    assert [(c.attempt.zone, c.attempt.nodes) for c in calls] == [(A, 2), (B, 1), (C, 1)]
+    assert len({c.pool for c in calls}) == 3
+    assert [c.reason.endswith(f"(pool {i} of 3)") for i, c in enumerate(calls, 1)] == [True] * 3
+    reports = [first, *await r.settle()]
+    assert _results(reports) == [(A, "success"), (B, "success"), (C, "success")]
     assert await _sizes(cloud) == Counter({A: 2, B: 1, C: 1})
-    await r.reconcile_once()  # the expected nodes absorb the pods: nothing more is asked
+    again = await r.reconcile_once()  # the expected nodes absorb the pods: nothing more is asked
+    assert _provisions(again) == [] and again.absorbed == 4
     assert await _sizes(cloud) == Counter({A: 2, B: 1, C: 1})
 
 
@@ -97,38 +119,50 @@ async def test_a_stockout_inside_a_balanced_batch_walks_only_the_pods_not_yet_co
         OfferingKey(machine_type="a3-highgpu-8g", zone=B, capacity_type=CapacityType.SPOT)
     )
     r = _reconciler(cloud, _class(BALANCED), [_pod(i) for i in range(4)])
-    report = await r.reconcile_once()
-    assert [o.result for o in report.outcomes] == ["stockout", "success"]
-    assert report.outcomes[0].covered_pods == 2  # zone a's pool was made before b failed
+    reports = await r.settle()
+    results = _results(reports)
+    assert results[:3] == [(A, "success"), (B, "stockout"), (C, "success")]
+    # only zone b's one pod is walked again, in a zone that still has capacity
+    again = [c for rep in reports[1:] for c in _provisions(rep)]
+    assert [c.attempt.nodes for c in again] == [1] and again[0].attempt.zone != B
     sizes = await _sizes(cloud)
     assert sum(sizes.values()) == 4 and B not in sizes
 
 
 async def test_multi_host_tpu_demand_becomes_one_pool_per_slice() -> None:
-    cloud = SimulatedCloud(clock=VirtualClock(), catalog=catalog())
+    east5 = ClusterLocation(region="us-east5", zones=("us-east5-a",))
+    cloud = SimulatedCloud(clock=VirtualClock(), catalog=catalog(), location=east5)
     rule = {
         "tpu": {"type": "tpu-v6e-slice", "count": 4, "topology": "4x4"},
         "location": {"zones": ["us-east5-a"]},
     }
     pods = [_pod(i, resource=L.TPU_RESOURCE, amount=4) for i in range(8)]
     r = _reconciler(cloud, _class(rule), pods)
-    report = await r.reconcile_once()
-    assert [o.result for o in report.outcomes] == ["success"]
+    await r.learn_location()
+    first = await r.reconcile_once()
+    assert [c.attempt.nodes for c in _provisions(first)] == [4, 4]
+    reports = [first, *await r.settle()]
+    assert [res for _, res in _results(reports)] == ["success", "success"]
     pools = await cloud.list_node_pools()
     assert sorted(p.node_count for p in pools) == [4, 4]
     assert len({p.name for p in pools}) == 2
 
 
 async def test_the_controller_plans_only_in_the_cluster_region() -> None:
-    cloud = SimulatedCloud(clock=VirtualClock())
+    cloud = SimulatedCloud(
+        clock=VirtualClock(),
+        location=ClusterLocation(region="us-east4", zones=("us-east4-b",)),
+    )
     rules = [
         {"machineType": "a3-highgpu-8g", "spot": True, "location": {"zones": [A, B]}},
         {"machineType": "a3-highgpu-8g", "spot": True},
     ]
     r = _reconciler(cloud, _class(*rules), [_pod(0)])
-    r.cluster = ClusterLocation(region="us-east4", zones=("us-east4-b",))
-    report = await r.reconcile_once()
-    assert [(o.attempt.rule, o.attempt.zone) for o in report.outcomes] == [(1, "us-east4-b")]
+    await r.learn_location()
+    assert r.cluster is not None and r.cluster.region == "us-east4"
+    reports = await r.settle()
+    calls = [c for rep in reports for c in _provisions(rep)]
+    assert [(c.attempt.rule, c.attempt.zone) for c in calls] == [(1, "us-east4-b")]
     assert all(region_of(p.zones[0]) == "us-east4" for p in await cloud.list_node_pools())
 
 

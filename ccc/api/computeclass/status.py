@@ -85,7 +85,10 @@ class UnavailableOffering(ApiModel):
     machine_type: str = Field(max_length=100, description="Machine type, e.g. a3-highgpu-8g.")
     zone: str = Field(
         max_length=63,
-        description="Zone, or a region when a regional quota blocked the whole region.",
+        description=(
+            "Zone; a region when a regional quota blocked the whole region; global when a quota"
+            " of all regions (e.g. GPUS_ALL_REGIONS) blocked every region."
+        ),
     )
     capacity_type: CapacityType = Field(
         strict=False, description="reservation, flex-start, spot or on-demand."
@@ -99,6 +102,40 @@ class UnavailableOffering(ApiModel):
     since: datetime = Field(strict=False, description="First failure of the current streak.")
     until: datetime = Field(
         strict=False, description="ccc skips the offering until this time, then retries it."
+    )
+
+
+class ProvisioningRequest(ApiModel):
+    """A node pool create or scale-up ccc asked for whose nodes have not all registered yet."""
+
+    node_pool: str = Field(max_length=100, description="The node pool asked for.")
+    machine_type: str = Field(max_length=100, description="Machine type, e.g. a3-highgpu-8g.")
+    zone: str = Field(max_length=63, description="Zone of the pool.")
+    capacity_type: CapacityType = Field(
+        strict=False, description="reservation, flex-start, spot or on-demand."
+    )
+    rule: int = Field(ge=-1, description="Index of the rule the request serves.")
+    nodes: int = Field(ge=0, description="Nodes the request adds.")
+    target_nodes: int = Field(ge=0, description="Size of the pool once the request is done.")
+    cause: str = Field(
+        max_length=32, description="Why: pending, repair, expiry, preemption, migration, ..."
+    )
+    started_at: datetime = Field(strict=False, description="When ccc sent the request.")
+    accepted_at: datetime | None = Field(
+        strict=False,
+        default=None,
+        description="When the provider accepted it (unset while the call runs).",
+    )
+
+
+class CapacityCheck(ApiModel):
+    """A capacityCheckWaitTimeSeconds window: the pool's offering is retried, not skipped,
+    until it ends."""
+
+    node_pool: str = Field(max_length=100, description="The node pool being retried.")
+    since: datetime = Field(strict=False, description="First failure of the window.")
+    ends_at: datetime = Field(
+        strict=False, description="After this, a failure marks the offering unavailable."
     )
 
 
@@ -127,5 +164,24 @@ class ComputeClassStatus(ApiModel):
         description=(
             "ccc extension, the obtainability memory: offerings that recently failed (stockout,"
             " quota) and until when they are skipped."
+        ),
+    )
+    provisioning_requests: list[ProvisioningRequest] | None = Field(
+        None,
+        max_length=1000,
+        json_schema_extra=ListType.ATOMIC,
+        description=(
+            "ccc extension: node pool requests in flight (sent, or accepted with nodes still to"
+            " register). A new leader reads them back, so it neither asks twice nor restarts the"
+            " registration timeout."
+        ),
+    )
+    capacity_checks: list[CapacityCheck] | None = Field(
+        None,
+        max_length=1000,
+        json_schema_extra=ListType.ATOMIC,
+        description=(
+            "ccc extension: open capacityCheckWaitTimeSeconds windows, kept across controller"
+            " restarts."
         ),
     )

@@ -1,5 +1,16 @@
-"""Turn the informer caches into policy inputs: pending demand, free and expected node room,
-and node usage for scale-down. Pure functions over projections (no I/O)."""
+"""The cluster as the policies need it: pending demand, free and expected node room, missing and
+empty nodes. Pure functions over the pod and node projections (no I/O).
+
+The caches a snapshot is built from can disagree for a while (each informer lags on its own, and
+the provider's pool listing is a third view). The rules here make such disagreement neither
+create nor hide demand:
+
+* a pod bound to a node the node cache has not seen yet uses up room of its pool's expected
+  (requested, unregistered) nodes, so a new pending pod is not absorbed into room that no longer
+  exists;
+* a node carrying a terminating taint (a spot preemption notice, a shut-down VM) is never room;
+* a node that is not Ready yet counts as coming room for ``not_ready_grace`` after creation.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +22,17 @@ from datetime import datetime, timedelta
 from ccc.api import labels as L
 from ccc.api.allocatable import allocatable
 from ccc.api.catalog import Catalog
+from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.values import NodePool
 from ccc.api.workload import PodRequest, affinity_class
-from ccc.controller.projections import NodeInfo, PodInfo
 from policies.consolidation import NodeUsage
 from policies.inflight import NodeSlot
-
-#: A node that is not Ready yet still counts as coming capacity for this long after creation.
-NOT_READY_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
 class PodRef:
+    """One pending pod behind a pod group (for Events and latency metrics)."""
+
     namespace: str
     name: str
     uid: str
@@ -76,7 +86,13 @@ def pool_of(node: NodeInfo) -> str | None:
     return node.labels.get(L.NODE_POOL_LABEL) or node.labels.get(L.GKE_NODE_POOL_LABEL)
 
 
-def _bound_requests(pods: Iterable[PodInfo]) -> dict[str, list[PodInfo]]:
+def terminating(node: NodeInfo) -> str | None:
+    """The key of a taint that says the node is going away, if it carries one."""
+    return next((t.key for t in node.taints if t.key in L.TERMINATING_TAINTS), None)
+
+
+def pods_by_node(pods: Iterable[PodInfo]) -> dict[str, list[PodInfo]]:
+    """Pods bound to each node (finished pods excluded)."""
     by_node: dict[str, list[PodInfo]] = defaultdict(list)
     for p in pods:
         if p.node_name and p.phase not in ("Succeeded", "Failed"):
@@ -84,28 +100,34 @@ def _bound_requests(pods: Iterable[PodInfo]) -> dict[str, list[PodInfo]]:
     return by_node
 
 
+def registered_nodes(nodes: Iterable[NodeInfo]) -> dict[str, int]:
+    """Nodes per pool in the node cache."""
+    out: dict[str, int] = defaultdict(int)
+    for n in nodes:
+        pool = pool_of(n)
+        if pool:
+            out[pool] += 1
+    return out
+
+
 def node_slots(
-    nodes: Iterable[NodeInfo],
-    pods: Iterable[PodInfo],
+    nodes: Sequence[NodeInfo],
+    bound: Mapping[str, Sequence[PodInfo]],
     pools: Sequence[NodePool],
     catalog: Catalog,
     *,
     now: datetime,
+    not_ready_grace: timedelta = timedelta(minutes=5),
 ) -> list[NodeSlot]:
     """Free room on the classes' nodes, plus room on nodes pools were asked for but that have
-    not registered yet (``expected``)."""
-    bound = _bound_requests(pods)
+    not registered yet (``expected``), less what pods bound to not-yet-seen nodes use."""
     slots: list[NodeSlot] = []
-    registered: dict[str, int] = defaultdict(int)
     for n in nodes:
-        pool_name = pool_of(n)
-        if pool_name:
-            registered[pool_name] += 1
         if L.CLASS_LABEL not in n.labels and L.GKE_CLASS_LABEL not in n.labels:
             continue
-        if n.deletion_timestamp is not None or n.unschedulable:
+        if n.deletion_timestamp is not None or n.unschedulable or terminating(n):
             continue
-        young = n.creation_timestamp is not None and now - n.creation_timestamp < NOT_READY_GRACE
+        young = n.creation_timestamp is not None and now - n.creation_timestamp < not_ready_grace
         if not n.ready and not young:
             continue
         on_node = bound.get(n.name, [])
@@ -121,6 +143,8 @@ def node_slots(
                 pods=n.pods - len(on_node),
             )
         )
+    registered = registered_nodes(nodes)
+    expected: list[NodeSlot] = []
     for pool in pools:
         missing = pool.node_count - registered.get(str(pool.name), 0)
         machine = catalog.machine_type(pool.machine_type)
@@ -128,7 +152,7 @@ def node_slots(
             continue
         a = allocatable(machine)
         for i in range(missing):
-            slots.append(
+            expected.append(
                 NodeSlot(
                     name=f"{pool.name}/expected-{i}",
                     labels=pool.labels,
@@ -141,16 +165,30 @@ def node_slots(
                     expected=True,
                 )
             )
-    return slots
+    known = {n.name for n in nodes}
+    unseen = {name: ps for name, ps in bound.items() if name not in known}
+    if unseen and expected:
+        _use_expected_room(unseen, expected)
+    return slots + expected
+
+
+def _use_expected_room(unseen: Mapping[str, Sequence[PodInfo]], expected: list[NodeSlot]) -> None:
+    """Pods already bound to nodes the cache has not seen take their room out of the expected
+    nodes: first those of a pool whose name is part of the node's name (every provider names
+    nodes after their pool), then any expected node that admits them."""
+    for node_name in sorted(unseen):
+        preferred = [s for s in expected if s.name.split("/expected-")[0] in node_name]
+        others = [s for s in expected if s not in preferred]
+        for pod in unseen[node_name]:
+            request = pod.request()
+            for slot in preferred + others:
+                if slot.admits(request) and slot.take(request, 1):
+                    break
 
 
 def missing_nodes(nodes: Iterable[NodeInfo], pools: Sequence[NodePool]) -> dict[str, int]:
     """Managed pools with fewer registered nodes than requested: name -> missing count."""
-    registered: dict[str, int] = defaultdict(int)
-    for n in nodes:
-        pool = pool_of(n)
-        if pool:
-            registered[pool] += 1
+    registered = registered_nodes(nodes)
     return {
         str(p.name): p.node_count - registered.get(str(p.name), 0)
         for p in pools
@@ -158,32 +196,33 @@ def missing_nodes(nodes: Iterable[NodeInfo], pools: Sequence[NodePool]) -> dict[
     }
 
 
+def workload_pods(bound: Sequence[PodInfo]) -> int:
+    """How many of a node's pods are workload: not DaemonSet or mirror (static) pods."""
+    return sum(1 for p in bound if p.owner_kind not in ("DaemonSet", "Node"))
+
+
+def empty_nodes(
+    nodes: Iterable[NodeInfo], bound: Mapping[str, Sequence[PodInfo]], managed: set[str]
+) -> set[str]:
+    """Nodes of managed pools that run no workload pod."""
+    return {
+        n.name for n in nodes if pool_of(n) in managed and not workload_pods(bound.get(n.name, []))
+    }
+
+
 def node_usage(
     nodes: Iterable[NodeInfo],
-    pods: Iterable[PodInfo],
+    bound: Mapping[str, Sequence[PodInfo]],
     managed_pools: Mapping[str, NodePool],
-    empty_since: dict[str, datetime],
-    *,
-    now: datetime,
+    empty_since: Mapping[str, datetime],
 ) -> list[NodeUsage]:
-    """Workload pods per node of managed pools; updates ``empty_since`` in place (a node that
-    runs a workload pod is removed from it; an empty one keeps its first-seen-empty time)."""
-    bound = _bound_requests(pods)
+    """Workload pods per node of managed pools, with the time each empty node was first seen
+    empty (tracked in the controller state)."""
     out: list[NodeUsage] = []
-    seen: set[str] = set()
     for n in nodes:
         pool = pool_of(n)
         if pool is None or pool not in managed_pools:
             continue
-        seen.add(n.name)
-        workload = sum(
-            1 for p in bound.get(n.name, []) if p.owner_kind not in ("DaemonSet", "Node")
-        )
-        if workload:
-            empty_since.pop(n.name, None)
-        else:
-            empty_since.setdefault(n.name, now)
-        out.append(NodeUsage(n.name, pool, workload, empty_since.get(n.name)))
-    for gone in set(empty_since) - seen:
-        empty_since.pop(gone, None)
+        workload = workload_pods(bound.get(n.name, []))
+        out.append(NodeUsage(n.name, pool, workload, None if workload else empty_since.get(n.name)))
     return out

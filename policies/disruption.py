@@ -1,0 +1,266 @@
+"""Disruption: the methods that take nodes away, in one fixed order, and the arbiter between
+them.
+
+Each pass runs the methods in this order, and each only *proposes* (karpenter's disruption
+methods, GKE's defrag plugins):
+
+1. :func:`preemption`: spot nodes the cloud is taking away (taints, NotReady, notices);
+2. :func:`expiry`: flex-start nodes near their deadline (``nodeRecycling.leadTimeSeconds``);
+3. :func:`migration`: nodes of lower rules when a higher rule is obtainable again
+   (``activeMigration.optimizeRulePriority``);
+4. :func:`consolidation`: empty nodes and pools after the class's consolidation delay.
+
+:func:`arbitrate` then admits proposals in that order: a node claimed by an earlier method is not
+touched by a later one; nothing but a preemption (the cloud's, not ours) touches a node of a pool
+that carries a pending replacement, is being drained toward, or has a provisioning request or a
+provider call outstanding; and budgeted methods stay within the class's disruption budget
+(``activeMigration.reconciliationPolicy.maxNodeDisruption``, default 1), counting the nodes
+already being replaced. Consolidation of empty nodes is not budgeted (nothing runs on them).
+
+Preemption, expiry and migration are extension points today: they propose nothing. Their
+inputs (deadlines, spot signals, rule rank, replacement progress: :mod:`policies.nodes`) are in
+:class:`DisruptionContext` already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ccc.api.computeclass import ComputeClass
+from ccc.api.values import NodePool
+from policies.commands import Cause, Command, Delete, WaitUntil
+from policies.consolidation import plan_scale_down
+from policies.nodes import NodeFacts
+from policies.room import node_usage
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
+
+
+@dataclass(frozen=True, slots=True)
+class DisruptionContext:
+    """Everything a disruption method may read.
+
+    Attributes:
+        pools: the provider's pools by name (only when the listing is fresh; else empty).
+        facts: per-node facts of class nodes (deadline, signal, rule rank, progress).
+        pending_classes: classes with pending pods (absorbed ones included).
+        busy_pools: pools other commands of this pass already change.
+    """
+
+    now: datetime
+    snapshot: ClusterSnapshot
+    state: ControllerState
+    settings: Settings
+    classes: Mapping[str, ComputeClass]
+    pools: Mapping[str, NodePool]
+    facts: Mapping[str, NodeFacts]
+    pending_classes: frozenset[str]
+    busy_pools: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What one method wants done: commands that disrupt ``nodes`` (and remove ``pools``).
+
+    A proposal with no nodes and pools is a wait (its commands are :class:`WaitUntil`)."""
+
+    method: Cause
+    class_name: str | None
+    nodes: tuple[str, ...]
+    pools: tuple[str, ...]
+    commands: tuple[Command, ...]
+    reason: str
+    budgeted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A proposal the arbiter turned down, with why (GKE's words where it has them:
+    ``MaxNodeDisruptionReached``; ccc's: ``ClaimedByEarlierMethod``, ``ProtectedReplacement``)."""
+
+    proposal: Proposal
+    why: str
+
+
+Method = Callable[[DisruptionContext], Sequence[Proposal]]
+
+
+def preemption(ctx: DisruptionContext) -> Sequence[Proposal]:
+    """Spot nodes with a termination signal (``NodeFacts.signal``): replace their pods at once.
+
+    Extension point: proposes nothing yet. It will propose, per signalled node, a
+    :class:`~policies.commands.Replace` (cause ``preemption``, not budgeted, not subject to
+    protection) and a :class:`~policies.commands.MarkUnavailable` of the spot offering.
+    """
+    del ctx
+    return ()
+
+
+def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
+    """Flex-start nodes whose ``deadline - nodeRecycling.leadTimeSeconds`` has passed, closest
+    deadline first: Replace, then Cordon, then Drain once the replacement is Ready.
+
+    Extension point: proposes nothing yet (``NodeFacts.deadline`` and ``progress`` are its
+    inputs)."""
+    del ctx
+    return ()
+
+
+def migration(ctx: DisruptionContext) -> Sequence[Proposal]:
+    """Nodes whose ``rule_rank`` is worse than a rule that is obtainable again, for classes with
+    ``activeMigration.optimizeRulePriority``: create before delete, within the budget.
+
+    Extension point: proposes nothing yet."""
+    del ctx
+    return ()
+
+
+def consolidation(ctx: DisruptionContext) -> Sequence[Proposal]:
+    """Empty nodes and pools of managed pools after the class's consolidation delay (existing
+    behaviour: docs/controller.md). Pools of classes with pending pods are left alone, and so is
+    everything while the pool listing is not fresh."""
+    if not ctx.settings.scale_down_enabled or not ctx.snapshot.pools_fresh:
+        return ()
+    managed = {name: p for name, p in ctx.pools.items() if p.managed}
+    usage = node_usage(ctx.snapshot.nodes, ctx.snapshot.by_node, managed, ctx.state.empty_since)
+    delays = {name: consolidation_delay(cc, ctx.settings) for name, cc in ctx.classes.items()}
+    out: list[Proposal] = []
+    for d in plan_scale_down(
+        list(managed.values()),
+        usage,
+        now=ctx.now,
+        delays=delays,
+        pending_classes=ctx.pending_classes,
+    ):
+        delete = Delete(
+            pool=d.pool,
+            class_name=d.class_name,
+            reason=d.reason,
+            cause=Cause.CONSOLIDATION,
+            whole_pool=d.delete_pool,
+            nodes=() if d.delete_pool else d.nodes,
+        )
+        out.append(
+            Proposal(
+                Cause.CONSOLIDATION,
+                d.class_name,
+                d.nodes,
+                (d.pool,) if d.delete_pool else (),
+                (delete,),
+                d.reason,
+                budgeted=False,
+            )
+        )
+    wake = _next_empty_deadline(ctx, usage_delays=delays, managed=managed)
+    if wake is not None:
+        out.append(
+            Proposal(
+                Cause.CONSOLIDATION,
+                None,
+                (),
+                (),
+                (
+                    WaitUntil(
+                        at=wake,
+                        what="empty nodes reach their consolidation delay",
+                        reason="consolidation delay ends",
+                        cause=Cause.CONSOLIDATION,
+                    ),
+                ),
+                "wait",
+                budgeted=False,
+            )
+        )
+    return out
+
+
+def _next_empty_deadline(
+    ctx: DisruptionContext,
+    *,
+    usage_delays: Mapping[str, timedelta],
+    managed: Mapping[str, NodePool],
+) -> datetime | None:
+    times: list[datetime] = []
+    for node, since in ctx.state.empty_since.items():
+        facts = ctx.facts.get(node)
+        pool = managed.get(facts.pool or "") if facts is not None else None
+        if pool is None:
+            continue
+        delay = usage_delays.get(pool.class_name or "", ctx.settings.default_consolidation_delay)
+        if since + delay > ctx.now:
+            times.append(since + delay)
+    return min(times) if times else None
+
+
+def consolidation_delay(cc: ComputeClass, settings: Settings) -> timedelta:
+    policy = cc.spec.autoscaling_policy
+    minutes = policy.consolidation_delay_minutes if policy is not None else None
+    return timedelta(minutes=minutes) if minutes else settings.default_consolidation_delay
+
+
+#: The fixed order of the methods.
+METHODS: tuple[Method, ...] = (preemption, expiry, migration, consolidation)
+
+
+def budget(cc: ComputeClass | None) -> int:
+    """Nodes of the class that may be disrupted at once by budgeted methods."""
+    migration_spec = cc.spec.active_migration if cc is not None else None
+    policy = migration_spec.reconciliation_policy if migration_spec is not None else None
+    if policy is not None and policy.max_node_disruption:
+        return policy.max_node_disruption
+    return 1
+
+
+def protected_pools(ctx: DisruptionContext) -> frozenset[str]:
+    """Pools nothing but a preemption may shrink: replacement targets of nodes being replaced
+    (they are being drained toward), pools with a request or provider call outstanding, and
+    pools other commands of this pass change."""
+    out = set(ctx.state.requests) | set(ctx.state.calls) | set(ctx.busy_pools)
+    for facts in ctx.facts.values():
+        if facts.progress is not None:
+            out.update(facts.progress.replacement_pools)
+    return frozenset(out)
+
+
+def arbitrate(
+    proposals: Sequence[Proposal], ctx: DisruptionContext
+) -> tuple[list[Proposal], list[Rejected]]:
+    """Admit proposals in order (see the module docstring)."""
+    guarded = protected_pools(ctx)
+    claimed: set[str] = set()
+    in_progress: dict[str, int] = {}
+    for facts in ctx.facts.values():
+        if facts.progress is not None and facts.class_name is not None:
+            in_progress[facts.class_name] = in_progress.get(facts.class_name, 0) + 1
+    accepted: list[Proposal] = []
+    rejected: list[Rejected] = []
+    for p in proposals:
+        pools = set(p.pools) | {
+            ctx.facts[n].pool or "" for n in p.nodes if n in ctx.facts and ctx.facts[n].pool
+        }
+        if claimed & set(p.nodes):
+            rejected.append(Rejected(p, "ClaimedByEarlierMethod"))
+            continue
+        if p.method is not Cause.PREEMPTION and pools & guarded:
+            rejected.append(Rejected(p, "ProtectedReplacement"))
+            continue
+        if p.budgeted and p.nodes and p.class_name is not None:
+            used = in_progress.get(p.class_name, 0)
+            if used + len(p.nodes) > budget(ctx.classes.get(p.class_name)):
+                rejected.append(Rejected(p, "MaxNodeDisruptionReached"))
+                continue
+            in_progress[p.class_name] = used + len(p.nodes)
+        claimed.update(p.nodes)
+        accepted.append(p)
+    return accepted, rejected
+
+
+def disrupt(
+    ctx: DisruptionContext, methods: Sequence[Method] = METHODS
+) -> tuple[list[Proposal], list[Rejected]]:
+    """Run the methods in order and arbitrate their proposals."""
+    proposals = [p for method in methods for p in method(ctx)]
+    return arbitrate(proposals, ctx)

@@ -1,0 +1,59 @@
+"""The knobs of the decide step, as one immutable value.
+
+``ccc run`` builds it from its flags (:meth:`ccc.controller.config.ControllerConfig.settings`),
+``ccc plan`` and tests use the defaults. Durations are seconds (``_s``) or ``timedelta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ccc.api.location import ClusterLocation
+from policies.obtainability import BackoffPolicy
+
+DEFAULT_CONSOLIDATION_DELAY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What :func:`policies.decide.decide` needs besides the snapshot and the state.
+
+    Attributes:
+        backoff: the obtainability memory's backoff (first mark, doubling, cap).
+        cluster: the cluster's region and zones (from the provider, else ``--region`` /
+            ``--zones``); every attempt lies inside it. ``None``: ``default_zones``' region,
+            else each class's own (:func:`policies.location.resolve_location`).
+        default_zones: the cluster's zones, for rules that name none (``None``: the cluster's,
+            else every catalog zone of its region).
+        accept_gke_class_label: pods selecting ``cloud.google.com/compute-class`` are demand too.
+        max_viable: attempts kept per pod group beyond skips: 1 for the controller (it executes
+            the first), ``None`` for ``ccc plan`` (it lists every fallback).
+        default_consolidation_delay: for classes that set no
+            ``autoscalingPolicy.consolidationDelayMinutes``.
+        scale_down_enabled: consolidation (removing empty nodes and pools) runs at all.
+        repair_after_s: nodes missing from a managed pool (in the API server and the cloud) for
+            this long are asked for again.
+        node_registration_timeout_s: nodes a pool was asked for that have not registered after
+            this long are given up (longer for rules with ``capacityCheckWaitTimeSeconds``).
+        capacity_check_retry_s: pause between retries of one offering inside its
+            ``capacityCheckWaitTimeSeconds``.
+        error_retry_s: pause before retrying after a transient provider error or a failed
+            provider listing.
+        not_ready_grace: a node that is not Ready yet still counts as coming room this long
+            after its creation.
+    """
+
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    cluster: ClusterLocation | None = None
+    default_zones: Sequence[str] | None = None
+    accept_gke_class_label: bool = True
+    max_viable: int | None = 1
+    default_consolidation_delay: timedelta = DEFAULT_CONSOLIDATION_DELAY
+    scale_down_enabled: bool = True
+    repair_after_s: float = 30.0
+    node_registration_timeout_s: float = 600.0
+    capacity_check_retry_s: float = 10.0
+    error_retry_s: float = 5.0
+    not_ready_grace: timedelta = timedelta(minutes=5)
