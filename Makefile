@@ -38,7 +38,7 @@ test: $(STAMP) ## everything: lint, types, import contracts, all tests (builds t
 	$(MAKE) --no-print-directory lint typecheck imports
 	CCC_CONTROL_PLANE_BIN="$$(hack/control-plane/build.sh | tail -n 1)" $(BIN)/pytest -q
 
-mutation: $(STAMP) ## mutation testing of policies/ and the decide step (about an hour on 2 cores; not in `make test`)
+mutation: $(STAMP) ## mutation testing of policies/ (the decide step included; a clean run takes hours on 2 cores; not in `make test`)
 	rm -rf mutants
 	CCC_PROPERTY_EXAMPLES=10 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut export-cicd-stats

@@ -469,6 +469,9 @@ def _start_etcd_and_apiserver(plane: ControlPlane, *, full: bool, timeout_s: flo
         # (and noisy in the log); nothing in the tests talks to the Service.
         "--endpoint-reconciler-type=none",
         "--profiling=false",
+        # As on GKE: a pod requesting an extended resource (nvidia.com/gpu, google.com/tpu) gets
+        # a toleration of the taint of that name (docs/computeclass-guide.md).
+        "--enable-admission-plugins=ExtendedResourceToleration",
     ]
     if not full:
         # Without kube-controller-manager no `default` ServiceAccount is ever created, so the

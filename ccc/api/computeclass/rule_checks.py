@@ -190,6 +190,26 @@ register_rules(
             reason="FieldValueRequired",
         ),
         CrossFieldRule(
+            id="specific-reservation-without-location-zones",
+            cel=(
+                "!has(self.location) || !has(self.location.zones) || !has(self.reservations) ||"
+                " self.reservations.affinity != 'Specific'"
+            ),
+            message=(
+                "location.zones cannot be combined with a Specific reservation (GKE: \"location"
+                " config with specific reservations enabled\"); remove location.zones and put"
+                " the zones in reservations.specific[].zones instead"
+            ),
+            check=lambda r: (
+                r.location is None
+                or r.location.zones is None
+                or r.reservations is None
+                or r.reservations.affinity != "Specific"
+            ),
+            field_path=".location",
+            reason="FieldValueForbidden",
+        ),
+        CrossFieldRule(
             id="rule-minimum-capacity-needs-shape",
             cel=(
                 "!has(self.minimumCapacity) || !has(self.minimumCapacity.targetNodeCount) ||"
