@@ -257,11 +257,19 @@ def required_node_affinity(pod_spec: Mapping[str, Any]) -> NodeAffinity:
     return tuple(terms)
 
 
+#: The kinds :func:`pod_requests_from_manifest` understands; a workload file may hold others
+#: (Services, ConfigMaps…), which make no pods.
+WORKLOAD_KINDS = frozenset(
+    {"Pod", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "LeaderWorkerSet", "List"}
+)
+
+
 def pod_requests_from_manifest(obj: Mapping[str, Any]) -> list[PodRequest]:
     """Pods that a workload manifest would create (without any autoscaling).
 
     Supports ``Pod``, ``Deployment``, ``StatefulSet``, ``ReplicaSet``, ``Job`` (parallelism),
-    ``LeaderWorkerSet`` (replicas × size; leader template optional) and ``List`` wrappers.
+    ``CronJob`` (one run of its job), ``LeaderWorkerSet`` (replicas × size; leader template
+    optional) and ``List`` wrappers (their items of other kinds make no pods).
 
     Raises:
         ConfigError: for unsupported kinds or malformed specs, naming the field path.
@@ -272,7 +280,12 @@ def pod_requests_from_manifest(obj: Mapping[str, Any]) -> list[PodRequest]:
     ns = str(meta.get("namespace", "default"))
     spec = obj.get("spec") or {}
     if kind == "List":
-        return [r for item in obj.get("items") or [] for r in pod_requests_from_manifest(item)]
+        return [
+            r
+            for item in obj.get("items") or []
+            if item.get("kind") in WORKLOAD_KINDS
+            for r in pod_requests_from_manifest(item)
+        ]
     if kind == "Pod":
         return [pod_request_from_spec(spec, name=name, namespace=ns)]
     if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
@@ -285,12 +298,20 @@ def pod_requests_from_manifest(obj: Mapping[str, Any]) -> list[PodRequest]:
                 tpl, name=name, namespace=ns, count=replicas, path="spec.template.spec"
             )
         ]
-    if kind == "Job":
+    if kind in ("Job", "CronJob"):
+        base = "spec"
+        if kind == "CronJob":
+            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+            base = "spec.jobTemplate.spec"
         parallelism = int(spec.get("parallelism", 1))
         tpl = (spec.get("template") or {}).get("spec") or {}
         return [
             pod_request_from_spec(
-                tpl, name=name, namespace=ns, count=max(parallelism, 1), path="spec.template.spec"
+                tpl,
+                name=name,
+                namespace=ns,
+                count=max(parallelism, 1),
+                path=f"{base}.template.spec",
             )
         ]
     if kind == "LeaderWorkerSet":
@@ -335,7 +356,7 @@ def pod_requests_from_manifest(obj: Mapping[str, Any]) -> list[PodRequest]:
         return out
     raise ConfigError(
         f"unsupported kind {kind!r}; a workload file holds Pods, Deployments, StatefulSets, "
-        "Jobs or LeaderWorkerSets",
+        "ReplicaSets, Jobs, CronJobs or LeaderWorkerSets",
         path="kind",
     )
 

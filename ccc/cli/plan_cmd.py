@@ -33,7 +33,12 @@ from ccc.api.manifest import (
     parse_compute_class,
 )
 from ccc.api.values import CapacityType, OfferingKey
-from ccc.api.workload import PodRequest, Toleration, pod_requests_from_manifest
+from ccc.api.workload import (
+    WORKLOAD_KINDS,
+    PodRequest,
+    Toleration,
+    pod_requests_from_manifest,
+)
 from ccc.cli.plan_serving import holds_serving_group, run_serving_plan
 from policies.decide import decide
 from policies.location import resolve_location
@@ -82,14 +87,22 @@ def load_class(path: Path) -> ComputeClass:
 
 
 def load_workload(path: Path) -> list[PodRequest]:
+    """The pods the workloads of ``path`` would create. Documents of other kinds (Services,
+    ConfigMaps…) make no pods: they are skipped and counted on stderr."""
     out: list[PodRequest] = []
+    skipped = 0
     for doc in _documents(path):
         if not isinstance(doc.body, dict):
             raise _fail(f"{path}:{doc.line}: document {doc.index + 1} is not a mapping")
+        if doc.kind is not None and doc.kind not in WORKLOAD_KINDS:
+            skipped += 1
+            continue
         try:
             out.extend(pod_requests_from_manifest(doc.body))
         except (ConfigError, ValueError, TypeError) as exc:
             raise _fail(f"{path}:{doc.line}: {doc.kind or '?'}/{doc.name or '?'}: {exc}") from exc
+    if skipped:
+        typer.echo(f"{path}: {skipped} document(s) of other kinds skipped (no pods)", err=True)
     return out
 
 

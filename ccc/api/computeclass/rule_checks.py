@@ -196,8 +196,8 @@ register_rules(
                 " self.reservations.affinity != 'Specific'"
             ),
             message=(
-                "location.zones cannot be combined with a Specific reservation (GKE: \"location"
-                " config with specific reservations enabled\"); remove location.zones and put"
+                'location.zones cannot be combined with a Specific reservation (GKE: "location'
+                ' config with specific reservations enabled"); remove location.zones and put'
                 " the zones in reservations.specific[].zones instead"
             ),
             check=lambda r: (
