@@ -41,7 +41,6 @@ test: $(STAMP) ## everything: lint, types, import contracts, all tests (builds t
 mutation: $(STAMP) ## mutation testing of policies/ (the decide step included; a clean run takes hours on 2 cores; not in `make test`)
 	rm -rf mutants
 	CCC_PROPERTY_EXAMPLES=10 $(BIN)/mutmut run --max-children 2
-	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python hack/mutation/score.py --min 85
 
 bench: $(STAMP)
