@@ -3,7 +3,9 @@
     from tests.emulator.fixtures import gke_emulator, gke_provider  # noqa: F401
 
 ``gke_emulator`` serves a fresh :class:`GKEEmulatorState` on a free loopback port for one test;
-``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings.
+``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings. ``transport``,
+``emu`` and ``provider`` do the same once per ClusterManager transport (REST and gRPC); the unit
+tests' conftest provides them.
 """
 
 from __future__ import annotations
@@ -53,5 +55,25 @@ def gke_emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def gke_provider(gke_emulator: RunningEmulator) -> Iterator[GKEProvider]:
     provider = provider_for(gke_emulator)
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """ClusterManager transport under test; every test using ``emu`` runs over both."""
+    value: Transport = request.param
+    return value
+
+
+@pytest.fixture
+def emu(transport: Transport) -> Iterator[RunningEmulator]:
+    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
+    provider = provider_for(emu, transport=transport)
     yield provider
     provider.close()

@@ -5,7 +5,6 @@ request body the client serialised, so field names and encodings are the SDK's o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from policies.tiers import compile_class
 from policies.unacted import unacted_fields
 from providers.base import ClusterLocator
 from providers.gke import GKEProvider
-from providers.gke.config import Transport
 from providers.gke.provider import cluster_location_of
 from tests.builders import catalog, make_class, make_rule
 from tests.emulator.fixtures import provider_for
@@ -24,25 +22,6 @@ from tests.emulator.server import RunningEmulator, running_emulator
 from tests.emulator.state import GKEEmulatorState
 
 ZONE = "us-central1-a"
-
-
-@pytest.fixture(params=["rest", "grpc"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
-
-
-@pytest.fixture
-def emu(transport: Transport) -> Iterator[RunningEmulator]:
-    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
-    p = provider_for(emu, transport=transport)
-    yield p
-    p.close()
 
 
 KITCHEN_SINK_RULE: dict[str, Any] = make_rule(

@@ -47,26 +47,6 @@ ZONE_A, ZONE_B = "us-central1-a", "us-central1-b"
 POOLS = "/clusters/test-cluster/nodePools"
 
 
-@pytest.fixture(params=["rest", "grpc"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """ClusterManager transport under test; every emulator test runs over both."""
-    value: Transport = request.param
-    return value
-
-
-@pytest.fixture
-def emu(transport: Transport) -> Iterator[RunningEmulator]:
-    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
-    provider = provider_for(emu, transport=transport)
-    yield provider
-    provider.close()
-
-
 @pytest.fixture
 def rest_emu() -> Iterator[RunningEmulator]:
     with running_emulator(GKEEmulatorState()) as emulator:
