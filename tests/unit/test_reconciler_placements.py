@@ -6,7 +6,7 @@ tests/e2e)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ccc.api import labels as L
@@ -56,8 +56,29 @@ def _pod(i: int, *, resource: str = L.GPU_RESOURCE, amount: int = 8) -> PodInfo:
     )
 
 
+class Statuses:
+    """A :class:`~ccc.controller.sinks.StatusSink` that keeps the last status of each class."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Mapping[str, Any]] = {}
+
+    async def write(self, name: str, status: Mapping[str, Any]) -> bool:
+        self.last[name] = status
+        return True
+
+    def forget(self, name: str) -> None:
+        self.last.pop(name, None)
+
+    def condition(self, name: str, type_: str) -> Mapping[str, Any]:
+        return next(c for c in self.last[name]["conditions"] if c["type"] == type_)
+
+
 def _reconciler(
-    cloud: SimulatedCloud, cls: dict[str, Any], pods: list[PodInfo], **config: Any
+    cloud: SimulatedCloud,
+    cls: dict[str, Any],
+    pods: list[PodInfo],
+    status: Statuses | None = None,
+    **config: Any,
 ) -> Reconciler:
     return Reconciler(
         provider=cloud,
@@ -66,6 +87,7 @@ def _reconciler(
         clock=cloud.clock,
         metrics=Metrics(),
         view=ListView(pods, [], [cls]),
+        status=status,
     )
 
 
@@ -157,13 +179,18 @@ async def test_the_controller_plans_only_in_the_cluster_region() -> None:
         {"machineType": "a3-highgpu-8g", "spot": True, "location": {"zones": [A, B]}},
         {"machineType": "a3-highgpu-8g", "spot": True},
     ]
-    r = _reconciler(cloud, _class(*rules), [_pod(0)])
+    statuses = Statuses()
+    r = _reconciler(cloud, _class(*rules), [_pod(0)], statuses)
     await r.learn_location()
     assert r.cluster is not None and r.cluster.region == "us-east4"
     reports = await r.settle()
     calls = [c for rep in reports for c in _provisions(rep)]
     assert [(c.attempt.rule, c.attempt.zone) for c in calls] == [(1, "us-east4-b")]
     assert all(region_of(p.zones[0]) == "us-east4" for p in await cloud.list_node_pools())
+    # the class's status says which rule lies outside the cluster and why
+    outside = statuses.condition("c", "RulesOutsideCluster")
+    assert (outside["status"], outside["reason"]) == ("True", "ZonesOutsideRegion")
+    assert "spec.priorities[0]" in outside["message"] and "us-east4" in outside["message"]
 
 
 async def test_kwok_like_clouds_report_their_configured_location() -> None:
