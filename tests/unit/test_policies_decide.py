@@ -295,6 +295,7 @@ def test_failed_reservation_listing_holds_only_classes_with_reservation_rules() 
     reserved = _class(
         make_rule(
             MACHINE,
+            zones=None,
             reservations={"affinity": "Specific", "specific": [{"name": "r1"}]},
         ),
         name="reserved",
