@@ -22,8 +22,8 @@ control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok, helm an
 	hack/control-plane/build.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check ccc policies providers tests benchmarks
-	$(BIN)/ruff format --check ccc policies providers tests benchmarks
+	$(BIN)/ruff check ccc policies providers tests benchmarks hack/catalog
+	$(BIN)/ruff format --check ccc policies providers tests benchmarks hack/catalog
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,13 +1,16 @@
 """Whether a pod may land on a node's labels and taints, as GKE admits and schedules it.
 
-Two tolerations are added on GKE without the workload asking (reference gke-computeclass.md §3.1):
+Tolerations the workload does not write itself (reference gke-computeclass.md §3.1):
 
-* the class taint (``ccc.dev/compute-class`` and GKE's ``cloud.google.com/compute-class``)
-  for pods that select the class: GKE's compute-class admission adds that toleration;
+* the class taint (``ccc.dev/compute-class=NAME``): ccc's admission webhook adds its toleration
+  to pods that select the class, as GKE's compute-class admission does
+  (:mod:`policies.class_admission`; ``ccc plan`` applies the same function to workload files).
+  The walk does not assume it: a pod that was not admitted that way does not tolerate the
+  taint, exactly as on the cluster;
 * ``nvidia.com/gpu`` and ``google.com/tpu`` for pods that request those resources: the
-  ``ExtendedResourceToleration`` admission plugin, enabled on GKE, adds an ``Exists``
-  toleration for every extended resource a pod requests, and GKE taints GPU/TPU nodes with
-  exactly those keys.
+  ``ExtendedResourceToleration`` admission plugin, enabled on GKE (and on ccc's test control
+  plane), adds an ``Exists`` toleration for every extended resource a pod requests, and GKE
+  taints GPU/TPU nodes with exactly those keys. The walk implies these.
 
 Node selection is the node selector plus the required node affinity terms. Pure.
 """
@@ -20,15 +23,11 @@ from ccc.api import labels as L
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
 
-#: Taint keys a pod that selects a class tolerates without saying so.
-CLASS_TAINT_KEYS = (L.CLASS_LABEL, L.GKE_CLASS_LABEL)
-
 
 def implied_toleration_keys(pod: PodRequest) -> frozenset[str]:
-    """Taint keys GKE's admission makes ``pod`` tolerate (class taint, requested resources)."""
+    """Taint keys ``ExtendedResourceToleration`` makes ``pod`` tolerate (the accelerators it
+    requests)."""
     keys: set[str] = set()
-    if pod.compute_class is not None:
-        keys.update(CLASS_TAINT_KEYS)
     if pod.gpus > 0:
         keys.add(L.GPU_RESOURCE)
     if pod.tpus > 0:

@@ -12,7 +12,6 @@ from ccc.api.allocatable import allocatable
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import NodePool
 from ccc.api.workload import PodRequest
-from policies.admission import CLASS_TAINT_KEYS
 from policies.offering import WalkContext, blocked_reason, price_of, skip
 from policies.packing import fits, nodes_needed
 from policies.plan import Attempt
@@ -98,6 +97,10 @@ def nodepools_attempts(tier: Tier, pods: PodRequest, ctx: WalkContext, group: st
         for p in tier.existing_pools
     ]
     return out
+
+
+#: Keys of the class label and taint a manual pool may carry (ccc's and GKE's).
+CLASS_TAINT_KEYS = (L.CLASS_LABEL, L.GKE_CLASS_LABEL)
 
 
 def _carries_class(pool: NodePool, name: str) -> tuple[bool, bool]:

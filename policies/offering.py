@@ -69,7 +69,7 @@ def price_of(
     0.0 (docs/plan.md, "Prices")."""
     if ct is CapacityType.RESERVATION:
         return 0.0 if n else None
-    p = catalog.price(machine.name, zone, ct)
+    p = catalog.price(machine, zone, ct)
     return None if p is None else round(p * n, 4)
 
 

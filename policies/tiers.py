@@ -202,21 +202,24 @@ def _machines(
                 i,
                 f"{p}.tpu",
                 f"no TPU machine type in the catalog matches type={tpu_type} count={tpu.count} "
-                f"topology={tpu.topology}; see `ccc catalog --family ct5lp|ct5l|ct5p|ct6e` for "
-                "valid counts and topologies",
+                f"topology={tpu.topology}; see `ccc catalog --accelerator {tpu_type}` for valid "
+                "counts and topologies",
             )
         )
         return (), None, problems
     if rule.machine_type:
-        m = catalog.machine_type(rule.machine_type)
+        gpu = rule.gpu if rule.gpu is not None and rule.gpu.type else None
+        m = catalog.machine_type(
+            rule.machine_type,
+            gpu_type=gpu.type if gpu else None,
+            gpu_count=(gpu.count or None) if gpu else None,
+        )
         if m is None:
             problems.append(
                 RuleProblem(
                     i,
                     f"{p}.machineType",
-                    f"machine type {rule.machine_type!r} is not in the built-in catalog, which "
-                    "covers accelerator machine types (g2, a2, a3, a4, ct5lp, ct5l, ct5p, ct6e); "
-                    "run `ccc catalog` to list them",
+                    f"machine type {rule.machine_type!r} is not in the catalog (see `ccc catalog`)",
                 )
             )
             return (), None, problems
@@ -240,13 +243,7 @@ def _machines(
         return (m,), None, problems
     candidates: list[MachineType] = list(catalog.machine_types)
     if rule.gpu is not None and rule.gpu.type:
-        candidates = [
-            m
-            for m in candidates
-            if m.accelerator is not None
-            and m.accelerator.type == rule.gpu.type
-            and (not rule.gpu.count or m.accelerator.count == rule.gpu.count)
-        ]
+        candidates = list(catalog.machine_types_for_gpu(rule.gpu.type, rule.gpu.count or None))
         what = f"gpu {rule.gpu.type} x{rule.gpu.count}"
         path = f"{p}.gpu"
     elif rule.machine_family:
@@ -299,7 +296,7 @@ def unit_price(rule: PriorityRule, catalog: Catalog, region: str, index: int = 0
             continue
         if ct is CapacityType.RESERVATION:
             return 0.0
-        price = catalog.price(m.name, region, ct)
+        price = catalog.price(m, region, ct)
         if price is not None:
             return round(price * hosts, 6)
     return None

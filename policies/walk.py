@@ -220,6 +220,13 @@ def plan_class(
     )
 
 
+_SCALE_UP_ANYWAY_OUTCOME = (
+    "whenUnsatisfiable=ScaleUpAnyway: GKE would add a default E2 node, but ccc creates no node"
+    " outside the class's rules (docs/design/006), records an Unsatisfiable event, and the pods"
+    " stay Pending"
+)
+
+
 def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
     if not groups:
         return "no pending pods select this class: nothing to do"
@@ -231,7 +238,7 @@ def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
             if cc.spec.when_unsatisfiable == "ScaleUpAnyway":
                 parts.append(
                     f"{g.pods} pod(s) of {g.example}: no rule can be satisfied; "
-                    "ScaleUpAnyway cannot place them either, they stay Pending"
+                    f"{_SCALE_UP_ANYWAY_OUTCOME}"
                 )
             else:
                 parts.append(
@@ -245,7 +252,7 @@ def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
             f"{chosen.capacity_type.value if chosen.capacity_type else ''} in {chosen.zone} "
             f"(rule {chosen.rule}); {fallbacks} fallback(s) if that stocks out; if all fail, "
             + (
-                "ScaleUpAnyway"
+                _SCALE_UP_ANYWAY_OUTCOME
                 if cc.spec.when_unsatisfiable == "ScaleUpAnyway"
                 else "DoNotScaleUp: pods stay Pending"
             )

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ccc.api.catalog import Catalog
+from ccc.api.catalog_diff import CatalogRefresh
 from ccc.api.location import ClusterLocation
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
 from providers.errors import ProviderError
@@ -72,6 +73,15 @@ class SelfRepairing(Protocol):
 
 
 @runtime_checkable
+class CatalogRefreshing(Protocol):
+    """Optional capability: a provider that can refresh the catalog (zones, shapes, prices)
+    from its cloud's live APIs. Never raises for API failures: the parts that failed keep the
+    snapshot's values and are listed in the result's ``failures``."""
+
+    async def refresh_catalog(self, catalog: Catalog) -> CatalogRefresh: ...
+
+
+@runtime_checkable
 class CapacityErrorReporter(Protocol):
     """Optional capability: a provider whose accepted requests can still fail later (GKE: the
     resize finished, then the instance group cannot create the VMs) reports those failures."""
@@ -90,12 +100,3 @@ class ClusterLocator(Protocol):
     inside that region."""
 
     async def cluster_location(self) -> ClusterLocation: ...
-
-
-@runtime_checkable
-class CatalogRefresher(Protocol):
-    """Optional capability: the catalog with each machine type's zones replaced by what the
-    cloud reports for the project (GKE: ``machineTypes.aggregatedList``), so the walk pairs a
-    machine type only with zones that really offer it."""
-
-    async def refresh_catalog(self, catalog: Catalog) -> Catalog: ...

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccc.api.labels import CLASS_LABEL, GKE_CLASS_LABEL, GPU_RESOURCE, TPU_RESOURCE
+from ccc.api.selection import ALL_CLASS_KEYS, required_affinity_class
 from ccc.api.values import Taint
 from ccc.api.workload import (
     NodeAffinity,
@@ -81,7 +82,10 @@ class PodInfo:
     """What the controller knows about one pod.
 
     Resources are the scheduler's effective requests: the sum over containers, at least the
-    largest init container; in millicores, bytes and whole GPUs / TPU chips.
+    largest init container; in millicores, bytes and whole GPUs / TPU chips. A class that the
+    pod's required node affinity pins (every term names the same one) appears in
+    ``node_selector`` as if the pod used the node selector: every node it may land on carries
+    that label.
     """
 
     namespace: str
@@ -202,13 +206,19 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
     owner_kind, owner_name = _owner(meta)
     labels = meta.get("labels") or {}
     node_name = spec.get("nodeName")
+    selector = _intern_map((spec.get("nodeSelector") or {}).items())
+    if not any(key in selector for key in ALL_CLASS_KEYS):
+        # A class pinned by required node affinity is the same demand as the node selector.
+        pinned = required_affinity_class(spec, ALL_CLASS_KEYS)
+        if pinned is not None:
+            selector[_intern(pinned[0])] = _intern(pinned[1])
     return PodInfo(
         namespace=namespace,
         name=name,
         uid=str(meta.get("uid", "")),
         phase=_intern(status.get("phase") or "Pending"),
         node_name=_intern(node_name) if node_name else None,
-        node_selector=_intern_map((spec.get("nodeSelector") or {}).items()),
+        node_selector=selector,
         tolerations=_tolerations(raw_tolerations),
         cpu_m=request.cpu_m,
         memory_bytes=request.memory_bytes,

@@ -16,6 +16,14 @@ GKE_API_VERSION: Final = "cloud.google.com/v1"
 CLASS_LABEL: Final = "ccc.dev/compute-class"
 #: GKE's key, accepted as an alias for pods when the controller is configured to.
 GKE_CLASS_LABEL: Final = "cloud.google.com/compute-class"
+#: Namespace labels naming the default class of the namespace's pods that select none (the
+#: ``-non-daemonset`` variants leave DaemonSet pods alone), and GKE's equivalents.
+DEFAULT_CLASS_LABEL: Final = "ccc.dev/default-compute-class"
+DEFAULT_CLASS_NON_DAEMONSET_LABEL: Final = "ccc.dev/default-compute-class-non-daemonset"
+GKE_DEFAULT_CLASS_LABEL: Final = "cloud.google.com/default-compute-class"
+GKE_DEFAULT_CLASS_NON_DAEMONSET_LABEL: Final = (
+    "cloud.google.com/default-compute-class-non-daemonset"
+)
 #: Index of the rule in ``spec.priorities`` that produced the node.
 RULE_INDEX_LABEL: Final = "ccc.dev/rule-index"
 #: ``reservation`` | ``flex-start`` | ``spot`` | ``on-demand``.

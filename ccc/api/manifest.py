@@ -1,10 +1,15 @@
-"""Reading ComputeClass manifests: multi-document YAML files and directories, and turning
-pydantic's validation errors into problems a person can act on.
+"""ComputeClass manifests: which documents are ccc's kinds, and turning pydantic's validation
+errors into problems a person can act on.
+
+Reading files safely (pipes, devices, limits, located YAML errors) is
+:mod:`ccc.api.yaml_source`; this module decides what each document is (:func:`classify`): one
+of ccc's kinds (a dispatch table, :data:`KINDS`, that other kinds join with
+:func:`register_kind`), a near miss of one (``kind: CustomComputeClass``, an unknown kind in the
+``ccc.dev`` group: an error, never a silent skip), or some other object (skipped).
 
 Every problem names the camelCase field path (``spec.priorities[2].machineType``) and says what
 is wrong and how to fix it; unknown fields get "did you mean" suggestions, including for the
 field names that circulate in GKE samples but do not exist in the CRD (``storage.bootDisk``).
-Unparseable YAML is reported with file, line and column.
 """
 
 from __future__ import annotations
@@ -12,20 +17,44 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from ccc.api.computeclass import API_VERSIONS, CROSS_FIELD_ERROR, KIND, ComputeClass
+from ccc.api.computeclass import API_VERSIONS, CROSS_FIELD_ERROR, GROUP, KIND, ComputeClass
 from ccc.api.errors import ConfigError
-from ccc.api.servinggroup.resource import KIND as SERVING_GROUP_KIND
+from ccc.api.yaml_source import (
+    MANIFEST_SUFFIXES,
+    STDIN,
+    TEMPLATE_HINT,
+    Document,
+    ManifestError,
+    load_file,
+    manifest_files,
+    template_paths,
+)
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
+__all__ = [
+    "KINDS",
+    "MANIFEST_SUFFIXES",
+    "STDIN",
+    "Document",
+    "InvalidComputeClass",
+    "KindSpec",
+    "ManifestError",
+    "Problem",
+    "classify",
+    "load_documents",
+    "load_file",
+    "manifest_files",
+    "parse_compute_class",
+    "register_kind",
+    "skipped_summary",
+]
 
 # Field names seen in GKE samples and skills that are not in the real schema
 # (reference/gke-computeclass.md §8), with what to write instead.
@@ -54,19 +83,17 @@ class Problem(NamedTuple):
 
 
 class InvalidManifest(ConfigError):
-    """A document that is not a valid object of its kind (``KIND``).
+    """A document that is not a valid object of its kind.
 
     Attributes:
         problems: every problem found, each with its field path and a fix.
         name: ``metadata.name`` when the document has one.
     """
 
-    KIND = "object"
-
     def __init__(self, problems: Sequence[Problem], *, name: str | None = None) -> None:
         self.problems = tuple(problems)
         self.name = name
-        first = self.problems[0] if self.problems else Problem("", f"invalid {self.KIND}")
+        first = self.problems[0] if self.problems else Problem("", "invalid manifest")
         summary = str(first)
         if len(self.problems) > 1:
             summary += f" (and {len(self.problems) - 1} more)"
@@ -77,136 +104,95 @@ class InvalidManifest(ConfigError):
 class InvalidComputeClass(InvalidManifest):
     """A document that is not a valid ComputeClass."""
 
-    KIND = "ComputeClass"
-
-
-class ManifestError(ConfigError):
-    """A file that cannot be read or parsed as YAML.
-
-    Attributes:
-        source: the file.
-        line, column: 1-based position of the problem, when known.
-    """
-
-    def __init__(
-        self, message: str, *, source: str, line: int | None = None, column: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.source = source
-        self.line = line
-        self.column = column
-        self.args = (self.location() + ": " + message,)
-
-    def location(self) -> str:
-        """``FILE`` or ``FILE:LINE:COLUMN``."""
-        if self.line is None:
-            return self.source
-        return f"{self.source}:{self.line}:{self.column or 1}"
-
 
 @dataclass(frozen=True, slots=True)
-class Document:
-    """One non-empty YAML document of a file: ``index`` counts from 0, ``line`` from 1."""
+class KindSpec:
+    """One kind that ccc reads from manifests.
 
-    source: str
-    index: int
-    line: int
-    body: Any
+    Attributes:
+        kind: the ``kind`` value, e.g. ``ComputeClass``.
+        api_versions: the ``apiVersion`` values ccc accepts for it (the first is preferred).
+        parse: validates one decoded document; raises :class:`InvalidManifest` with every
+            problem (including a wrong ``apiVersion``).
+    """
 
-    @property
-    def kind(self) -> str | None:
-        return _str_field(self.body, "kind")
-
-    @property
-    def api_version(self) -> str | None:
-        return _str_field(self.body, "apiVersion")
-
-    @property
-    def name(self) -> str | None:
-        meta = self.body.get("metadata") if isinstance(self.body, Mapping) else None
-        return _str_field(meta, "name")
-
-    @property
-    def is_compute_class(self) -> bool:
-        """True for documents of kind ComputeClass (whatever their apiVersion)."""
-        return self.kind == KIND
-
-    @property
-    def is_serving_group(self) -> bool:
-        """True for documents of kind ServingGroup (whatever their apiVersion)."""
-        return self.kind == SERVING_GROUP_KIND
+    kind: str
+    api_versions: tuple[str, ...]
+    parse: Callable[[Mapping[str, Any]], object]
 
 
-def _str_field(obj: Any, key: str) -> str | None:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
-    return value if isinstance(value, str) else None
+KINDS: dict[str, KindSpec] = {}
+"""ccc's kinds by ``kind``; :func:`classify` dispatches on it. Add kinds with
+:func:`register_kind`."""
+
+OWN_GROUPS = (GROUP,)
+"""API groups that belong to ccc: any other kind in them is a mistake, not someone else's."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last one)."""
+def register_kind(spec: KindSpec) -> None:
+    """Make ``ccc validate`` (and :func:`classify`) recognise ``spec.kind``."""
+    KINDS[spec.kind] = spec
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, typing.Hashable):
-            continue  # construct_mapping below reports "found unhashable key"
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark
+def classify(doc: Document) -> KindSpec | Problem | None:
+    """What ``doc`` is: one of ccc's kinds, a :class:`Problem` when it is not a Kubernetes
+    object or looks like one of ccc's kinds but is not (``kind: CustomComputeClass``, an unknown
+    kind in the ``ccc.dev`` group), or ``None`` for any other object (to be skipped)."""
+    body = doc.body
+    if not isinstance(body, Mapping):
+        return Problem(
+            "",
+            f"a document must be a Kubernetes object (a mapping with apiVersion and kind), got"
+            f" {_a_type(body)}",
+        )
+    kind = body.get("kind")
+    if kind is None:
+        return Problem(
+            "kind", f"missing; set kind: {KIND} (every object needs apiVersion and kind)"
+        )
+    if not isinstance(kind, str):
+        return Problem("kind", f"must be a string (got {_a_type(kind)}); set kind: {KIND}")
+    spec = KINDS.get(kind)
+    if spec is not None:
+        return spec
+    lowered = kind.lower()
+    for known in KINDS:
+        similar = difflib.SequenceMatcher(None, lowered, known.lower()).ratio() >= 0.8
+        if known.lower() in lowered or similar:
+            return Problem(
+                "kind",
+                f"kind {kind!r} is not a kind ccc knows; did you mean kind: {known}"
+                f" (apiVersion {KINDS[known].api_versions[0]})?",
             )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
+    if doc.group in OWN_GROUPS:
+        kinds = ", ".join(sorted(KINDS))
+        return Problem(
+            "kind", f"the {doc.group} API group has no kind {kind!r}; its kinds are {kinds}"
+        )
+    return None
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def skipped_summary(counts: Mapping[str, int]) -> str:
+    """``3 other document(s) skipped (2 ConfigMap, 1 Service)`` for documents skipped by kind,
+    or ``""`` when none was."""
+    if not counts:
+        return ""
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    return f"{sum(counts.values())} other document(s) skipped ({kinds})"
 
 
-def manifest_files(path: str | Path) -> list[Path]:
-    """``path`` itself if it is a file, else every ``*.yaml``/``*.yml`` below it, sorted.
-
-    Raises:
-        ManifestError: ``path`` does not exist.
-    """
-    p = Path(path)
-    if p.is_file():
-        return [p]
-    if p.is_dir():
-        return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in MANIFEST_SUFFIXES)
-    raise ManifestError("no such file or directory", source=str(path))
-
-
-def load_file(path: str | Path) -> list[Document]:
-    """The non-empty YAML documents of one file, in order.
-
-    Raises:
-        ManifestError: the file cannot be read or is not valid YAML (with line and column).
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError("no such file or directory", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read file: {exc}", source=source) from None
-    documents: list[Document] = []
-    loader = _StrictLoader(text)
-    try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                break
-            body = loader.construct_document(node)
-            if body is not None:
-                documents.append(Document(source, index, node.start_mark.line + 1, body))
-            index += 1
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source, text) from None
-    finally:
-        loader.dispose()
-    return documents
+def _a_type(value: object) -> str:
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
 
 
 def load_documents(path: str | Path) -> list[Document]:
@@ -216,22 +202,6 @@ def load_documents(path: str | Path) -> list[Document]:
         ManifestError: a path is missing, or a file is unreadable or not valid YAML.
     """
     return [doc for file in manifest_files(path) for doc in load_file(file)]
-
-
-def _yaml_error(exc: yaml.YAMLError, source: str, text: str) -> ManifestError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-    if mark is None:
-        return ManifestError(message, source=source)
-    lines = text.splitlines()
-    near = lines[max(mark.line - 1, 0) : mark.line + 1]
-    if any("{{" in line or "{%" in line for line in near):
-        message += "; this looks like an unrendered template: render it first (helm template)"
-    elif "\t" in "".join(near):
-        message += "; YAML does not allow tabs for indentation, use spaces"
-    return ManifestError(message, source=source, line=mark.line + 1, column=mark.column + 1)
 
 
 def parse_compute_class(obj: Mapping[str, Any]) -> ComputeClass:
@@ -252,7 +222,8 @@ def parse_compute_class(obj: Mapping[str, Any]) -> ComputeClass:
     name = _str_field(obj.get("metadata"), "name")
     problems = _header_problems(obj)
     try:
-        model = ComputeClass.model_validate(dict(obj))
+        # Manifests use the wire (camelCase) names only, as the API server does.
+        model = ComputeClass.model_validate(dict(obj), by_alias=True, by_name=False)
     except ValidationError as exc:
         problems += [
             p
@@ -260,10 +231,29 @@ def parse_compute_class(obj: Mapping[str, Any]) -> ComputeClass:
             for p in problems_from_error(error)
             if p.path not in ("apiVersion", "kind") or not problems
         ]
-        raise InvalidComputeClass(_dedupe(problems), name=name) from None
+        raise InvalidComputeClass(_with_template_hints(_dedupe(problems), obj), name=name) from None
     if problems:
         raise InvalidComputeClass(problems, name=name)
     return model
+
+
+def _str_field(obj: Any, key: str) -> str | None:
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _with_template_hints(problems: list[Problem], obj: Any) -> list[Problem]:
+    """Add "render it first" to problems about values that are unrendered ``{{ }}`` text."""
+    templated = set(template_paths(obj))
+    if not templated:
+        return problems
+    return [
+        Problem(p.path, f"{p.message}; {TEMPLATE_HINT}") if p.path in templated else p
+        for p in problems
+    ]
+
+
+register_kind(KindSpec(KIND, tuple(API_VERSIONS), parse_compute_class))
 
 
 def _header_problems(obj: Mapping[str, Any]) -> list[Problem]:

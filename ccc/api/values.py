@@ -16,18 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from ccc.api.node_settings import NodeSettings
 
+from ccc.api.capacity import CapacityType
+
+__all__ = ["CapacityType"]  # re-exported: ccc.api.capacity holds it so models import less
+
 NodePoolName = NewType("NodePoolName", str)
 ClassName = NewType("ClassName", str)
 Zone = NewType("Zone", str)
-
-
-class CapacityType(StrEnum):
-    """How a node's capacity is bought. The order here is the order within one rule."""
-
-    RESERVATION = "reservation"
-    FLEX_START = "flex-start"
-    SPOT = "spot"
-    ON_DEMAND = "on-demand"
 
 
 class AcceleratorKind(StrEnum):

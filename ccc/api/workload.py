@@ -1,11 +1,11 @@
 """Pending-pod demand as plain values, and its extraction from Kubernetes manifests.
 
-Both ``ccc plan`` (workload files: Pods, Deployments, Jobs, LeaderWorkerSets) and the
+Both ``ccc plan`` (workload files: Pods, Deployments, StatefulSets, Jobs, CronJobs,
+LeaderWorkerSets, ...; see :data:`POD_KINDS`) and the
 controller (pods from its informer cache) turn pods into :class:`PodRequest` values here, so the
-policies see one shape of input. Parsing is pure: dict in, value out.
+policies see one shape of input. Parsing is pure: dict in, value out; a field of the wrong
+type is a :class:`ConfigError` naming its path (``spec.template.spec.containers[0]...``).
 """
-
-from __future__ import annotations
 
 import hashlib
 import re
@@ -163,35 +163,115 @@ _SUFFIX: dict[str, int | Decimal] = {
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]{0,2})$")
 
 
+_MAX_QUANTITY = Decimal(2**63)
+
+
 def parse_quantity(value: object, *, path: str = "") -> Decimal:
     """Parse a Kubernetes resource quantity (``500m``, ``16Gi``, ``2``) into a Decimal.
 
     Raises:
-        ConfigError: naming ``path`` when the value is not a quantity.
+        ConfigError: naming ``path`` when the value is not a quantity (or is negative or beyond
+            what Kubernetes can represent).
     """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(
+            f"must be a quantity such as '500m', '4' or '16Gi' (got {_a_type(value)})", path=path
+        )
     text = str(value).strip()
     m = _QUANTITY.match(text)
     if not m or m.group(2) not in _SUFFIX:
         raise ConfigError(
-            f"{text!r} is not a Kubernetes quantity; write e.g. '500m', '4', '16Gi'", path=path
+            f"{text[:40]!r} is not a Kubernetes quantity; write e.g. '500m', '4', '16Gi'",
+            path=path,
         )
     try:
         number = Decimal(m.group(1))
     except InvalidOperation as exc:
-        raise ConfigError(f"{text!r} is not a number", path=path) from exc
+        raise ConfigError(f"{text[:40]!r} is not a number", path=path) from exc
+    if number < 0:
+        raise ConfigError(f"{text[:40]!r} is negative; requests are at least 0", path=path)
+    if number.adjusted() > 30 or number * Decimal(_SUFFIX[m.group(2)]) > _MAX_QUANTITY:
+        raise ConfigError(f"{text[:40]!r} is larger than Kubernetes allows", path=path)
     return number * Decimal(_SUFFIX[m.group(2)])
 
 
-def _requests(container: Mapping[str, Any], path: str) -> dict[str, Decimal]:
-    resources = container.get("resources") or {}
+def _a_type(value: object) -> str:
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    """``value`` as a mapping (``None``: empty), else a :class:`ConfigError` at ``path``."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return value
+    raise ConfigError(f"must be an object (a mapping of fields), got {_a_type(value)}", path=path)
+
+
+def _items(value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise ConfigError(f"must be a list, got {_a_type(value)}", path=path)
+
+
+def _count(value: object, path: str, default: int, *, minimum: int = 0) -> int:
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise ConfigError(
+        f"must be a whole number of at least {minimum} (got {_a_type(value)}; write e.g. 3,"
+        " without quotes)",
+        path=path,
+    )
+
+
+def _optional_str(value: object, path: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f'must be a string (got {_a_type(value)}; quote it: "...")', path=path)
+
+
+def _requests(container: object, path: str) -> dict[str, Decimal]:
+    resources = _mapping(_mapping(container, path).get("resources"), f"{path}.resources")
     out: dict[str, Decimal] = {}
-    limits = resources.get("limits") or {}
-    requests = resources.get("requests") or {}
     # Extended resources (GPUs, TPUs) may be given as limits only; requests default to limits.
-    for source, key in ((limits, "limits"), (requests, "requests")):
-        for name, q in source.items():
+    for key in ("limits", "requests"):
+        for name, q in _mapping(resources.get(key), f"{path}.resources.{key}").items():
             out[name] = parse_quantity(q, path=f"{path}.resources.{key}.{name}")
     return out
+
+
+def _toleration(raw: object, path: str) -> Toleration:
+    t = _mapping(raw, path)
+    return Toleration(
+        key=_optional_str(t.get("key"), f"{path}.key"),
+        operator=_optional_str(t.get("operator"), f"{path}.operator") or "Equal",
+        value=_optional_str(t.get("value"), f"{path}.value"),
+        effect=_optional_str(t.get("effect"), f"{path}.effect"),
+    )
+
+
+def _node_selector(raw: object, path: str) -> dict[str, str]:
+    selector = _mapping(raw, path)
+    for key, value in selector.items():
+        if not isinstance(value, str):
+            raise ConfigError(
+                f'must be a string (got {_a_type(value)}; quote it: "...")', path=f"{path}.{key}"
+            )
+    return dict(selector)
 
 
 def pod_request_from_spec(
@@ -204,24 +284,23 @@ def pod_request_from_spec(
     group_size: int = 1,
 ) -> PodRequest:
     """Build a :class:`PodRequest` from a PodSpec mapping (the effective request rules of the
-    scheduler: sum of containers, max with each init container)."""
+    scheduler: sum of containers, max with each init container).
+
+    Raises:
+        ConfigError: a field has the wrong type or a quantity does not parse, naming its path.
+    """
+    pod_spec = _mapping(pod_spec, path)
     total: dict[str, Decimal] = {}
-    for i, c in enumerate(pod_spec.get("containers") or []):
+    for i, c in enumerate(_items(pod_spec.get("containers"), f"{path}.containers")):
         for k, v in _requests(c, f"{path}.containers[{i}]").items():
             total[k] = total.get(k, Decimal(0)) + v
-    for i, c in enumerate(pod_spec.get("initContainers") or []):
+    for i, c in enumerate(_items(pod_spec.get("initContainers"), f"{path}.initContainers")):
         for k, v in _requests(c, f"{path}.initContainers[{i}]").items():
             total[k] = max(total.get(k, Decimal(0)), v)
     tolerations = tuple(
-        Toleration(
-            key=t.get("key"),
-            operator=t.get("operator", "Equal"),
-            value=t.get("value"),
-            effect=t.get("effect"),
-        )
-        for t in pod_spec.get("tolerations") or []
+        _toleration(t, f"{path}.tolerations[{i}]")
+        for i, t in enumerate(_items(pod_spec.get("tolerations"), f"{path}.tolerations"))
     )
-    selector = {str(k): str(v) for k, v in (pod_spec.get("nodeSelector") or {}).items()}
     return PodRequest(
         name=name,
         namespace=namespace,
@@ -230,7 +309,7 @@ def pod_request_from_spec(
         memory_bytes=int(total.get("memory", Decimal(0))),
         gpus=int(total.get(GPU_RESOURCE, Decimal(0))),
         tpus=int(total.get(TPU_RESOURCE, Decimal(0))),
-        node_selector=selector,
+        node_selector=_node_selector(pod_spec.get("nodeSelector"), f"{path}.nodeSelector"),
         tolerations=tolerations,
         group_size=group_size,
         node_affinity=required_node_affinity(pod_spec),
@@ -257,108 +336,125 @@ def required_node_affinity(pod_spec: Mapping[str, Any]) -> NodeAffinity:
     return tuple(terms)
 
 
-#: The kinds :func:`pod_requests_from_manifest` understands; a workload file may hold others
-#: (Services, ConfigMaps…), which make no pods.
-WORKLOAD_KINDS = frozenset(
-    {"Pod", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "LeaderWorkerSet", "List"}
+POD_KINDS = frozenset(
+    {
+        "Pod",
+        "Deployment",
+        "StatefulSet",
+        "ReplicaSet",
+        "ReplicationController",
+        "Job",
+        "CronJob",
+        "LeaderWorkerSet",
+    }
 )
+"""Kinds whose pods ``ccc plan --workload`` plans. Other kinds in a workload file (Services,
+ConfigMaps, DaemonSets, whose pods never trigger a scale-up, ...) are skipped and counted."""
 
 
 def pod_requests_from_manifest(obj: Mapping[str, Any]) -> list[PodRequest]:
-    """Pods that a workload manifest would create (without any autoscaling).
+    """Pods that a workload manifest would create at once (without any autoscaling).
 
-    Supports ``Pod``, ``Deployment``, ``StatefulSet``, ``ReplicaSet``, ``Job`` (parallelism),
-    ``CronJob`` (one run of its job), ``LeaderWorkerSet`` (replicas × size; leader template
-    optional) and ``List`` wrappers (their items of other kinds make no pods).
+    ``Pod``; ``Deployment``, ``StatefulSet``, ``ReplicaSet``, ``ReplicationController``
+    (``replicas``, default 1); ``Job`` (``parallelism``, at most ``completions``; none when
+    suspended); ``CronJob`` (the pods of one run of ``jobTemplate``); ``LeaderWorkerSet``
+    (``replicas`` groups of ``size`` pods: one leader from ``leaderTemplate``, when given, and
+    workers from ``workerTemplate``); ``List`` wrappers.
 
     Raises:
-        ConfigError: for unsupported kinds or malformed specs, naming the field path.
+        ConfigError: for other kinds, or fields of the wrong type, naming the field path.
     """
+    obj = _mapping(obj, "")
     kind = obj.get("kind")
-    meta = obj.get("metadata") or {}
-    name = str(meta.get("name", "unnamed"))
-    ns = str(meta.get("namespace", "default"))
-    spec = obj.get("spec") or {}
+    meta = _mapping(obj.get("metadata"), "metadata")
+    name = _optional_str(meta.get("name"), "metadata.name") or "unnamed"
+    ns = _optional_str(meta.get("namespace"), "metadata.namespace") or "default"
+    spec = _mapping(obj.get("spec"), "spec")
     if kind == "List":
         return [
             r
-            for item in obj.get("items") or []
-            if item.get("kind") in WORKLOAD_KINDS
+            for item in _items(obj.get("items"), "items")
             for r in pod_requests_from_manifest(item)
         ]
     if kind == "Pod":
         return [pod_request_from_spec(spec, name=name, namespace=ns)]
-    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        replicas = int(spec.get("replicas", 1))
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
+        replicas = _count(spec.get("replicas"), "spec.replicas", 1)
         if replicas == 0:
             return []
-        tpl = (spec.get("template") or {}).get("spec") or {}
-        return [
-            pod_request_from_spec(
-                tpl, name=name, namespace=ns, count=replicas, path="spec.template.spec"
-            )
-        ]
-    if kind in ("Job", "CronJob"):
-        base = "spec"
-        if kind == "CronJob":
-            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-            base = "spec.jobTemplate.spec"
-        parallelism = int(spec.get("parallelism", 1))
-        tpl = (spec.get("template") or {}).get("spec") or {}
-        return [
-            pod_request_from_spec(
-                tpl,
-                name=name,
-                namespace=ns,
-                count=max(parallelism, 1),
-                path=f"{base}.template.spec",
-            )
-        ]
+        return [_template(spec, "spec.template", name=name, namespace=ns, count=replicas)]
+    if kind == "Job":
+        return _job(spec, "spec", name=name, namespace=ns)
+    if kind == "CronJob":
+        job_template = _mapping(spec.get("jobTemplate"), "spec.jobTemplate")
+        job_spec = _mapping(job_template.get("spec"), "spec.jobTemplate.spec")
+        return _job(job_spec, "spec.jobTemplate.spec", name=name, namespace=ns)
     if kind == "LeaderWorkerSet":
-        replicas = int(spec.get("replicas", 1))
-        lwt = spec.get("leaderWorkerTemplate") or {}
-        size = int(lwt.get("size", 1))
-        worker = (lwt.get("workerTemplate") or {}).get("spec") or {}
-        leader_tpl = (lwt.get("leaderTemplate") or {}).get("spec")
-        base = "spec.leaderWorkerTemplate"
-        if leader_tpl is None:
-            return [
-                pod_request_from_spec(
-                    worker,
-                    name=name,
-                    namespace=ns,
-                    count=replicas * size,
-                    path=f"{base}.workerTemplate.spec",
-                    group_size=size,
-                )
-            ]
-        out = [
-            pod_request_from_spec(
-                leader_tpl,
-                name=f"{name}-leader",
-                namespace=ns,
-                count=replicas,
-                path=f"{base}.leaderTemplate.spec",
-                group_size=size,
-            )
-        ]
-        if size > 1:
-            out.append(
-                pod_request_from_spec(
-                    worker,
-                    name=f"{name}-worker",
-                    namespace=ns,
-                    count=replicas * (size - 1),
-                    path=f"{base}.workerTemplate.spec",
-                    group_size=size,
-                )
-            )
-        return out
+        return _leader_worker_set(spec, name=name, namespace=ns)
     raise ConfigError(
-        f"unsupported kind {kind!r}; a workload file holds Pods, Deployments, StatefulSets, "
-        "ReplicaSets, Jobs, CronJobs or LeaderWorkerSets",
+        f"unsupported kind {kind!r}; a workload file holds {', '.join(sorted(POD_KINDS))}",
         path="kind",
     )
+
+
+def _template(
+    owner: Mapping[str, Any],
+    path: str,
+    *,
+    name: str,
+    namespace: str,
+    count: int,
+    group_size: int = 1,
+    key: str = "template",
+) -> PodRequest:
+    template = _mapping(owner.get(key), path)
+    return pod_request_from_spec(
+        _mapping(template.get("spec"), f"{path}.spec"),
+        name=name,
+        namespace=namespace,
+        count=count,
+        path=f"{path}.spec",
+        group_size=group_size,
+    )
+
+
+def _job(spec: Mapping[str, Any], path: str, *, name: str, namespace: str) -> list[PodRequest]:
+    if spec.get("suspend") is True:
+        return []
+    pods = _count(spec.get("parallelism"), f"{path}.parallelism", 1)
+    completions = spec.get("completions")
+    if completions is not None:
+        pods = min(pods, _count(completions, f"{path}.completions", 1))
+    if pods == 0:
+        return []
+    return [_template(spec, f"{path}.template", name=name, namespace=namespace, count=pods)]
+
+
+def _leader_worker_set(spec: Mapping[str, Any], *, name: str, namespace: str) -> list[PodRequest]:
+    replicas = _count(spec.get("replicas"), "spec.replicas", 1)
+    base = "spec.leaderWorkerTemplate"
+    lwt = _mapping(spec.get("leaderWorkerTemplate"), base)
+    size = _count(lwt.get("size"), f"{base}.size", 1, minimum=1)
+    if replicas == 0:
+        return []
+
+    def template(key: str, pod_name: str, count: int) -> PodRequest:
+        return _template(
+            lwt,
+            f"{base}.{key}",
+            name=pod_name,
+            namespace=namespace,
+            count=count,
+            group_size=size,
+            key=key,
+        )
+
+    if lwt.get("leaderTemplate") is None:
+        return [template("workerTemplate", name, replicas * size)]
+    out = [template("leaderTemplate", f"{name}-leader", replicas)]
+    if size > 1:
+        out.append(template("workerTemplate", f"{name}-worker", replicas * (size - 1)))
+    return out
 
 
 def total_pods(requests: Iterable[PodRequest]) -> int:

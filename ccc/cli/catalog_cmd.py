@@ -1,4 +1,5 @@
-"""``ccc catalog``: list the accelerator machine types ccc knows, with zones and prices.
+"""``ccc catalog``: list the machine types ccc knows, with zones and prices; ``--refresh``
+shows what the live cloud APIs would change.
 
 Capacity planners use it to see what a ComputeClass rule can land on before writing one: the
 shape of each machine type, where it is offered and what a node costs per hour in a zone's
@@ -8,6 +9,7 @@ know, end in a one-line message with close matches and exit code 1, never a trac
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 from collections.abc import Sequence
@@ -22,8 +24,11 @@ from rich.table import Table
 
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog, MachineType
-from ccc.api.errors import ConfigError
+from ccc.api.catalog_diff import CatalogRefresh
+from ccc.api.errors import CCCError, ConfigError
+from ccc.api.machines import zone_order
 from ccc.api.values import CapacityType, region_of
+from ccc.cli.catalog_doc import catalog_doc, refresh_doc
 
 
 class OutputFormat(StrEnum):
@@ -64,21 +69,89 @@ def catalog(
         OutputFormat,
         typer.Option("--output", "-o", help="Output format.", case_sensitive=False),
     ] = OutputFormat.TABLE,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Refresh zones, shapes and prices from the project's Compute and Cloud Billing "
+            "APIs (Application Default Credentials) and show what changed.",
+        ),
+    ] = False,
+    gke_project: Annotated[
+        str | None,
+        typer.Option("--gke-project", envvar="CCC_GKE_PROJECT", help="Project for --refresh."),
+    ] = None,
+    gke_endpoint: Annotated[
+        str | None,
+        typer.Option("--gke-endpoint", help="host:port of an emulator for --refresh (tests)."),
+    ] = None,
 ) -> None:
-    """List accelerator machine types: shape, zones and hourly prices (built-in GCP catalog)."""
+    """List machine types: shape, accelerators, zones and hourly prices (built-in GCP catalog)."""
     try:
         cat = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
     except ConfigError as exc:
         _fail(str(exc))
     machines = select(cat, accelerator=accelerator, zone=zone, family=family)
-    if output is OutputFormat.TABLE:
-        _print_table(cat, machines, zone=zone)
+    if refresh:
+        _refresh(cat, machines, project=gke_project, endpoint=gke_endpoint, output=output)
         return
-    doc = to_document(cat, machines, zone=zone)
+    if output is OutputFormat.TABLE:
+        _print_table(cat, machines, zone=zone, accelerator=accelerator)
+        return
+    _emit(catalog_doc(cat, machines, zone=zone), output)
+
+
+def _emit(doc: dict[str, Any], output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
+
+
+def _refresh(
+    cat: Catalog,
+    machines: Sequence[MachineType],
+    *,
+    project: str | None,
+    endpoint: str | None,
+    output: OutputFormat,
+) -> None:
+    if not project:
+        _fail("--refresh needs the project to read: pass --gke-project (or CCC_GKE_PROJECT)")
+    from ccc.controller.catalog_refresh import refresh_from_gke
+
+    try:
+        result = asyncio.run(refresh_from_gke(cat, project=project, endpoint=endpoint))
+    except (CCCError, TimeoutError) as exc:
+        _fail(f"refresh failed: {exc or 'timed out'}; the built-in snapshot is unchanged")
+    subjects = (
+        None
+        if len(machines) == len(cat.machine_types)
+        else {m.name for m in machines} | {t for m in machines for t in m.accelerator_types()}
+    )
+    if output is OutputFormat.TABLE:
+        _print_changes(result, subjects)
+    else:
+        _emit(refresh_doc(result, subjects), output)
+    if not result.refreshed:
+        raise typer.Exit(code=1)
+
+
+def _print_changes(result: CatalogRefresh, subjects: set[str] | None) -> None:
+    console = Console() if Console().is_terminal else Console(width=160)
+    changes = [c for c in result.changes if subjects is None or c.subject in subjects]
+    table = Table(
+        title=f"Catalog refresh: {len(changes)} changes ({', '.join(result.refreshed) or 'nothing'}"
+        " refreshed)",
+        title_justify="left",
+    )
+    for col in ("kind", "machine type / GPU", "what", "before", "after", "source"):
+        table.add_column(col, overflow="fold")
+    for c in changes:
+        table.add_row(c.kind, c.subject, c.detail, c.before, c.after, c.source)
+    console.print(table)
+    for failure in result.failures:
+        console.print(f"not refreshed, snapshot kept: {failure}", soft_wrap=True)
 
 
 def select(
@@ -102,73 +175,17 @@ def select(
     return found
 
 
-def to_document(
-    cat: Catalog, machines: Sequence[MachineType], *, zone: str | None
-) -> dict[str, Any]:
-    """The JSON/YAML form: machine types with zones and the prices of every (or the zone's) region.
-
-    Prices are USD per node-hour; ``null`` means no source gives one. ``flexStart`` is derived
-    from on-demand with the catalog's documented ``flexStartDiscount`` assumption.
-    """
-    region = region_of(zone) if zone else None
-    items: list[dict[str, Any]] = []
-    for m in machines:
-        regions = [region] if region else list(m.regions)
-        prices = []
-        for r in regions:
-            rec = cat.price_record(m.name, r)
-            prices.append(
-                {
-                    "region": r,
-                    "onDemand": cat.price(m.name, r, CapacityType.ON_DEMAND),
-                    "spot": cat.price(m.name, r, CapacityType.SPOT),
-                    "flexStart": cat.price(m.name, r, CapacityType.FLEX_START),
-                    "source": rec.source if rec else None,
-                    "note": rec.note if rec else "",
-                }
-            )
-        items.append(
-            {
-                "name": m.name,
-                "family": m.family,
-                "vcpus": m.vcpus,
-                "memoryGb": m.memory_gb,
-                "accelerator": (
-                    {
-                        "kind": m.accelerator.kind.value,
-                        "type": m.accelerator.type,
-                        "count": m.accelerator.count,
-                    }
-                    if m.accelerator
-                    else None
-                ),
-                "tpuTopologies": [
-                    {"topology": t.topology, "chips": t.chips, "hosts": t.hosts}
-                    for t in m.tpu_topologies
-                ],
-                "zones": [zone] if zone else list(m.zones),
-                "unverifiedZones": [z for z in m.unverified_zones if zone in (None, z)],
-                "maxPods": m.max_pods,
-                "prices": prices,
-                "note": m.note,
-            }
-        )
-    return {
-        "flexStartDiscount": cat.flex_start_discount,
-        "flexStartDiscountNote": cat.flex_start_discount_note,
-        "machineTypes": items,
-    }
-
-
-def _print_table(cat: Catalog, machines: Sequence[MachineType], *, zone: str | None) -> None:
+def _print_table(
+    cat: Catalog, machines: Sequence[MachineType], *, zone: str | None, accelerator: str | None
+) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     region = region_of(zone) if zone else None
-    title = f"Accelerator machine types in {zone}" if zone else "Accelerator machine types"
+    title = f"Machine types in {zone}" if zone else "Machine types"
     table = Table(title=title, title_justify="left")
     table.add_column("machine type", no_wrap=True)
-    table.add_column("accelerator", no_wrap=True)
+    table.add_column("accelerator")
     table.add_column("vCPUs", justify="right")
     table.add_column("memory GB", justify="right")
     table.add_column("zone" if zone else "zones", justify="right" if not zone else "left")
@@ -176,22 +193,23 @@ def _print_table(cat: Catalog, machines: Sequence[MachineType], *, zone: str | N
         table.add_column(f"on-demand $/h ({region})", justify="right")
         table.add_column("spot $/h", justify="right")
     else:
-        table.add_column("priced regions")
+        table.add_column("priced regions", justify="right")
     all_tpu = all(m.is_tpu for m in machines)
     if all_tpu:
         table.add_column("TPU topologies (hosts)")
     for m in machines:
-        accel = f"{m.accelerator.type} x {m.accelerator.count}" if m.accelerator else "-"
-        row = [m.name, accel, str(m.vcpus), f"{m.memory_gb:g}"]
+        row = [m.name, _accelerator(m, accelerator), str(m.vcpus), f"{m.memory_gb:g}"]
         if zone and region:
+            # With an attachable GPU as filter, price the VM with the fewest such GPUs.
+            priced = (m.with_gpus(accelerator) if accelerator else None) or m
             row.append(f"{zone} (unverified)" if zone in m.unverified_zones else zone)
-            row.append(_money(cat.price(m.name, region, CapacityType.ON_DEMAND)))
-            row.append(_money(cat.price(m.name, region, CapacityType.SPOT)))
+            row.append(_money(cat.price(priced, region, CapacityType.ON_DEMAND)))
+            row.append(_money(cat.price(priced, region, CapacityType.SPOT)))
         else:
             n_unverified = len(m.unverified_zones)
             zones = str(len(m.zones))
             row.append(f"{zones} ({n_unverified} unverified)" if n_unverified else zones)
-            row.append(", ".join(cat.regions_with_price(m.name)) or "-")
+            row.append(f"{len(cat.regions_with_price(m.name))} of {len(m.regions)}")
         if all_tpu:
             row.append(_topologies(m))
         table.add_row(*row)
@@ -199,10 +217,21 @@ def _print_table(cat: Catalog, machines: Sequence[MachineType], *, zone: str | N
     keep = 1 - cat.flex_start_discount
     console.print(
         "Prices: USD per node-hour (a TPU node is one host of its slice); '-' means no source "
-        f"gives a price. Flex-start is estimated as on-demand x {keep:.2f} (assumption; "
-        "see docs/catalog.md). Use -o json for sources and notes.",
+        "gives a price; with --accelerator of a GPU that attaches to N1, the VM with the fewest "
+        "such GPUs (GPUs are billed on top of the VM). Flex-start is estimated "
+        f"as on-demand x {keep:.2f} (assumption; see docs/catalog.md). Use -o json for zones, "
+        "prices per region, sources and formulas.",
         soft_wrap=True,
     )
+
+
+def _accelerator(m: MachineType, wanted: str | None) -> str:
+    if m.accelerator is not None:
+        return f"{m.accelerator.type} x {m.accelerator.count}"
+    if not m.gpu_attachments:
+        return "-"
+    shown = [a for a in m.gpu_attachments if wanted in (None, a.type)]
+    return "attach " + "; ".join(f"{a.type} x {'/'.join(map(str, a.counts))}" for a in shown)
 
 
 def _topologies(m: MachineType, *, shown: int = 8) -> str:
@@ -243,12 +272,13 @@ def _nothing_matches(
     )
     without_zone = cat.machine_types_for(accelerator_type=accelerator, family=family)
     if zone is not None and without_zone:
-        zones = sorted({z for m in without_zone for z in m.zones})
+        zones = sorted({z for m in without_zone for z in m.zones}, key=zone_order)
         same_region = [z for z in zones if region_of(z) == region_of(zone)]
+        shown = ", ".join(zones[:8]) + (f" ... {len(zones) - 8} more" if len(zones) > 8 else "")
         hint = (
             f"in {region_of(zone)} try {', '.join(same_region)}"
             if same_region
-            else f"it is offered in {', '.join(zones)}"
+            else f"it is offered in {shown}"
         )
         return f"no machine type matches {given}: none is offered in {zone}; {hint}"
     families = sorted(

@@ -40,8 +40,11 @@ def render_crd(output: Output = Output.YAML, kind: Kind | None = None) -> str:
     if output is Output.JSON:
         obj = crds[0] if len(crds) == 1 else {"apiVersion": "v1", "kind": "List", "items": crds}
         return json.dumps(obj, indent=2) + "\n"
+    # libyaml's emitter when available: the same text, several times faster for a CRD this size.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return "---\n".join(
-        yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True) for crd in crds
+        yaml.dump(crd, Dumper=dumper, sort_keys=False, width=100, allow_unicode=True)
+        for crd in crds
     )
 
 

@@ -1,16 +1,91 @@
 """Entry point of the ``ccc`` command. Each sub-command lives in its own module and registers
-itself on the Typer app through a ``register(app)`` function."""
+itself on a Typer app through a ``register(app)`` function.
+
+Start-up matters (``ccc validate`` runs in editors and CI loops), so the sub-command modules are
+loaded lazily (:class:`_LazyGroup`): ``ccc validate`` imports the manifest reader and the
+models, never the Kubernetes client, the Google Cloud SDKs, aiohttp or Prometheus, which only
+``ccc run`` needs (benchmarks/cli_startup.py measures it).
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+# ccc installs no pydantic plugins; skip pydantic's scan of every installed package's entry
+# points for them (about 40 ms of each start-up). Set before anything imports pydantic.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
 
 import typer
+from typer.core import TyperGroup
 
 from ccc import __version__
-from ccc.cli import catalog_cmd, crd_cmd, plan_cmd, run_cmd, validate_cmd
+
+COMMANDS: dict[str, str] = {
+    "validate": "ccc.cli.validate_cmd",
+    "crd": "ccc.cli.crd_cmd",
+    "catalog": "ccc.cli.catalog_cmd",
+    "plan": "ccc.cli.plan_cmd",
+    "run": "ccc.cli.run_cmd",
+}
+"""Sub-command name -> module with a ``register(app)`` function. A module is imported only when
+its command runs (or for ``--help``), so one command never pays for another's imports."""
+
+DEBUG_ENV = "CCC_DEBUG"
+"""Set to 1 to get the Python traceback of an unexpected error instead of one line."""
+
+EXIT_INTERNAL_ERROR = 2
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The sub-commands by name; a module is imported the first time its command is looked up."""
+
+    def __init__(self, loaded: MutableMapping[str, Any]) -> None:
+        self._loaded = dict(loaded)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            module = importlib.import_module(COMMANDS[name])
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            module.register(single)
+            command = typer.main.get_command(single)
+            command.name = name
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (n for n in self._loaded if n not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._loaded))
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self._loaded
+
+
+class _LazyGroup(TyperGroup):
+    """A Typer group whose sub-commands come from :data:`COMMANDS`, imported on use."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return self.commands.get(cmd_name)
+
 
 app = typer.Typer(
+    cls=_LazyGroup,
     name="ccc",
     help="Capacity-obtainability controller for accelerator workloads (GKE ComputeClass API).",
     no_args_is_help=True,
@@ -34,13 +109,32 @@ def _root(
     """ccc walks a ComputeClass's priority list to obtain accelerator capacity."""
 
 
-for _module in (validate_cmd, crd_cmd, catalog_cmd, plan_cmd, run_cmd):
-    _module.register(app)
-
-
 def main() -> None:
-    """Run the CLI; unexpected errors become one clear line and exit code 2, not a traceback."""
+    """Run the CLI; unexpected errors become one clear line and exit code 2, not a traceback
+    (``CCC_DEBUG=1`` shows the traceback)."""
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # `ccc plan ... | head`: the reader left; say nothing more and exit as SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        sys.stderr.write(internal_error_line(exc) + "\n")
+        sys.exit(EXIT_INTERNAL_ERROR)
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """One line for an error no command anticipated."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    what = type(exc).__name__ + (f": {detail}" if detail else "")
+    return (
+        f"ccc: internal error ({what}); this is a bug in ccc, please report it with the input"
+        f" that caused it ({DEBUG_ENV}=1 shows the traceback)"
+    )

@@ -1,22 +1,22 @@
 """``ccc plan``: what ccc would do for a ComputeClass, before anything runs.
 
-The plan is the controller's decide step (:func:`policies.decide.decide`) over a snapshot built
-from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
-pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog.
+The plan is the controller's decide step (:func:`policies.decide.decide`) over a snapshot
+built from files: the class, the pending pods of a workload file (or ``--replicas N`` synthetic
+pods), offerings marked unavailable by ``--unavailable``, and the built-in catalog. Workload pods
+are first admitted as ccc's admission webhook admits them (:mod:`policies.class_admission`: the
+class toleration, the default class of a Namespace in the file or ``--default-compute-class``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from ccc.api import labels as L
 from ccc.api.allocatable import allocatable
@@ -25,33 +25,31 @@ from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
 from ccc.api.location import ClusterLocation
-from ccc.api.manifest import (
-    Document,
-    InvalidComputeClass,
-    ManifestError,
-    load_file,
-    parse_compute_class,
+from ccc.api.workload import PodRequest, Toleration
+from ccc.cli import plan_output
+from ccc.cli.plan_inputs import (
+    PlanInputError,
+    check_zones,
+    load_class,
+    load_workload,
+    parse_unavailable,
 )
-from ccc.api.values import CapacityType, OfferingKey
-from ccc.api.workload import (
-    WORKLOAD_KINDS,
-    PodRequest,
-    Toleration,
-    pod_requests_from_manifest,
-)
-from ccc.cli.plan_serving import holds_serving_group, run_serving_plan
+from ccc.cli.text_table import terminal_width
+from policies.class_admission import AdmissionSettings, admit_request
 from policies.decide import decide
 from policies.location import resolve_location
-from policies.obtainability import ObtainabilityMemory, Unavailability
-from policies.plan import Plan
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState
 from policies.tiers import compile_class
 
+EXIT_PENDING = 2
+"""``--detailed-exitcode``: some pods would stay Pending."""
+
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
     yaml = "yaml"
 
@@ -61,49 +59,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _documents(path: Path) -> list[Document]:
-    try:
-        return load_file(path)
-    except ManifestError as exc:
-        raise _fail(str(exc)) from exc
-
-
-def load_class(path: Path) -> ComputeClass:
-    """The single ComputeClass in ``path``; every problem is printed on its own line as
-    ``FILE: ComputeClass/NAME: field.path: message``."""
-    classes = [d for d in _documents(path) if d.is_compute_class]
-    if len(classes) != 1:
-        raise _fail(
-            f"{path}: expected exactly one ComputeClass document, found {len(classes)}; "
-            "split the file or pass the one you want to plan"
-        )
-    doc = classes[0]
-    try:
-        return parse_compute_class(doc.body)
-    except InvalidComputeClass as exc:
-        for problem in exc.problems:
-            typer.echo(f"{path}: ComputeClass/{doc.name or '?'}: {problem}", err=True)
-        raise typer.Exit(1) from exc
-
-
-def load_workload(path: Path) -> list[PodRequest]:
-    """The pods the workloads of ``path`` would create. Documents of other kinds (Services,
-    ConfigMaps…) make no pods: they are skipped and counted on stderr."""
-    out: list[PodRequest] = []
-    skipped = 0
-    for doc in _documents(path):
-        if not isinstance(doc.body, dict):
-            raise _fail(f"{path}:{doc.line}: document {doc.index + 1} is not a mapping")
-        if doc.kind is not None and doc.kind not in WORKLOAD_KINDS:
-            skipped += 1
-            continue
-        try:
-            out.extend(pod_requests_from_manifest(doc.body))
-        except (ConfigError, ValueError, TypeError) as exc:
-            raise _fail(f"{path}:{doc.line}: {doc.kind or '?'}/{doc.name or '?'}: {exc}") from exc
-    if skipped:
-        typer.echo(f"{path}: {skipped} document(s) of other kinds skipped (no pods)", err=True)
-    return out
+def _input_error(exc: PlanInputError) -> typer.Exit:
+    for line in exc.lines:
+        typer.echo(f"error: {line}", err=True)
+    return typer.Exit(1)
 
 
 def synthetic_pods(
@@ -130,7 +89,9 @@ def synthetic_pods(
             + (f" ({reasons})" if reasons else "")
             + "; pass --workload FILE instead"
         )
-    m = tier.machines[-1] if tier.rule.gpu is None and tier.rule.tpu is None else tier.machines[0]
+    # A family of accelerator machines: fill the biggest; CPU machines: the smallest that fits.
+    big = tier.machines[-1]
+    m = big if big.accelerator is not None and tier.rule.gpu is None else tier.machines[0]
     a = allocatable(m)
     return [
         PodRequest(
@@ -147,78 +108,27 @@ def synthetic_pods(
     ]
 
 
-def parse_unavailable(values: list[str], now: datetime) -> ObtainabilityMemory:
-    entries = []
-    for v in values:
-        parts = v.split(":")
-        if len(parts) != 3:
-            raise _fail(f"--unavailable {v!r}: expected MACHINE_TYPE:ZONE:CAPACITY_TYPE")
-        mt, zone, ct = parts
-        try:
-            cap = CapacityType(ct)
-        except ValueError as exc:
-            choices = ", ".join(c.value for c in CapacityType)
-            raise _fail(f"--unavailable {v!r}: capacity type must be one of {choices}") from exc
-        key = OfferingKey(machine_type=mt, zone=zone, capacity_type=cap)
-        entries.append(
-            Unavailability(key, "MARKED_BY_USER", "--unavailable", 1, now, now + timedelta(hours=1))
-        )
-    return ObtainabilityMemory.of(entries)
-
-
-def render_table(plan: Plan, console: Console) -> None:
-    where = f" in {plan.cluster.region}" if plan.cluster is not None else ""
-    table = Table(title=f"ccc plan: ComputeClass/{plan.class_name}{where}", show_lines=False)
-    for col in (
-        "#",
-        "rule",
-        "zone",
-        "capacity",
-        "machine type",
-        "accel",
-        "nodes",
-        "$/h",
-        "decision",
-        "reason",
-    ):
-        table.add_column(col, overflow="fold")
-    for n, a in enumerate(plan.attempts, 1):
-        style = {"create": "green", "scale": "cyan", "skip": "dim"}[a.decision]
-        acc = f"{a.accelerator.type} x{a.accelerator.count}" if a.accelerator else ""
-        price = "" if a.price_per_hour is None else f"{a.price_per_hour:,.2f}"
-        table.add_row(
-            str(n),
-            str(a.rule),
-            a.zone or "-",
-            a.capacity_type.value if a.capacity_type else "-",
-            a.machine_type or "-",
-            acc,
-            str(a.nodes) if a.nodes else "-",
-            price,
-            f"[{style}]{a.decision}[/{style}]",
-            a.reason,
-        )
-    if plan.cluster is not None:
-        console.print(f"[bold]cluster:[/bold] region {plan.cluster.describe()}", highlight=False)
-    console.print(table)
-    console.print(f"[bold]outcome:[/bold] {plan.outcome}")
-    for w in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+PLAN_HELP = (
+    "Show, in order, every node pool ccc would try for the pending pods, and why.\n\n"
+    "Exit status: 0 planned (pods may still stay Pending, see the outcome); 1 invalid input; "
+    "with --detailed-exitcode, 2 when some pods would stay Pending (no rule can place them), "
+    "so a CI job can gate on it."
+)
 
 
 def plan(
     class_file: Path = typer.Argument(
-        ..., help="ComputeClass YAML (ccc.dev/v1alpha1 or cloud.google.com/v1)."
+        ..., help="ComputeClass YAML (ccc.dev/v1alpha1 or cloud.google.com/v1); - for stdin."
     ),
     workload: Path | None = typer.Option(
-        None, "--workload", "-w", help="Pods, Deployments, Jobs or LeaderWorkerSets."
+        None,
+        "--workload",
+        "-w",
+        help="Pods, Deployments, StatefulSets, Jobs, CronJobs or LeaderWorkerSets (other kinds"
+        " in the file are skipped).",
     ),
     replicas: int | None = typer.Option(
-        None,
-        "--replicas",
-        "-n",
-        min=1,
-        help="N pods, each filling one node of the first rule (N slices for multi-host TPUs).",
+        None, "--replicas", "-n", min=1, help="N pods, each filling one node of the first rule."
     ),
     unavailable: list[str] = typer.Option(
         [],
@@ -226,7 +136,9 @@ def plan(
         "-u",
         help="MACHINE_TYPE:ZONE:CAPACITY_TYPE to treat as stocked out (repeatable).",
     ),
-    output: Output = typer.Option(Output.table, "--output", "-o", help="table, json or yaml."),
+    output: Output = typer.Option(
+        Output.table, "--output", "-o", help="table (fits the terminal), wide, json or yaml."
+    ),
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
@@ -242,10 +154,27 @@ def plan(
         help="The cluster's zones, comma-separated, one region; used by rules that name none "
         "(default: every catalog zone of the region).",
     ),
+    detailed_exitcode: bool = typer.Option(
+        False,
+        "--detailed-exitcode",
+        help="Exit 2 when some pods would stay Pending (0 when every pod has a first choice).",
+    ),
     unobtainable: list[str] = typer.Option(
         [],
         "--unobtainable",
         help="ServingGroup plans: treat this variant's class as stocked out (repeatable).",
+    ),
+    admission: bool = typer.Option(
+        True,
+        "--admission/--no-admission",
+        help="Plan the workload's pods as ccc's admission webhook admits them (class "
+        "toleration, namespace and cluster default class); off: exactly as written.",
+    ),
+    default_compute_class: str | None = typer.Option(
+        None,
+        "--default-compute-class",
+        help="The cluster default class of ccc run (pods that select none and whose Namespace "
+        "in the workload file names no default).",
     ),
 ) -> None:
     """Show, in order, every node pool ccc would try for the pending pods, and why.
@@ -253,7 +182,9 @@ def plan(
     Given a ServingGroup (a file with one, or a directory with the group, its workloads and
     their classes), show how its capacity is split over its variants instead.
     """
-    if holds_serving_group(class_file):
+    from ccc.cli.plan_serving import holds_serving_group  # rich and the split: ServingGroups only
+
+    if class_file != Path("-") and holds_serving_group(class_file):
         _plan_serving_group(
             class_file, workload, replicas, unavailable, unobtainable, output, catalog_file, zones
         )
@@ -266,16 +197,37 @@ def plan(
         catalog = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    cc = load_class(class_file)
-    zone_list = [z.strip() for z in zones.split(",") if z.strip()] if zones else None
-    try:
-        cluster = resolve_location(cc, catalog, region=region, zones=zone_list)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
     now = datetime.now(UTC)
-    pods = (
-        load_workload(workload) if workload else synthetic_pods(cc, catalog, replicas or 1, cluster)
-    )
+    header: list[str] = []
+    try:
+        cc = load_class(class_file)
+        memory = parse_unavailable(unavailable, catalog, now)
+        default_zones = check_zones(zones.split(","), catalog) if zones is not None else None
+        try:
+            cluster = resolve_location(cc, catalog, region=region, zones=default_zones)
+        except ConfigError as exc:
+            raise _fail(str(exc)) from exc
+        header.append(f"cluster: region {cluster.describe()}")
+        if workload is not None:
+            loaded = load_workload(workload)
+            pods = loaded.pods
+            if admission:
+                admission_settings = AdmissionSettings(cluster_default=default_compute_class)
+                pods = [
+                    admit_request(
+                        p,
+                        namespace_labels=loaded.namespaces.get(p.namespace, {}),
+                        known_classes={cc.metadata.name},
+                        settings=admission_settings,
+                    )
+                    for p in pods
+                ]
+            if loaded.skipped:
+                header.append(f"workload {workload}: {loaded.skipped_text()}")
+        else:
+            pods = synthetic_pods(cc, catalog, replicas or 1, cluster)
+    except PlanInputError as exc:
+        raise _input_error(exc) from None
     selected = [p for p in pods if p.compute_class == cc.metadata.name]
     if workload is not None and not selected:
         raise _fail(
@@ -283,16 +235,30 @@ def plan(
             f"nodeSelector {{{L.CLASS_LABEL}: {cc.metadata.name}}} to the pod template"
         )
     snapshot = ClusterSnapshot(now=now, classes={cc.metadata.name: cc}, pending=selected)
-    state = ControllerState(memory={cc.metadata.name: parse_unavailable(unavailable, now)})
-    settings = Settings(cluster=cluster, default_zones=zone_list, max_viable=None)
+    state = ControllerState(memory={cc.metadata.name: memory})
+    settings = Settings(cluster=cluster, default_zones=default_zones, max_viable=None)
     result = decide(snapshot, state, catalog, settings)
     the_plan = result.plans[cc.metadata.name]
     if output is Output.json:
-        sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(plan_output.to_json(the_plan), indent=2) + "\n")
     elif output is Output.yaml:
-        sys.stdout.write(yaml.safe_dump(the_plan.to_json(), sort_keys=False))
+        sys.stdout.write(yaml.safe_dump(plan_output.to_json(the_plan), sort_keys=False))
     else:
-        render_table(the_plan, Console(width=max(160, Console().width)))
+        wide = output is Output.wide
+        sys.stdout.write(
+            plan_output.render_table(
+                the_plan,
+                width=None if wide else terminal_width(),
+                wide=wide,
+                pods=selected,
+                header=header,
+            )
+        )
+    if output in (Output.json, Output.yaml):
+        for line in header:
+            typer.echo(line, err=True)
+    if detailed_exitcode and plan_output.pending_groups(the_plan):
+        raise typer.Exit(EXIT_PENDING)
 
 
 def _plan_serving_group(
@@ -312,16 +278,23 @@ def _plan_serving_group(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     now = datetime.now(UTC)
+    try:
+        memory = parse_unavailable(unavailable, catalog, now)
+        default_zones = check_zones(zones.split(","), catalog) if zones is not None else None
+    except PlanInputError as exc:
+        raise _input_error(exc) from None
+    from ccc.cli.plan_serving import run_serving_plan
+
     run_serving_plan(
         [path, *([workload] if workload else [])],
         catalog=catalog,
         now=now,
-        memory=parse_unavailable(unavailable, now),
+        memory=memory,
         unobtainable=unobtainable,
-        output=output.value,
-        default_zones=[z.strip() for z in zones.split(",") if z.strip()] if zones else None,
+        output="table" if output is Output.wide else output.value,
+        default_zones=default_zones,
     )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan")(plan)
+    app.command("plan", help=PLAN_HELP)(plan)

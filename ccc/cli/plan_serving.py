@@ -30,19 +30,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from ccc.api.catalog import Catalog
+from ccc.api.computeclass import KIND as COMPUTE_CLASS_KIND
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
 from ccc.api.manifest import Document, InvalidComputeClass, load_documents, parse_compute_class
 from ccc.api.servinggroup import ServingGroup, Variant
 from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
+from ccc.api.servinggroup.resource import KIND as SERVING_GROUP_KIND
 from ccc.api.workload import PodRequest, pod_requests_from_manifest
 from policies.decide import decide
 from policies.obtainability import ObtainabilityMemory
@@ -51,6 +51,9 @@ from policies.serving import Split, VariantObservation, VariantTarget, split
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "LeaderWorkerSet"})
 
@@ -148,7 +151,7 @@ def holds_serving_group(path: Path) -> bool:
     if path.is_dir():
         return True
     try:
-        return any(doc.is_serving_group for doc in load_documents(path))
+        return any(doc.kind == SERVING_GROUP_KIND for doc in load_documents(path))
     except ConfigError:
         return False
 
@@ -162,7 +165,7 @@ def load_inputs(paths: Sequence[Path]) -> ServingInputs:
     """
     docs: list[Document] = [doc for path in paths for doc in load_documents(path)]
     problems: list[str] = []
-    groups = [d for d in docs if d.is_serving_group]
+    groups = [d for d in docs if d.kind == SERVING_GROUP_KIND]
     if len(groups) != 1:
         raise ServingPlanError(
             [
@@ -178,7 +181,7 @@ def load_inputs(paths: Sequence[Path]) -> ServingInputs:
         ) from exc
     classes: dict[str, ComputeClass] = {}
     for doc in docs:
-        if doc.is_compute_class:
+        if doc.kind == COMPUTE_CLASS_KIND:
             try:
                 cc = parse_compute_class(doc.body)
             except InvalidComputeClass as exc:
@@ -339,6 +342,8 @@ def plan_serving_group(
 
 def render_table(plan: ServingPlan, console: Console) -> None:
     """The split as a table: one row per variant, then the totals."""
+    from rich.table import Table  # rich only when a table is printed (CLI start-up)
+
     spec = plan.group.spec
     unit = f" {spec.capacity_unit}" if spec.capacity_unit else ""
     table = Table(
@@ -424,4 +429,6 @@ def run_serving_plan(
     elif output == "yaml":
         sys.stdout.write(yaml.safe_dump(plan.to_json(), sort_keys=False))
     else:
+        from rich.console import Console
+
         render_table(plan, Console(width=max(160, Console().width)))

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 from kubernetes_asyncio.config import ConfigException
+from pydantic import ValidationError
 
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.errors import ConfigError
-from ccc.controller.config import ControllerConfig
+from ccc.controller.config import ControllerConfig, WebhookConfig
 from ccc.controller.logs import configure_logging
 
 
@@ -19,6 +20,11 @@ class ProviderChoice(StrEnum):
     kwok = "kwok"
     gke = "gke"
     simulated = "simulated"
+
+
+class CertSource(StrEnum):
+    managed = "managed"
+    external = "external"
 
 
 class LogFormat(StrEnum):
@@ -99,6 +105,67 @@ def run(
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
+    catalog_refresh: bool | None = typer.Option(
+        None,
+        "--catalog-refresh/--no-catalog-refresh",
+        help="Refresh zones, shapes and prices from the cloud's APIs at start (gke provider; "
+        "default: on with the built-in catalog, off with --catalog).",
+    ),
+    webhook: bool = typer.Option(
+        False,
+        "--webhook/--no-webhook",
+        help="Serve the admission webhook (class toleration, default classes) over TLS.",
+    ),
+    webhook_host: str = typer.Option("0.0.0.0", "--webhook-host"),
+    webhook_port: int = typer.Option(
+        9443, "--webhook-port", help="HTTPS port of POST /mutate-pods (0: any free port)."
+    ),
+    webhook_namespace: str = typer.Option(
+        "ccc-system",
+        "--webhook-namespace",
+        envvar="POD_NAMESPACE",
+        help="Namespace of the certificate Secret; its pods are never changed.",
+    ),
+    webhook_secret: str = typer.Option(
+        "ccc-webhook-cert", "--webhook-secret", help="Secret with ca.crt, tls.crt and tls.key."
+    ),
+    webhook_config: str = typer.Option(
+        "ccc",
+        "--webhook-config",
+        help="MutatingWebhookConfiguration whose caBundle ccc keeps current ('': none).",
+    ),
+    webhook_certs: CertSource = typer.Option(
+        CertSource.managed,
+        "--webhook-certs",
+        help="managed: ccc creates and rotates the certificates; external: cert-manager does.",
+    ),
+    webhook_cert_hosts: str = typer.Option(
+        "",
+        "--webhook-cert-hosts",
+        help="Comma-separated DNS names / IPs of the serving certificate (managed certs).",
+    ),
+    webhook_cert_validity: float = typer.Option(
+        90 * 86400, "--webhook-cert-validity", help="Serving certificate lifetime (seconds)."
+    ),
+    webhook_ca_validity: float = typer.Option(
+        365 * 86400, "--webhook-ca-validity", help="CA lifetime (seconds)."
+    ),
+    webhook_cert_check: float = typer.Option(
+        30.0,
+        "--webhook-cert-check",
+        help="Seconds between re-reads of the certificate Secret (rotation, reload).",
+    ),
+    default_compute_class: str | None = typer.Option(
+        None,
+        "--default-compute-class",
+        help="Cluster default class for pods that select none (namespace defaults win).",
+    ),
+    admission_exclude_namespaces: str = typer.Option(
+        "",
+        "--admission-exclude-namespaces",
+        help="Comma-separated namespaces whose pods admission never changes (besides "
+        "kube-system and the webhook namespace).",
+    ),
     log_format: LogFormat = typer.Option(LogFormat.json, "--log-format"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
@@ -137,6 +204,34 @@ def run(
         renew_deadline_s=renew_deadline,
         retry_period_s=retry_period,
     )
+    if webhook:
+        try:
+            config = config.model_copy(
+                update={
+                    "webhook": WebhookConfig(
+                        host=webhook_host,
+                        port=webhook_port,
+                        namespace=webhook_namespace,
+                        secret=webhook_secret,
+                        config_name=webhook_config or None,
+                        manage_certs=webhook_certs is CertSource.managed,
+                        cert_hosts=_csv(webhook_cert_hosts),
+                        cert_validity_s=webhook_cert_validity,
+                        ca_validity_s=webhook_ca_validity,
+                        check_period_s=webhook_cert_check,
+                        default_class=default_compute_class or None,
+                        exclude_namespaces=_csv(admission_exclude_namespaces),
+                    )
+                }
+            )
+        except ValidationError as exc:
+            typer.echo(f"error: webhook settings: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    elif default_compute_class:
+        typer.echo(
+            "error: --default-compute-class needs the admission webhook (--webhook)", err=True
+        )
+        raise typer.Exit(2)
     opts = ProviderOptions(
         name=provider.value,
         kwok_namespace=kwok_namespace,
@@ -154,6 +249,9 @@ def run(
                 provider=opts,
                 config=config,
                 catalog=catalog,
+                refresh_catalog=catalog_file is None
+                if catalog_refresh is None
+                else catalog_refresh,
             )
         )
     except KeyboardInterrupt:
@@ -169,6 +267,10 @@ def run(
             typer.echo(f"error: {leaf}{hint}", err=True)
             raise typer.Exit(2) from None
         raise
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _leaf(exc: BaseException) -> BaseException:

@@ -1,33 +1,41 @@
-"""``ccc validate FILE|DIR ...``: check ComputeClass and ServingGroup manifests without a cluster.
+"""``ccc validate FILE|DIR|- ...``: check ComputeClass and ServingGroup manifests without a
+cluster.
 
-Output is one line per problem, ``FILE: ComputeClass/NAME: field.path: what is wrong and how
-to fix it`` (``ServingGroup/NAME`` likewise), then a one-line summary, then (on stderr) one
-line per warning about a valid class, ``FILE: ComputeClass/NAME: warning: field.path: ...``
-(fields accepted but not acted on, zones outside the class's region, ``nodePoolAutoCreation``
-off, ``AnyBestEffort`` fall-through). Exit status: 0 all valid, 1 problems found, 2 a path does
-not exist or nothing to validate. Documents of other kinds are skipped and counted in the
-summary, so a directory of mixed manifests (a class next to its workloads) can be checked as
-is.
+Output is one line per problem, ``FILE: KIND/NAME: field.path: what is wrong and how to fix
+it``, then a one-line summary, then (on stderr) one line per warning about a valid class,
+``FILE: ComputeClass/NAME: warning: field.path: ...`` (fields accepted but not acted on, zones
+outside the class's region, ``nodePoolAutoCreation`` off, ``AnyBestEffort`` fall-through).
+Exit status: 0 all valid, 1 problems found, 2 a path does not exist or nothing to validate.
+Documents of other kinds (Deployments, Services, ...) are skipped and counted in the summary,
+so a directory of mixed manifests (a class next to its workloads) can be checked as is;
+documents that look like one of ccc's kinds but are not (``kind: CustomComputeClass``, an
+unknown ``ccc.dev`` kind) are problems, never skipped.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
+import ccc.api.servinggroup.manifest  # noqa: F401  (registers the ServingGroup kind)
 from ccc.api.builtin_catalog import load_builtin_catalog
+from ccc.api.computeclass import ComputeClass
 from ccc.api.manifest import (
+    STDIN,
     Document,
-    InvalidComputeClass,
     InvalidManifest,
+    KindSpec,
     ManifestError,
+    Problem,
+    classify,
     load_file,
     manifest_files,
-    parse_compute_class,
+    skipped_summary,
 )
-from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
 from policies.warnings import validation_warnings
 
 EXIT_OK = 0
@@ -40,16 +48,19 @@ class Report:
     """What one ``ccc validate`` run found."""
 
     lines: list[str] = field(default_factory=list)
+    files: int = 0
     #: ``FILE: ComputeClass/NAME: warning: ...`` lines; they do not change the exit status.
     warnings: list[str] = field(default_factory=list)
-    files: int = 0
-    classes: int = 0
-    invalid_classes: int = 0
-    serving_groups: int = 0
-    invalid_serving_groups: int = 0
-    skipped: int = 0
+    checked: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
     broken_files: int = 0
     missing_paths: int = 0
+
+    @property
+    def classes(self) -> int:
+        """Documents checked as one of ccc's kinds (ComputeClass, ...)."""
+        return sum(self.checked.values())
 
     @property
     def exit_code(self) -> int:
@@ -57,33 +68,38 @@ class Report:
             return EXIT_USAGE
         if self.lines:
             return EXIT_INVALID
-        if self.classes == 0 and self.serving_groups == 0:
+        if self.classes == 0:
             return EXIT_USAGE
         return EXIT_OK
 
     def summary(self) -> str:
-        skipped = f", {self.skipped} other document(s) skipped" if self.skipped else ""
+        skipped = f", {skipped_summary(self.skipped)}" if self.skipped else ""
         if self.exit_code == EXIT_OK:
-            classes = _plural(self.classes, "ComputeClass", "ComputeClasses")
-            if self.serving_groups:
-                groups = _plural(self.serving_groups, "ServingGroup")
-                classes = f"{classes}, {groups}" if self.classes else groups
             warned = f", {_plural(len(self.warnings), 'warning')}" if self.warnings else ""
-            return f"OK: {classes} valid in {_plural(self.files, 'file')}{skipped}{warned}"
-        if self.classes == 0 and self.serving_groups == 0 and not self.lines:
+            return f"OK: {self._objects()} valid in {_plural(self.files, 'file')}{skipped}{warned}"
+        if self.classes == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
-        if self.invalid_classes:
-            parts.append(f"{self.invalid_classes} of {self.classes} ComputeClass(es) invalid")
-        if self.invalid_serving_groups:
-            parts.append(
-                f"{self.invalid_serving_groups} of {self.serving_groups} ServingGroup(s) invalid"
-            )
+        if self.invalid:
+            parts.append(f"{self.invalid} of {self._objects(plural_kind=True)} invalid")
         if self.broken_files:
             parts.append(f"{_plural(self.broken_files, 'file')} unreadable")
         if self.missing_paths:
             parts.append(f"{self.missing_paths} path(s) not found")
         return "FAILED: " + ", ".join(parts) + skipped
+
+    def _objects(self, *, plural_kind: bool = False) -> str:
+        if not self.checked:
+            return "0 documents" if plural_kind else "no document"
+        if plural_kind and len(self.checked) == 1:
+            (kind, n), *_ = self.checked.items()
+            return f"{n} {kind}(es)" if kind.endswith("s") else f"{n} {kind}(s)"
+        if plural_kind:
+            return _plural(self.classes, "document")
+        return ", ".join(
+            _plural(n, kind, kind + ("es" if kind.endswith("s") else "s"))
+            for kind, n in self.checked.items()
+        )
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -91,7 +107,8 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def validate_paths(paths: list[Path]) -> Report:
-    """Validate every ComputeClass in ``paths`` (files or directories); never raises."""
+    """Validate every ComputeClass in ``paths`` (files, directories, ``-`` for standard input);
+    never raises for bad input."""
     report = Report()
     for path in paths:
         try:
@@ -114,44 +131,40 @@ def validate_paths(paths: list[Path]) -> Report:
 
 
 def _validate_document(doc: Document, report: Report) -> None:
-    if doc.is_serving_group:
-        report.serving_groups += 1
-        try:
-            parse_serving_group(doc.body)
-        except InvalidServingGroup as exc:
-            report.invalid_serving_groups += 1
-            _report_problems(doc, exc, report)
+    what = classify(doc)
+    if what is None:
+        report.skipped[doc.kind or "?"] += 1
         return
-    if not doc.is_compute_class and doc.kind is not None:
-        report.skipped += 1
+    label = f"{doc.kind}/{doc.name}" if doc.kind and doc.name else doc.describe()
+    if isinstance(what, Problem):
+        report.checked["near miss" if doc.kind else "document"] += 1
+        report.invalid += 1
+        report.lines.append(f"{doc.source}: {label}: {what}")
         return
-    report.classes += 1
+    _check(what, doc, label, report)
+
+
+def _check(spec: KindSpec, doc: Document, label: str, report: Report) -> None:
+    report.checked[spec.kind] += 1
     try:
-        cc = parse_compute_class(doc.body)
-    except InvalidComputeClass as exc:
-        report.invalid_classes += 1
-        _report_problems(doc, exc, report)
+        parsed = spec.parse(doc.body)
+    except InvalidManifest as exc:
+        report.invalid += 1
+        for problem in exc.problems:
+            report.lines.append(f"{doc.source}: {label}: {problem}")
         return
-    for warning in validation_warnings(cc, load_builtin_catalog()):
-        report.warnings.append(f"{doc.source}: {_label(doc, 'ComputeClass')}: warning: {warning}")
-
-
-def _label(doc: Document, kind: str) -> str:
-    return f"{kind}/{doc.name}" if doc.name else f"document {doc.index + 1} (line {doc.line})"
-
-
-def _report_problems(doc: Document, exc: InvalidManifest, report: Report) -> None:
-    label = _label(doc, exc.KIND)
-    for problem in exc.problems:
-        where = f"{problem.path}: " if problem.path else ""
-        report.lines.append(f"{doc.source}: {label}: {where}{problem.message}")
+    if isinstance(parsed, ComputeClass):
+        for warning in validation_warnings(parsed, load_builtin_catalog()):
+            report.warnings.append(f"{doc.source}: {label}: warning: {warning}")
 
 
 VALIDATE_HELP = (
     "Check ComputeClass manifests (ccc.dev/v1alpha1 or cloud.google.com/v1) and ServingGroup"
     " manifests (ccc.dev/v1alpha1) offline.\n\n"
-    "Prints one line per problem: FILE: KIND/NAME: field.path: what to fix. Exit status 0: all"
-    " valid; 1: problems found; 2: a path is missing or holds no ComputeClass or ServingGroup."
+    "Prints one line per problem: FILE: KIND/NAME: field.path: what to fix. "
+    "PATH - reads standard input. Other kinds (Deployments, Services, ...) are skipped and "
+    "counted. Exit status 0: all valid; 1: problems found; 2: a path is missing or holds no "
+    "ComputeClass or ServingGroup."
 )
 
 
@@ -163,15 +176,17 @@ def register(app: typer.Typer) -> None:
         paths: list[Path] = typer.Argument(
             ...,
             metavar="PATH",
-            help="Manifest files or directories (searched recursively for *.yaml and *.yml).",
+            help="Manifest files or directories (searched recursively for *.yaml and *.yml);"
+            " - for standard input.",
         ),
     ) -> None:
         """Check ComputeClass manifests offline (see VALIDATE_HELP)."""
+        if any(str(p) == STDIN for p in paths) and sys.stdin.isatty():
+            typer.echo("reading manifests from standard input (end with Ctrl-D)", err=True)
         report = validate_paths(paths)
         for line in report.lines:
             typer.echo(line)
         typer.echo(report.summary(), err=report.exit_code != EXIT_OK)
-        # Warnings never change the verdict; they follow it, on stderr.
         for line in report.warnings:
             typer.echo(line, err=True)
         raise typer.Exit(report.exit_code)

@@ -10,6 +10,32 @@ from policies.obtainability import BackoffPolicy
 from policies.settings import Settings
 
 
+class WebhookConfig(BaseModel):
+    """The admission webhook (``ccc run --webhook``; the chart's ``webhook.*`` values)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=9443, ge=0, le=65535)
+    #: Namespace of the certificate Secret (ccc's own; its pods are never changed).
+    namespace: str = "ccc-system"
+    secret: str = "ccc-webhook-cert"
+    #: MutatingWebhookConfiguration whose caBundle is kept current (None: left alone).
+    config_name: str | None = "ccc"
+    #: Create and rotate the certificates (False: cert-manager or another issuer does).
+    manage_certs: bool = True
+    #: DNS names and IP addresses the serving certificate is valid for.
+    cert_hosts: tuple[str, ...] = ()
+    cert_validity_s: float = Field(default=90 * 86400, gt=0)
+    ca_validity_s: float = Field(default=365 * 86400, gt=0)
+    #: How often every replica re-reads the Secret (and rotates when due).
+    check_period_s: float = Field(default=30.0, gt=0)
+    #: Cluster default class for pods that select none and whose namespace names none.
+    default_class: str | None = None
+    #: Namespaces whose pods are never changed, besides kube-system and ``namespace``.
+    exclude_namespaces: tuple[str, ...] = ()
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,6 +87,8 @@ class ControllerConfig(BaseModel):
     retry_period_s: float = 2.0
     #: Namespace for Events about cluster-scoped objects (ComputeClasses).
     event_namespace: str = "default"
+    #: The admission webhook (None: not served).
+    webhook: WebhookConfig | None = None
 
     def settings(self, *, max_viable: int | None = 1) -> Settings:
         """The decide step's settings (:class:`policies.settings.Settings`) from these flags."""

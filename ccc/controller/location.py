@@ -1,9 +1,9 @@
-"""Where the cluster lives, and which machine types its zones offer: asked of the provider when
-leadership starts.
+"""Where the cluster lives: asked of the provider when leadership starts.
 
-GKE reports the cluster's region and zones (``clusters.get``) and the zones of every machine
-type (the Compute API); kwok and the simulated cloud report the configured ``--region`` /
-``--zones``. The decide step then plans only inside that region (:mod:`policies.location`).
+GKE reports the cluster's region and zones (``clusters.get``); kwok and the simulated cloud
+report the configured ``--region`` / ``--zones``. The decide step then plans only inside that
+region (:mod:`policies.location`). The catalog's zones are refreshed from the cloud before the
+controller starts (:mod:`ccc.controller.catalog_refresh`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import structlog
 from ccc.api.catalog import Catalog
 from ccc.api.location import ClusterLocation, configured_location
 from ccc.controller.config import ControllerConfig
-from providers.base import CatalogRefresher, ClusterLocator, Provider
+from providers.base import ClusterLocator, Provider
 
 log = structlog.get_logger("ccc.controller")
 
@@ -52,18 +52,3 @@ async def learn_location(
             source=location.source,
         )
     return location
-
-
-async def refresh_catalog(provider: Provider, catalog: Catalog, *, timeout_s: float) -> Catalog:
-    """``catalog`` with the zones the cloud reports (GKE); unchanged when the provider cannot
-    say or the call fails."""
-    if not isinstance(provider, CatalogRefresher):
-        return catalog
-    try:
-        async with asyncio.timeout(timeout_s):
-            refreshed = await provider.refresh_catalog(catalog)
-    except Exception as exc:
-        log.warning("catalog.refresh_failed", error=str(exc)[:300])
-        return catalog
-    log.info("catalog.refreshed", machine_types=len(refreshed.machine_types))
-    return refreshed

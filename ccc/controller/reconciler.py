@@ -33,7 +33,7 @@ from ccc.api.cluster import PodInfo
 from ccc.api.location import ClusterLocation
 from ccc.controller.config import ControllerConfig
 from ccc.controller.execute import Executor, Inbox
-from ccc.controller.location import learn_location, refresh_catalog
+from ccc.controller.location import learn_location
 from ccc.controller.metrics import Metrics
 from ccc.controller.notices import Notices
 from ccc.controller.observe import Observation, Observer
@@ -128,9 +128,8 @@ class Reconciler:
             self.notify()
 
     async def start_leading(self) -> None:
-        """Learn where the cluster lives and what its zones offer, rebuild the state from the
-        cluster (and let a provider whose records can drift after a crash repair them) before
-        the first pass."""
+        """Learn where the cluster lives, rebuild the state from the cluster (and let a provider
+        whose records can drift after a crash repair them) before the first pass."""
         await self.learn_location()
         if isinstance(self.provider, SelfRepairing):
             try:
@@ -140,13 +139,9 @@ class Reconciler:
         self._restore()
 
     async def learn_location(self) -> None:
-        """Refresh the catalog's zones and the cluster's location from the provider
-        (:mod:`ccc.controller.location`); the decide step plans only there."""
-        cfg = self.config
-        self.catalog = await refresh_catalog(
-            self.provider, self.catalog, timeout_s=cfg.provider_timeout_s
-        )
-        location = await learn_location(self.provider, self.catalog, cfg)
+        """Ask the provider where the cluster lives (:mod:`ccc.controller.location`); the
+        decide step plans only there."""
+        location = await learn_location(self.provider, self.catalog, self.config)
         self.settings = replace(self.settings, cluster=location)
 
     @property

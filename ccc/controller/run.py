@@ -21,6 +21,8 @@ from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
 from ccc.api.location import configured_location
+from ccc.controller import catalog_refresh
+from ccc.controller.admission.service import WebhookService
 from ccc.controller.config import ControllerConfig
 from ccc.controller.events import EventRecorder
 from ccc.controller.health import HealthServer
@@ -43,6 +45,8 @@ ProviderFactory = Callable[[Any, Catalog, Clock], Awaitable[Provider]]
 PODS = Resource("", "v1", "pods", True)
 NODES = Resource("", "v1", "nodes", False)
 CLASSES = Resource(L.GROUP, L.VERSION, "computeclasses", False)
+#: Watched only with the admission webhook (namespace default classes).
+NAMESPACES = Resource("", "v1", "namespaces", False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +146,20 @@ class Controller:
             registry=self.metrics.registry,
         )
         self.leading = False
+        self.webhook: WebhookService | None = None
+        if config.webhook is not None:
+            self.webhook = WebhookService(
+                api,
+                config,
+                namespaces=NAMESPACES,
+                classes=self.classes,
+                registry=self.metrics.registry,
+                clock=self.clock,
+            )
 
     def ready(self) -> bool:
-        return self.pods.synced and self.nodes.synced and self.classes.synced
+        webhook = self.webhook is None or self.webhook.ready()
+        return webhook and self.pods.synced and self.nodes.synced and self.classes.synced
 
     def _on_pod(self, event: str, old: PodInfo | None, new: PodInfo | None) -> None:
         self.reconciler.on_pod(event, old, new)
@@ -171,6 +186,8 @@ class Controller:
                     tg.create_task(inf.run(), name=f"informer-{inf.name}")
                     for inf in (self.pods, self.nodes, self.classes)
                 ]
+                if self.webhook is not None:
+                    informers.append(tg.create_task(self.webhook.run(), name="webhook"))
                 await asyncio.gather(
                     *(i.wait_synced() for i in (self.pods, self.nodes, self.classes))
                 )
@@ -205,13 +222,18 @@ async def run(
     provider: ProviderOptions,
     config: ControllerConfig,
     catalog: Catalog | None = None,
+    refresh_catalog: bool = True,
 ) -> None:
-    """Entry point used by ``ccc run``."""
+    """Entry point used by ``ccc run``. With ``refresh_catalog`` and a provider that can (GKE),
+    the catalog is refreshed from the cloud's live APIs first; on failure the given (or
+    built-in) catalog is used."""
     api = await api_client_from(kubeconfig)
     cat = catalog or load_builtin_catalog()
     clock = SystemClock()
     try:
         prov = await build_provider(provider, api, cat, clock)
+        if refresh_catalog:
+            cat = await catalog_refresh.refresh_catalog(prov, cat)
         await Controller(api, prov, config=config, catalog=cat, clock=clock).run()
     finally:
         await api.close()

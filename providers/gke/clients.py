@@ -7,7 +7,8 @@ config and credentials are never logged. Tests: anonymous credentials and a plai
 
 Transport: ClusterManager uses gRPC by default (the library's default) or REST with
 ``transport="rest"``; the emulator serves both, so both are tested. Compute Engine clients are
-REST only. See docs/design/005-gke-provider.md.
+REST only; the Cloud Billing Catalog client (live prices) uses REST too, so the emulator serves
+it on the same port. See docs/design/005-gke-provider.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import google.auth
 import grpc  # type: ignore[import-untyped]  # no stubs published
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import compute_v1, container_v1
+from google.cloud import billing_v1, compute_v1, container_v1
+from google.cloud.billing_v1.services.cloud_catalog.transports import CloudCatalogRestTransport
 from google.cloud.compute_v1.services.accelerator_types.transports import (
     AcceleratorTypesRestTransport,
 )
@@ -49,6 +51,7 @@ class GoogleClients:
     accelerator_types: compute_v1.AcceleratorTypesClient
     instance_group_managers: compute_v1.InstanceGroupManagersClient
     zone_operations: compute_v1.ZoneOperationsClient
+    cloud_catalog: billing_v1.CloudCatalogClient
 
 
 def credentials_for(config: GKEConfig) -> Credentials:
@@ -110,6 +113,13 @@ def build_clients(config: GKEConfig, credentials: Credentials | None = None) -> 
         zone_operations=compute_v1.ZoneOperationsClient(
             transport=ZoneOperationsRestTransport(
                 host=compute_host, credentials=creds, url_scheme=scheme
+            )
+        ),
+        cloud_catalog=billing_v1.CloudCatalogClient(
+            transport=CloudCatalogRestTransport(
+                host=config.billing_endpoint or config.endpoint or "cloudbilling.googleapis.com",
+                credentials=creds,
+                url_scheme=scheme,
             )
         ),
     )

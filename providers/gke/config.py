@@ -43,6 +43,9 @@ class GKEConfig:
         retry_max_s: cap of one backoff.
         delete_failed_pools: delete a pool whose create operation failed (stockout, quota) so
             that no half-created pool is left behind retrying on its own.
+        billing_endpoint: ``host:port`` override for the Cloud Billing Catalog API (defaults
+            to ``endpoint``, then Google's).
+        billing_timeout_s: bound on listing Compute Engine's SKUs (tens of thousands, paged).
     """
 
     project: str
@@ -62,6 +65,8 @@ class GKEConfig:
     retry_initial_s: float = 1.0
     retry_max_s: float = 30.0
     delete_failed_pools: bool = True
+    billing_endpoint: str | None = None
+    billing_timeout_s: float = 180.0
 
     def __post_init__(self) -> None:
         for field in ("project", "location", "cluster"):
@@ -82,7 +87,12 @@ class GKEConfig:
             )
         if self.retry_attempts < 1:
             raise ConfigError("must be at least 1", path="gke.retry_attempts")
-        for field in ("call_timeout_s", "operation_timeout_s", "poll_interval_s"):
+        for field in (
+            "call_timeout_s",
+            "operation_timeout_s",
+            "poll_interval_s",
+            "billing_timeout_s",
+        ):
             if getattr(self, field) <= 0:
                 raise ConfigError("must be positive (seconds)", path=f"gke.{field}")
 

@@ -110,7 +110,8 @@ def _storage(config: container_v1.NodeConfig, storage: Storage) -> None:
 
 def _linux(linux: LinuxNodeConfig) -> container_v1.LinuxNodeConfig:
     out = container_v1.LinuxNodeConfig()
-    for key, value in (linux.sysctls or {}).items():
+    sysctls = linux.sysctls.model_dump(by_alias=True, exclude_none=True) if linux.sysctls else {}
+    for key, value in sysctls.items():
         out.sysctls[key] = str(value).lower() if isinstance(value, bool) else str(value)
     if linux.hugepage_config is not None:
         hp = linux.hugepage_config

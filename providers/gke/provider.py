@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 from google.cloud import compute_v1, container_v1
 
 from ccc.api.catalog import Catalog
+from ccc.api.catalog_diff import CatalogRefresh
 from ccc.api.location import ClusterLocation
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity, region_of
 from providers.errors import (
@@ -32,6 +33,7 @@ from providers.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from providers.gke import catalog_refresh
 from providers.gke import reservations as gce
 from providers.gke.clients import GoogleClients, build_clients
 from providers.gke.config import GKEConfig
@@ -90,6 +92,7 @@ class GKEProvider:
             c.accelerator_types,
             c.instance_group_managers,
             c.zone_operations,
+            c.cloud_catalog,
         ):
             client.transport.close()  # type: ignore[no-untyped-call]
 
@@ -341,11 +344,12 @@ class GKEProvider:
         """Reservations with their remaining count per machine type and zone."""
         return await gce.list_reservations(self._clients, self.config)
 
-    async def refresh_catalog(self, catalog: Catalog) -> Catalog:
-        """``catalog`` with zones replaced by what ``machineTypes.aggregatedList`` reports."""
-        names = [m.name for m in catalog.machine_types]
-        zones = await gce.list_machine_type_zones(self._clients, self.config, names)
-        return gce.refresh_catalog(catalog, zones)
+    async def refresh_catalog(self, catalog: Catalog) -> CatalogRefresh:
+        """``catalog`` refreshed from Compute (zones, shapes) and Cloud Billing (prices); each
+        part that fails keeps the snapshot's values and is listed in ``failures``."""
+        return await catalog_refresh.refresh(
+            catalog, self._clients, self.config, today=datetime.now(UTC).date()
+        )
 
     async def list_accelerator_zones(self) -> dict[str, tuple[str, ...]]:
         """Zones per accelerator type visible to the project."""

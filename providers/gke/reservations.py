@@ -3,21 +3,19 @@
 * :func:`list_reservations` turns ``reservations.aggregatedList`` into
   :class:`ReservationCapacity` values (remaining = ``count - inUseCount`` per machine type and
   zone), so the priority walk skips a full reservation without trying it.
-* :func:`list_machine_type_zones` / :func:`list_accelerator_type_zones` read
-  ``machineTypes.aggregatedList`` / ``acceleratorTypes.aggregatedList``; :func:`refresh_catalog`
-  (pure) replaces the built-in catalog's zone lists with what the project can actually see.
+* :func:`list_accelerator_type_zones` reads ``acceleratorTypes.aggregatedList``: where each GPU
+  type exists (the catalog refresh, :mod:`providers.gke.catalog_refresh`, uses it for N1 GPUs).
 
 Aggregated lists page lazily: the whole iteration runs inside one worker thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from google.cloud import compute_v1
 
-from ccc.api.catalog import Catalog
 from ccc.api.values import ReservationCapacity
 from providers.gke.clients import GoogleClients
 from providers.gke.config import GKEConfig
@@ -29,11 +27,6 @@ _USABLE = {"READY", ""}
 
 def _last(url_or_name: str) -> str:
     return url_or_name.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _name_filter(names: Iterable[str]) -> str:
-    wanted = sorted(set(names))
-    return f'name eq "({"|".join(wanted)})"' if wanted else ""
 
 
 def reservation_capacities(
@@ -67,6 +60,21 @@ def reservation_capacities(
     return sorted(out, key=lambda c: (c.zone, c.name))
 
 
+async def aggregated_pairs(
+    client: Any, request: Any, config: GKEConfig, *, what: str
+) -> list[tuple[str, Any]]:
+    """Every ``(scope, scoped list)`` pair of a Compute ``aggregatedList`` call, paged lazily
+    inside one worker thread (translated and retried by :func:`call`)."""
+    pairs: list[tuple[str, Any]] = await call(
+        lambda: list(
+            client.aggregated_list(request=request, retry=None, timeout=config.call_timeout_s)
+        ),
+        config=config,
+        what=what,
+    )
+    return pairs
+
+
 async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[ReservationCapacity]:
     """Reservations of ``config.reservations_project`` (default: the cluster's project).
 
@@ -76,36 +84,10 @@ async def list_reservations(clients: GoogleClients, config: GKEConfig) -> list[R
     """
     project = config.reservations_project or config.project
     request = compute_v1.AggregatedListReservationsRequest(project=project)
-    pairs = await call(
-        lambda: list(
-            clients.reservations.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.reservations.aggregated_list",
+    pairs = await aggregated_pairs(
+        clients.reservations, request, config, what="compute.reservations.aggregated_list"
     )
     return reservation_capacities(pairs, project=None if project == config.project else project)
-
-
-async def list_machine_type_zones(
-    clients: GoogleClients, config: GKEConfig, names: Iterable[str] = ()
-) -> dict[str, tuple[str, ...]]:
-    """Zones offering each machine type (restricted to ``names`` when given), sorted."""
-    request = compute_v1.AggregatedListMachineTypesRequest(project=config.project)
-    name_filter = _name_filter(names)
-    if name_filter:
-        request.filter = name_filter
-    pairs = await call(
-        lambda: list(
-            clients.machine_types.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.machine_types.aggregated_list",
-    )
-    return _zones_by_name(pairs, "machine_types")
 
 
 async def list_accelerator_type_zones(
@@ -113,14 +95,8 @@ async def list_accelerator_type_zones(
 ) -> dict[str, tuple[str, ...]]:
     """Zones offering each accelerator type (``nvidia-h100-80gb`` -> zones), sorted."""
     request = compute_v1.AggregatedListAcceleratorTypesRequest(project=config.project)
-    pairs = await call(
-        lambda: list(
-            clients.accelerator_types.aggregated_list(
-                request=request, retry=None, timeout=config.call_timeout_s
-            )
-        ),
-        config=config,
-        what="compute.accelerator_types.aggregated_list",
+    pairs = await aggregated_pairs(
+        clients.accelerator_types, request, config, what="compute.accelerator_types.aggregated_list"
     )
     return _zones_by_name(pairs, "accelerator_types")
 
@@ -132,25 +108,3 @@ def _zones_by_name(pairs: Iterable[tuple[str, Any]], items: str) -> dict[str, tu
         for item in getattr(scoped, items):
             zones.setdefault(item.name, set()).add(_last(item.zone) if item.zone else _last(scope))
     return {name: tuple(sorted(z)) for name, z in sorted(zones.items())}
-
-
-def refresh_catalog(catalog: Catalog, machine_zones: Mapping[str, Iterable[str]]) -> Catalog:
-    """The catalog with each machine type's zones replaced by the zones the API reported.
-
-    Machine types the API did not report keep their built-in zones (a filtered or partial
-    answer must not erase the catalog); ``unverified_zones`` keeps only zones still listed.
-    Prices for regions that no longer have a zone are dropped so the catalog stays valid.
-    """
-    updated = []
-    for m in catalog.machine_types:
-        seen = tuple(sorted(set(machine_zones.get(m.name, ()))))
-        if not seen:
-            updated.append(m)
-            continue
-        unverified = tuple(z for z in m.unverified_zones if z in seen)
-        updated.append(m.model_copy(update={"zones": seen, "unverified_zones": unverified}))
-    regions = {m.name: set(m.regions) for m in updated}
-    prices = tuple(p for p in catalog.prices if p.region in regions.get(p.machine_type, set()))
-    return Catalog.model_validate(
-        {**catalog.model_dump(), "machine_types": updated, "prices": prices}
-    )

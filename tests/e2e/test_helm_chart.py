@@ -9,11 +9,13 @@ nodes), so readiness is not waited for: installs are checked through the objects
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ import pytest
 import yaml
 
 from ccc.api import labels as L
+from ccc.controller.admission import pki
+from ccc.controller.admission.cabundle import CaBundlePublisher
+from ccc.controller.admission.secret import SecretStore
 from tests.e2e.controller_harness import install_crd
 from tests.support.controlplane import REPO_ROOT, ControlPlane
 from tests.support.kube import api_client
@@ -28,6 +33,8 @@ from tests.support.kube import api_client
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CHART = REPO_ROOT / "charts" / "ccc"
+#: The provider has no default: every install names it.
+KWOK_VALUES = ("provider=kwok",)
 GKE_VALUES = (
     "provider=gke",
     "gke.project=my-project",
@@ -108,8 +115,22 @@ def by_kind(objects: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]
 
 @pytest.mark.parametrize(
     "values",
-    [(), GKE_VALUES, (*GKE_VALUES, *EVERYTHING_ON), EVERYTHING_ON],
-    ids=["defaults", "gke", "gke-everything-on", "kwok-everything-on"],
+    [
+        KWOK_VALUES,
+        GKE_VALUES,
+        (*GKE_VALUES, *EVERYTHING_ON),
+        (*KWOK_VALUES, *EVERYTHING_ON),
+        (*GKE_VALUES, "webhook.certManager.enabled=true", "webhook.defaultComputeClass=general"),
+        (*KWOK_VALUES, "webhook.enabled=false", "controller.acceptGkeClassLabel=false"),
+    ],
+    ids=[
+        "kwok",
+        "gke",
+        "gke-everything-on",
+        "kwok-everything-on",
+        "gke-cert-manager-cluster-default",
+        "kwok-no-webhook",
+    ],
 )
 def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, ...]) -> None:
     out = run_tool(control_plane_bin, "helm", "lint", "--strict", str(CHART), *set_args(values))
@@ -120,6 +141,7 @@ def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, .
 @pytest.mark.parametrize(
     ("values", "message"),
     [
+        ((), "at '': missing property 'provider'"),
         (("replicas=two",), "at '/replicas': got string, want integer"),
         (("replicas=0",), "at '/replicas': minimum"),
         (("provider=aws",), "at '/provider': value must be one of 'gke', 'kwok'"),
@@ -132,8 +154,14 @@ def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, .
         (("metrics.port=70000",), "at '/metrics/port': maximum"),
         (("replicaz=2",), "additional properties 'replicaz' not allowed"),
         (("serviceAccount.gcpServiceAccount=me@gmail.com",), "/serviceAccount/gcpServiceAccount"),
+        (("webhook.failurePolicy=Retry",), "at '/webhook/failurePolicy': value must be one of"),
+        (("webhook.timeoutSeconds=60",), "at '/webhook/timeoutSeconds': maximum"),
+        (("webhook.url=http://127.0.0.1:9443/mutate-pods",), "at '/webhook/url'"),
+        (("webhook.defaultComputeClass=Not_A_Name",), "at '/webhook/defaultComputeClass'"),
+        (("webhook.certManager.issuerRef.kind=Secret",), "/webhook/certManager/issuerRef/kind"),
     ],
     ids=[
+        "no-provider",
         "replicas-as-string",
         "no-replicas",
         "unknown-provider",
@@ -143,6 +171,11 @@ def test_helm_lint_strict_is_clean(control_plane_bin: Path, values: tuple[str, .
         "port-out-of-range",
         "misspelt-key",
         "not-a-gcp-service-account",
+        "unknown-failure-policy",
+        "timeout-above-30s",
+        "plain-http-webhook-url",
+        "default-class-not-a-name",
+        "issuer-of-unknown-kind",
     ],
 )
 def test_values_schema_rejects_bad_values_naming_the_field(
@@ -156,11 +189,33 @@ def test_values_schema_rejects_bad_values_naming_the_field(
     assert "panic" not in result.stderr and "goroutine" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ((), "provider is required: --set provider=gke (production) or provider=kwok"),
+        (("provider=gke",), "provider=gke needs gke.project: --set gke.project=PROJECT_ID"),
+        (
+            ("provider=gke", "gke.project=my-project", "gke.location=us-central1"),
+            "provider=gke needs gke.cluster: --set gke.cluster=CLUSTER_NAME",
+        ),
+    ],
+    ids=["no-provider", "gke-without-project", "gke-without-cluster"],
+)
+def test_missing_settings_are_named_at_render_time_even_without_the_schema(
+    control_plane_bin: Path, values: tuple[str, ...], message: str
+) -> None:
+    """``helm template/install --skip-schema-validation`` still fails, naming the value."""
+    args = ["template", "r", str(CHART), "--skip-schema-validation", *set_args(values)]
+    result = run_tool(control_plane_bin, "helm", *args, check=False)
+    assert result.returncode != 0, f"rendered with {values}"
+    assert message in result.stderr, result.stderr
+
+
 # -- rendered objects -----------------------------------------------------------------------
 
 
 def test_every_rendered_object_carries_the_standard_labels(control_plane_bin: Path) -> None:
-    objects = render(control_plane_bin, values=EVERYTHING_ON)
+    objects = render(control_plane_bin, values=(*KWOK_VALUES, *EVERYTHING_ON))
     assert objects
     for obj in objects:
         labels = obj["metadata"].get("labels") or {}
@@ -181,7 +236,7 @@ def _container(objects: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
     control_plane_bin: Path,
 ) -> None:
-    objects = render(control_plane_bin, release="prod", namespace="ops")
+    objects = render(control_plane_bin, release="prod", namespace="ops", values=KWOK_VALUES)
     (deployment,) = by_kind(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     assert deployment["metadata"]["namespace"] == "ops"
@@ -198,7 +253,38 @@ def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ((), {"provider": "kwok", "kwok_namespace": "ccc-kwok-cloud"}),
+        (
+            KWOK_VALUES,
+            {
+                "provider": "kwok",
+                "kwok_namespace": "ccc-kwok-cloud",
+                "webhook": "True",
+                "webhook_port": "9443",
+                "webhook_namespace": "ops",
+                "webhook_secret": "prod-ccc-webhook-cert",
+                "webhook_config": "prod-ccc",
+                "webhook_certs": "managed",
+                "webhook_cert_hosts": (
+                    "prod-ccc-webhook.ops.svc,prod-ccc-webhook.ops.svc.cluster.local"
+                ),
+                "default_compute_class": "None",
+            },
+        ),
+        (
+            (
+                *KWOK_VALUES,
+                "webhook.certManager.enabled=true",
+                "webhook.defaultComputeClass=general",
+                "webhook.excludeNamespaces={batch,ops-tools}",
+            ),
+            {
+                "webhook_certs": "external",
+                "webhook_config": "",
+                "default_compute_class": "general",
+                "admission_exclude_namespaces": "batch,ops-tools",
+            },
+        ),
+        ((*KWOK_VALUES, "webhook.enabled=false"), {"webhook": "False"}),
         (
             (*GKE_VALUES, "controller.zones={us-central1-a,us-central1-b}"),
             {
@@ -210,7 +296,7 @@ def test_deployment_runs_two_leader_elected_replicas_in_the_release_namespace(
             },
         ),
     ],
-    ids=["kwok", "gke"],
+    ids=["kwok", "gke", "cert-manager", "no-webhook"],
 )
 def test_ccc_run_accepts_every_flag_and_variable_the_chart_passes(
     control_plane_bin: Path, values: tuple[str, ...], expected: dict[str, str]
@@ -244,7 +330,8 @@ def test_ccc_run_accepts_every_flag_and_variable_the_chart_passes(
 def test_a_single_replica_gets_no_disruption_budget_that_would_block_drains(
     control_plane_bin: Path,
 ) -> None:
-    assert by_kind(render(control_plane_bin, values=("replicas=1",)), "PodDisruptionBudget") == []
+    objects = render(control_plane_bin, values=(*KWOK_VALUES, "replicas=1"))
+    assert by_kind(objects, "PodDisruptionBudget") == []
 
 
 def test_image_tag_defaults_to_the_package_version_and_can_be_pinned(
@@ -252,14 +339,14 @@ def test_image_tag_defaults_to_the_package_version_and_can_be_pinned(
 ) -> None:
     import ccc
 
-    default = _container(render(control_plane_bin))
+    default = _container(render(control_plane_bin, values=KWOK_VALUES))
     assert default["image"].endswith(f":{ccc.__version__}")
-    pinned = _container(render(control_plane_bin, values=("image.tag=sha-abc",)))
+    pinned = _container(render(control_plane_bin, values=(*KWOK_VALUES, "image.tag=sha-abc")))
     assert pinned["image"].endswith(":sha-abc")
 
 
 def test_container_is_locked_down_and_probed_on_the_metrics_port(control_plane_bin: Path) -> None:
-    objects = render(control_plane_bin)
+    objects = render(control_plane_bin, values=KWOK_VALUES)
     container = _container(objects)
     sc = container["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 65532
@@ -273,10 +360,11 @@ def test_container_is_locked_down_and_probed_on_the_metrics_port(control_plane_b
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
-    (port,) = container["ports"]
-    assert port["name"] == "metrics" and port["containerPort"] == 8080
-    (service,) = by_kind(objects, "Service")
-    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": 8080, "webhook": 9443}
+    services = {s["metadata"]["name"]: s["spec"]["ports"] for s in by_kind(objects, "Service")}
+    assert [p["targetPort"] for p in services["ccc-metrics"]] == ["metrics"]
+    assert [(p["port"], p["targetPort"]) for p in services["ccc-webhook"]] == [(443, "webhook")]
 
 
 def test_gke_settings_reach_the_controller_and_workload_identity_annotates_the_account(
@@ -311,16 +399,34 @@ def _rules(objects: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]
     return out
 
 
-@pytest.mark.parametrize("values", [(), GKE_VALUES], ids=["kwok", "gke"])
-def test_rbac_has_no_wildcards_and_no_secrets(
+@pytest.mark.parametrize(
+    "values",
+    [KWOK_VALUES, GKE_VALUES, (*GKE_VALUES, "webhook.certManager.enabled=true")],
+    ids=["kwok", "gke", "cert-manager"],
+)
+def test_rbac_has_no_wildcards_and_no_secret_but_the_webhook_certificate_by_name(
     control_plane_bin: Path, values: tuple[str, ...]
 ) -> None:
-    rules = _rules(render(control_plane_bin, values=values))
+    objects = render(control_plane_bin, values=values)
+    rules = _rules(objects)
     assert rules
     for _, group, resource, verb in rules:
         assert "*" not in (group, resource, verb)
-        assert resource not in ("secrets", "serviceaccounts/token", "pods/exec")
+        assert resource not in ("serviceaccounts/token", "pods/exec")
         assert verb not in ("escalate", "bind", "impersonate", "deletecollection")
+    by_name = {
+        (r["resources"][0], tuple(r.get("resourceNames") or ())): r["verbs"]
+        for role in [*by_kind(objects, "ClusterRole"), *by_kind(objects, "Role")]
+        for r in role["rules"]
+    }
+    secrets = {k: v for k, v in by_name.items() if k[0] == "secrets"}
+    webhook_configs = {k: v for k, v in by_name.items() if k[0] == "mutatingwebhookconfigurations"}
+    if "webhook.certManager.enabled=true" in values:
+        assert secrets == {("secrets", ("ccc-webhook-cert",)): ["get"]}
+        assert webhook_configs == {}  # cert-manager's cainjector writes the caBundle
+    else:
+        assert secrets == {("secrets", ("ccc-webhook-cert",)): ["get", "update"]}
+        assert webhook_configs == {("mutatingwebhookconfigurations", ("ccc",)): ["get", "patch"]}
 
 
 def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) -> None:
@@ -332,6 +438,14 @@ def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) 
         ("", "nodes", "watch"),
         (L.GROUP, "computeclasses", "list"),
         (L.GROUP, "computeclasses", "watch"),
+        (L.GROUP, "computeclasses", "get"),
+        ("", "namespaces", "get"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "get"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"),
+        ("", "secrets", "get"),
+        ("", "secrets", "update"),
         (L.GROUP, "computeclasses/status", "patch"),
         ("", "events", "create"),
         ("", "events", "patch"),
@@ -343,31 +457,43 @@ def test_gke_provider_gets_no_node_or_configmap_writes(control_plane_bin: Path) 
 
 # -- against the API server -----------------------------------------------------------------
 
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                        },
-                    }
+_OPEN_VERSION = [
+    {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
                 },
             }
-        ],
-    },
-}
+        },
+    }
+]
+
+
+def stand_in_crd(group: str, kind: str, plural: str) -> dict[str, Any]:
+    """A CRD that makes ``kind`` known with an open spec (the real one ships with its operator)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural},
+            "scope": "Namespaced",
+            "versions": _OPEN_VERSION,
+        },
+    }
+
+
+STAND_IN_CRDS = (
+    stand_in_crd("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+    stand_in_crd("cert-manager.io", "Issuer", "issuers"),
+    stand_in_crd("cert-manager.io", "Certificate", "certificates"),
+)
 
 
 def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
@@ -388,24 +514,37 @@ def namespaces(plane: ControlPlane, *names: str) -> Iterator[None]:
 
 @pytest.mark.parametrize(
     "values",
-    [EVERYTHING_ON, (*GKE_VALUES, *EVERYTHING_ON)],
-    ids=["kwok-everything-on", "gke-everything-on"],
+    [
+        (*KWOK_VALUES, *EVERYTHING_ON),
+        (*GKE_VALUES, *EVERYTHING_ON),
+        (
+            *GKE_VALUES,
+            *EVERYTHING_ON,
+            "webhook.certManager.enabled=true",
+            "webhook.defaultComputeClass=general",
+            "webhook.url=https://127.0.0.1:9443/mutate-pods",
+        ),
+    ],
+    ids=["kwok-everything-on", "gke-everything-on", "gke-cert-manager-cluster-default-url"],
 )
 async def test_every_rendered_kind_passes_a_server_side_dry_run(
     cluster: ControlPlane, values: tuple[str, ...]
 ) -> None:
-    """The ServiceMonitor CRD installed here is a stand-in (prometheus-operator is not part of
-    the local cluster): it makes the kind known, so the dry run checks the object's envelope."""
+    """The ServiceMonitor, Issuer and Certificate CRDs installed here are stand-ins
+    (prometheus-operator and cert-manager are not part of the local cluster): they make the kinds
+    known, so the dry run checks those objects' envelope. The MutatingWebhookConfiguration is
+    checked in full, its CEL matchConditions compiled by the API server."""
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
-    kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=json.dumps(SERVICE_MONITOR_CRD))
-    kubectl(
-        cluster,
-        "wait",
-        "--for=condition=Established",
-        "crd/servicemonitors.monitoring.coreos.com",
-        "--timeout=30s",
-    )
+    for crd in STAND_IN_CRDS:
+        kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=json.dumps(crd))
+        kubectl(
+            cluster,
+            "wait",
+            "--for=condition=Established",
+            f"crd/{crd['metadata']['name']}",
+            "--timeout=30s",
+        )
     ns, cloud = f"helm-dry-{_uid()}", f"helm-dry-cloud-{_uid()}"
     objects = render(
         cluster.bin_dir,
@@ -415,7 +554,13 @@ async def test_every_rendered_kind_passes_a_server_side_dry_run(
         include_crds=True,
     )
     kinds = {o["kind"] for o in objects}
-    assert {"CustomResourceDefinition", "Deployment", "ServiceMonitor", "NetworkPolicy"} <= kinds
+    assert {
+        "CustomResourceDefinition",
+        "Deployment",
+        "ServiceMonitor",
+        "NetworkPolicy",
+        "MutatingWebhookConfiguration",
+    } <= kinds
     with namespaces(cluster, ns, cloud):
         out = kubectl(
             cluster,
@@ -460,11 +605,14 @@ async def test_helm_install_then_upgrade_then_uninstall_in_the_local_cluster(
             ns,
             "--create-namespace",
             "--set",
+            "provider=kwok",
+            "--set",
             f"kwok.namespace={cloud}",
         )
         installed = True
         notes = helm(cluster, "get", "notes", release, "-n", ns).stdout
         assert "kubectl get computeclasses" in notes and "port-forward" in notes
+        assert "admission webhook" in notes and "--dry-run=server" in notes
         deployment = _get(cluster, "deployment", full, "-n", ns)
         assert deployment["spec"]["replicas"] == 2
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == full
@@ -476,6 +624,26 @@ async def test_helm_install_then_upgrade_then_uninstall_in_the_local_cluster(
         _get(cluster, "poddisruptionbudget", full, "-n", ns)
         _get(cluster, "service", f"{full}-metrics", "-n", ns)
         _get(cluster, "crd", f"computeclasses.{L.GROUP}")
+        _get(cluster, "service", f"{full}-webhook", "-n", ns)
+        _get(cluster, "role", f"{full}-webhook", "-n", ns)
+        config = _get(cluster, "mutatingwebhookconfiguration", full)
+        assert [w["name"] for w in config["webhooks"]] == [
+            "class-toleration.ccc.dev",
+            "namespace-default-non-daemonset.ccc.dev",
+            "namespace-default.ccc.dev",
+            "gke-namespace-default-non-daemonset.ccc.dev",
+            "gke-namespace-default.ccc.dev",
+        ]
+        assert not any(w["clientConfig"].get("caBundle") for w in config["webhooks"])
+        assert not _get(cluster, "secret", f"{full}-webhook-cert", "-n", ns).get("data")
+        # What a replica writes (the real code, as admin): certificates and the caBundle...
+        async with api_client(cluster.kubeconfig) as api:
+            secrets = SecretStore(api, namespace=ns, name=f"{full}-webhook-cert")
+            ca = pki.new_ca(datetime.now(UTC), timedelta(days=1))
+            await secrets.write(await secrets.read(), {pki.CA_CERT: ca.cert}, {})
+            publisher = CaBundlePublisher(api, name=full)
+            bundles, version = await publisher.read()
+            await publisher.publish(ca.cert, webhooks=len(bundles), resource_version=version)
 
         helm(
             cluster,
@@ -494,6 +662,13 @@ async def test_helm_install_then_upgrade_then_uninstall_in_the_local_cluster(
         assert status["version"] == 2 and status["info"]["status"] == "deployed"
         assert _get(cluster, "deployment", full, "-n", ns)["spec"]["replicas"] == 3
         _get(cluster, "networkpolicy", full, "-n", ns)
+        # ... survives an upgrade: Helm's three-way merge leaves fields the chart never sets.
+        config = _get(cluster, "mutatingwebhookconfiguration", full)
+        assert {base64.b64decode(w["clientConfig"]["caBundle"]) for w in config["webhooks"]} == {
+            ca.cert
+        }
+        secret = _get(cluster, "secret", f"{full}-webhook-cert", "-n", ns)
+        assert base64.b64decode(secret["data"][pki.CA_CERT]) == ca.cert
 
         helm(cluster, "uninstall", release, "--namespace", ns)
         installed = False

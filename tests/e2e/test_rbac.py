@@ -32,6 +32,7 @@ from kubernetes_asyncio import client
 from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
+from tests.e2e.admission_harness import WebhookInstall, wait_published
 from tests.e2e.controller_harness import (
     ControllerProcess,
     create_class,
@@ -42,9 +43,10 @@ from tests.e2e.controller_harness import (
     gpu_pod,
     install_crd,
     pods_running,
+    wait_ready_endpoint,
 )
 from tests.e2e.test_helm_chart import kubectl, render
-from tests.support.controlplane import ControlPlane
+from tests.support.controlplane import ControlPlane, free_port
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -92,7 +94,7 @@ async def chart_rbac(plane: ControlPlane, api: client.ApiClient) -> AsyncIterato
         plane.bin_dir,
         release=release,
         namespace=ns,
-        values=(f"kwok.namespace={cloud}",),
+        values=("provider=kwok", f"kwok.namespace={cloud}"),
         show_only=RBAC_TEMPLATES,
     )
     core = client.CoreV1Api(api)
@@ -154,7 +156,7 @@ class Capability:
     verb: str
     what: str
     namespace: str = ""  # "{release}" / "{cloud}" / a namespace / "" = cluster-wide
-    by_name: bool = False  # the request names the Lease
+    by_name: str = ""  # the name the request names ("{fullname}" = the release's full name)
 
     @property
     def rule(self) -> tuple[str, str, str, str]:
@@ -180,6 +182,31 @@ CAPABILITIES = (
     Capability(
         "", "", "namespaces", "create", "kwok provider makes sure its cloud namespace exists"
     ),
+    Capability("", "", "namespaces", "list", "webhook caches namespace default-class labels"),
+    Capability("", "", "namespaces", "watch", "webhook follows namespace label changes"),
+    Capability("", "", "namespaces", "get", "webhook reads a namespace its cache lacks yet"),
+    Capability("", L.GROUP, "computeclasses", "get", "webhook reads a class its cache lacks yet"),
+    *(
+        Capability(
+            "",
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            verb,
+            what,
+            by_name="{fullname}",
+        )
+        for verb, what in (
+            ("get", "webhook reads its configuration's caBundle"),
+            ("patch", "webhook publishes its CA as the caBundle"),
+        )
+    ),
+    *(
+        Capability("webhook", "", "secrets", verb, what, namespace="{release}", by_name="{secret}")
+        for verb, what in (
+            ("get", "every replica reads the serving certificate"),
+            ("update", "a replica writes a new CA or serving certificate"),
+        )
+    ),
     Capability(
         "leader-election",
         "coordination.k8s.io",
@@ -187,7 +214,7 @@ CAPABILITIES = (
         "get",
         "leader election reads the Lease",
         namespace="{release}",
-        by_name=True,
+        by_name="{fullname}",
     ),
     Capability(
         "leader-election",
@@ -196,7 +223,7 @@ CAPABILITIES = (
         "update",
         "leader election renews or takes over the Lease",
         namespace="{release}",
-        by_name=True,
+        by_name="{fullname}",
     ),
     Capability(
         "leader-election",
@@ -227,6 +254,18 @@ RAW_CALL_RESOURCES = {
     "ccc/controller/events.py": ("", "events"),
     "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
     "ccc/controller/status.py": (L.GROUP, "computeclasses/status"),
+    "ccc/controller/admission/secret.py": ("", "secrets"),
+    "ccc/controller/admission/cabundle.py": (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+    ),
+}
+#: Modules whose raw calls name several resources: a piece of the path literal -> resource.
+RAW_CALL_PATHS = {
+    "ccc/controller/admission/review.py": {
+        "/namespaces/": ("", "namespaces"),
+        "/computeclasses/": (L.GROUP, "computeclasses"),
+    },
 }
 HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
@@ -250,6 +289,14 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    for module, by_path in RAW_CALL_PATHS.items():
+        text = (REPO / module).read_text()
+        calls = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)",\s*f?"([^"]*)"', text)
+        every_call = re.findall(r"request_json\(\s*self\._api", text)
+        assert calls and len(calls) == len(every_call), f"update this test for {module}"
+        for method, path in calls:
+            (resource,) = [r for piece, r in by_path.items() if piece in path]
+            found.add((*resource, HTTP_VERBS[method]))
     run = (REPO / "ccc/controller/run.py").read_text()
     for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', run):
         group = L.GROUP if group == "L.GROUP" else group.strip('"')
@@ -271,7 +318,7 @@ def test_every_kubernetes_call_in_the_code_has_a_rule_and_every_rule_a_call(
     objects = render(
         control_plane_bin,
         release="r",
-        values=("kwok.namespace=cloud",),
+        values=("provider=kwok", "kwok.namespace=cloud"),
         show_only=RBAC_TEMPLATES,
     )
     install = Install("r", "ccc-system", "cloud", objects)
@@ -293,7 +340,9 @@ def _review(install: Install, cap: Capability) -> dict[str, Any]:
     if subresource:
         attributes["subresource"] = subresource
     if cap.by_name:
-        attributes["name"] = install.fullname
+        attributes["name"] = cap.by_name.format(
+            fullname=install.fullname, secret=f"{install.fullname}-webhook-cert"
+        )
     return {"spec": {"resourceAttributes": attributes}}
 
 
@@ -306,7 +355,7 @@ async def allowed(sa_api: client.ApiClient, review: dict[str, Any]) -> bool:
 
 def rendered_rules(install: Install) -> set[tuple[str, str, str, str]]:
     out = set()
-    for suffix in ("", "leader-election", "kwok-cloud"):
+    for suffix in ("", "leader-election", "kwok-cloud", "webhook"):
         for rule in install.role(suffix)["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -423,7 +472,11 @@ async def test_the_service_account_cannot_read_secrets(
 
 
 def _controller(
-    cluster: ControlPlane, tmp_path: Path, install: Install, kubeconfig: Path
+    cluster: ControlPlane,
+    tmp_path: Path,
+    install: Install,
+    kubeconfig: Path,
+    webhook: WebhookInstall | None = None,
 ) -> ControllerProcess:
     return ControllerProcess(
         cluster,
@@ -436,8 +489,34 @@ def _controller(
             install.namespace,
             "--lease-name",
             install.fullname,
+            *(webhook.args() if webhook is not None else ()),
         ),
     )
+
+
+@asynccontextmanager
+async def chart_webhook(plane: ControlPlane, install: Install) -> AsyncIterator[WebhookInstall]:
+    """The chart's webhook objects of the same release (URL on loopback, see
+    tests/e2e/admission_harness.py); the configuration is removed on exit."""
+    webhook = WebhookInstall(plane, install.release, install.namespace, free_port())
+    objects = render(
+        plane.bin_dir,
+        release=install.release,
+        namespace=install.namespace,
+        values=(
+            "provider=kwok",
+            f"kwok.namespace={install.cloud_namespace}",
+            f"webhook.url={webhook.url()}",
+        ),
+        show_only=("templates/webhook.yaml",),
+    )
+    kubectl(plane, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
+    try:
+        yield webhook
+    finally:
+        kubectl(
+            plane, "delete", "mutatingwebhookconfiguration", webhook.config, "--ignore-not-found"
+        )
 
 
 def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -453,17 +532,28 @@ def _problems(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    async with api_client(cluster.kubeconfig) as api, chart_rbac(cluster, api) as install:
+    """With the admission webhook on: the pod is written as for GKE (no toleration), ccc's
+    webhook adds the class toleration, with its certificate Secret and caBundle written under
+    the same token."""
+    async with (
+        api_client(cluster.kubeconfig) as api,
+        chart_rbac(cluster, api) as install,
+        chart_webhook(cluster, install) as webhook,
+    ):
         await install_crd(api)
         cloud = KwokProvider(api, namespace=install.cloud_namespace)
         await cloud.set_capacity("a3-highgpu-8g", ZONES[0], CapacityType.SPOT, 0)
         cls = f"rbac-{_uid()}"
         await create_class(api, gpu_class(cls, ZONES))
         kubeconfig = await token_kubeconfig(cluster, api, install, tmp_path / "sa.kubeconfig")
-        proc = _controller(cluster, tmp_path, install, kubeconfig).start()
+        proc = _controller(cluster, tmp_path, install, kubeconfig, webhook).start()
         try:
-            async with temporary_namespace(api, "rbac-e2e") as ns:
-                await create_pods(api, ns, [gpu_pod("trainer-0", cls, gpus=8)])
+            await wait_ready_endpoint(proc)
+            await wait_published(api, webhook)
+            async with temporary_namespace(api, "rbac-e2e", ready_for_pods=True) as ns:
+                gke_style = gpu_pod("trainer-0", cls, gpus=8)
+                del gke_style["spec"]["tolerations"]
+                await create_pods(api, ns, [gke_style])
                 try:
                     (pod,) = await eventually(
                         "GPU pod Running", lambda: pods_running(api, ns, 1), timeout_s=120
@@ -472,11 +562,18 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                     raise AssertionError(f"controller log:\n{proc.tail()}") from None
                 node = await client.CoreV1Api(api).read_node(pod.spec.node_name)
                 assert node.metadata.labels[L.CLASS_LABEL] == cls
+                assert [t.value for t in pod.spec.tolerations if t.key == L.CLASS_LABEL] == [cls]
                 assert node.metadata.labels[L.ZONE_LABEL] == ZONES[1]
                 # Each permission was used: Events written, status patched, Lease held.
                 reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}
                 assert {"OfferingUnavailable", "Provisioning"} <= reasons
-                status = (await get_class(api, cls))["status"]
+
+                # The status patch is asynchronous to the pod becoming Running: wait for it.
+                async def status_written() -> dict[str, Any] | None:
+                    status = (await get_class(api, cls)).get("status") or {}
+                    return status if status.get("unavailableOfferings") else None
+
+                status = await eventually("class status with the stockout", status_written)
                 assert [o["zone"] for o in status["unavailableOfferings"]] == [ZONES[0]]
                 lease = await client.CoordinationV1Api(api).read_namespaced_lease(
                     install.fullname, install.namespace
@@ -487,6 +584,7 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 denied = _problems(proc.log_lines())
                 assert not denied, denied[:5]
         finally:
+            kubectl(cluster, "delete", "mutatingwebhookconfiguration", webhook.config)
             proc.stop()
             for pool in await cloud.list_node_pools():
                 await cloud.delete_node_pool(pool.name)

@@ -1,6 +1,7 @@
-"""A local emulator of the GKE ClusterManager and Compute Engine REST APIs for tests.
+"""A local emulator of the GKE ClusterManager, Compute Engine and Cloud Billing Catalog APIs.
 
 See :mod:`tests.emulator.server` (wire protocol and routes), :mod:`tests.emulator.state`
-(behaviour), :mod:`tests.emulator.faults` (injected failures with real error texts) and
+(behaviour; Compute in :mod:`tests.emulator.compute`, SKUs in :mod:`tests.emulator.billing`),
+:mod:`tests.emulator.faults` (injected failures with real error texts) and
 :mod:`tests.emulator.fixtures` (pytest fixtures).
 """

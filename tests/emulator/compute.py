@@ -159,19 +159,28 @@ class ComputeMixin:
                 },
             }
 
-    def add_machine_type(self, name: str, *, zones: tuple[str, ...], guest_cpus: int = 8) -> None:
+    def add_machine_type(
+        self,
+        name: str,
+        *,
+        zones: tuple[str, ...],
+        guest_cpus: int | None = None,
+        memory_mb: int | None = None,
+    ) -> None:
+        """List ``name`` in ``zones`` (with its shape when given, as Compute reports it)."""
         with self.lock:
             for zone in zones:
-                self.machine_types.setdefault(zone, []).append(
-                    {
-                        "kind": "compute#machineType",
-                        "name": name,
-                        "zone": zone,
-                        "guestCpus": guest_cpus,
-                        "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/"
-                        f"machineTypes/{name}",
-                    }
-                )
+                entry: JSON = {
+                    "kind": "compute#machineType",
+                    "name": name,
+                    "zone": zone,
+                    "selfLink": f"{GCE}/projects/{self.project}/zones/{zone}/machineTypes/{name}",
+                }
+                if guest_cpus is not None:
+                    entry["guestCpus"] = guest_cpus
+                if memory_mb is not None:
+                    entry["memoryMb"] = memory_mb
+                self.machine_types.setdefault(zone, []).append(entry)
 
     def add_accelerator_type(self, name: str, *, zones: tuple[str, ...]) -> None:
         with self.lock:

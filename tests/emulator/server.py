@@ -1,10 +1,11 @@
-"""A loopback HTTP server speaking the REST/JSON wire protocol of the GKE and Compute APIs.
+"""A loopback HTTP server speaking the REST/JSON wire protocol of the GKE, Compute and Cloud
+Billing Catalog APIs.
 
-Stdlib only (``http.server`` in a daemon thread): the real ``google-cloud-container`` and
-``google-cloud-compute`` clients, given a REST transport with ``url_scheme="http"`` and
-anonymous credentials, talk to it exactly as to Google: camelCase JSON, int64 as strings,
-enums as ints where the client asks ``$alt=json;enum-encoding=int`` (ClusterManager) and as
-strings for Compute, errors as ``{"error": {"code", "status", "message"}}``.
+Stdlib only (``http.server`` in a daemon thread): the real ``google-cloud-container``,
+``google-cloud-compute`` and ``google-cloud-billing`` clients, given a REST transport with
+``url_scheme="http"`` and anonymous credentials, talk to it exactly as to Google: camelCase
+JSON, int64 as strings, enums as ints where the client asks ``$alt=json;enum-encoding=int``
+(ClusterManager) and as strings for Compute, errors as ``{"error": {"code", "status", "message"}}``.
 
 Routes (P = project, L = location, C = cluster, Z = zone)::
 
@@ -21,6 +22,7 @@ Routes (P = project, L = location, C = cluster, Z = zone)::
     POST   /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/listManagedInstances
     GET    /compute/v1/projects/P/zones/Z/instanceGroupManagers/M/listErrors
     GET    /compute/v1/projects/P/zones/Z/operations[/O]
+    GET    /v1/services/S/skus                                         Cloud Billing Catalog
 
 Use :func:`running_emulator` (a context manager) or the ``gke_emulator`` fixture of
 :mod:`tests.emulator.fixtures`.
@@ -105,6 +107,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         "GET",
         re.compile(_COMPUTE + r"/zones/(?P<z>[^/]+)/operations$"),
         lambda s, m, b, q: s.list_zone_operations(m["z"]),
+    ),
+    (
+        "GET",
+        re.compile(r"/v1/services/(?P<s>[^/]+)/skus$"),
+        lambda s, m, b, q: s.list_skus(m["s"], q),
     ),
 ]
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tests.emulator.billing import BillingMixin
 from tests.emulator.compute import GCE, ComputeMixin
 from tests.emulator.faults import (
     CONDITION_CODE,
@@ -75,7 +76,7 @@ class Recorded:
 
 
 @dataclass
-class GKEEmulatorState(ComputeMixin):
+class GKEEmulatorState(ComputeMixin, BillingMixin):
     project: str = "test-project"
     location: str = "us-central1"
     cluster: str = "test-cluster"
@@ -96,6 +97,8 @@ class GKEEmulatorState(ComputeMixin):
     reservations: dict[tuple[str, str], JSON] = field(default_factory=dict)
     machine_types: dict[str, list[JSON]] = field(default_factory=dict)
     accelerator_types: dict[str, list[JSON]] = field(default_factory=dict)
+    #: Cloud Billing Catalog SKUs of Compute Engine (REST JSON, see tests.emulator.billing).
+    skus: list[JSON] = field(default_factory=list)
     zone_operations: dict[tuple[str, str], JSON] = field(default_factory=dict)
     _zone_polls: dict[tuple[str, str], int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -167,6 +167,27 @@ async def test_graceful_release_lets_the_follower_take_over_at_once(
             assert time.monotonic() - released_at < 2 * 1.2 * RETRY_S + 3.0
 
 
+def _read_together(electors: list[LeaderElector]) -> None:
+    """Make every elector's first read of the Lease end together, so all of them try to take it
+    with the same resourceVersion (on a loaded machine the first candidate could otherwise take
+    it before the others have read it, and no race would happen). Only the timing of the real
+    reads is arranged; the updates and the API server's verdicts are untouched."""
+    barrier = asyncio.Barrier(len(electors))
+    for e in electors:
+
+        async def read_then_wait(
+            first_read: Any = e._get,
+            waited: list[bool] = [],  # noqa: B006 (one list per elector)
+        ) -> dict[str, Any] | None:
+            lease: dict[str, Any] | None = await first_read()
+            if not waited:
+                waited.append(True)
+                await asyncio.wait_for(barrier.wait(), timeout=30)
+            return lease
+
+        e._get = read_then_wait  # type: ignore[method-assign]
+
+
 async def test_racing_candidates_are_serialized_by_resource_version_so_exactly_one_wins(
     control_plane: ControlPlane,
 ) -> None:
@@ -183,8 +204,10 @@ async def test_racing_candidates_are_serialized_by_resource_version_so_exactly_o
         await request_json(
             api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", body=released
         )
+        electors = [elector(api, ns, f"c{i}") for i in range(5)]
+        _read_together(electors)
         with capture_logs() as logs:
-            async with candidates(*(elector(api, ns, f"c{i}") for i in range(5))) as group:
+            async with candidates(*electors) as group:
                 leader = await the_leader(group)
                 await asyncio.sleep(1.0)
                 assert [c.elector.is_leader for c in group].count(True) == 1

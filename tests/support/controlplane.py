@@ -7,7 +7,8 @@ controller-runtime's envtest does, rather than through kwokctl: no `~/.kwok` sta
 no version sniffing.
 
 - `start_control_plane(bin_dir, work_dir)` starts etcd and kube-apiserver (secure port, RBAC,
-  service-account issuer and keys, client-certificate auth).
+  service-account issuer and keys, client-certificate auth, the ExtendedResourceToleration
+  admission plugin as on GKE).
 - With `full=True` it also starts kube-controller-manager, kube-scheduler and kwok; kwok manages
   the nodes annotated `kwok.x-k8s.io/node=fake` and moves their pods to Running.
 - With `lws=True` (and `full`) it also runs the LeaderWorkerSet controller with its CRD and
@@ -469,8 +470,9 @@ def _start_etcd_and_apiserver(plane: ControlPlane, *, full: bool, timeout_s: flo
         # (and noisy in the log); nothing in the tests talks to the Service.
         "--endpoint-reconciler-type=none",
         "--profiling=false",
-        # As on GKE: a pod requesting an extended resource (nvidia.com/gpu, google.com/tpu) gets
-        # a toleration of the taint of that name (docs/computeclass-guide.md).
+        # As on GKE: pods that request an extended resource (nvidia.com/gpu, google.com/tpu)
+        # tolerate the taints of that resource's nodes without writing the toleration. Admission
+        # webhooks (ccc's included) are called on loopback URLs; nothing else is needed for that.
         "--enable-admission-plugins=ExtendedResourceToleration",
     ]
     if not full:

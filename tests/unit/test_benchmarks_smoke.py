@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.controller_memory",
         "benchmarks.stockout_latency",
         "benchmarks.simulate_inputs",
+        "benchmarks.admission_latency",
     ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:

@@ -42,12 +42,13 @@ def _json(*args: str) -> dict[str, Any]:
     return doc
 
 
-def test_default_table_lists_every_family_with_its_accelerators() -> None:
+def test_default_table_lists_cpu_gpu_and_tpu_machine_types() -> None:
     code, out = _run()
     assert code == 0
-    for name in ("g2-standard-8", "a3-ultragpu-8g", "a4-highgpu-8g", "ct5lp-hightpu-8t"):
+    for name in ("n4-standard-8", "c4d-highcpu-8", "g4-standard-48", "a4x-highgpu-4g"):
         assert name in out
     assert "nvidia-h200-141gb x 8" in out
+    assert "attach nvidia-tesla-t4 x 1/2/4" in out
     assert "no source gives a price" in out
 
 
@@ -55,7 +56,7 @@ def test_table_for_a_zone_shows_prices_of_its_region() -> None:
     code, out = _run("--zone", "us-central1-a", "--accelerator", "nvidia-l4")
     assert code == 0
     assert "on-demand $/h (us-central1)" in out
-    assert "0.854" in out and "0.337" in out
+    assert "0.854" in out and "0.480" in out
     assert "g2-standard-96" in out
 
 
@@ -65,23 +66,24 @@ def test_table_of_tpus_shows_topologies_with_hosts() -> None:
     assert "2x2x4 (4)" in out
 
 
-def test_json_lists_machine_types_with_prices_per_region_and_sources() -> None:
+def test_json_lists_machine_types_with_prices_per_region_sources_and_formulas() -> None:
     doc = _json("--accelerator", "nvidia-h100-80gb")
     assert doc["flexStartDiscount"] == 0.53
+    assert doc["sources"]["CYCLENERD"]["asOf"] == "2026-07-30"
     by_name = {m["name"]: m for m in doc["machineTypes"]}
-    assert set(by_name) == {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g", "a3-highgpu-8g"}
-    prices = {p["region"]: p for p in by_name["a3-highgpu-8g"]["prices"]}
-    assert prices["us-central1"]["onDemand"] == 82.52543396
-    assert prices["us-central1"]["spot"] is None
-    assert prices["us-central1"]["source"] == "SKYNOMAD"
-    assert prices["us-west1"] == {
-        "region": "us-west1",
-        "onDemand": None,
-        "spot": None,
-        "flexStart": None,
-        "source": None,
-        "note": "",
-    }
+    assert {"a3-highgpu-1g", "a3-highgpu-8g", "a3-edgegpu-8g"} <= set(by_name)
+    a3 = by_name["a3-highgpu-8g"]
+    assert (a3["localSsdGb"], a3["sharedCore"], a3["gpuAttachments"]) == (6000, False, [])
+    prices = {p["region"]: p for p in a3["prices"]}
+    central = prices["us-central1"]
+    assert (central["onDemand"], central["source"], central["spotSource"]) == (
+        88.4899999025753,
+        "CYCLENERD",
+        "CYCLENERD",
+    )
+    assert central["derived"]["onDemand"] is None
+    assert central["derived"]["flexStart"].startswith("on-demand 88.4899999 x (1 - 0.53")
+    assert all(p["onDemand"] is None for p in by_name["a3-edgegpu-8g"]["prices"])
 
 
 def test_json_for_a_zone_keeps_only_that_zone_and_its_region() -> None:
@@ -91,8 +93,20 @@ def test_json_for_a_zone_keeps_only_that_zone_and_its_region() -> None:
         assert [p["region"] for p in m["prices"]] == ["us-east5"]
     four = next(m for m in doc["machineTypes"] if m["name"] == "ct6e-standard-4t")
     assert four["prices"][0]["onDemand"] == 10.8
-    assert four["prices"][0]["note"].startswith("derived")
+    assert four["prices"][0]["derived"]["onDemand"] == "4 chip (tpu-v6e-1 row) x 2.7 = 10.8"
     assert four["tpuTopologies"][1] == {"topology": "2x4", "chips": 8, "hosts": 2}
+
+
+def test_json_of_an_n1_type_lists_the_gpus_that_attach_to_it() -> None:
+    doc = _json("--family", "n1", "--zone", "us-central1-a")
+    n1 = next(m for m in doc["machineTypes"] if m["name"] == "n1-standard-8")
+    t4 = next(a for a in n1["gpuAttachments"] if a["type"] == "nvidia-tesla-t4")
+    assert t4 == {
+        "type": "nvidia-tesla-t4",
+        "counts": [1, 2, 4],
+        "zones": ["us-central1-a"],
+        "unverifiedZones": [],
+    }
 
 
 def test_yaml_output_parses_to_the_same_document_as_json() -> None:
@@ -121,8 +135,12 @@ def test_yaml_output_parses_to_the_same_document_as_json() -> None:
             "nvidia-l4 is in family g2",
         ),
         (
-            ("--accelerator", "nvidia-b200", "--zone", "us-central1-a"),
-            "in us-central1 try us-central1-b",
+            ("--accelerator", "tpu7x", "--zone", "us-central1-a"),
+            "in us-central1 try us-central1-c",
+        ),
+        (
+            ("--accelerator", "nvidia-b200", "--zone", "asia-east1-a"),
+            "it is offered in us-central1-a, us-central1-b",
         ),
     ],
 )

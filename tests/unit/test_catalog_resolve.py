@@ -111,7 +111,7 @@ def test_tpu_rule_with_a_machine_type_resolves_only_to_that_machine_type(
         ),
         ("nvidia-l4", 8, ["g2-standard-96"]),
         ("nvidia-tesla-a100", 16, ["a2-megagpu-16g"]),
-        ("nvidia-h200-141gb", 8, ["a3-ultragpu-8g"]),
+        ("nvidia-h200-141gb", 8, ["a3-ultragpu-8g", "a3-ultragpu-8g-nolssd"]),
         ("nvidia-b200", None, ["a4-highgpu-8g"]),
         ("nvidia-h100-80gb", 3, []),
         ("nvidia-h100", 1, []),
@@ -129,7 +129,24 @@ def test_machine_types_filter_by_family_zone_and_accelerator_together(cat: Catal
         accelerator_type="tpu-v6e-slice", zone="us-east5-a", family="ct6e"
     )
     assert [m.name for m in found] == ["ct6e-standard-1t", "ct6e-standard-4t", "ct6e-standard-8t"]
-    assert cat.machine_types_for(family="a4", zone="us-central1-a") == []
+    assert cat.machine_types_for(family="a4", zone="southamerica-east1-a") == []
+
+
+def test_a_gpu_that_attaches_to_n1_lists_n1_types_with_the_gpus_attached(cat: Catalog) -> None:
+    found = cat.machine_types_for_gpu("nvidia-tesla-t4", 2)
+    assert found and all(m.family == "n1" for m in found)
+    assert [m.name for m in found][:3] == ["n1-standard-1", "n1-highcpu-2", "n1-standard-2"]
+    for m in found:
+        assert m.accelerator is not None
+        assert (m.accelerator.type, m.accelerator.count) == ("nvidia-tesla-t4", 2)
+        assert m.attached_gpu is not None and m.zones == m.attached_gpu.zones
+        assert m.vcpus <= 48
+    # Four V100s allow up to 48 vCPUs; n1-standard-64 cannot carry them.
+    assert "n1-standard-64" not in {
+        m.name for m in cat.machine_types_for_gpu("nvidia-tesla-v100", 4)
+    }
+    p100 = cat.machine_types_for(accelerator_type="nvidia-tesla-p100")
+    assert p100[0].name == "n1-highcpu-16"
 
 
 def _example_rules() -> list[tuple[str, int, dict[str, Any]]]:

@@ -417,10 +417,12 @@ async def test_catalog_zones_are_refreshed_from_machine_types(
     emu.state.add_machine_type("a3-highgpu-8g", zones=(ZONE_B,))
     emu.state.add_accelerator_type("nvidia-h100-80gb", zones=(ZONE_A, ZONE_B))
 
-    refreshed = await provider.refresh_catalog(catalog)
+    result = await provider.refresh_catalog(catalog)
 
-    (a3,) = [m for m in refreshed.machine_types if m.name == "a3-highgpu-8g"]
-    assert a3.zones == (ZONE_B,)
+    assert result.failures == ()
+    refreshed = result.catalog
+    a3 = refreshed.machine_type("a3-highgpu-8g")
+    assert a3 is not None and a3.zones == (ZONE_B,) and a3.unverified_zones == ()
     untouched = [m for m in refreshed.machine_types if m.name != "a3-highgpu-8g"]
     assert untouched == [m for m in catalog.machine_types if m.name != "a3-highgpu-8g"]
     assert await provider.list_accelerator_zones() == {"nvidia-h100-80gb": (ZONE_A, ZONE_B)}

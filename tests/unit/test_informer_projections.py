@@ -136,3 +136,51 @@ def test_node_projection_reads_allocatable_readiness_and_keeps_only_ccc_annotati
     assert info.annotations == {"ccc.dev/rule-index": "2"}
     assert info.provider_id == "gce://p/z/n1"
     assert info.creation_timestamp == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _affinity(*terms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": list(t)} for t in terms]
+            }
+        }
+    }
+
+
+def _class_in(*values: str, key: str = "ccc.dev/compute-class") -> dict[str, Any]:
+    return {"key": key, "operator": "In", "values": list(values)}
+
+
+@pytest.mark.parametrize(
+    ("affinity", "selector", "expected"),
+    [
+        (_affinity([_class_in("h100")]), None, "h100"),
+        (_affinity([_class_in("h100", key="cloud.google.com/compute-class")]), None, "h100"),
+        (
+            _affinity([_class_in("h100")], [_class_in("h100"), _class_in("z", key="x")]),
+            None,
+            "h100",
+        ),
+        (_affinity([_class_in("h100", "l4")]), None, None),  # either class: not pinned
+        (_affinity([_class_in("h100")], [_class_in("l4")]), None, None),
+        (_affinity([_class_in("h100")], [{"key": "x", "operator": "Exists"}]), None, None),
+        (_affinity([_class_in("h100")]), {"ccc.dev/compute-class": "l4"}, "l4"),
+    ],
+    ids=[
+        "one-term",
+        "gke-key",
+        "every-term-pins-it",
+        "two-values",
+        "two-classes",
+        "a-term-without-it",
+        "selector-wins",
+    ],
+)
+def test_a_class_pinned_by_required_node_affinity_is_served_like_the_node_selector(
+    affinity: dict[str, Any], selector: dict[str, str] | None, expected: str | None
+) -> None:
+    spec: dict[str, Any] = {"affinity": affinity}
+    if selector:
+        spec["nodeSelector"] = selector
+    assert pod_info(pod(**spec)).compute_class == expected

@@ -296,7 +296,7 @@ def test_failed_reservation_listing_holds_only_classes_with_reservation_rules() 
         make_rule(
             MACHINE,
             zones=None,
-            reservations={"affinity": "Specific", "specific": [{"name": "r1"}]},
+            reservations={"affinity": "Specific", "specific": [{"name": "r1", "zones": [ZONE_A]}]},
         ),
         name="reserved",
     )

@@ -81,7 +81,7 @@ def test_zones_that_do_not_offer_the_machine_type_are_dropped_with_a_reason() ->
 
 
 def test_unknown_machine_type_is_a_problem_with_the_field_path_not_an_exception() -> None:
-    cc = make_class(make_rule("n4-standard-8"), make_rule())
+    cc = make_class(make_rule("zz9-standard-8"), make_rule())
     compiled = compile_class(cc, catalog())
     assert [t.rule_index for t in compiled.tiers] == [1]
     assert compiled.problems[0].path == "spec.priorities[0].machineType"

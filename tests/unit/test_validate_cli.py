@@ -112,7 +112,9 @@ def test_other_kinds_are_skipped_and_counted(tmp_path: Path) -> None:
     )
     code, output = _validate(mixed)
     assert code == 0
-    assert output.strip() == "OK: 1 ComputeClass valid in 1 file, 1 other document(s) skipped"
+    assert output.strip() == (
+        "OK: 1 ComputeClass valid in 1 file, 1 other document(s) skipped (1 Deployment)"
+    )
 
 
 def test_a_file_without_compute_classes_is_a_usage_error(tmp_path: Path) -> None:
@@ -128,7 +130,7 @@ def test_a_document_without_kind_is_an_error_not_skipped(tmp_path: Path) -> None
     bare.write_text("metadata: {name: x}\nspec: {}\n")
     code, output = _validate(bare)
     assert code == 1
-    assert f"{bare}: ComputeClass/x: kind: missing; set kind: ComputeClass" in output
+    assert f"{bare}: document 1 (line 1): kind: missing; set kind: ComputeClass" in output
 
 
 def test_a_missing_path_is_reported_with_exit_code_2(tmp_path: Path) -> None:
@@ -161,10 +163,83 @@ def test_binary_files_are_reported_as_unreadable(tmp_path: Path) -> None:
     blob.write_bytes(b"\xff\xfe\x00\x01kind")
     code, output = _validate(blob)
     assert code == 1
-    assert output.startswith(f"{blob}: cannot read file")
+    assert output.startswith(f"{blob}:1:1: not UTF-8 text (byte 0xff); save the file as UTF-8")
 
 
 def test_validate_without_arguments_shows_usage() -> None:
     result = CliRunner().invoke(app, ["validate"])
     assert result.exit_code == 2
     assert "Usage" in result.output
+
+
+NEAR_MISSES = [
+    ("ccc.dev/v1alpha1", "CustomComputeClass", "kind 'CustomComputeClass' is not a kind ccc knows"),
+    ("cloud.google.com/v1", "ComputeClasses", "kind 'ComputeClasses' is not a kind ccc knows"),
+    ("cloud.google.com/v1", "Computeclass", "kind 'Computeclass' is not a kind ccc knows"),
+    ("cloud.google.com/v1", "ComputeClas", "kind 'ComputeClas' is not a kind ccc knows"),
+    ("ccc.dev/v1alpha1", "Policy", "the ccc.dev API group has no kind 'Policy'; its kinds are"),
+]
+
+
+@pytest.mark.parametrize(("api_version", "kind", "message"), NEAR_MISSES)
+def test_near_miss_kinds_are_errors_not_silent_skips(
+    api_version: str, kind: str, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "near.yaml"
+    path.write_text(f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: x}}\nspec: {{}}\n")
+    code, output = _validate(path, MANIFESTS / "valid" / "empty-spec.yaml")
+    assert code == 1
+    assert f"{path}: {kind}/x: kind: {message}" in output
+    assert "did you mean kind: ComputeClass" in output or "its kinds are" in output
+    assert "FAILED: 1 problem(s), 1 of 2 documents invalid" in output
+
+
+def test_other_groups_kinds_that_merely_live_in_cloud_google_com_are_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "backend.yaml"
+    path.write_text("apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata: {name: b}\n")
+    code, output = _validate(path, MANIFESTS / "valid" / "empty-spec.yaml")
+    assert code == 0, output
+    assert "(1 BackendConfig)" in output
+
+
+def test_a_quoted_unrendered_template_gets_the_render_it_first_hint() -> None:
+    code, output = _validate(MANIFESTS / "invalid" / "name-unrendered-template.yaml")
+    assert code == 1
+    assert "metadata.name: is not a valid Kubernetes object name" in output
+    assert "this looks like an unrendered template: render it first (helm template)" in output
+
+
+def test_cross_field_messages_name_the_rule_index(tmp_path: Path) -> None:
+    path = tmp_path / "scores.yaml"
+    path.write_text(
+        "apiVersion: ccc.dev/v1alpha1\nkind: ComputeClass\nmetadata: {name: s}\nspec:\n"
+        "  priorities:\n  - {machineFamily: n4, priorityScore: 5}\n  - {machineFamily: c3}\n"
+        "  - {machineFamily: n2}\n"
+    )
+    code, output = _validate(path)
+    assert code == 1
+    assert (
+        "spec.priorities: priorityScore must be set on every rule or on none; add a score to"
+        " the rules without one (rules 1 and 2)"
+    ) in output
+
+
+def test_the_kind_dispatch_takes_new_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ccc.api import manifest
+
+    def parse(obj: object) -> object:
+        raise manifest.InvalidManifest([manifest.Problem("spec.size", "must be positive")])
+
+    monkeypatch.setitem(
+        manifest.KINDS,
+        "ServingGroup",
+        manifest.KindSpec("ServingGroup", ("ccc.dev/v1alpha1",), parse),
+    )
+    path = tmp_path / "sg.yaml"
+    path.write_text("apiVersion: ccc.dev/v1alpha1\nkind: ServingGroup\nmetadata: {name: g}\n")
+    code, output = _validate(path)
+    assert code == 1
+    assert f"{path}: ServingGroup/g: spec.size: must be positive" in output
+    assert "1 of 1 ServingGroup(s) invalid" in output

@@ -1,10 +1,9 @@
 """Hardware sub-objects of a priority rule: GPUs, TPUs, reservations, storage and placement."""
 
-from __future__ import annotations
+import re
+from typing import Annotated, Any, Literal
 
-from typing import Any, Literal
-
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, register_rules
 
@@ -161,6 +160,12 @@ register_rules(
 )
 
 
+StoragePool = Annotated[
+    str,
+    StringConstraints(pattern=r"^projects/[a-z0-9-]+/zones/[a-z0-9-]+/storagePools/[a-z0-9-]+$"),
+]
+
+
 class SecondaryBootDisk(ApiModel):
     """A disk image attached to each node, e.g. as a container image cache."""
 
@@ -192,7 +197,7 @@ class Storage(ApiModel):
         None,
         alias="bootDiskKMSKey",
         max_length=512,
-        pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+        pattern=r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+",
         description=(
             "Cloud KMS key that encrypts the boot disk:"
             " projects/P/locations/L/keyRings/R/cryptoKeys/K."
@@ -207,8 +212,9 @@ class Storage(ApiModel):
         json_schema_extra=ListType.ATOMIC,
         description="Extra disks from images, e.g. preloaded container images.",
     )
-    boot_disk_storage_pools: list[str] | None = Field(
+    boot_disk_storage_pools: list[StoragePool] | None = Field(
         None,
+        min_length=1,
         max_length=10,
         json_schema_extra=ListType.ATOMIC,
         description="Hyperdisk storage pools that hold the boot disk.",
@@ -281,11 +287,19 @@ class TaintSpec(ApiModel):
 
     key: str = Field(
         min_length=1,
-        max_length=253,
+        max_length=320,
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
         description="Taint key, e.g. example.com/dedicated.",
     )
-    value: str | None = Field(None, max_length=63, description="Taint value.")
+    value: str | None = Field(
+        None,
+        max_length=63,
+        pattern=r"^([a-z0-9][-A-Za-z0-9_.]{1,61})?[A-Za-z0-9]$",
+        description=(
+            "Taint value: one letter or digit, or 3..63 characters starting with a lowercase"
+            " letter or digit (GKE's format)."
+        ),
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
         description="NoSchedule, PreferNoSchedule or NoExecute."
     )
@@ -314,6 +328,85 @@ def node_labels_not_reserved(rule_id: str, field_name: str) -> CrossFieldRule[An
         ),
         field_path=".nodeLabels",
     )
+
+
+RESERVED_METADATA_KEYS = (
+    "cluster-location",
+    "cluster-name",
+    "cluster-uid",
+    "configure-sh",
+    "containerd-configure-sh",
+    "enable-os-login",
+    "gci-ensure-gke-docker",
+    "gci-metrics-enabled",
+    "gci-update-strategy",
+    "instance-template",
+    "kube-env",
+    "startup-script",
+    "user-data",
+    "disable-address-manager",
+    "windows-startup-script-ps1",
+    "common-psm1",
+    "k8s-node-setup-psm1",
+    "install-ssh-psm1",
+    "user-profile-psm1",
+)
+"""GCE metadata keys GKE sets on its nodes itself; a class may not set them (GKE's CRD)."""
+METADATA_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+MAX_METADATA_VALUE = 32768
+
+
+def instance_metadata_rules(prefix: str, field_name: str) -> list[CrossFieldRule[Any]]:
+    """GKE's three checks of an ``instanceMetadata`` map (rules and ``nodePoolConfig``):
+    key format, value size, reserved keys. ``prefix`` makes the rule ids unique."""
+    present = "!has(self.instanceMetadata) || "
+    return [
+        CrossFieldRule(
+            id=f"{prefix}metadata-key-format",
+            cel=present
+            + "self.instanceMetadata.all(k, k.matches('^[a-zA-Z0-9_-]+$') && size(k) < 128)",
+            message=(
+                f"{field_name} keys may only hold letters, digits, '-' and '_' and must be"
+                " shorter than 128 characters; rename them"
+            ),
+            check=lambda m: (
+                m.instance_metadata is None
+                or all(METADATA_KEY.match(k) and len(k) < 128 for k in m.instance_metadata)
+            ),
+            field_path=".instanceMetadata",
+        ),
+        CrossFieldRule(
+            id=f"{prefix}metadata-value-size",
+            cel=present + f"self.instanceMetadata.all(k, size(self.instanceMetadata[k]) <= "
+            f"{MAX_METADATA_VALUE})",
+            message=(
+                f"{field_name} values may have at most {MAX_METADATA_VALUE} characters; shorten"
+                " them"
+            ),
+            check=lambda m: (
+                m.instance_metadata is None
+                or all(len(v) <= MAX_METADATA_VALUE for v in m.instance_metadata.values())
+            ),
+            field_path=".instanceMetadata",
+        ),
+        CrossFieldRule(
+            id=f"{prefix}metadata-keys-not-reserved",
+            cel=present
+            + "self.instanceMetadata.all(k, !(k in ["
+            + ", ".join(f"'{k}'" for k in RESERVED_METADATA_KEYS)
+            + "]))",
+            message=(
+                f"{field_name} may not set the keys GKE sets on its nodes itself"
+                f" ({', '.join(RESERVED_METADATA_KEYS[:4])}, ..., startup-script, user-data, ...);"
+                " rename or remove them"
+            ),
+            check=lambda m: (
+                m.instance_metadata is None
+                or not any(k in RESERVED_METADATA_KEYS for k in m.instance_metadata)
+            ),
+            field_path=".instanceMetadata",
+        ),
+    ]
 
 
 class HostMaintenancePolicy(ApiModel):

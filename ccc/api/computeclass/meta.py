@@ -4,14 +4,16 @@ Only what a ComputeClass manifest or a server response carries; the API server o
 fields, so the CRD schema leaves ``metadata`` opaque and ccc merely parses them.
 """
 
-from __future__ import annotations
-
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ccc.api.computeclass._base import ApiModel, ListType
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+"""Kubernetes object names (``IsDNS1123Subdomain``), checked by every API server."""
 
 
 class OwnerReference(ApiModel):
@@ -81,6 +83,16 @@ class ObjectMeta(ApiModel):
         None, description="Server-side apply field ownership."
     )
     self_link: str | None = Field(None, description="Deprecated link to the object.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns_subdomain(cls, name: str) -> str:
+        if not DNS1123_SUBDOMAIN.match(name):
+            raise ValueError(
+                "is not a valid Kubernetes object name: use lowercase letters, digits, '-' and"
+                " '.', starting and ending with a letter or digit (e.g. h100-ladder)"
+            )
+        return name
 
 
 class Condition(ApiModel):

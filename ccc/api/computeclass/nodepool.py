@@ -4,8 +4,6 @@ Pools ccc creates get this configuration; existing pools belong to the class onl
 matches.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field
@@ -14,8 +12,10 @@ from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, regis
 from ccc.api.computeclass.hardware import (
     RESERVED_LABEL_DOMAINS,
     TaintSpec,
+    instance_metadata_rules,
     node_labels_not_reserved,
 )
+from ccc.api.computeclass.nodesystem import SECONDS, seconds_range_rule
 
 
 class Enabled(ApiModel):
@@ -75,7 +75,7 @@ class CustomImageConfig(ApiModel):
     """Custom node image, with imageType custom_containerd."""
 
     image_name: str = Field(min_length=1, max_length=256, description="Name of the image.")
-    image_project_id: str | None = Field(None, max_length=63, description="Project of the image.")
+    image_project_id: str = Field(max_length=63, description="Project of the image.")
 
 
 class TaintConfig(ApiModel):
@@ -90,14 +90,40 @@ class NodeDrainConfig(ApiModel):
     """How nodes are drained when GKE removes them."""
 
     pdb_timeout_duration: str | None = Field(
-        None, max_length=16, description="How long to respect PDBs while draining (at most 168h)."
+        None,
+        max_length=16,
+        pattern=SECONDS,
+        description="How long to respect PDBs while draining, in seconds (e.g. 3600s, at most"
+        " 168h).",
     )
     grace_termination_duration: str | None = Field(
-        None, max_length=16, description="Pod termination grace period cap (at most 24h)."
+        None,
+        max_length=16,
+        pattern=SECONDS,
+        description="Pod termination grace period cap, in seconds (e.g. 600s, at most 24h).",
     )
     respect_pdb_during_node_pool_deletion: bool | None = Field(
         None, description="Respect PDBs when a whole node pool is deleted."
     )
+
+
+register_rules(
+    NodeDrainConfig,
+    [
+        seconds_range_rule(
+            "pdb-timeout-at-most-168h",
+            "pdbTimeoutDuration",
+            most=168 * 3600,
+            message="pdbTimeoutDuration may be at most 168h; set at most 604800s",
+        ),
+        seconds_range_rule(
+            "grace-termination-at-most-24h",
+            "graceTerminationDuration",
+            most=24 * 3600,
+            message="graceTerminationDuration may be at most 24h; set at most 86400s",
+        ),
+    ],
+)
 
 
 class NodePoolConfig(ApiModel):
@@ -152,8 +178,10 @@ class NodePoolConfig(ApiModel):
         None, max_length=32, description="GCE instance metadata of every node."
     )
     taint_config: TaintConfig | None = Field(None, description="Architecture taints.")
-    maintenance_exclusion: Literal["UNTIL_END_OF_SUPPORT"] | None = Field(
-        None, description="Exclude the nodes from maintenance until end of support."
+    maintenance_exclusion: str | None = Field(
+        None,
+        max_length=64,
+        description="Maintenance exclusion of the nodes, e.g. UNTIL_END_OF_SUPPORT.",
     )
     node_drain_config: NodeDrainConfig | None = Field(None, description="Drain settings.")
     network_tags: list[str] | None = Field(
@@ -197,6 +225,7 @@ register_rules(
             field_path=".taints",
         ),
         node_labels_not_reserved("pool-node-labels-not-reserved", "nodePoolConfig.nodeLabels"),
+        *instance_metadata_rules("pool-", "nodePoolConfig.instanceMetadata"),
     ],
 )
 

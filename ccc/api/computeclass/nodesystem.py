@@ -4,78 +4,114 @@ ccc passes these settings through to the node pools it creates; it checks their 
 ranges here but does not interpret them.
 """
 
-from __future__ import annotations
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from typing import Literal
-
-from pydantic import Field
+from pydantic import Field, StringConstraints, create_model
 
 from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, register_rules
+from ccc.api.computeclass.linuxnode import HugepageConfig, LinuxNodeConfig
+
+__all__ = ["HugepageConfig", "KubeletConfig", "LinuxNodeConfig", "NodeSystemConfig"]
 
 DURATION = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 PERCENT = r"^[0-9]+(\.[0-9]+)?%$"
+UnsafeSysctl = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=253,
+        pattern=r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*([a-z0-9][-_a-z0-9]*)?[a-z0-9*]$",
+    ),
+]
 
 
-class HugepageConfig(ApiModel):
-    """Huge pages reserved on each node."""
-
-    hugepage_size1g: int | None = Field(
-        None, ge=1, alias="hugepage_size1g", description="Number of 1 GiB huge pages."
+def seconds_range_rule(
+    rule_id: str, field: str, *, most: int, message: str, least: int = 0
+) -> CrossFieldRule[Any]:
+    """The rule that the ``NNs`` duration ``field`` (camelCase) lies in ``[least, most]``
+    seconds, as GKE's CEL ``duration(...)`` comparisons check it."""
+    attr = "".join("_" + c.lower() if c.isupper() else c for c in field)
+    bounds = f"duration(self.{field}) <= duration('{most}s')"
+    if least:
+        bounds = f"duration(self.{field}) >= duration('{least}s') && {bounds}"
+    return CrossFieldRule(
+        id=rule_id,
+        cel=f"!has(self.{field}) || ({bounds})",
+        message=message,
+        check=lambda m: seconds_within(getattr(m, attr), least, most),
+        field_path=f".{field}",
     )
-    hugepage_size2m: int | None = Field(
-        None, ge=1, alias="hugepage_size2m", description="Number of 2 MiB huge pages."
+
+
+def seconds_within(value: str | None, low: float, high: float) -> bool:
+    """Whether a ``NNs`` duration lies in ``[low, high]`` seconds; unset or malformed values
+    pass (the field's own format check reports those)."""
+    if value is None or not re.fullmatch(r"[0-9]+(\.[0-9]{1,9})?s", value):
+        return True
+    try:
+        seconds = Decimal(value[:-1])
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        return True
+    return Decimal(low) <= seconds <= Decimal(high)
+
+
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)$"
+SECONDS = r"^[0-9]+(\.[0-9]{1,9})?s$"
+"""A Kubernetes ``metav1.Duration`` in seconds only, as GKE writes them (``600s``)."""
+
+
+def _eviction_model(name: str, doc: str, patterns: dict[str, str]) -> type[ApiModel]:
+    """One per-signal eviction settings model; ``patterns`` maps each signal to its format."""
+    fields: dict[str, Any] = {
+        attr: (
+            str | None,
+            Field(None, max_length=32, pattern=pattern, description=f"{signal} value."),
+        )
+        for attr, (signal, pattern) in {
+            "memory_available": ("memory.available", patterns["memory"]),
+            "nodefs_available": ("nodefs.available", patterns["other"]),
+            "imagefs_available": ("imagefs.available", patterns["other"]),
+            "imagefs_inodes_free": ("imagefs.inodesFree", patterns["other"]),
+            "nodefs_inodes_free": ("nodefs.inodesFree", patterns["other"]),
+            "pid_available": ("pid.available", patterns["other"]),
+        }.items()
+    }
+    model: type[ApiModel] = create_model(name, __base__=ApiModel, __doc__=doc, **fields)
+    return model
+
+
+EvictionSoft = _eviction_model(
+    "EvictionSoft",
+    "Kubelet soft eviction thresholds: memory as a quantity (500Mi), the others as percentages.",
+    {"memory": _QUANTITY, "other": PERCENT},
+)
+EvictionSoftGracePeriod = _eviction_model(
+    "EvictionSoftGracePeriod",
+    "How long each soft eviction threshold must hold before pods are evicted (durations).",
+    {"memory": DURATION, "other": DURATION},
+)
+EvictionMinimumReclaim = _eviction_model(
+    "EvictionMinimumReclaim",
+    "Minimum amount the kubelet reclaims per eviction signal (percentages).",
+    {"memory": PERCENT, "other": PERCENT},
+)
+
+
+class CrashLoopBackOff(ApiModel):
+    """Kubelet crash-loop back-off settings."""
+
+    max_container_restart_period: str | None = Field(
+        None, pattern=DURATION, description="Longest back-off between container restarts."
     )
 
 
-class LinuxNodeConfig(ApiModel):
-    """Linux kernel settings of each node."""
+class ReservedResourcesConfig(ApiModel):
+    """Resources reserved for the system on each node."""
 
-    sysctls: dict[str, int | str | bool] | None = Field(
-        None,
-        max_length=64,
-        description=(
-            "Kernel parameters by name, e.g. net.core.somaxconn: 4096. GKE checks names and"
-            " ranges; ccc passes them through."
-        ),
-    )
-    hugepage_config: HugepageConfig | None = Field(None, description="Huge pages to reserve.")
-    transparent_hugepage_enabled: (
-        Literal[
-            "TRANSPARENT_HUGEPAGE_ENABLED_ALWAYS",
-            "TRANSPARENT_HUGEPAGE_ENABLED_MADVISE",
-            "TRANSPARENT_HUGEPAGE_ENABLED_NEVER",
-            "TRANSPARENT_HUGEPAGE_ENABLED_UNSPECIFIED",
-        ]
-        | None
-    ) = Field(None, description="Transparent huge page support for anonymous memory.")
-    transparent_hugepage_defrag: (
-        Literal[
-            "TRANSPARENT_HUGEPAGE_DEFRAG_ALWAYS",
-            "TRANSPARENT_HUGEPAGE_DEFRAG_DEFER",
-            "TRANSPARENT_HUGEPAGE_DEFRAG_DEFER_WITH_MADVISE",
-            "TRANSPARENT_HUGEPAGE_DEFRAG_MADVISE",
-            "TRANSPARENT_HUGEPAGE_DEFRAG_NEVER",
-            "TRANSPARENT_HUGEPAGE_DEFRAG_UNSPECIFIED",
-        ]
-        | None
-    ) = Field(None, description="Transparent huge page defragmentation policy.")
-
-
-class EvictionThresholds(ApiModel):
-    """Per-signal kubelet soft eviction values (thresholds, grace periods or minimum reclaim)."""
-
-    memory_available: str | None = Field(None, max_length=32, description="memory.available value.")
-    nodefs_available: str | None = Field(None, max_length=32, description="nodefs.available value.")
-    imagefs_available: str | None = Field(
-        None, max_length=32, description="imagefs.available value."
-    )
-    imagefs_inodes_free: str | None = Field(
-        None, max_length=32, description="imagefs.inodesFree value."
-    )
-    nodefs_inodes_free: str | None = Field(
-        None, max_length=32, description="nodefs.inodesFree value."
-    )
-    pid_available: str | None = Field(None, max_length=32, description="pid.available value.")
+    cpu_reserved_millicore: int | None = Field(None, description="Reserved CPU in millicores.")
+    memory_reserved_mib: int | None = Field(None, description="Reserved memory in MiB.")
 
 
 class TopologyManager(ApiModel):
@@ -130,7 +166,7 @@ class KubeletConfig(ApiModel):
     container_log_max_files: int | None = Field(
         None, ge=2, le=10, description="Rotated log files kept per container."
     )
-    allowed_unsafe_sysctls: list[str] | None = Field(
+    allowed_unsafe_sysctls: list[UnsafeSysctl] | None = Field(
         None,
         max_length=100,
         json_schema_extra=ListType.ATOMIC,
@@ -142,11 +178,13 @@ class KubeletConfig(ApiModel):
     single_process_oom_kill: bool | None = Field(
         None, alias="singleProcessOOMKill", description="OOM-kill processes individually."
     )
-    eviction_soft: EvictionThresholds | None = Field(None, description="Soft eviction thresholds.")
-    eviction_soft_grace_period: EvictionThresholds | None = Field(
+    eviction_soft: EvictionSoft | None = Field(  # type: ignore[valid-type]
+        None, description="Soft eviction thresholds."
+    )
+    eviction_soft_grace_period: EvictionSoftGracePeriod | None = Field(  # type: ignore[valid-type]
         None, description="Grace periods of the soft eviction thresholds."
     )
-    eviction_minimum_reclaim: EvictionThresholds | None = Field(
+    eviction_minimum_reclaim: EvictionMinimumReclaim | None = Field(  # type: ignore[valid-type]
         None, description="Minimum reclaim per eviction signal."
     )
     eviction_max_pod_grace_period_seconds: int | None = Field(
@@ -167,11 +205,50 @@ class KubeletConfig(ApiModel):
         le=120,
         description="Part of the shutdown period reserved for critical pods; at most the former.",
     )
+    container_log_max_workers: int | None = Field(
+        None, ge=1, le=10, description="Workers that rotate container logs (1..10)."
+    )
+    container_log_monitor_interval: str | None = Field(
+        None,
+        max_length=32,
+        pattern=SECONDS,
+        description="How often container logs are checked for rotation, 3s..300s (e.g. 10s).",
+    )
+    crash_loop_back_off: CrashLoopBackOff | None = Field(
+        None, description="Crash-loop back-off settings."
+    )
+    reserved_resources_config: ReservedResourcesConfig | None = Field(
+        None, description="Resources reserved for the system."
+    )
 
 
 register_rules(
     KubeletConfig,
     [
+        CrossFieldRule(
+            id="image-gc-high-above-default-low",
+            cel=(
+                "!has(self.imageGcHighThresholdPercent) || has(self.imageGcLowThresholdPercent)"
+                " || self.imageGcHighThresholdPercent > 80"
+            ),
+            message=(
+                "imageGcHighThresholdPercent must be above 80, the default of"
+                " imageGcLowThresholdPercent; raise it or set imageGcLowThresholdPercent too"
+            ),
+            check=lambda k: (
+                k.image_gc_high_threshold_percent is None
+                or k.image_gc_low_threshold_percent is not None
+                or k.image_gc_high_threshold_percent > 80
+            ),
+            field_path=".imageGcHighThresholdPercent",
+        ),
+        seconds_range_rule(
+            "container-log-monitor-interval-range",
+            "containerLogMonitorInterval",
+            least=3,
+            most=300,
+            message="containerLogMonitorInterval must be between 3s and 300s; set e.g. 10s",
+        ),
         CrossFieldRule(
             id="image-gc-low-below-high",
             cel=(

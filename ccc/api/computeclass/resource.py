@@ -1,7 +1,5 @@
 """The ``ComputeClass`` object itself: type metadata, object metadata, spec and status."""
 
-from __future__ import annotations
-
 from typing import Final, Literal
 
 from pydantic import Field

@@ -7,7 +7,7 @@ predicate, CEL, message) registered on :class:`PriorityRule`.
 from __future__ import annotations
 
 from ccc.api.computeclass._base import CrossFieldRule, register_rules
-from ccc.api.computeclass.hardware import node_labels_not_reserved
+from ccc.api.computeclass.hardware import instance_metadata_rules, node_labels_not_reserved
 from ccc.api.computeclass.nodesystem import sets_shutdown_grace
 from ccc.api.computeclass.rules import PriorityRule
 
@@ -93,15 +93,9 @@ register_rules(
         ),
         CrossFieldRule(
             id="machine-type-not-ek",
-            cel=(
-                "!has(self.machineType) || !(self.machineType.startsWith('ek') ||"
-                " self.machineType.startsWith('e4a'))"
-            ),
-            message=(
-                "machine types ek-* and e4a-* are not supported by compute classes; choose"
-                " another type"
-            ),
-            check=lambda r: r.machine_type is None or not r.machine_type.startswith(("ek", "e4a")),
+            cel="!has(self.machineType) || !self.machineType.startsWith('ek')",
+            message="machine types ek-* are not supported by compute classes; choose another type",
+            check=lambda r: r.machine_type is None or not r.machine_type.startswith("ek"),
             field_path=".machineType",
         ),
         CrossFieldRule(
@@ -153,21 +147,6 @@ register_rules(
             reason="FieldValueForbidden",
         ),
         CrossFieldRule(
-            id="node-recycling-needs-flex-start",
-            cel=(
-                "!has(self.flexStart) || !has(self.flexStart.nodeRecycling) ||"
-                " (has(self.flexStart.enabled) && self.flexStart.enabled)"
-            ),
-            message=(
-                "flexStart.nodeRecycling only applies when flexStart.enabled is true; set"
-                " enabled: true or remove nodeRecycling"
-            ),
-            check=lambda r: (
-                r.flex_start is None or r.flex_start.node_recycling is None or r.flex_start.enabled
-            ),
-            field_path=".flexStart",
-        ),
-        CrossFieldRule(
             id="shutdown-grace-only-for-spot",
             cel=(
                 "(has(self.spot) && self.spot) || !has(self.nodeSystemConfig) ||"
@@ -188,26 +167,6 @@ register_rules(
             check=lambda r: r.gpu_direct is None or r.accelerator_network_profile is not None,
             field_path=".acceleratorNetworkProfile",
             reason="FieldValueRequired",
-        ),
-        CrossFieldRule(
-            id="specific-reservation-without-location-zones",
-            cel=(
-                "!has(self.location) || !has(self.location.zones) || !has(self.reservations) ||"
-                " self.reservations.affinity != 'Specific'"
-            ),
-            message=(
-                'location.zones cannot be combined with a Specific reservation (GKE: "location'
-                ' config with specific reservations enabled"); remove location.zones and put'
-                " the zones in reservations.specific[].zones instead"
-            ),
-            check=lambda r: (
-                r.location is None
-                or r.location.zones is None
-                or r.reservations is None
-                or r.reservations.affinity != "Specific"
-            ),
-            field_path=".location",
-            reason="FieldValueForbidden",
         ),
         CrossFieldRule(
             id="rule-minimum-capacity-needs-shape",
@@ -252,27 +211,26 @@ register_rules(
             field_path=".gpu.topology",
         ),
         CrossFieldRule(
-            id="pod-family-only-with-spot",
+            id="specific-reservation-excludes-location-zones",
             cel=(
-                "!has(self.podFamily) || !("
-                + " || ".join(
-                    f"has(self.{a})" for a in _OTHER_ALIASES if a not in ("podFamily", "spot")
-                )
-                + ")"
+                "!has(self.reservations) || self.reservations.affinity != 'Specific' ||"
+                " !has(self.location) || !has(self.location.zones)"
             ),
             message=(
-                "a podFamily rule may only also set spot (and priorityScore); remove the other"
-                " fields"
+                "location.zones cannot be combined with a Specific reservation (GKE refuses it:"
+                ' "location config with specific reservations enabled"); move the zones to'
+                " reservations.specific[].zones"
             ),
             check=lambda r: (
-                r.pod_family is None
-                or all(
-                    getattr(r, n) is None for n in _OTHER_FIELDS if n not in ("pod_family", "spot")
-                )
+                r.reservations is None
+                or r.reservations.affinity != "Specific"
+                or r.location is None
+                or r.location.zones is None
             ),
-            field_path=".podFamily",
+            field_path=".location.zones",
             reason="FieldValueForbidden",
         ),
         node_labels_not_reserved("node-labels-not-reserved", "nodeLabels"),
+        *instance_metadata_rules("", "instanceMetadata"),
     ],
 )

@@ -5,14 +5,12 @@ ccc may create, or lists existing node pools (``nodepools``). The cross-field ru
 are GKE's rule-level CEL rules plus ccc's own; each says how to fix a violation.
 """
 
-from __future__ import annotations
-
 import typing
 from typing import Literal
 
 from pydantic import Field
 
-from ccc.api.computeclass._base import ApiModel, CrossFieldRule, ListType, register_rules
+from ccc.api.computeclass._base import ApiModel, ListType
 from ccc.api.computeclass.hardware import (
     GCE_NAME,
     GpuSpec,
@@ -92,34 +90,12 @@ class Location(ApiModel):
         None,
         min_length=1,
         max_length=3,
-        json_schema_extra=ListType.SET,
+        json_schema_extra=ListType.ATOMIC,
         description=(
             "Kinds of zones to use: STANDARD, AI, CLUSTER_DEFAULT (the cluster's autoprovisioning"
             " locations)."
         ),
     )
-
-
-register_rules(
-    Location,
-    [
-        CrossFieldRule(
-            id="zone-types-unique",
-            cel=(
-                "!has(self.zoneTypes) ||"
-                " self.zoneTypes.all(t, self.zoneTypes.exists_one(u, u == t))"
-            ),
-            message=(
-                "zoneTypes lists a zone type twice; list each of STANDARD, AI, CLUSTER_DEFAULT once"
-            ),
-            check=lambda loc: (
-                loc.zone_types is None or len(set(loc.zone_types)) == len(loc.zone_types)
-            ),
-            field_path=".zoneTypes",
-            reason="FieldValueDuplicate",
-        )
-    ],
-)
 
 
 class MinimumCapacity(ApiModel):
@@ -178,7 +154,6 @@ class PriorityRule(ApiModel):
     storage: Storage | None = Field(None, description="Boot disk and local SSDs.")
     nodepools: list[str] | None = Field(
         None,
-        min_length=1,
         max_length=50,
         json_schema_extra=ListType.ATOMIC,
         description=(
@@ -217,8 +192,11 @@ class PriorityRule(ApiModel):
     accelerator_network_profile: str | None = Field(
         None,
         max_length=63,
-        pattern=r"^auto(-[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
-        description='Automatic accelerator network profile: "auto" or "auto-<suffix>".',
+        pattern=r"^[a-z]([a-z0-9-]*[a-z0-9])?$",
+        description=(
+            'Accelerator network profile: "auto", "auto-<suffix>" or the name of a network'
+            " profile (a lowercase resource id of at most 63 characters)."
+        ),
     )
     gpu_direct: Literal["rdma"] | None = Field(
         None, description="GPUDirect strategy, only rdma; needs acceleratorNetworkProfile."

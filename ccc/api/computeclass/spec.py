@@ -1,8 +1,6 @@
 """``ComputeClassSpec``: the ordered priority rules plus class-wide settings, and the
 spec-level cross-field rules (GKE's CEL rules that span several rules or sections)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

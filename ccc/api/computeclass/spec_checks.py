@@ -1,46 +1,90 @@
 """Spec-level cross-field rules: GKE's CEL rules that span several priority rules or sections
-(priorityScore, Autopilot, confidential nodes, defaults, minimum capacity, sandboxes).
+(priorityScore, Autopilot, confidential nodes, defaults, minimum capacity), plus ccc's "at most
+3 rules per priorityScore", which GKE documents but its CRD does not check.
 
 Kept apart from :mod:`ccc.api.computeclass.spec` only for size; each rule is data registered on
-:class:`ComputeClassSpec`.
+:class:`ComputeClassSpec`. Rules about several priority rules name the offending ones
+(``offenders``), so ``ccc validate`` says which rule to fix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ccc.api.computeclass._base import CrossFieldRule, register_rules
-from ccc.api.computeclass.nodesystem import sets_shutdown_grace
+from ccc.api.computeclass.linuxnode import sets_sysctl
+from ccc.api.computeclass.nodesystem import NodeSystemConfig, sets_shutdown_grace
 from ccc.api.computeclass.rules import PriorityRule
 from ccc.api.computeclass.spec import MAX_RULES_PER_SCORE, ComputeClassSpec
 
 _AUTOPILOT = "(has(self.autopilot) && self.autopilot.enabled)"
 _CONFIDENTIAL = "(has(self.nodePoolConfig) && has(self.nodePoolConfig.confidentialNodeType))"
+_TCP_CC = "net.ipv4.tcp_congestion_control"
 
 
 def _confidential(spec: ComputeClassSpec) -> str | None:
     return spec.node_pool_config.confidential_node_type if spec.node_pool_config else None
 
 
+def _rules_where(pred: Callable[[PriorityRule], bool]) -> Callable[[ComputeClassSpec], list[int]]:
+    """Offenders: the indices of the rules for which ``pred`` is true."""
+    return lambda s: [i for i, r in enumerate(s.priorities) if pred(r)]
+
+
 def _family_of(rule: PriorityRule) -> str | None:
+    """The family GKE's CEL sees: machineFamily, else the machineType before its first '-'."""
     if rule.machine_family is not None:
         return rule.machine_family
     if rule.machine_type is not None:
-        return rule.machine_type.split("-", 1)[0]
+        return rule.machine_type.split("-")[0]
     return None
 
 
 def _cel_family_in(families: tuple[str, ...]) -> str:
+    """GKE's ``machineType.split('-')[0] in [...]``, without the strings extension."""
     listed = ", ".join(f"'{f}'" for f in families)
-    types = " || ".join(f"p.machineType.startsWith('{f}-')" for f in families)
+    types = " || ".join(
+        f"p.machineType == '{f}' || p.machineType.startsWith('{f}-')" for f in families
+    )
     return (
         f"((has(p.machineFamily) && p.machineFamily in [{listed}]) ||"
         f" (has(p.machineType) && ({types})))"
     )
 
 
-_SEV = ("n2d", "c2d", "c3d", "c4d")
+_SEV = ("n2d", "c2d", "c3d", "c4d", "g4")
 _SEV_SNP = ("n2d",)
 _TDX_TYPES = ("a3-highgpu-1g", "a4-highgpu-8g")
 _TDX_PREFIXES = ("c3-standard-", "c4-standard-")
+# family -> (does the rule belong to it, the one GPU type it may name)
+_TDX_GPU: dict[str, tuple[Callable[[PriorityRule], bool], str]] = {
+    "c3": (
+        lambda r: r.machine_family == "c3" or (r.machine_type or "").startswith("c3-standard-"),
+        "nvidia-h100-80gb",
+    ),
+    "c4": (
+        lambda r: r.machine_family == "c4" or (r.machine_type or "").startswith("c4-standard-"),
+        "nvidia-h100-80gb",
+    ),
+    "a3": (
+        lambda r: r.machine_family == "a3" or r.machine_type == "a3-highgpu-1g",
+        "nvidia-h100-80gb",
+    ),
+    "a4": (
+        lambda r: r.machine_family == "a4" or r.machine_type == "a4-highgpu-8g",
+        "nvidia-b200",
+    ),
+}
+_TDX_GPU_CEL = {
+    "c3": "(has(p.machineFamily) && p.machineFamily == 'c3' || has(p.machineType) &&"
+    " p.machineType.startsWith('c3-standard-'))",
+    "c4": "(has(p.machineFamily) && p.machineFamily == 'c4' || has(p.machineType) &&"
+    " p.machineType.startsWith('c4-standard-'))",
+    "a3": "(has(p.machineFamily) && p.machineFamily == 'a3' || has(p.machineType) &&"
+    " p.machineType == 'a3-highgpu-1g')",
+    "a4": "(has(p.machineFamily) && p.machineFamily == 'a4' || has(p.machineType) &&"
+    " p.machineType == 'a4-highgpu-8g')",
+}
 
 
 def _tdx_ok(rule: PriorityRule) -> bool:
@@ -50,15 +94,86 @@ def _tdx_ok(rule: PriorityRule) -> bool:
     return mt in _TDX_TYPES or mt.startswith(_TDX_PREFIXES)
 
 
+def _gpu_type_is(rule: PriorityRule, gpu_type: str) -> bool:
+    return rule.gpu is None or rule.gpu.type is None or rule.gpu.type == gpu_type
+
+
+def _sev_g4_ok(rule: PriorityRule) -> bool:
+    if rule.machine_family == "g4":
+        return False
+    if rule.machine_type is not None and rule.machine_type.startswith("g4-"):
+        return rule.machine_type == "g4-standard-48" and _gpu_type_is(rule, "nvidia-rtx-pro-6000")
+    return True
+
+
+def _tdx_gpu_rule(family: str) -> CrossFieldRule[ComputeClassSpec]:
+    """GKE's "TDX on <family> only supports <gpu>" rule for one machine family."""
+    member, gpu = _TDX_GPU[family]
+
+    def bad(rule: PriorityRule) -> bool:
+        return member(rule) and not _gpu_type_is(rule, gpu)
+
+    def check(spec: ComputeClassSpec) -> bool:
+        return _confidential(spec) != "TDX" or not any(bad(r) for r in spec.priorities)
+
+    return CrossFieldRule(
+        id=f"confidential-tdx-{family}-gpu",
+        cel=(
+            f"!{_CONFIDENTIAL} || self.nodePoolConfig.confidentialNodeType != 'TDX' ||"
+            f" self.priorities.all(p, {_TDX_GPU_CEL[family]} ? (!has(p.gpu) ||"
+            f" !has(p.gpu.type) || p.gpu.type == '{gpu}') : true)"
+        ),
+        message=(
+            f"confidentialNodeType TDX on {family.upper()} only supports gpu type {gpu};"
+            " use that gpu type or another machine"
+        ),
+        check=check,
+        field_path=".priorities",
+        offenders=_rules_where(bad),
+    )
+
+
 def _scores_within_limit(spec: ComputeClassSpec) -> bool:
     scores = [r.priority_score for r in spec.priorities if r.priority_score is not None]
     return all(scores.count(s) <= MAX_RULES_PER_SCORE for s in set(scores))
 
 
-def _nested_virt_everywhere(spec: ComputeClassSpec) -> bool:
-    if spec.priority_defaults is not None and spec.priority_defaults.enable_nested_virtualization:
+def _over_used_scores(spec: ComputeClassSpec) -> list[int]:
+    scores = [r.priority_score for r in spec.priorities]
+    return [
+        i for i, s in enumerate(scores) if s is not None and scores.count(s) > MAX_RULES_PER_SCORE
+    ]
+
+
+def _sets_tcp_cc(config: NodeSystemConfig | None) -> bool:
+    return config is not None and sets_sysctl(config.linux_node_config, _TCP_CC)
+
+
+def _no_tcp_cc_with_autopilot(spec: ComputeClassSpec) -> bool:
+    if not spec.autopilot_enabled:
         return True
-    return all(r.is_nodepools_rule or r.enable_nested_virtualization for r in spec.priorities)
+    defaults = spec.priority_defaults.node_system_config if spec.priority_defaults else None
+    return not _sets_tcp_cc(defaults) and not any(
+        _sets_tcp_cc(r.node_system_config) for r in spec.priorities
+    )
+
+
+def _no_tcp_cc(prefix: str) -> str:
+    return (
+        f"!has({prefix}.nodeSystemConfig) || !has({prefix}.nodeSystemConfig.linuxNodeConfig) ||"
+        f" !has({prefix}.nodeSystemConfig.linuxNodeConfig.sysctls) ||"
+        f" !has({prefix}.nodeSystemConfig.linuxNodeConfig.sysctls"
+        ".net__dot__ipv4__dot__tcp_congestion_control)"
+    )
+
+
+def _shape_known(r: PriorityRule) -> bool:
+    return (
+        r.machine_type is not None
+        or r.gpu is not None
+        or r.tpu is not None
+        or (r.reservations is not None and r.reservations.affinity == "Specific")
+    )
 
 
 register_rules(
@@ -76,6 +191,7 @@ register_rules(
             ),
             check=lambda s: len({r.priority_score is None for r in s.priorities}) <= 1,
             field_path=".priorities",
+            offenders=_rules_where(lambda r: r.priority_score is None),
         ),
         CrossFieldRule(
             id="priority-score-at-most-3-per-score",
@@ -88,6 +204,7 @@ register_rules(
             ),
             check=_scores_within_limit,
             field_path=".priorities",
+            offenders=_over_used_scores,
         ),
         CrossFieldRule(
             id="autopilot-no-nodepools",
@@ -98,21 +215,21 @@ register_rules(
             ),
             field_path=".priorities",
             reason="FieldValueForbidden",
+            offenders=_rules_where(lambda r: r.is_nodepools_rule),
         ),
         CrossFieldRule(
             id="autopilot-keeps-node-pool-auto-creation",
             cel=(
-                f"!{_AUTOPILOT} || !has(self.nodePoolAutoCreation) ||"
-                " self.nodePoolAutoCreation.enabled"
+                f"!{_AUTOPILOT} || (has(self.nodePoolAutoCreation) &&"
+                " self.nodePoolAutoCreation.enabled)"
             ),
             message=(
-                "nodePoolAutoCreation cannot be disabled when autopilot is enabled; set"
-                " enabled: true or remove nodePoolAutoCreation"
+                "an Autopilot class must set nodePoolAutoCreation.enabled: true (unset, it"
+                " defaults to false, which GKE refuses with autopilot); set it"
             ),
             check=lambda s: (
                 not s.autopilot_enabled
-                or s.node_pool_auto_creation is None
-                or s.node_pool_auto_creation.enabled
+                or (s.node_pool_auto_creation is not None and s.node_pool_auto_creation.enabled)
             ),
             field_path=".nodePoolAutoCreation",
         ),
@@ -173,6 +290,18 @@ register_rules(
             reason="FieldValueForbidden",
         ),
         CrossFieldRule(
+            id="autopilot-no-tcp-congestion-control",
+            cel=(
+                f"!{_AUTOPILOT} || ((!has(self.priorityDefaults) ||"
+                f" {_no_tcp_cc('self.priorityDefaults')}) &&"
+                f" self.priorities.all(p, {_no_tcp_cc('p')}))"
+            ),
+            message=(f"the sysctl {_TCP_CC} cannot be set when autopilot is enabled; remove it"),
+            check=_no_tcp_cc_with_autopilot,
+            field_path=".priorities",
+            offenders=_rules_where(lambda r: _sets_tcp_cc(r.node_system_config)),
+        ),
+        CrossFieldRule(
             id="pod-family-needs-autopilot",
             cel=f"!self.priorities.exists(p, has(p.podFamily)) || {_AUTOPILOT}",
             message="podFamily rules need autopilot.enabled: true; enable it or remove podFamily",
@@ -180,19 +309,7 @@ register_rules(
                 s.autopilot_enabled or not any(r.pod_family is not None for r in s.priorities)
             ),
             field_path=".priorities",
-        ),
-        CrossFieldRule(
-            id="pod-family-all-or-none",
-            cel=(
-                "!self.priorities.exists(p, has(p.podFamily)) ||"
-                " self.priorities.all(p, has(p.podFamily))"
-            ),
-            message=(
-                "podFamily rules cannot be mixed with other rules; set podFamily on every"
-                " rule or on none"
-            ),
-            check=lambda s: len({r.pod_family is None for r in s.priorities}) <= 1,
-            field_path=".priorities",
+            offenders=_rules_where(lambda r: r.pod_family is not None),
         ),
         CrossFieldRule(
             id="high-throughput-needs-node-pool-group",
@@ -228,6 +345,7 @@ register_rules(
                 )
             ),
             field_path=".priorities",
+            offenders=_rules_where(lambda r: r.machine_family is None and r.machine_type is None),
         ),
         CrossFieldRule(
             id="confidential-sev-families",
@@ -236,13 +354,31 @@ register_rules(
                 f" self.priorities.all(p, {_cel_family_in(_SEV)})"
             ),
             message=(
-                "confidentialNodeType SEV only supports machine families n2d, c2d, c3d and"
-                " c4d; use those families or another confidentialNodeType"
+                "confidentialNodeType SEV only supports machine families n2d, c2d, c3d, c4d and"
+                " g4; use those families or another confidentialNodeType"
             ),
             check=lambda s: (
                 _confidential(s) != "SEV" or all(_family_of(r) in _SEV for r in s.priorities)
             ),
             field_path=".priorities",
+            offenders=_rules_where(lambda r: _family_of(r) not in _SEV),
+        ),
+        CrossFieldRule(
+            id="confidential-sev-g4-machine",
+            cel=(
+                f"!{_CONFIDENTIAL} || self.nodePoolConfig.confidentialNodeType != 'SEV' ||"
+                " self.priorities.all(p, (has(p.machineFamily) && p.machineFamily == 'g4') ?"
+                " false : (has(p.machineType) && p.machineType.startsWith('g4-')) ?"
+                " (p.machineType == 'g4-standard-48' && (!has(p.gpu) || !has(p.gpu.type) ||"
+                " p.gpu.type == 'nvidia-rtx-pro-6000')) : true)"
+            ),
+            message=(
+                "confidentialNodeType SEV on G4 only supports machineType g4-standard-48 with"
+                " gpu type nvidia-rtx-pro-6000; use that machine type instead of machineFamily g4"
+            ),
+            check=lambda s: _confidential(s) != "SEV" or all(_sev_g4_ok(r) for r in s.priorities),
+            field_path=".priorities",
+            offenders=_rules_where(lambda r: not _sev_g4_ok(r)),
         ),
         CrossFieldRule(
             id="confidential-sev-snp-families",
@@ -259,6 +395,7 @@ register_rules(
                 or all(_family_of(r) in _SEV_SNP for r in s.priorities)
             ),
             field_path=".priorities",
+            offenders=_rules_where(lambda r: _family_of(r) not in _SEV_SNP),
         ),
         CrossFieldRule(
             id="confidential-tdx-machines",
@@ -275,7 +412,9 @@ register_rules(
             ),
             check=lambda s: _confidential(s) != "TDX" or all(_tdx_ok(r) for r in s.priorities),
             field_path=".priorities",
+            offenders=_rules_where(lambda r: not _tdx_ok(r)),
         ),
+        *(_tdx_gpu_rule(family) for family in _TDX_GPU),
         CrossFieldRule(
             id="confidential-gpus-need-zones",
             cel=(
@@ -301,6 +440,7 @@ register_rules(
                 )
             ),
             field_path=".priorities",
+            offenders=_rules_where(lambda r: r.location is None or r.location.zones is None),
         ),
         CrossFieldRule(
             id="default-shutdown-grace-only-for-spot",
@@ -309,18 +449,20 @@ register_rules(
                 " !has(self.priorityDefaults.nodeSystemConfig.kubeletConfig) ||"
                 " !has(self.priorityDefaults.nodeSystemConfig.kubeletConfig"
                 ".shutdownGracePeriodSeconds)"
-                " || self.priorities.all(p, has(p.nodepools) || (has(p.spot) && p.spot))"
+                " || self.priorities.all(p, has(p.spot) && p.spot)"
             ),
             message=(
-                "priorityDefaults sets shutdownGracePeriodSeconds, which only Spot rules support;"
-                " set spot: true on every rule or move the setting into the Spot rules"
+                "priorityDefaults sets shutdownGracePeriodSeconds, which only Spot rules support"
+                " (GKE counts nodepools rules too); set spot: true on every rule or move the"
+                " setting into the Spot rules"
             ),
             check=lambda s: (
                 s.priority_defaults is None
                 or not sets_shutdown_grace(s.priority_defaults.node_system_config)
-                or all(r.is_nodepools_rule or r.spot is True for r in s.priorities)
+                or all(r.spot is True for r in s.priorities)
             ),
             field_path=".priorityDefaults",
+            offenders=_rules_where(lambda r: r.spot is not True),
         ),
         CrossFieldRule(
             id="spec-minimum-capacity-needs-shapes",
@@ -336,38 +478,10 @@ register_rules(
             check=lambda s: (
                 s.minimum_capacity is None
                 or s.minimum_capacity.target_node_count is None
-                or all(
-                    r.machine_type is not None
-                    or r.gpu is not None
-                    or r.tpu is not None
-                    or (r.reservations is not None and r.reservations.affinity == "Specific")
-                    for r in s.priorities
-                )
+                or all(_shape_known(r) for r in s.priorities)
             ),
             field_path=".minimumCapacity",
-        ),
-        CrossFieldRule(
-            id="microvm-needs-nested-virtualization",
-            cel=(
-                "!has(self.nodePoolConfig) || !has(self.nodePoolConfig.sandbox) ||"
-                " !has(self.nodePoolConfig.sandbox.type) || self.nodePoolConfig.sandbox.type !="
-                " 'microvm' || (size(self.priorities) > 0 && ((has(self.priorityDefaults) &&"
-                " has(self.priorityDefaults.enableNestedVirtualization) &&"
-                " self.priorityDefaults.enableNestedVirtualization) || self.priorities.all(p,"
-                " has(p.nodepools) || (has(p.enableNestedVirtualization) &&"
-                " p.enableNestedVirtualization))))"
-            ),
-            message=(
-                "sandbox type microvm needs at least one rule and enableNestedVirtualization:"
-                " true on every rule; set it in priorityDefaults or on each rule"
-            ),
-            check=lambda s: (
-                s.node_pool_config is None
-                or s.node_pool_config.sandbox is None
-                or s.node_pool_config.sandbox.type != "microvm"
-                or (len(s.priorities) > 0 and _nested_virt_everywhere(s))
-            ),
-            field_path=".nodePoolConfig",
+            offenders=_rules_where(lambda r: not _shape_known(r)),
         ),
     ],
 )

@@ -6,15 +6,13 @@ controller keeps it here so the memory survives restarts and users can see it
 (``kubectl get computeclass NAME -o yaml``).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from pydantic import Field
 
+from ccc.api.capacity import CapacityType
 from ccc.api.computeclass._base import ApiModel, ListType
 from ccc.api.computeclass.meta import CONDITIONS_LIST, Condition
-from ccc.api.values import CapacityType
 
 
 class ResourceInfo(ApiModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ccc.api.manifest import InvalidManifest, Problem, problems_from_error
+from ccc.api.manifest import InvalidManifest, KindSpec, Problem, problems_from_error, register_kind
 from ccc.api.servinggroup.resource import API_VERSION, KIND, ServingGroup
 
 
@@ -54,3 +54,6 @@ def parse_serving_group(obj: Mapping[str, Any]) -> ServingGroup:
     if header:
         raise InvalidServingGroup(header, name=name)
     return model
+
+
+register_kind(KindSpec(KIND, (API_VERSION,), parse_serving_group))

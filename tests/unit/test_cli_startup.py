@@ -1,0 +1,62 @@
+"""`ccc validate`, `ccc plan`, `ccc catalog` and `ccc crd` do not import what only `ccc run`
+needs (the Kubernetes client, Google Cloud SDKs, aiohttp, Prometheus, gRPC): start-up is
+measured by benchmarks/cli_startup.py; this checks the behaviour behind it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli_startup import modules_loaded, run_only
+
+REPO = Path(__file__).resolve().parents[2]
+CLASS = REPO / "examples" / "computeclasses" / "h100-obtainability.yaml"
+
+
+def _run(args: list[str]) -> tuple[int | None, list[str]]:
+    return modules_loaded(args)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", str(CLASS)],
+        ["plan", str(CLASS)],
+        ["plan", str(CLASS), "-o", "json"],
+        ["catalog"],
+        ["crd"],
+    ],
+    ids=["validate", "plan", "plan-json", "catalog", "crd"],
+)
+def test_offline_commands_do_not_import_the_run_only_libraries(args: list[str]) -> None:
+    code, modules = _run(args)
+    assert code in (0, None)
+    assert run_only(modules) == []
+
+
+def test_validate_imports_neither_the_planner_nor_the_table_printer() -> None:
+    code, modules = _run(["validate", str(CLASS)])
+    assert code in (0, None)
+    assert not [m for m in modules if m.startswith(("policies", "ccc.controller", "rich"))]
+
+
+def test_ccc_run_is_still_a_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ccc", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--provider" in out.stdout
+
+
+def test_plan_prints_its_table_without_rich() -> None:
+    code, modules = _run(["plan", str(CLASS)])
+    assert code in (0, None)
+    assert not [m for m in modules if m.startswith("rich")]
