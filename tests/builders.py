@@ -82,7 +82,15 @@ def make_pods(
     name: str = "vllm",
     tolerate_all: bool = True,
     class_key: str = L.CLASS_LABEL,
+    admitted: bool = True,
 ) -> PodRequest:
+    """``count`` identical pods selecting ``class_name``. Without ``tolerate_all`` they carry only
+    what ccc's admission webhook adds (the class toleration; none when not ``admitted``)."""
+    admitted_tolerations = (
+        (Toleration(key=L.CLASS_LABEL, operator="Equal", value=class_name, effect="NoSchedule"),)
+        if admitted
+        else ()
+    )
     sel = {class_key: class_name}
     sel.update(selector or {})
     return PodRequest(
@@ -93,7 +101,7 @@ def make_pods(
         gpus=gpus,
         tpus=tpus,
         node_selector=sel,
-        tolerations=(Toleration(operator="Exists"),) if tolerate_all else (),
+        tolerations=(Toleration(operator="Exists"),) if tolerate_all else admitted_tolerations,
     )
 
 

@@ -78,16 +78,20 @@ def _pods(
         gpus=gpus,
         tpus=tpus,
         node_selector={key: "c", **(selector or {})},
-        tolerations=tolerations,
+        # as ccc's admission webhook admits them: the class toleration is added
+        tolerations=(ADMITTED, *tolerations),
         group_size=group_size,
     )
+
+
+ADMITTED = Toleration(key=L.CLASS_LABEL, operator="Equal", value="c", effect="NoSchedule")
 
 
 KITCHEN_SINK_POOL_CONFIG = {
     "serviceAccount": "nodes@p.iam.gserviceaccount.com",
     "imageType": "cos_containerd",
     "nodeLabels": {"team": "ml"},
-    "taints": [{"key": "example.com/dedicated", "value": "ml", "effect": "NoSchedule"}],
+    "taints": [{"key": "example.com/dedicated", "value": "mlops", "effect": "NoSchedule"}],
     "autoRepair": True,
     "instanceMetadata": {"env": "prod", "owner": "platform"},
     "networkTags": ["gpu"],

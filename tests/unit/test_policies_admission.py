@@ -17,6 +17,7 @@ from ccc.api.workload import (
     pod_request_from_spec,
 )
 from policies.admission import implied_toleration_keys, selector_mismatch, untolerated
+from policies.class_admission import AdmissionSettings, admit_request
 from policies.inflight import NodeSlot, absorb
 from tests.builders import H100, make_class, make_pods, make_rule, walk
 
@@ -34,17 +35,29 @@ OTHER = Taint(key="dedicated", value="ml", effect="NoSchedule")
         (0, 0, GPU_TAINT, True),
         (0, 4, TPU_TAINT, False),
         (1, 0, TPU_TAINT, True),
-        (0, 0, CLASS_TAINT, False),
-        (0, 0, GKE_CLASS_TAINT, False),
+        (0, 0, CLASS_TAINT, False),  # the webhook's toleration
+        (0, 0, GKE_CLASS_TAINT, True),  # ccc's nodes never carry it; nothing tolerates it
         (1, 0, OTHER, True),
         (0, 0, Taint(key="x", value="", effect="PreferNoSchedule"), False),
     ],
 )
-def test_admission_adds_class_and_extended_resource_tolerations(
+def test_an_admitted_pod_tolerates_its_class_and_the_accelerators_it_requests(
     gpus: int, tpus: int, taint: Taint, blocked: bool
 ) -> None:
     pod = make_pods(1, gpus=gpus, tpus=tpus, tolerate_all=False)
     assert (untolerated(pod, [taint]) is not None) is blocked
+
+
+def test_the_walk_does_not_imply_the_class_toleration_the_webhook_adds() -> None:
+    """The class toleration comes from ccc's admission webhook (policies/class_admission.py),
+    not from the walk: a pod created without it stays off the class's nodes, as on the
+    cluster; the accelerator tolerations of ExtendedResourceToleration are still implied."""
+    pod = make_pods(1, gpus=8, tolerate_all=False, admitted=False)
+    assert implied_toleration_keys(pod) == {L.GPU_RESOURCE}
+    assert untolerated(pod, [GPU_TAINT, CLASS_TAINT]) == CLASS_TAINT
+    plan = walk(make_class(make_rule(gpu=H100, spot=True)), pod)
+    assert plan.chosen is None
+    assert "does not tolerate taint ccc.dev/compute-class=gpu:NoSchedule" in plan.attempts[0].reason
 
 
 def test_a_pod_that_selects_no_class_gets_no_class_toleration() -> None:
@@ -70,6 +83,13 @@ def test_a_pod_without_the_rule_taint_toleration_is_still_refused() -> None:
     assert "does not tolerate taint team=a:NoSchedule" in plan.attempts[0].reason
 
 
+def _admitted(pod: PodRequest) -> PodRequest:
+    """``pod`` as ccc's admission webhook admits it (the class toleration)."""
+    return admit_request(
+        pod, namespace_labels={}, known_classes={"gpu"}, settings=AdmissionSettings()
+    )
+
+
 def _affinity_spec(*terms: list[dict[str, object]]) -> dict[str, object]:
     return {
         "containers": [{"resources": {"limits": {"nvidia.com/gpu": 8}}}],
@@ -85,7 +105,7 @@ def _affinity_spec(*terms: list[dict[str, object]]) -> dict[str, object]:
 
 def test_class_selection_through_required_node_affinity_counts_like_the_selector() -> None:
     spec = _affinity_spec([{"key": L.GKE_CLASS_LABEL, "operator": "In", "values": ["gpu"]}])
-    pod = pod_request_from_spec(spec, name="vllm")
+    pod = _admitted(pod_request_from_spec(spec, name="vllm"))
     assert pod.compute_class == "gpu"
     plan = walk(make_class(make_rule(gpu=H100, spot=True)), pod)
     assert plan.chosen is not None
@@ -160,7 +180,7 @@ def test_a_zone_affinity_limits_the_walk_to_that_zone() -> None:
             {"key": L.ZONE_LABEL, "operator": "In", "values": ["us-central1-b"]},
         ]
     )
-    pod = pod_request_from_spec(spec, name="vllm")
+    pod = _admitted(pod_request_from_spec(spec, name="vllm"))
     plan = walk(make_class(make_rule(gpu=H100, spot=True)), pod)
     assert [(a.zone, a.decision) for a in plan.attempts] == [
         ("us-central1-a", "skip"),

@@ -37,7 +37,8 @@ def gke_pods(count: int = 1) -> PodRequest:
         (None, None, False),  # unset: GKE's default is disabled
         ({"enabled": False}, None, False),
         ({"enabled": True}, None, True),
-        (None, {"enabled": True}, True),  # Autopilot classes create pools unless disabled
+        # Autopilot classes must say so explicitly (GKE's CRD refuses them otherwise)
+        ({"enabled": True}, {"enabled": True}, True),
     ],
 )
 def test_auto_creation_is_enabled_only_when_the_class_says_so(

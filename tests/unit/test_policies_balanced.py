@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from ccc.api.values import CapacityType, OfferingKey, ReservationCapacity
 from policies.naming import node_pool_name
 from policies.obtainability import ObtainabilityMemory
@@ -50,7 +52,7 @@ def test_a_balanced_spread_lists_one_placement_per_zone_with_its_pods() -> None:
         5,
         2,
     )
-    assert PRICE is not None and chosen.price_per_hour == round(5 * PRICE, 4)
+    assert PRICE is not None and chosen.price_per_hour == pytest.approx(5 * PRICE, abs=1e-3)
     assert chosen.decision == "create" and chosen.capacity_type is SPOT
     assert chosen.spec is not None and chosen.spec.name == _name(A, "g2-standard-8")
     assert all(p.spec is not None and p.spec.zone == p.zone for p in chosen.placements)
@@ -137,10 +139,27 @@ def test_one_node_of_demand_is_not_split() -> None:
     assert (chosen.zone, chosen.nodes, chosen.decision) == (A, 1, "create")
 
 
-def test_an_unknown_price_in_one_zone_leaves_the_total_unknown() -> None:
-    cc = make_class(_balanced())  # no source prices a3-highgpu-8g Spot in us-central1
-    chosen = walk(cc, make_pods(3)).chosen
-    assert chosen is not None and chosen.price_per_hour is None
+def test_an_unknown_price_leaves_the_total_unknown() -> None:
+    """The fixed test catalog gives no a3-highgpu-8g Spot price in us-east5."""
+    from pathlib import Path
+
+    from ccc.api.builtin_catalog import load_catalog_file
+    from ccc.api.location import ClusterLocation
+
+    golden = load_catalog_file(Path(__file__).parents[1] / "golden" / "catalog.yaml")
+    zones = ("us-east5-a", "us-east5-b")
+    machines = tuple(
+        m.model_copy(update={"zones": (*m.zones, "us-east5-b")}) if m.name == MT else m
+        for m in golden.machine_types
+    )
+    cat = golden.model_copy(update={"machine_types": machines})
+    rule = make_rule(
+        MT, zones=None, spot=True, location={"zones": list(zones), "locationPolicy": "BALANCED"}
+    )
+    east5 = ClusterLocation(region="us-east5", zones=zones)
+    chosen = walk(make_class(rule), make_pods(3), cluster=east5, cat=cat).chosen
+    assert chosen is not None and len(chosen.placements) == 2
+    assert chosen.price_per_hour is None
 
 
 def test_placements_of_a_balanced_spread_serialise_in_order() -> None:

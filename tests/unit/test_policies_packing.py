@@ -274,7 +274,11 @@ def test_unit_price_follows_the_rule_region_topology_and_capacity_type() -> None
 
     base = catalog()
     extra = Price(
-        machine_type="g2-standard-4", region="us-central1", on_demand=0.5, spot=0.2, source="test"
+        machine_type="g2-standard-4",
+        region="us-central1",
+        on_demand=0.5,
+        spot=0.2,
+        source="CYCLENERD",
     )
     cat = Catalog.model_validate({**base.model_dump(), "prices": [*base.prices, extra]})
     l4 = make_class(make_rule(None, gpu=L4, zones=None, spot=True)).spec.priorities[0]
@@ -290,14 +294,16 @@ def test_unit_price_follows_the_rule_region_topology_and_capacity_type() -> None
     )
     # The smallest candidate without a zone in the region is passed over for the next one.
     moved = tuple(
-        m.model_copy(update={"zones": ("us-east4-a",)}) if m.name == "g2-standard-4" else m
+        m.model_copy(update={"zones": ("us-east4-a",), "unverified_zones": ()})
+        if m.name == "g2-standard-4"
+        else m
         for m in base.machine_types
     )
-    elsewhere = Catalog.model_validate(
-        {
-            **base.model_dump(),
+    # model_copy keeps the catalog's price table (read from its CSV), which a dump would drop
+    elsewhere = base.model_copy(
+        update={
             "machine_types": moved,
-            "prices": [*base.prices, extra.model_copy(update={"region": "us-east4"})],
+            "prices": (*base.prices, extra.model_copy(update={"region": "us-east4"})),
         }
     )
     assert unit_price(l4, elsewhere, "us-central1") == base.price(

@@ -105,15 +105,15 @@ def test_tpu_flex_start_only_in_the_zones_gke_lists_for_that_tpu(
 
 def test_a_catalog_may_override_the_flex_start_zones() -> None:
     custom = catalog().model_copy(
-        update={"tpu_flex_start_zones": {"tpu-v6e-slice": ("us-east5-c",)}}
+        update={"tpu_flex_start_zones": {"tpu-v6e-slice": ("us-east5-b",)}}
     )
     cc = make_class(
         make_rule(
-            None, zones=["us-east5-a", "us-east5-c"], tpu=V6E_2x2, flexStart={"enabled": True}
+            None, zones=["us-east5-a", "us-east5-b"], tpu=V6E_2x2, flexStart={"enabled": True}
         )
     )
     plan = walk(cc, _tpu_pods(1), cluster=EAST5, cat=Catalog.model_validate(custom.model_dump()))  # type: ignore[arg-type]
-    assert [a.zone for a in viable(plan)] == ["us-east5-c"]
+    assert [a.zone for a in viable(plan)] == ["us-east5-b"]  # GKE's list has us-east5-a too
 
 
 def test_a_tpu_rule_is_only_tried_in_zones_offering_its_topology() -> None:

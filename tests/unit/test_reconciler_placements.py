@@ -41,6 +41,15 @@ def _pod(i: int, *, resource: str = L.GPU_RESOURCE, amount: int = 8) -> PodInfo:
             "metadata": {"name": f"p{i}", "namespace": "ml", "uid": f"u{i}"},
             "spec": {
                 "nodeSelector": {L.GKE_CLASS_LABEL: "c"},
+                # as ccc's admission webhook admits the pod
+                "tolerations": [
+                    {
+                        "key": L.CLASS_LABEL,
+                        "operator": "Equal",
+                        "value": "c",
+                        "effect": "NoSchedule",
+                    }
+                ],
                 "containers": [
                     {
                         "name": "c",
