@@ -224,3 +224,37 @@ def next_wake(commands: Sequence[Command]) -> datetime | None:
     """The earliest :class:`WaitUntil` time, if any."""
     times = [c.at for c in commands if isinstance(c, WaitUntil)]
     return min(times) if times else None
+
+
+def describe(command: Command) -> str:
+    """One line naming the command's verb and target (offerings as ``MACHINE/ZONE/CAPACITY``,
+    names of nodes, pools and workloads otherwise): how logs and ``ccc simulate`` list
+    decisions."""
+    c = command
+    if isinstance(c, Provision):
+        o = c.offering
+        return (
+            f"provision {o.machine_type}/{o.zone}/{o.capacity_type.value} "
+            f"+{c.attempt.nodes} ({c.attempt.decision} {c.pool})"
+        )
+    if isinstance(c, MarkUnavailable):
+        k = c.entry.key
+        return f"mark-unavailable {k.machine_type}/{k.zone}/{k.capacity_type.value}"
+    if isinstance(c, Replace):
+        return f"replace {len(c.nodes)} node(s) of {c.class_name}"
+    if isinstance(c, Cordon):
+        return f"cordon {c.node}"
+    if isinstance(c, Drain):
+        return f"drain {c.node}"
+    if isinstance(c, Delete):
+        what = (
+            "pool"
+            if c.whole_pool
+            else f"{len(c.nodes)} node(s) of"
+            if c.nodes
+            else f"to {c.pool_size} node(s)"
+        )
+        return f"delete {what} {c.pool}"
+    if isinstance(c, ScaleTarget):
+        return f"scale {c.kind}/{c.namespace}/{c.name} to {c.replicas}"
+    return f"wait {c.what} until {c.at.isoformat()}"

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "catalog": "ccc.cli.catalog_cmd",
     "plan": "ccc.cli.plan_cmd",
     "run": "ccc.cli.run_cmd",
+    "simulate": "ccc.cli.simulate_cmd",
 }
 """Sub-command name -> module with a ``register(app)`` function. A module is imported only when
 its command runs (or for ``--help``), so one command never pays for another's imports."""

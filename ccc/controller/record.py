@@ -22,7 +22,15 @@ from ccc.controller.observe import ClassEntry, Observation
 from ccc.controller.sinks import StatusSink
 from ccc.controller.status import checks_to_status, requests_to_status
 from ccc.controller.status_report import class_status
-from policies.commands import Cause, Command, Delete, MarkUnavailable, Provision, WaitUntil
+from policies.commands import (
+    Cause,
+    Command,
+    Delete,
+    MarkUnavailable,
+    Provision,
+    WaitUntil,
+    describe,
+)
 from policies.decide import Decision
 from policies.room import PodRef
 from policies.state import ControllerState, ProviderDone
@@ -175,6 +183,10 @@ class Recorder:
         self, commands: Sequence[Command], classes: Mapping[str, ClassEntry], now: datetime
     ) -> None:
         for c in commands:
+            if not isinstance(c, WaitUntil):
+                log.info(
+                    "command.issued", command=describe(c), cause=c.cause.value, reason=c.reason
+                )
             if isinstance(c, MarkUnavailable):
                 await self._marked(c, classes, now)
             elif isinstance(c, Provision) and c.cause is Cause.REPAIR:

@@ -155,9 +155,12 @@ class Recorder:
             return
         self._states.append(new)
 
-    def decision(self, at: datetime, command: str, reason: str) -> None:
-        """The controller issued ``command`` at ``at`` because of ``reason``."""
-        self._decisions.append((at, Decision(t=iso(at), command=command, reason=reason)))
+    def decision(self, at: datetime, command: str, reason: str, *, cause: str = "") -> None:
+        """The controller issued ``command`` at ``at`` because of ``reason`` (``cause``: the
+        command's cause from the closed set of :class:`policies.commands.Cause`)."""
+        self._decisions.append(
+            (at, Decision(t=iso(at), command=command, reason=reason, cause=cause))
+        )
 
     def count(self, tally: Tally, n: int = 1) -> None:
         """Add ``n`` to one of the summary's counters."""

@@ -123,6 +123,11 @@ class Decision(_Model):
     t: str = Field(description="ISO 8601 UTC time of the decision.")
     command: str = Field(description="The command verb and its target, e.g. 'provision ...'.")
     reason: str = Field(description="Why, as the controller explains it.")
+    cause: str = Field(
+        default="",
+        description="Why, from a closed set (pending, stockout, quota, preemption, expiry, "
+        "migration, consolidation, serving-shift, repair, ...), as metrics label it.",
+    )
 
 
 class SimulationResult(_Model):

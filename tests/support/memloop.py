@@ -1,5 +1,6 @@
 """The controller's loop over the in-memory cluster, the simulated cloud and a virtual clock: a
-harness for unit tests (and the shape ``ccc simulate`` runs).
+harness for unit tests over :class:`ccc.simulate.driver.VirtualLoop`, the loop ``ccc simulate``
+runs, with short timings and test helpers.
 
 Nothing is faked below the loop except what cannot run in a unit test: the API server and the
 scheduler are the in-memory cluster (:mod:`ccc.controller.memcluster`), the cloud is the
@@ -8,20 +9,12 @@ simulated cloud; the loop, the decide step, the executor and the recorder are pr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from ccc.api import labels as L
-from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.controller.config import ControllerConfig
-from ccc.controller.memcluster import InMemoryCluster, wire
-from ccc.controller.metrics import Metrics
-from ccc.controller.reconciler import PassReport, Reconciler
-from providers.clock import VirtualClock
-from providers.simulated import SimulatedCloud
+from ccc.simulate.driver import VirtualLoop
 
 ZONES = ("us-central1-a", "us-central1-b")
 #: Timings for tests: a short batching window, a resync so long it never drives the loop (the
@@ -80,94 +73,10 @@ def gpu_pod(
     }
 
 
-@dataclass
-class Loop:
-    """One controller over one in-memory cluster and one simulated cloud, on virtual time."""
+class Loop(VirtualLoop):
+    """:class:`~ccc.simulate.driver.VirtualLoop` with the tests' timings and helpers."""
 
-    clock: VirtualClock
-    cloud: SimulatedCloud
-    cluster: InMemoryCluster
-    config: ControllerConfig = CONFIG
-    reconciler: Reconciler | None = None
-    reports: list[PassReport] = field(default_factory=list)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @classmethod
-    def create(
-        cls,
-        *,
-        classes: Sequence[Mapping[str, Any]] = (),
-        config: ControllerConfig = CONFIG,
-        boot_delay_s: float = 0.0,
-        provisioning_delay_s: float = 0.0,
-    ) -> Loop:
-        clock = VirtualClock()
-        catalog = load_builtin_catalog()
-        cloud = SimulatedCloud(
-            clock=clock, catalog=catalog, provisioning_delay_s=provisioning_delay_s
-        )
-        cluster = InMemoryCluster(clock=clock, catalog=catalog, boot_delay_s=boot_delay_s)
-        cluster.attach(cloud)
-        for c in classes:
-            cluster.add_class(c)
-        return cls(clock=clock, cloud=cloud, cluster=cluster, config=config)
-
-    def new_controller(self) -> Reconciler:
-        """A fresh controller (as after a restart) over the same cluster and cloud."""
-        r = Reconciler(
-            provider=self.cloud,
-            catalog=self.cluster.catalog,
-            config=self.config,
-            clock=self.clock,
-            metrics=Metrics(),
-            view=self.cluster,
-            events=self.cluster,
-            status=self.cluster,
-        )
-        wire(self.cluster, r)
-        original = r.reconcile_once
-
-        async def recorded() -> PassReport:
-            report = await original()
-            self.reports.append(report)
-            return report
-
-        r.reconcile_once = recorded  # type: ignore[method-assign]
-        return r
-
-    async def start(self) -> Reconciler:
-        self.reconciler = self.new_controller()
-        self._tasks = [
-            asyncio.create_task(self.cluster.run()),
-            asyncio.create_task(self.reconciler.run()),
-        ]
-        await self.clock.settle()
-        return self.reconciler
-
-    async def stop(self) -> None:
-        """Stop the controller (like a crash: nothing is flushed) and the cluster."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
-
-    async def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass, jumping from event to event."""
-        await self.clock.run(self.clock.sleep(seconds))
-
-    async def until(
-        self, what: str, predicate: Callable[[], bool], *, timeout_s: float = 3600.0
-    ) -> float:
-        """Advance until ``predicate()``; returns the virtual seconds it took."""
-        start = self.clock.now()
-        step = 1.0
-        while not predicate():
-            if (self.clock.now() - start).total_seconds() > timeout_s:
-                raise AssertionError(f"not within {timeout_s:.0f}s of virtual time: {what}")
-            await self.advance(step)
-        return (self.clock.now() - start).total_seconds()
+    default_config: ClassVar[ControllerConfig] = CONFIG
 
     def running(self, cls: str | None = None) -> list[Any]:
         return [

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.stockout_latency",
         "benchmarks.simulate_inputs",
         "benchmarks.admission_latency",
+        "benchmarks.simulate_speed",
+        "benchmarks.decision_quality",
     ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:

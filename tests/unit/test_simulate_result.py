@@ -70,7 +70,8 @@ def test_the_json_document_has_exactly_the_documented_shape() -> None:
         },
     }
     assert [d["t"] for d in doc["decisions"]] == ["2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z"]
-    assert list(doc["decisions"][0]) == ["t", "command", "reason"]
+    # "cause" was added after the first version (fields are only ever added).
+    assert list(doc["decisions"][0]) == ["t", "command", "reason", "cause"]
     assert doc["prices"] == {
         "a3-highgpu-1g/us-central1-a/on-demand": 6.0,
         "a3-highgpu-1g/us-central1-a/spot": 2.0,
