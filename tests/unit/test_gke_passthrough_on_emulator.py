@@ -82,7 +82,7 @@ KITCHEN_SINK_SPEC: dict[str, Any] = {
         "taintConfig": {"architectureTaintBehavior": "NONE"},
         "maintenanceExclusion": "UNTIL_END_OF_SUPPORT",
         "nodeDrainConfig": {
-            "pdbTimeoutDuration": "1h30m",
+            "pdbTimeoutDuration": "5400s",
             "graceTerminationDuration": "90s",
             "respectPdbDuringNodePoolDeletion": True,
         },
