@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from ccc.api import labels as L
+from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.location import ClusterLocation
+from ccc.controller.catalog_refresh import refresh_catalog
 from ccc.controller.config import ControllerConfig
 from ccc.controller.projections import pod_info
 from ccc.controller.run import Controller, ProviderOptions, build_provider
@@ -42,7 +44,12 @@ async def test_a_leader_on_gke_plans_in_the_region_clusters_get_reports(
 ) -> None:
     provider = provider_for(emu)
     try:
-        c = Controller(_NoApi(), provider, config=ControllerConfig(leader_elect=False))
+        # As ``ccc run`` does: the catalog is refreshed once at start-up, then the leader asks
+        # where the cluster lives.
+        refreshed = await refresh_catalog(provider, load_builtin_catalog())
+        c = Controller(
+            _NoApi(), provider, config=ControllerConfig(leader_elect=False), catalog=refreshed
+        )
         await c.reconciler.learn_location()
     finally:
         provider.close()
