@@ -173,6 +173,7 @@ class Controller:
                 metrics=self.metrics,
                 executor=self.reconciler.executor,
                 memory_of=lambda name: self.reconciler.state.memory_of(name),
+                cluster=lambda: self.reconciler.cluster,
                 events=self.reconciler.notices.recorder,
                 status=KubeGroupStatus(api),
                 owners=owners,
