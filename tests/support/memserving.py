@@ -55,7 +55,7 @@ def gpu_class(name: str = "h100-1g") -> dict[str, Any]:
                     "gpu": {"type": "nvidia-h100-80gb", "count": 1},
                     "location": {"zones": list(GPU_ZONES)},
                 }
-            ]
+            ],
         },
     }
 
