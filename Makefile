@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EXAMPLE ?= examples/computeclasses/h100-obtainability.yaml
 
-.PHONY: install plan demo test lint typecheck imports unit control-plane bench clean
+.PHONY: install plan demo test lint typecheck imports unit control-plane bench clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ unit: $(STAMP) ## fast tests only (no control plane)
 test: $(STAMP) ## everything: lint, types, import contracts, all tests (builds the control plane on first use)
 	$(MAKE) --no-print-directory lint typecheck imports
 	CCC_CONTROL_PLANE_BIN="$$(hack/control-plane/build.sh | tail -n 1)" $(BIN)/pytest -q
+
+mutation: $(STAMP) ## mutation testing of policies/ (the decide step included; a clean run takes hours on 2 cores; not in `make test`)
+	rm -rf mutants
+	CCC_PROPERTY_EXAMPLES=10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python hack/mutation/score.py --min 85
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_latency.py

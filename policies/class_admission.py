@@ -275,16 +275,27 @@ def admit_request(
     settings: AdmissionSettings,
 ) -> PodRequest:
     """``request`` as admission would leave it (node selector and tolerations), for plans."""
-    pod = {
-        "metadata": {"namespace": request.namespace},
-        "spec": {
-            "nodeSelector": dict(request.node_selector),
-            "tolerations": [
-                {k: v for k, v in t.model_dump().items() if v is not None}
-                for t in request.tolerations
-            ],
-        },
+    spec: dict[str, Any] = {
+        "nodeSelector": dict(request.node_selector),
+        "tolerations": [
+            {k: v for k, v in t.model_dump().items() if v is not None} for t in request.tolerations
+        ],
     }
+    if request.node_affinity:  # a class selected through required node affinity counts too
+        terms = [
+            {
+                "matchExpressions": [
+                    {"key": r.key, "operator": r.operator, "values": list(r.values)} for r in term
+                ]
+            }
+            for term in request.node_affinity
+        ]
+        spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
+            }
+        }
+    pod = {"metadata": {"namespace": request.namespace}, "spec": spec}
     result = admit(
         pod, namespace_labels=namespace_labels, known_classes=known_classes, settings=settings
     )

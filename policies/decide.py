@@ -109,7 +109,13 @@ def decide(
     now = snapshot.now
     listed = [p for p in snapshot.node_pools if p.status is not NodePoolStatus.STOPPING]
     compiled = {
-        name: compile_class(cc, catalog, default_zones=settings.default_zones, node_pools=listed)
+        name: compile_class(
+            cc,
+            catalog,
+            cluster=settings.cluster,
+            default_zones=settings.default_zones,
+            node_pools=listed,
+        )
         for name, cc in snapshot.classes.items()
     }
     judged = judge_failures(state.failures, state, settings, now)
@@ -322,40 +328,66 @@ def _provision(
                         )
                     )
                 continue
-            pool = a.node_pool or ""
-            if pool in holds:
-                out.append(
-                    WaitUntil(
-                        at=holds[pool],
-                        what=f"{g.pods} pod(s) of {g.example}",
-                        reason=f"node pool {pool} is paused until {holds[pool]:%H:%M:%SZ}",
-                        cause=Cause.PENDING,
-                        class_name=class_name,
+            # Several pools (TPU slices, BALANCED zones): one provider call per pool.
+            parts = a.parts()
+            for i, part in enumerate(parts, 1):
+                of = f" (pool {i} of {len(parts)})" if len(parts) > 1 else ""
+                cause = (replacing or {}).get(g.key, Cause.PENDING)
+                out.extend(
+                    _provision_part(
+                        snapshot, class_name, g, part, of, holds, busy, judged, retry, cause
                     )
                 )
-                continue
-            if pool in busy:
-                continue  # a provider call on the pool runs (its end wakes the loop)
-            if snapshot.pool_listing == "stale" and a.decision == "scale":
-                out.append(
-                    WaitUntil(
-                        at=retry,
-                        what=f"a fresh listing before scaling {pool}",
-                        reason="node pools could not be listed; a scale-up waits for a fresh size",
-                        cause=Cause.PROVIDER_ERROR,
-                        class_name=class_name,
-                    )
-                )
-                continue
-            busy.add(pool)
-            after = judged.after.get(g.key, ())
-            out.append(
-                Provision(
-                    class_name=class_name,
-                    attempt=a,
-                    reason=provisioning_message(a, after),
-                    cause=(replacing or {}).get(g.key, Cause.PENDING),
-                    after=after,
-                )
-            )
     return out
+
+
+def _provision_part(
+    snapshot: ClusterSnapshot,
+    class_name: str,
+    g: GroupPlan,
+    a: Attempt,
+    of: str,
+    holds: Mapping[str, datetime],
+    busy: set[str],
+    judged: Judged,
+    retry: datetime,
+    cause: Cause = Cause.PENDING,
+) -> list[Command]:
+    """The command for one pool of a chosen attempt: a :class:`Provision`, a wait for a held
+    pool or a fresh listing, or nothing while a provider call on the pool runs. ``of`` ends
+    the reason (which of several pools this is)."""
+    pool = a.node_pool or ""
+    what = f"{a.pods or g.pods} pod(s) of {g.example}"
+    if pool in holds:
+        return [
+            WaitUntil(
+                at=holds[pool],
+                what=what,
+                reason=f"node pool {pool} is paused until {holds[pool]:%H:%M:%SZ}",
+                cause=Cause.PENDING,
+                class_name=class_name,
+            )
+        ]
+    if pool in busy:
+        return []  # a provider call on the pool runs (its end wakes the loop)
+    if snapshot.pool_listing == "stale" and a.decision == "scale":
+        return [
+            WaitUntil(
+                at=retry,
+                what=f"a fresh listing before scaling {pool}",
+                reason="node pools could not be listed; a scale-up waits for a fresh size",
+                cause=Cause.PROVIDER_ERROR,
+                class_name=class_name,
+            )
+        ]
+    busy.add(pool)
+    after = judged.after.get(g.key, ())
+    return [
+        Provision(
+            class_name=class_name,
+            attempt=a,
+            reason=provisioning_message(a, after) + of,
+            cause=cause,
+            after=after,
+        )
+    ]

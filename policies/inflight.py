@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
+from policies.admission import selector_mismatch, untolerated
 
 
 @dataclass(slots=True)
@@ -31,16 +32,13 @@ class NodeSlot:
     selector_cache: dict[tuple[object, ...], bool] = field(default_factory=dict)
 
     def admits(self, pod: PodRequest) -> bool:
-        """Selector and taint compatibility (cached per pod template)."""
+        """Selector, node affinity and taint compatibility, with the tolerations GKE's
+        admission adds (:mod:`policies.admission`); cached per pod template."""
         key = pod.template_key()
         hit = self.selector_cache.get(key)
         if hit is not None:
             return hit
-        ok = all(self.labels.get(k) == v for k, v in pod.node_selector.items()) and all(
-            t.effect == "PreferNoSchedule"
-            or any(tol.tolerates(t.key, t.value, t.effect) for tol in pod.tolerations)
-            for t in self.taints
-        )
+        ok = not selector_mismatch(pod, self.labels) and untolerated(pod, self.taints) is None
         self.selector_cache[key] = ok
         return ok
 

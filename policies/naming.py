@@ -28,12 +28,24 @@ def _slug(text: str, limit: int) -> str:
 
 
 def node_pool_name(
-    class_name: str, rule_index: int, machine_type: str, zone: str, capacity_type: CapacityType
+    class_name: str,
+    rule_index: int,
+    machine_type: str,
+    zone: str,
+    capacity_type: CapacityType,
+    *,
+    slice_index: int | None = None,
 ) -> NodePoolName:
-    """``ccc-<class>-<rule>-<od|sp|fs|rs>-<hash>``; the hash covers every input."""
-    digest = hashlib.sha256(
-        f"{class_name}|{rule_index}|{machine_type}|{zone}|{capacity_type.value}".encode()
-    ).hexdigest()[:8]
-    tail = f"-{rule_index}-{_SHORT[capacity_type]}-{digest}"
+    """``ccc-<class>-<rule>-<od|sp|fs|rs>-<hash>``; the hash covers every input.
+
+    Multi-host TPU slices are one pool each: ``slice_index`` (0, 1, ...) tells them apart and
+    adds ``-s<index>`` before the hash.
+    """
+    key = f"{class_name}|{rule_index}|{machine_type}|{zone}|{capacity_type.value}"
+    if slice_index is not None:
+        key += f"|slice-{slice_index}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    part = f"-s{slice_index}" if slice_index is not None else ""
+    tail = f"-{rule_index}-{_SHORT[capacity_type]}{part}-{digest}"
     head = "ccc-" + _slug(class_name, MAX_NAME_LEN - 4 - len(tail))
     return NodePoolName(head + tail)

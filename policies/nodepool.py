@@ -9,9 +9,11 @@ from typing import Literal
 
 from ccc.api import labels as L
 from ccc.api.catalog import MachineType
-from ccc.api.computeclass import ComputeClass
+from ccc.api.computeclass import ComputeClass, PriorityRule
+from ccc.api.node_settings import NodeSettings
 from ccc.api.values import CapacityType, NodePoolSpec, Taint, region_of
 from policies.naming import node_pool_name
+from policies.packing import shared_clients_per_gpu
 from policies.tiers import Tier
 
 _DRIVER: Mapping[str, Literal["default", "latest", "disabled"]] = {
@@ -55,6 +57,15 @@ def node_labels(
     acc = machine.accelerator
     if acc is not None and machine.is_gpu:
         out[L.GKE_ACCELERATOR_LABEL] = acc.type
+        gpu = tier.rule.gpu
+        sharing = gpu.gpu_sharing if gpu is not None else None
+        clients = shared_clients_per_gpu(tier.rule)
+        if sharing is not None and sharing.sharing_strategy and clients:
+            strategy = "mps" if sharing.sharing_strategy == "MPS" else "time-sharing"
+            out[L.GKE_GPU_SHARING_STRATEGY_LABEL] = strategy
+            out[L.GKE_MAX_SHARED_CLIENTS_LABEL] = str(clients)
+        if sharing is not None and sharing.gpu_partition_size:
+            out[L.GKE_GPU_PARTITION_SIZE_LABEL] = sharing.gpu_partition_size
     if acc is not None and machine.is_tpu:
         out[L.GKE_TPU_ACCELERATOR_LABEL] = acc.type
         topo = tier.tpu_topology.topology if tier.tpu_topology else None
@@ -86,6 +97,39 @@ def node_taints(cc: ComputeClass, tier: Tier, machine: MachineType) -> tuple[Tai
     return tuple(dict.fromkeys(taints))
 
 
+def node_settings(cc: ComputeClass, rule: PriorityRule) -> NodeSettings | None:
+    """The node configuration passed through to the cloud for pools of ``rule`` (``None`` when
+    the class sets none). Rule fields win over ``priorityDefaults``; the rule's
+    ``instanceMetadata`` overrides ``nodePoolConfig.instanceMetadata`` key by key."""
+    spec = cc.spec
+    pd = spec.priority_defaults
+    npc = spec.node_pool_config
+    metadata = dict(npc.instance_metadata or {}) if npc is not None else {}
+    metadata.update(rule.instance_metadata or {})
+    nested = rule.enable_nested_virtualization
+    if nested is None and pd is not None:
+        nested = pd.enable_nested_virtualization
+    nac = spec.node_pool_auto_creation
+    subnets = spec.network_config.subnet_priorities if spec.network_config else None
+    subnet = subnets[0] if subnets else None
+    settings = NodeSettings(
+        node_pool_config=npc,
+        node_system_config=rule.node_system_config
+        or (pd.node_system_config if pd is not None else None),
+        storage=rule.storage,
+        min_cpu_platform=rule.min_cpu_platform,
+        instance_metadata=metadata,
+        enable_nested_virtualization=nested,
+        performance_monitoring_unit=rule.performance_monitoring_unit,
+        accelerator_network_profile=rule.accelerator_network_profile,
+        gpu_direct=rule.gpu_direct,
+        shielded_instance_config=nac.shielded_instance_config if nac is not None else None,
+        subnetwork=subnet.name if subnet is not None else None,
+        pod_range=subnet.pod_range if subnet is not None else None,
+    )
+    return None if settings.empty else settings
+
+
 def build_node_pool_spec(
     cc: ComputeClass,
     tier: Tier,
@@ -94,8 +138,10 @@ def build_node_pool_spec(
     capacity_type: CapacityType,
     *,
     node_count: int,
+    slice_index: int | None = None,
 ) -> NodePoolSpec:
-    """The full spec of the pool ccc creates for this offering (deterministic name)."""
+    """The full spec of the pool ccc creates for this offering (deterministic name; one pool
+    per multi-host TPU slice, told apart by ``slice_index``)."""
     rule = tier.rule
     gpu = rule.gpu
     sharing = gpu.gpu_sharing if gpu is not None else None
@@ -103,11 +149,16 @@ def build_node_pool_spec(
     max_run = rule.max_run_duration_seconds
     if capacity_type is CapacityType.FLEX_START and max_run is None:
         max_run = 7 * 24 * 3600  # flex-start VMs run at most 7 days
-    reservation = tier.reservation if capacity_type is CapacityType.RESERVATION else None
-    if reservation is None and tier.reservation is not None and tier.reservation.type == "none":
-        reservation = tier.reservation
+    name = node_pool_name(
+        cc.metadata.name,
+        tier.rule_index,
+        machine.name,
+        zone,
+        capacity_type,
+        slice_index=slice_index,
+    )
     return NodePoolSpec(
-        name=node_pool_name(cc.metadata.name, tier.rule_index, machine.name, zone, capacity_type),
+        name=name,
         class_name=cc.metadata.name,
         rule_index=tier.rule_index,
         machine_type=machine.name,
@@ -118,11 +169,11 @@ def build_node_pool_spec(
         gpu_driver_version=_DRIVER.get(gpu.driver_version or "default") if gpu else None,
         gpu_partition_size=sharing.gpu_partition_size if sharing else None,
         gpu_sharing_strategy=sharing.sharing_strategy if sharing else None,
-        gpu_max_shared_clients=sharing.max_shared_clients_per_gpu if sharing else None,
+        gpu_max_shared_clients=shared_clients_per_gpu(rule),
         tpu_topology=tier.tpu_topology.topology if tier.tpu_topology else None,
         hosts_per_slice=tier.hosts_per_slice,
         placement_policy=rule.placement.policy_name if rule.placement else None,
-        reservation=reservation,
+        reservation=tier.reservation,
         max_run_duration_s=max_run,
         max_pods_per_node=rule.max_pods_per_node,
         boot_disk_size_gb=storage.boot_disk_size if storage else None,
@@ -130,4 +181,5 @@ def build_node_pool_spec(
         local_ssd_count=storage.local_ssd_count if storage else None,
         labels=node_labels(cc, tier, machine, zone, capacity_type),
         taints=node_taints(cc, tier, machine),
+        settings=node_settings(cc, rule),
     )

@@ -1,22 +1,61 @@
-"""Pack pending pods onto nodes of one machine type.
+"""Pack pending pods onto nodes of one machine type, as the nodes will really advertise.
 
 Pods come as templates with counts (:class:`~ccc.api.workload.PodRequest`), so packing is
 arithmetic per template plus a first-fit pass over partially filled nodes: linear in the number
 of templates, independent of the number of pods. Multi-host TPU slices are whole units: the node
 count is rounded up to a multiple of the hosts per slice.
+
+What a node advertises (:func:`node_allocatable`) follows GKE: ``maxPodsPerNode`` caps the pods
+per node; GPU time-sharing and MPS multiply the ``nvidia.com/gpu`` a node advertises by
+``maxSharedClientsPerGPU``; MIG partitions (``gpuPartitionSize``) turn each GPU into its
+partitions (reference gke-computeclass.md §2.2, ``gpu.gpuSharing``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ccc.api.allocatable import Allocatable, allocatable
 from ccc.api.catalog import MachineType
+from ccc.api.computeclass import PriorityRule
+from ccc.api.gke_facts import mig_partitions_per_gpu
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
+from policies.admission import selector_mismatch, untolerated
 
 _MAX_OPEN_NODES = 64
+#: ``maxSharedClientsPerGPU`` assumed when a rule names a sharing strategy but no client count
+#: (GKE's smallest useful value; the same value is sent to GKE).
+DEFAULT_MAX_SHARED_CLIENTS = 2
+
+
+def shared_clients_per_gpu(rule: PriorityRule | None) -> int | None:
+    """Clients per GPU under time-sharing or MPS (``None`` without a sharing strategy)."""
+    sharing = rule.gpu.gpu_sharing if rule is not None and rule.gpu is not None else None
+    if sharing is None or sharing.sharing_strategy is None:
+        return None
+    return sharing.max_shared_clients_per_gpu or DEFAULT_MAX_SHARED_CLIENTS
+
+
+def gpus_advertised(machine: MachineType, rule: PriorityRule | None) -> int:
+    """``nvidia.com/gpu`` one node of ``machine`` advertises under ``rule``'s GPU sharing."""
+    acc = machine.accelerator
+    if acc is None or not machine.is_gpu:
+        return 0
+    count = acc.count
+    sharing = rule.gpu.gpu_sharing if rule is not None and rule.gpu is not None else None
+    if sharing is not None and sharing.gpu_partition_size:
+        per_gpu = mig_partitions_per_gpu(acc.type, sharing.gpu_partition_size)
+        count *= per_gpu or 1
+    clients = shared_clients_per_gpu(rule)
+    return count * clients if clients else count
+
+
+def node_allocatable(machine: MachineType, rule: PriorityRule | None = None) -> Allocatable:
+    """What one node of ``machine`` created for ``rule`` offers pods (module docstring)."""
+    a = allocatable(machine, max_pods=rule.max_pods_per_node if rule is not None else None)
+    return replace(a, gpus=gpus_advertised(machine, rule)) if machine.is_gpu else a
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,25 +74,18 @@ def fits(
     taints: Sequence[Taint],
     *,
     alloc: Allocatable | None = None,
-    implicit_tolerations: Sequence[str] = (),
+    ignore_labels: Sequence[str] = (),
 ) -> Fit:
     """How many pods of ``pod`` one node of ``machine`` holds (0 with a reason if none).
 
-    ``implicit_tolerations`` lists taint keys treated as tolerated (the class taint for pods
-    that select the class, mirroring GKE's automatic toleration).
+    Tolerations GKE's admission adds (the class taint, ``nvidia.com/gpu``/``google.com/tpu``
+    for pods requesting them) are implied (:mod:`policies.admission`). ``ignore_labels`` are
+    selector keys not checked here (checked per offering by the walk). ``alloc`` defaults to
+    the machine's plain allocatable.
     """
-    for k, v in pod.node_selector.items():
-        have = node_labels.get(k)
-        if have != v:
-            return Fit(False, f"node selector {k}={v} does not match the node ({have or 'unset'})")
-    for t in taints:
-        if t.key in implicit_tolerations or t.effect == "PreferNoSchedule":
-            continue
-        if not any(tol.tolerates(t.key, t.value, t.effect) for tol in pod.tolerations):
-            return Fit(
-                False,
-                f"pod does not tolerate taint {t.key}={t.value}:{t.effect}; add a toleration",
-            )
+    why = selector_mismatch(pod, node_labels, ignore=ignore_labels)
+    if why:
+        return Fit(False, why)
     a = alloc or allocatable(machine)
     limits: list[int] = [a.pods]
     need = (
@@ -72,6 +104,12 @@ def fits(
                 f"{_fmt(have_n, unit)} allocatable",
             )
         limits.append(have_n // want)
+    # Resources first: "needs 8 GPUs, has 0" says more than the missing TPU toleration.
+    t = untolerated(pod, taints)
+    if t is not None:
+        return Fit(
+            False, f"pod does not tolerate taint {t.key}={t.value}:{t.effect}; add a toleration"
+        )
     return Fit(True, per_node=max(1, min(limits)))
 
 
@@ -98,11 +136,13 @@ def nodes_needed(
     *,
     hosts_per_slice: int = 1,
     max_pods: int | None = None,
+    alloc: Allocatable | None = None,
 ) -> int:
     """Nodes of ``machine`` needed for ``pods`` (pairs of template and pods-per-node from
     :func:`fits`). Full nodes are counted arithmetically; remainders share open nodes first-fit.
+    ``alloc`` (what one node offers) defaults to the machine's allocatable with ``max_pods``.
     """
-    a = allocatable(machine, max_pods=max_pods)
+    a = alloc or allocatable(machine, max_pods=max_pods)
     total = 0
     open_nodes: list[_Open] = []
     ordered = sorted(pods, key=lambda p: (-p[0].gpus, -p[0].tpus, -p[0].cpu_m, -p[0].memory_bytes))
@@ -118,15 +158,27 @@ def nodes_needed(
             continue
         full, rest = divmod(count, per_node)
         total += full
+        # What full nodes have left stays open for smaller templates (up to the cap).
+        open_nodes.extend(
+            _Open(
+                a.cpu_m - per_node * pod.cpu_m,
+                a.memory_bytes - per_node * pod.memory_bytes,
+                a.gpus - per_node * pod.gpus,
+                a.tpus - per_node * pod.tpus,
+                a.pods - per_node,
+            )
+            for _ in range(min(full, _MAX_OPEN_NODES))
+        )
         if rest:
             total += 1
             node = _Open(a.cpu_m, a.memory_bytes, a.gpus, a.tpus, a.pods)
             for _ in range(rest):
                 _take(node, pod)
             open_nodes.append(node)
-            if len(open_nodes) > _MAX_OPEN_NODES:
-                open_nodes.sort(key=lambda n: n.cpu_m + n.gpus * 10**6 + n.tpus * 10**6)
-                del open_nodes[0]
+        if len(open_nodes) > _MAX_OPEN_NODES:
+            # Keep the roomiest nodes: accelerators first, then CPU.
+            open_nodes.sort(key=lambda n: n.gpus * 10**6 + n.tpus * 10**6 + n.cpu_m, reverse=True)
+            del open_nodes[_MAX_OPEN_NODES:]
     if hosts_per_slice > 1:
         total = -(-total // hosts_per_slice) * hosts_per_slice
     return total

@@ -24,7 +24,7 @@ from ccc.api.allocatable import allocatable
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.values import NodePool
-from ccc.api.workload import PodRequest
+from ccc.api.workload import PodRequest, affinity_class
 from policies.consolidation import NodeUsage
 from policies.inflight import NodeSlot
 
@@ -40,9 +40,15 @@ class PodRef:
 
 
 def selected_class(pod: PodInfo, *, accept_gke_label: bool) -> str | None:
+    """The class a pod selects through its node selector or, like GKE, its required node
+    affinity (GKE's key only when ``accept_gke_label``)."""
     name = pod.node_selector.get(L.CLASS_LABEL)
     if name is None and accept_gke_label:
         name = pod.node_selector.get(L.GKE_CLASS_LABEL)
+    if name is None and pod.node_affinity:
+        keys = (L.CLASS_LABEL, L.GKE_CLASS_LABEL) if accept_gke_label else (L.CLASS_LABEL,)
+        uses_key = all(any(r.key in keys for r in term) for term in pod.node_affinity)
+        name = affinity_class(pod.node_affinity) if uses_key else None
     return name
 
 
@@ -65,8 +71,6 @@ def pending_pods(
         if selected_class(p, accept_gke_label=accept_gke_label) is None:
             continue
         req = p.request()
-        if not accept_gke_label and L.CLASS_LABEL not in req.node_selector:
-            continue
         out.append(req)
         key = req.template_key()
         gid = ids.get(key)

@@ -29,6 +29,7 @@ from ccc.api import labels as L
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
+from ccc.api.location import ClusterLocation
 from ccc.api.servinggroup import ServingGroup, ServingGroupSpec, Variant, VariantState
 from policies.commands import Cause as CommandCause
 from policies.commands import ScaleTarget
@@ -163,18 +164,25 @@ def vanished_hosts(previous: Sequence[NodeInfo], nodes: Mapping[str, NodeInfo]) 
 
 
 def class_unobtainable(
-    cc: ComputeClass | None, catalog: Catalog, memory: ObtainabilityMemory, now: datetime
+    cc: ComputeClass | None,
+    catalog: Catalog,
+    memory: ObtainabilityMemory,
+    now: datetime,
+    *,
+    cluster: ClusterLocation | None = None,
 ) -> bool:
     """True when every offering of every usable rule of ``cc`` is backed off in ``memory``
-    (the condition the class reports as ``ProvisioningSuspended`` on every rule)."""
+    (the condition the class reports as ``ProvisioningSuspended`` on every rule). Offerings
+    are those the walk would try: zones of the cluster's region (``cluster``; ``None``: the
+    class's own region) where the machine type exists; a zone elsewhere never counts."""
     if cc is None:
         return False
-    compiled = compile_class(cc, catalog)
+    compiled = compile_class(cc, catalog, cluster=cluster)
     offerings = [
         (m.name, z, ct)
         for tier in compiled.tiers
-        for m in tier.machines[:1]
         for z in tier.zones
+        for m in tier.machines_in(z)[:1]
         for ct in tier.capacity_types
     ]
     if not offerings or any(t.existing_pools for t in compiled.tiers):
@@ -188,6 +196,8 @@ def replica_price(
     catalog: Catalog,
     memory: ObtainabilityMemory,
     now: datetime,
+    *,
+    cluster: ClusterLocation | None = None,
 ) -> float | None:
     """Hourly price of one replica for ``preference: Cost``: the list price of one node of the
     class's first offering in walk order that is not backed off, times the share of the node's
@@ -196,9 +206,9 @@ def replica_price(
     if cc is None or not view.pods:
         return None
     pod = view.pods[0]
-    for tier in compile_class(cc, catalog).tiers:
-        for m in tier.machines[:1]:
-            for z in tier.zones:
+    for tier in compile_class(cc, catalog, cluster=cluster).tiers:
+        for z in tier.zones:
+            for m in tier.machines_in(z)[:1]:
                 for ct in tier.capacity_types:
                     if memory.lookup(m.name, z, ct, now) is not None:
                         continue

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ccc.api.location import ClusterLocation
 from policies.obtainability import BackoffPolicy
 
 DEFAULT_CONSOLIDATION_DELAY = timedelta(minutes=10)
@@ -21,7 +22,11 @@ class Settings:
 
     Attributes:
         backoff: the obtainability memory's backoff (first mark, doubling, cap).
-        default_zones: the cluster's zones, for rules that name none (``None``: the catalog's).
+        cluster: the cluster's region and zones (from the provider, else ``--region`` /
+            ``--zones``); every attempt lies inside it. ``None``: ``default_zones``' region,
+            else each class's own (:func:`policies.location.resolve_location`).
+        default_zones: the cluster's zones, for rules that name none (``None``: the cluster's,
+            else every catalog zone of its region).
         accept_gke_class_label: pods selecting ``cloud.google.com/compute-class`` are demand too.
         max_viable: attempts kept per pod group beyond skips: 1 for the controller (it executes
             the first), ``None`` for ``ccc plan`` (it lists every fallback).
@@ -44,6 +49,7 @@ class Settings:
     """
 
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    cluster: ClusterLocation | None = None
     default_zones: Sequence[str] | None = None
     accept_gke_class_label: bool = True
     max_viable: int | None = 1

@@ -1,10 +1,22 @@
 """Compile a ComputeClass into ordered offering tiers.
 
-A tier is one rule of ``spec.priorities`` resolved against the catalog: the machine type(s) it
-allows, the zones it may use and the capacity types it tries, in the order the walk visits them
-(rule → machine type → zone → capacity type). Problems that make a rule unusable (a machine
-type missing from the catalog, a zone that does not offer it) are returned as data with the
+A tier is one rule of ``spec.priorities`` resolved against the catalog and the cluster's
+location: the machine type(s) it allows, the zones of the cluster's region it may use and the
+capacity types it tries, in the order the walk visits them (rule → zone → machine type →
+capacity type). Problems that make a rule unusable (a machine type missing from the catalog, a
+zone that does not offer it, zones outside the cluster's region) are returned as data with the
 field path, never raised.
+
+Semantics that follow GKE (reference gke-computeclass.md):
+
+* §2.3/§6 reservations: ``Specific`` and ``AnyThenFail`` try only the reservation;
+  ``AnyBestEffort`` is one attempt per zone ("a matching reservation if any, else on-demand
+  inside GCE": lower rules are reached only when that attempt fails); ``None`` never consumes.
+* §2.1 ``nodePoolAutoCreation``: unset or disabled means no node pool is created for the class;
+  only existing pools are scaled (Autopilot classes create pools unless it is disabled).
+* §3.2 equal ``priorityScore``: the tie is broken by the lowest unit cost of the machine the
+  rule would choose (for gpu, tpu and family rules: the smallest candidate offered in the
+  cluster's region; a multi-host TPU slice costs all its hosts).
 """
 
 from __future__ import annotations
@@ -14,24 +26,32 @@ from dataclasses import dataclass
 
 from ccc.api.catalog import Catalog, MachineType, TpuTopology
 from ccc.api.computeclass import ComputeClass, PriorityRule
-from ccc.api.values import CapacityType, NodePool, ReservationAffinity, ReservationRef
+from ccc.api.location import ClusterLocation
+from ccc.api.values import CapacityType, NodePool, ReservationAffinity, ReservationRef, region_of
+from policies.location import ProblemKind, resolve_location, rule_zones
 
 
 @dataclass(frozen=True, slots=True)
 class RuleProblem:
-    """Why a rule (or one zone of it) cannot be used. ``path`` is the camelCase field path."""
+    """Why a rule (or one zone of it) cannot be used. ``path`` is the camelCase field path.
+
+    ``kind``: ``outside-cluster`` when every zone of the rule lies outside the cluster's region
+    (the rule is skipped), ``zones-outside-cluster`` when only some do, else ``misconfigured``.
+    """
 
     rule_index: int
     path: str
     message: str
+    kind: ProblemKind = "misconfigured"
 
 
 @dataclass(frozen=True, slots=True)
 class Tier:
     """One usable rule, resolved.
 
-    ``machines`` are the candidate machine types, smallest first (the walk picks the first that
-    fits the pods). ``existing_pools`` is set instead for ``nodepools`` rules.
+    ``machines`` are the candidate machine types, smallest first (the walk picks, per zone, the
+    first offered there that fits the pods). ``existing_pools`` is set instead for ``nodepools``
+    rules.
     """
 
     rule_index: int
@@ -44,10 +64,36 @@ class Tier:
     existing_pools: tuple[NodePool, ...] = ()
     missing_pools: tuple[str, ...] = ()
     wait_s: int | None = None
+    #: ``nodePoolAutoCreation`` lets ccc create pools for this rule (else it only scales).
+    auto_create: bool = True
+    #: A Specific reservation without ``zones``: its zones come from the cloud's listing.
+    reservation_zones_from_listing: bool = False
+    #: ``location.locationPolicy`` of the rule, else of ``priorityDefaults``.
+    location_policy: str | None = None
 
     @property
     def hosts_per_slice(self) -> int:
         return self.tpu_topology.hosts if self.tpu_topology is not None else 1
+
+    @property
+    def multi_host(self) -> bool:
+        """A multi-host TPU slice: every slice is its own node pool, never resized."""
+        return self.hosts_per_slice > 1
+
+    @property
+    def best_effort_reservation(self) -> bool:
+        """``AnyBestEffort``: a matching reservation if any, else the rule's own type in GCE."""
+        res = self.rule.reservations
+        return res is not None and res.affinity == "AnyBestEffort"
+
+    @property
+    def balanced(self) -> bool:
+        """``locationPolicy: BALANCED``: one batch's new nodes spread over the rule's zones."""
+        return self.location_policy == "BALANCED"
+
+    def machines_in(self, zone: str) -> tuple[MachineType, ...]:
+        """Candidate machine types offered in ``zone`` (with the rule's TPU topology)."""
+        return tuple(m for m in self.machines if zone in m.zones_for(self.tpu_topology))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +104,32 @@ class CompiledClass:
     when_unsatisfiable: str
     #: rule indices in walk order (including rules that have problems)
     order: tuple[int, ...]
+    #: the cluster location the tiers were resolved in
+    cluster: ClusterLocation | None = None
+    auto_create: bool = True
 
     def problems_for(self, rule_index: int) -> list[RuleProblem]:
         return [p for p in self.problems if p.rule_index == rule_index]
+
+
+def auto_creation_enabled(cc: ComputeClass) -> bool:
+    """``spec.nodePoolAutoCreation.enabled``; unset means false, except for Autopilot classes
+    (where GKE creates pools and forbids disabling it)."""
+    nac = cc.spec.node_pool_auto_creation
+    if nac is not None:
+        return nac.enabled
+    return cc.spec.autopilot_enabled
+
+
+def location_policy_of(cc: ComputeClass, rule: PriorityRule) -> str | None:
+    """The rule's ``location.locationPolicy``, else ``priorityDefaults.location``'s (field by
+    field, like the zones)."""
+    if rule.location is not None and rule.location.location_policy:
+        return rule.location.location_policy
+    pd = cc.spec.priority_defaults
+    if pd is not None and pd.location is not None:
+        return pd.location.location_policy
+    return None
 
 
 def _base_capacity_type(rule: PriorityRule) -> CapacityType:
@@ -70,14 +139,13 @@ def _base_capacity_type(rule: PriorityRule) -> CapacityType:
 
 
 def capacity_types_of(rule: PriorityRule) -> tuple[CapacityType, ...]:
-    """Reservations first, then the rule's own price model (unless the affinity forbids it)."""
-    base = _base_capacity_type(rule)
+    """The capacity types a rule tries: the reservation for ``Specific``/``AnyThenFail``, else
+    the rule's own price model (``AnyBestEffort`` consumes a matching reservation inside that
+    one attempt; see the module docstring)."""
     res = rule.reservations
-    if res is None or res.affinity == "None":
-        return (base,)
-    if res.affinity in ("Specific", "AnyThenFail"):
+    if res is not None and res.affinity in ("Specific", "AnyThenFail"):
         return (CapacityType.RESERVATION,)
-    return (CapacityType.RESERVATION, base)  # AnyBestEffort
+    return (_base_capacity_type(rule),)
 
 
 def reservation_affinity_of(rule: PriorityRule) -> ReservationAffinity | None:
@@ -110,32 +178,35 @@ def _machines(
     p = f"spec.priorities[{i}]"
     problems: list[RuleProblem] = []
     if rule.tpu is not None and rule.tpu.type:
+        tpu, tpu_type = rule.tpu, rule.tpu.type
         resolved = catalog.resolve_tpu(
-            rule.tpu.type, rule.tpu.count, rule.tpu.topology, machine_type=rule.machine_type
+            tpu_type, tpu.count, tpu.topology, machine_type=rule.machine_type
         )
-        if resolved is None:
-            problems.append(
-                RuleProblem(
-                    i,
-                    f"{p}.tpu",
-                    f"no TPU machine type in the catalog matches type={rule.tpu.type} "
-                    f"count={rule.tpu.count} topology={rule.tpu.topology}; see "
-                    f"`ccc catalog --accelerator {rule.tpu.type}` for valid counts and topologies",
-                )
-            )
-            return (), None, problems
-        machine, topo = resolved
-        if rule.machine_type and rule.machine_type != machine.name:
+        if resolved is not None:
+            return (resolved[0],), resolved[1], problems
+        other = (
+            catalog.resolve_tpu(tpu_type, tpu.count, tpu.topology) if rule.machine_type else None
+        )
+        if other is not None:
             problems.append(
                 RuleProblem(
                     i,
                     f"{p}.machineType",
-                    f"{rule.machine_type} does not match tpu {rule.tpu.type} x{rule.tpu.count} "
-                    f"(expected {machine.name}); drop machineType or fix tpu",
+                    f"{rule.machine_type} does not match tpu {tpu_type} x{tpu.count} "
+                    f"(expected {other[0].name}); drop machineType or fix tpu",
                 )
             )
             return (), None, problems
-        return (machine,), topo, problems
+        problems.append(
+            RuleProblem(
+                i,
+                f"{p}.tpu",
+                f"no TPU machine type in the catalog matches type={tpu_type} count={tpu.count} "
+                f"topology={tpu.topology}; see `ccc catalog --accelerator {tpu_type}` for valid "
+                "counts and topologies",
+            )
+        )
+        return (), None, problems
     if rule.machine_type:
         gpu = rule.gpu if rule.gpu is not None and rule.gpu.type else None
         m = catalog.machine_type(
@@ -211,81 +282,43 @@ def _machines(
     return tuple(candidates), None, problems
 
 
-def _zones(
-    cc: ComputeClass,
-    rule: PriorityRule,
-    i: int,
-    machines: Sequence[MachineType],
-    default_zones: Sequence[str] | None,
-) -> tuple[tuple[str, ...], list[RuleProblem]]:
-    p = f"spec.priorities[{i}]"
-    offered = {z for m in machines for z in m.zones}
-    explicit: list[str] | None = None
-    path = ""
-    if rule.location is not None and rule.location.zones:
-        explicit, path = list(rule.location.zones), f"{p}.location.zones"
-    elif (
-        cc.spec.priority_defaults is not None
-        and cc.spec.priority_defaults.location is not None
-        and cc.spec.priority_defaults.location.zones
-    ):
-        explicit = list(cc.spec.priority_defaults.location.zones)
-        path = "spec.priorityDefaults.location.zones"
-    elif rule.reservations is not None and rule.reservations.specific:
-        zs = [z for s in rule.reservations.specific for z in (s.zones or [])]
-        if zs:
-            explicit, path = list(dict.fromkeys(zs)), f"{p}.reservations.specific[].zones"
-    problems: list[RuleProblem] = []
-    if explicit is not None:
-        bad = [z for z in explicit if z not in offered]
-        if bad:
-            names = ", ".join(sorted({m.name for m in machines})[:3])
-            problems.append(
-                RuleProblem(
-                    i,
-                    path,
-                    f"{names} is not offered in {', '.join(bad)} according to the catalog; "
-                    "those zones are skipped (remove them or pick a machine type offered there)",
-                )
-            )
-        return tuple(z for z in explicit if z in offered), problems
-    if default_zones:
-        zones = tuple(z for z in default_zones if z in offered)
-        if not zones:
-            problems.append(
-                RuleProblem(
-                    i,
-                    p,
-                    f"none of the cluster zones ({', '.join(default_zones)}) offers "
-                    f"{machines[0].name}; set location.zones on the rule",
-                )
-            )
-        return zones, problems
-    ordered: list[str] = []
+def unit_price(rule: PriorityRule, catalog: Catalog, region: str, index: int = 0) -> float | None:
+    """Hourly price of one unit (node, or whole multi-host TPU slice) of the machine the rule
+    would choose in ``region``: its smallest candidate with a price there, at the rule's first
+    capacity type (a reservation is prepaid: 0). ``None`` when no source prices it."""
+    if rule.nodepools:
+        return None
+    machines, topo, _ = _machines(rule, index, catalog)
+    ct = capacity_types_of(rule)[0]
+    hosts = topo.hosts if topo is not None else 1
     for m in machines:
-        ordered.extend(z for z in m.zones if z not in ordered)
-    return tuple(ordered), problems
+        if not any(region_of(z) == region for z in m.zones_for(topo)):
+            continue
+        if ct is CapacityType.RESERVATION:
+            return 0.0
+        price = catalog.price(m, region, ct)
+        if price is not None:
+            return round(price * hosts, 6)
+    return None
 
 
-def rule_order(cc: ComputeClass, catalog: Catalog) -> tuple[int, ...]:
+def rule_order(
+    cc: ComputeClass, catalog: Catalog, cluster: ClusterLocation | None = None
+) -> tuple[int, ...]:
     """Walk order of the rules: declaration order, or descending ``priorityScore`` with ties
-    broken by the lowest on-demand/spot unit price (unknown prices last), then declaration."""
+    broken by the lowest unit price of the machine each rule would choose in the cluster's
+    region (:func:`unit_price`; unknown prices last), then declaration order."""
     rules = cc.spec.priorities
     if not rules or all(r.priority_score is None for r in rules):
         return tuple(range(len(rules)))
+    region = (cluster or resolve_location(cc, catalog)).region
 
-    def unit_price(r: PriorityRule) -> float:
-        m = catalog.machine_type(r.machine_type) if r.machine_type else None
-        if m is None or not m.zones:
-            return float("inf")
-        price = catalog.price(m.name, m.zones[0], _base_capacity_type(r))
-        return price if price is not None else float("inf")
+    def price(i: int) -> float:
+        p = unit_price(rules[i], catalog, region, i)
+        return float("inf") if p is None else p
 
     return tuple(
-        sorted(
-            range(len(rules)),
-            key=lambda i: (-(rules[i].priority_score or 0), unit_price(rules[i]), i),
-        )
+        sorted(range(len(rules)), key=lambda i: (-(rules[i].priority_score or 0), price(i), i))
     )
 
 
@@ -293,22 +326,28 @@ def compile_class(
     cc: ComputeClass,
     catalog: Catalog,
     *,
+    cluster: ClusterLocation | None = None,
     default_zones: Sequence[str] | None = None,
     node_pools: Sequence[NodePool] = (),
 ) -> CompiledClass:
-    """Resolve every rule of ``cc`` against ``catalog``.
+    """Resolve every rule of ``cc`` against ``catalog`` inside the cluster's region.
 
     Args:
         cc: a validated ComputeClass.
         catalog: machine types, zones and prices.
-        default_zones: the cluster's zones, used when a rule and ``priorityDefaults`` name none;
-            ``None`` means every zone the catalog lists for the machine type.
+        cluster: the cluster's region and default zones. ``None``: ``default_zones`` (their
+            region) when given, else :func:`policies.location.resolve_location` (the region of
+            the zones the class names, else the default region).
+        default_zones: legacy form of ``cluster``: the cluster's zones.
         node_pools: the cluster's existing pools, for ``nodepools`` rules.
     """
+    if cluster is None:
+        cluster = resolve_location(cc, catalog, zones=default_zones or None)
     tiers: list[Tier] = []
     problems: list[RuleProblem] = []
     by_name = {str(p.name): p for p in node_pools}
-    order = rule_order(cc, catalog)
+    order = rule_order(cc, catalog, cluster)
+    auto = auto_creation_enabled(cc)
     for i in order:
         rule = cc.spec.priorities[i]
         if rule.nodepools:
@@ -324,6 +363,7 @@ def compile_class(
                     reservation=None,
                     existing_pools=found,
                     missing_pools=missing,
+                    auto_create=False,
                 )
             )
             continue
@@ -331,18 +371,26 @@ def compile_class(
         problems.extend(mproblems)
         if not machines:
             continue
-        zones, zproblems = _zones(cc, rule, i, machines, default_zones)
-        problems.extend(zproblems)
+        offered = tuple(dict.fromkeys(z for m in machines for z in m.zones_for(topo)))
+        rz = rule_zones(
+            cc, rule, i, offered=offered, machine_names=[m.name for m in machines], cluster=cluster
+        )
+        problems.extend(RuleProblem(i, zp.path, zp.message, zp.kind) for zp in rz.problems)
+        if not rz.zones and not rz.from_reservation_listing:
+            continue
         tiers.append(
             Tier(
                 rule_index=i,
                 rule=rule,
                 machines=machines,
-                zones=zones,
+                zones=rz.zones,
                 capacity_types=capacity_types_of(rule),
                 reservation=reservation_affinity_of(rule),
                 tpu_topology=topo,
                 wait_s=rule.capacity_check_wait_time_seconds,
+                auto_create=auto,
+                reservation_zones_from_listing=rz.from_reservation_listing,
+                location_policy=location_policy_of(cc, rule),
             )
         )
     return CompiledClass(
@@ -351,4 +399,6 @@ def compile_class(
         problems=tuple(problems),
         when_unsatisfiable=cc.spec.when_unsatisfiable,
         order=order,
+        cluster=cluster,
+        auto_create=auto,
     )

@@ -5,203 +5,117 @@ The result is a :class:`Plan`: for each group of identical pending pods, the ord
 :class:`Attempt` values. The first attempt of a group whose decision is not ``skip`` is what the
 controller executes now; later ones are the fallbacks it will reach if earlier ones stock out
 (each stockout lands in the obtainability memory and the next walk skips that offering). ``ccc
-plan`` prints the same list. Pure: no I/O, no clock (``now`` is an argument).
+plan`` prints the same list. Every attempt lies in the cluster's region
+(:mod:`policies.location`). Per rule, the walk visits manual pools labelled for the class,
+then its zones (each with the smallest fitting machine type offered there), then capacity
+types (:mod:`policies.offering`). Pure: no I/O, no clock (``now`` is an argument).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
-from ccc.api import labels as L
-from ccc.api.catalog import Catalog, MachineType
 from ccc.api.computeclass import ComputeClass
-from ccc.api.values import (
-    CapacityType,
-    NodePool,
-    NodePoolSpec,
-    ReservationCapacity,
-    region_of,
-)
+from ccc.api.values import CapacityType, NodePool
 from ccc.api.workload import PodRequest
-from policies.naming import node_pool_name
-from policies.nodepool import build_node_pool_spec, node_labels, node_taints
-from policies.obtainability import ObtainabilityMemory
-from policies.packing import fits, nodes_needed
-from policies.plan import Attempt, Decision, GroupPlan, Plan
+from policies.existing_pools import manual_pool_attempts, nodepools_attempts
+from policies.offering import (
+    VARYING_KEYS,
+    Pick,
+    WalkContext,
+    balanced_attempts,
+    pick_machine,
+    skip,
+    zone_attempt,
+)
+from policies.plan import Attempt, GroupPlan, Plan
 from policies.tiers import CompiledClass, Tier
+from policies.warnings import class_warnings
+
+__all__ = ["SCALE_UP_ANYWAY_RULE", "VARYING_KEYS", "WalkContext", "plan_class", "walk_group"]
 
 SCALE_UP_ANYWAY_RULE = -1
-#: Node labels that differ between offerings of one tier (checked per offering).
-_VARYING_KEYS = (
-    L.ZONE_LABEL,
-    L.REGION_LABEL,
-    L.CAPACITY_TYPE_LABEL,
-    L.GKE_SPOT_LABEL,
-    L.GKE_FLEX_START_LABEL,
-)
 
 
-@dataclass(frozen=True, slots=True)
-class WalkContext:
-    """Everything the walk reads besides the class and the pods."""
-
-    catalog: Catalog
-    now: datetime
-    memory: ObtainabilityMemory = field(default_factory=ObtainabilityMemory)
-    node_pools: Sequence[NodePool] = ()
-    #: ``None`` = unknown (dry run without a cloud): reservations are assumed to have room.
-    reservations: Sequence[ReservationCapacity] | None = None
-    #: Offerings (pool names) whose capacity check is still running: created/queued at time T.
-    waiting_since: Mapping[str, datetime] = field(default_factory=dict)
-
-
-def _price(
-    catalog: Catalog, machine: MachineType, zone: str, ct: CapacityType, n: int
-) -> float | None:
-    if ct is CapacityType.RESERVATION:
-        return 0.0 if n else None  # prepaid: no marginal list price
-    p = catalog.price(machine, zone, ct)
-    return None if p is None else round(p * n, 4)
-
-
-def _reservation_room(
-    tier: Tier, machine: MachineType, zone: str, reservations: Sequence[ReservationCapacity]
-) -> tuple[int, str]:
-    aff = tier.reservation
-    named = {r.name for r in aff.reservations} if aff is not None else set()
-    matching = [
-        r
-        for r in reservations
-        if r.zone == zone
-        and r.machine_type == machine.name
-        and ((r.name in named) if named else not r.specific_only)
-    ]
-    room = sum(r.remaining for r in matching)
-    label = ", ".join(sorted({r.name for r in matching})) or (
-        ", ".join(sorted(named)) if named else "any matching reservation"
+def _tier_zones(tier: Tier, ctx: WalkContext) -> tuple[tuple[str, ...], str]:
+    """The zones to try: a Specific reservation without ``zones`` is tried where the cloud
+    lists it (all candidate zones of the region when the listing is unknown)."""
+    if not tier.reservation_zones_from_listing or ctx.reservations is None:
+        return tier.zones, ""
+    named = {r.name for r in tier.reservation.reservations} if tier.reservation else set()
+    listed = [r for r in ctx.reservations if r.name in named]
+    zones = tuple(dict.fromkeys(r.zone for r in listed if r.zone in tier.zones))
+    if zones:
+        return zones, ""
+    where = ", ".join(sorted({r.zone for r in listed}))
+    return (), (
+        f"reservation {', '.join(sorted(named))} is not listed in the cluster's region"
+        + (f" (it is in {where})" if where else "")
     )
-    return room, label
 
 
-def _skip(
-    rule: int,
-    reason: str,
+def _rule_attempts(
+    cc: ComputeClass,
+    tier: Tier,
     pods: PodRequest,
+    ctx: WalkContext,
+    pools: dict[str, NodePool],
     group: str,
-    *,
-    zone: str = "",
-    capacity_type: CapacityType | None = None,
-    machine: MachineType | None = None,
-    machine_type: str | None = None,
-    node_pool: str | None = None,
-) -> Attempt:
-    return Attempt(
-        rule=rule,
-        zone=zone,
-        capacity_type=capacity_type,
-        machine_type=machine.name if machine is not None else machine_type,
-        node_pool=node_pool,
-        accelerator=machine.accelerator if machine is not None else None,
-        nodes=0,
-        price_per_hour=None,
-        decision="skip",
-        reason=reason,
-        pods=pods.count,
-        group=group,
-    )
-
-
-def _pool_attempts(tier: Tier, pods: PodRequest, ctx: WalkContext, group: str) -> list[Attempt]:
-    """Attempts for a ``nodepools`` rule: scale the named existing pools, in order."""
+    first_viable: list[bool],
+) -> Iterator[Attempt]:
+    """Every attempt of one rule, in walk order (see the module docstring)."""
     i = tier.rule_index
-    out = [
-        _skip(i, f"node pool {name} does not exist in the cluster", pods, group, node_pool=name)
-        for name in tier.missing_pools
-    ]
-    for pool in tier.existing_pools:
-        zone = pool.zones[0] if pool.zones else ""
-        ct = pool.capacity_type
-        machine = ctx.catalog.machine_type(pool.machine_type)
-        if machine is None:
-            reason = (
-                f"machine type {pool.machine_type} of node pool {pool.name} is not in the "
-                "catalog, so ccc cannot size it"
-            )
-            out.append(
-                _skip(
-                    i,
-                    reason,
-                    pods,
-                    group,
-                    zone=zone,
-                    capacity_type=ct,
-                    machine_type=pool.machine_type,
-                    node_pool=pool.name,
-                )
-            )
-            continue
-        fit = fits(pods, machine, pool.labels, pool.taints)
-        blocked = ctx.memory.lookup(machine.name, zone, ct, ctx.now)
-        reason = fit.reason
-        if fit.ok and blocked is not None:
-            reason = (
-                f"marked unavailable until {blocked.until:%Y-%m-%dT%H:%M:%SZ} after "
-                f"{blocked.reason}"
-            )
-        if reason:
-            out.append(
-                _skip(
-                    i,
-                    reason,
-                    pods,
-                    group,
-                    zone=zone,
-                    capacity_type=ct,
-                    machine=machine,
-                    node_pool=pool.name,
-                )
-            )
-            continue
-        n = nodes_needed([(pods, fit.per_node)], machine)
-        out.append(
-            Attempt(
-                rule=i,
-                zone=zone,
-                capacity_type=ct,
-                machine_type=machine.name,
-                node_pool=pool.name,
-                accelerator=machine.accelerator,
-                nodes=n,
-                price_per_hour=_price(ctx.catalog, machine, zone, ct, n),
-                decision="scale",
-                reason=f"scale existing node pool {pool.name} from {pool.node_count} to "
-                f"{pool.node_count + n} nodes (rule {i})",
-                pods=pods.count,
-                group=group,
-                target_nodes=pool.node_count + n,
-            )
+    if tier.rule.nodepools:
+        yield from nodepools_attempts(tier, pods, ctx, group)
+        return
+    yield from manual_pool_attempts(cc, tier, pods, ctx, group)
+    zones, why = _tier_zones(tier, ctx)
+    if not zones:
+        name = tier.machines[0].name if tier.machines else None
+        yield skip(
+            i,
+            why or "no zone of the cluster offers this machine type",
+            pods,
+            group,
+            machine_type=name,
         )
-    return out
-
-
-def _pick_machine(
-    cc: ComputeClass, tier: Tier, pods: PodRequest
-) -> tuple[MachineType | None, int, str]:
-    """The first (smallest) machine type of the tier that fits one pod, with pods per node."""
-    # Selector keys that vary by zone/capacity type are checked per offering instead.
-    static = {k: v for k, v in pods.node_selector.items() if k not in _VARYING_KEYS}
-    probe = pods.model_copy(update={"node_selector": static})
-    first_reason = ""
-    for m in tier.machines:
-        z0 = tier.zones[0] if tier.zones else (m.zones[0] if m.zones else "")
-        labels = node_labels(cc, tier, m, z0, tier.capacity_types[0])
-        f = fits(probe, m, labels, node_taints(cc, tier, m))
-        if f.ok:
-            return m, f.per_node, ""
-        first_reason = first_reason or f.reason
-    return None, 0, first_reason or "no machine type fits"
+        return
+    picks: list[Pick] = []
+    reasons: list[tuple[str, str]] = []
+    cache: dict[tuple[str, ...], Pick | str] = {}
+    for zone in zones:
+        key = tuple(m.name for m in tier.machines_in(zone))
+        hit = cache.get(key)
+        if hit is None:
+            pick, reason = pick_machine(cc, tier, pods, zone)
+            hit = cache[key] = pick if pick is not None else reason
+        if isinstance(hit, Pick):
+            picks.append(replace(hit, zone=zone))
+        else:
+            reasons.append((zone, hit))
+    if not picks:
+        yield skip(i, reasons[0][1], pods, group, machine_type=tier.machines[0].name)
+        return
+    for zone, reason in reasons:
+        yield skip(
+            i,
+            f"no candidate machine type offered in {zone} fits the pods: {reason}",
+            pods,
+            group,
+            zone=zone,
+        )
+    if tier.balanced and len(picks) > 1:
+        for ct in tier.capacity_types:
+            yield from balanced_attempts(
+                cc, tier, picks, ct, pods, ctx, pools, group, with_spec=lambda: first_viable[0]
+            )
+        return
+    for pick in picks:
+        for ct in tier.capacity_types:
+            yield zone_attempt(
+                cc, tier, pick, ct, pods, ctx, pools, group, with_spec=first_viable[0]
+            )
 
 
 def walk_group(
@@ -222,91 +136,27 @@ def walk_group(
     attempts: list[Attempt] = []
     pools = {str(p.name): p for p in ctx.node_pools}
     tiers = {t.rule_index: t for t in compiled.tiers}
+    first_viable = [True]
     viable = 0
-
-    def add(batch: Sequence[Attempt]) -> bool:
-        nonlocal viable
+    for rule_index in compiled.order:
+        tier = tiers.get(rule_index)
+        if tier is None:
+            batch: Iterator[Attempt] = iter(
+                [
+                    skip(rule_index, f"{p.path}: {p.message}", pods, group)
+                    for p in compiled.problems_for(rule_index)
+                ]
+            )
+        else:
+            batch = _rule_attempts(cc, tier, pods, ctx, pools, group, first_viable)
         for a in batch:
             attempts.append(a)
             if a.decision != "skip":
                 viable += 1
+                first_viable[0] = False
                 if max_viable is not None and viable >= max_viable:
-                    return True
-        return False
-
-    for rule_index in compiled.order:
-        tier = tiers.get(rule_index)
-        if tier is None:
-            add(
-                [
-                    _skip(rule_index, f"{p.path}: {p.message}", pods, group)
-                    for p in compiled.problems_for(rule_index)
-                ]
-            )
-            continue
-        if tier.rule.nodepools:
-            if add(_pool_attempts(tier, pods, ctx, group)):
-                break
-            continue
-        machine, per_node, why = _pick_machine(cc, tier, pods)
-        if machine is None:
-            add(
-                [
-                    _skip(
-                        rule_index,
-                        why,
-                        pods,
-                        group,
-                        machine_type=tier.machines[0].name if tier.machines else None,
-                    )
-                ]
-            )
-            continue
-        if not tier.zones:
-            why = "; ".join(p.message for p in compiled.problems_for(rule_index))
-            add(
-                [
-                    _skip(
-                        rule_index,
-                        why or "no zone offers this machine type",
-                        pods,
-                        group,
-                        machine=machine,
-                    )
-                ]
-            )
-            continue
-        n = nodes_needed(
-            [(pods, per_node)],
-            machine,
-            hosts_per_slice=tier.hosts_per_slice,
-            max_pods=tier.rule.max_pods_per_node,
-        )
-        done = False
-        for zone in tier.zones:
-            for ct in tier.capacity_types:
-                if add(
-                    [
-                        _offering_attempt(
-                            cc,
-                            tier,
-                            machine,
-                            zone,
-                            ct,
-                            n,
-                            pods,
-                            ctx,
-                            pools,
-                            group,
-                            with_spec=viable == 0,
-                        )
-                    ]
-                ):
-                    done = True
                     break
-            if done:
-                break
-        if done:
+        if max_viable is not None and viable >= max_viable:
             break
     if viable == 0 and compiled.when_unsatisfiable == "ScaleUpAnyway":
         attempts.append(_scale_up_anyway(pods, group))
@@ -328,103 +178,6 @@ def _label_fallbacks(attempts: Sequence[Attempt]) -> list[Attempt]:
     return out
 
 
-def _offering_attempt(
-    cc: ComputeClass,
-    tier: Tier,
-    machine: MachineType,
-    zone: str,
-    ct: CapacityType,
-    n: int,
-    pods: PodRequest,
-    ctx: WalkContext,
-    pools: Mapping[str, NodePool],
-    group: str,
-    *,
-    with_spec: bool = True,
-) -> Attempt:
-    """One offering. The full :class:`NodePoolSpec` is built only when ``with_spec`` (the
-    first viable attempt of a group: the one the controller executes); fallbacks carry the
-    pool name and size only, which keeps a full plan of 100k pods cheap."""
-    pool_name = node_pool_name(cc.metadata.name, tier.rule_index, machine.name, zone, ct)
-
-    def mk(
-        decision: Decision,
-        reason: str,
-        nodes: int = 0,
-        price: float | None = None,
-        final: NodePoolSpec | None = None,
-        target: int | None = None,
-    ) -> Attempt:
-        return Attempt(
-            rule=tier.rule_index,
-            zone=zone,
-            capacity_type=ct,
-            machine_type=machine.name,
-            node_pool=pool_name,
-            accelerator=machine.accelerator,
-            nodes=nodes,
-            price_per_hour=price,
-            decision=decision,
-            reason=reason,
-            pods=pods.count,
-            group=group,
-            spec=final,
-            wait_s=tier.wait_s,
-            target_nodes=target,
-        )
-
-    varying = _varying_labels(zone, ct)
-    for k in _VARYING_KEYS:
-        want = pods.node_selector.get(k)
-        if want is not None and varying.get(k) != want:
-            return mk(
-                "skip", f"pod selects {k}={want}; this offering has {varying.get(k, 'unset')}"
-            )
-    blocked = ctx.memory.lookup(machine.name, zone, ct, ctx.now)
-    if blocked is not None:
-        plural = "s" if blocked.failures != 1 else ""
-        return mk(
-            "skip",
-            f"marked unavailable until {blocked.until:%Y-%m-%dT%H:%M:%SZ} after "
-            f"{blocked.reason} ({blocked.failures} failure{plural})",
-        )
-    if ct is CapacityType.RESERVATION and ctx.reservations is not None:
-        room, label = _reservation_room(tier, machine, zone, ctx.reservations)
-        if room <= 0:
-            return mk("skip", f"{label} has no free {machine.name} capacity in {zone}")
-        n = min(n, room)
-    existing = pools.get(pool_name)
-    price = _price(ctx.catalog, machine, zone, ct, n)
-    what = f"{n} x {machine.name} {ct.value} in {zone} (rule {tier.rule_index})"
-    target = n + (existing.node_count if existing is not None else 0)
-    spec = None
-    if with_spec:
-        spec = build_node_pool_spec(cc, tier, machine, zone, ct, node_count=target)
-    if existing is not None:
-        return mk(
-            "scale",
-            f"scale {pool_name} from {existing.node_count} to {target}: {what}",
-            n,
-            price,
-            spec,
-            target,
-        )
-    return mk("create", f"create {what}", n, price, spec, target)
-
-
-def _varying_labels(zone: str, ct: CapacityType) -> dict[str, str]:
-    out = {
-        L.ZONE_LABEL: zone,
-        L.REGION_LABEL: region_of(zone),
-        L.CAPACITY_TYPE_LABEL: ct.value,
-    }
-    if ct is CapacityType.SPOT:
-        out[L.GKE_SPOT_LABEL] = "true"
-    if ct is CapacityType.FLEX_START:
-        out[L.GKE_FLEX_START_LABEL] = "true"
-    return out
-
-
 def _scale_up_anyway(pods: PodRequest, group: str) -> Attempt:
     """GKE's ScaleUpAnyway creates a default E2 node; ccc records the step but creates nothing
     outside the class's rules (docs/design/006-when-unsatisfiable.md)."""
@@ -438,7 +191,7 @@ def _scale_up_anyway(pods: PodRequest, group: str) -> Attempt:
             "whenUnsatisfiable=ScaleUpAnyway: GKE would create a default E2 node; ccc does "
             "not create nodes outside the class's rules, so the pods stay Pending"
         )
-    return _skip(
+    return skip(
         SCALE_UP_ANYWAY_RULE,
         reason,
         pods,
@@ -458,7 +211,13 @@ def plan_class(
 ) -> Plan:
     """Walk ``compiled`` for every group of ``pending`` pods (pods should select the class)."""
     groups = tuple(walk_group(cc, compiled, p, ctx, max_viable=max_viable) for p in pending)
-    return Plan(class_name=cc.metadata.name, groups=groups, outcome=_outcome(cc, groups))
+    return Plan(
+        class_name=cc.metadata.name,
+        groups=groups,
+        outcome=_outcome(cc, groups),
+        warnings=class_warnings(cc, compiled),
+        cluster=compiled.cluster,
+    )
 
 
 _SCALE_UP_ANYWAY_OUTCOME = (

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from ccc.api.catalog import Catalog
 from ccc.api.catalog_diff import CatalogRefresh
+from ccc.api.location import ClusterLocation
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
 from providers.errors import ProviderError
 
@@ -88,3 +89,14 @@ class CapacityErrorReporter(Protocol):
     async def capacity_errors(
         self, name: str, *, since: datetime | None = None
     ) -> Sequence[ProviderError]: ...
+
+
+@runtime_checkable
+class ClusterLocator(Protocol):
+    """Optional capability: where the cluster lives (its region and default node zones).
+
+    GKE reads it from the cluster (``clusters.get``: ``location`` and ``locations``); kwok and
+    the simulated cloud report what they were configured with. The controller plans only
+    inside that region."""
+
+    async def cluster_location(self) -> ClusterLocation: ...

@@ -11,7 +11,14 @@ from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
+from ccc.api.location import ClusterLocation
+from ccc.api.values import CapacityType, NodePool, NodePoolName, ReservationCapacity, Taint
 from ccc.api.workload import PodRequest, Toleration
+from policies.obtainability import ObtainabilityMemory
+from policies.offering import WalkContext
+from policies.plan import Attempt, GroupPlan
+from policies.tiers import compile_class
+from policies.walk import walk_group
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 H100 = {"type": "nvidia-h100-80gb", "count": 8}
@@ -44,9 +51,14 @@ def make_class(
     *rules: Mapping[str, Any],
     name: str = "gpu",
     api_version: str = "ccc.dev/v1alpha1",
+    auto_create: bool | None = True,
     **spec: Any,
 ) -> ComputeClass:
+    """A class of ``rules``. ``auto_create`` sets ``nodePoolAutoCreation.enabled`` (``None``
+    leaves it unset, GKE's default: disabled); most tests are about creating pools."""
     body: dict[str, Any] = {"priorities": [dict(r) for r in rules]}
+    if auto_create is not None:
+        body["nodePoolAutoCreation"] = {"enabled": auto_create}
     body.update(spec)
     return ComputeClass.model_validate(
         {
@@ -69,8 +81,17 @@ def make_pods(
     selector: Mapping[str, str] | None = None,
     name: str = "vllm",
     tolerate_all: bool = True,
+    class_key: str = L.CLASS_LABEL,
+    admitted: bool = True,
 ) -> PodRequest:
-    sel = {L.CLASS_LABEL: class_name}
+    """``count`` identical pods selecting ``class_name``. Without ``tolerate_all`` they carry only
+    what ccc's admission webhook adds (the class toleration; none when not ``admitted``)."""
+    admitted_tolerations = (
+        (Toleration(key=L.CLASS_LABEL, operator="Equal", value=class_name, effect="NoSchedule"),)
+        if admitted
+        else ()
+    )
+    sel = {class_key: class_name}
     sel.update(selector or {})
     return PodRequest(
         name=name,
@@ -80,5 +101,74 @@ def make_pods(
         gpus=gpus,
         tpus=tpus,
         node_selector=sel,
-        tolerations=(Toleration(operator="Exists"),) if tolerate_all else (),
+        tolerations=(Toleration(operator="Exists"),) if tolerate_all else admitted_tolerations,
     )
+
+
+US_CENTRAL1 = ClusterLocation(
+    region="us-central1", zones=("us-central1-a", "us-central1-b", "us-central1-c")
+)
+
+
+def make_pool(
+    name: str,
+    machine_type: str = "a3-highgpu-8g",
+    zone: str = "us-central1-a",
+    *,
+    nodes: int = 1,
+    capacity_type: CapacityType = CapacityType.ON_DEMAND,
+    class_name: str | None = "gpu",
+    tainted: bool = True,
+    managed: bool = False,
+    key: str = L.GKE_CLASS_LABEL,
+    labels: Mapping[str, str] | None = None,
+) -> NodePool:
+    """An existing pool. By default a manual one carrying GKE's class label and taint for
+    ``class_name`` (what a platform team adds with ``gcloud container node-pools update``)."""
+    all_labels = dict(labels or {})
+    taints: list[Taint] = []
+    if class_name is not None:
+        all_labels[key] = class_name
+        if tainted:
+            taints.append(Taint(key=key, value=class_name, effect="NoSchedule"))
+    if managed:
+        all_labels[L.MANAGED_BY_LABEL] = L.MANAGED_BY_VALUE
+    return NodePool(
+        name=NodePoolName(name),
+        machine_type=machine_type,
+        zones=(zone,),
+        node_count=nodes,
+        capacity_type=capacity_type,
+        labels=all_labels,
+        taints=tuple(taints),
+        managed=managed,
+        class_name=class_name if managed else None,
+    )
+
+
+def walk(
+    cc: ComputeClass,
+    pods: PodRequest,
+    *,
+    cluster: ClusterLocation | None = US_CENTRAL1,
+    node_pools: Sequence[NodePool] = (),
+    reservations: Sequence[ReservationCapacity] | None = None,
+    memory: ObtainabilityMemory | None = None,
+    cat: Catalog | None = None,
+) -> GroupPlan:
+    """Compile ``cc`` in ``cluster`` and walk it for ``pods`` (every fallback listed)."""
+    c = cat or catalog()
+    compiled = compile_class(cc, c, cluster=cluster, node_pools=node_pools)
+    ctx = WalkContext(
+        catalog=c,
+        now=NOW,
+        memory=memory or ObtainabilityMemory(),
+        node_pools=node_pools,
+        reservations=reservations,
+    )
+    return walk_group(cc, compiled, pods, ctx)
+
+
+def viable(plan: GroupPlan) -> list[Attempt]:
+    """The non-skip attempts of a group plan, in order."""
+    return [a for a in plan.attempts if a.decision != "skip"]

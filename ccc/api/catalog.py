@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ccc.api.errors import ConfigError
+from ccc.api.gke_facts import TPU_FLEX_START_ZONES
 from ccc.api.machines import GpuAttachment, MachineType, TpuTopology
 from ccc.api.pricing import (
     AcceleratorPrice,
@@ -71,6 +72,9 @@ class Catalog(_Frozen):
     prices: tuple[Price, ...] = ()
     #: File (next to the catalog YAML) with more price rows, read on first use.
     prices_csv: str | None = None
+    #: Zones offering DWS flex-start per TPU accelerator type (``tpu-v6e-slice``); ``None``
+    #: uses GKE's documented list (:data:`ccc.api.gke_facts.TPU_FLEX_START_ZONES`).
+    tpu_flex_start_zones: dict[str, tuple[str, ...]] | None = None
     #: Per-GPU prices of attachable GPUs (added to the N1 machine type's price).
     accelerator_prices: tuple[AcceleratorPrice, ...] = ()
 
@@ -237,6 +241,15 @@ class Catalog(_Frozen):
         if m is None or gpu_type is None or m.accelerator is not None:
             return m
         return m.with_gpus(gpu_type, gpu_count) or m
+
+    def flex_start_zones(self, tpu_type: str) -> tuple[str, ...]:
+        """Zones where GKE offers flex-start for the TPU accelerator ``tpu_type`` (empty: none)."""
+        table = (
+            self.tpu_flex_start_zones
+            if self.tpu_flex_start_zones is not None
+            else TPU_FLEX_START_ZONES
+        )
+        return tuple(table.get(tpu_type, ()))
 
     def families(self) -> tuple[str, ...]:
         """Machine families (``g2``, ``a3``, ``ct6e`` ...) in catalog order, each once."""

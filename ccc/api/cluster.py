@@ -27,7 +27,14 @@ from typing import Any
 from ccc.api.labels import CLASS_LABEL, GKE_CLASS_LABEL, GPU_RESOURCE, TPU_RESOURCE
 from ccc.api.selection import ALL_CLASS_KEYS, required_affinity_class
 from ccc.api.values import Taint
-from ccc.api.workload import PodRequest, Toleration, parse_quantity, pod_request_from_spec
+from ccc.api.workload import (
+    NodeAffinity,
+    PodRequest,
+    Toleration,
+    affinity_class,
+    parse_quantity,
+    pod_request_from_spec,
+)
 
 #: Pod labels kept in :attr:`PodInfo.labels` (prefix match); the rest are dropped.
 POD_LABEL_PREFIXES: tuple[str, ...] = (
@@ -111,6 +118,8 @@ class PodInfo:
     #: Condition ``DisruptionTarget=True`` with reason ``TerminationByKubelet``: kubelet's
     #: graceful node shutdown (a spot preemption) ended the pod.
     shutdown_by_kubelet: bool = False
+    #: Required node affinity terms (``()`` for most pods).
+    node_affinity: NodeAffinity = ()
 
     @property
     def key(self) -> str:
@@ -124,8 +133,13 @@ class PodInfo:
 
     @property
     def compute_class(self) -> str | None:
-        """The class the pod selects (``ccc.dev/compute-class``, else GKE's key)."""
-        return self.node_selector.get(CLASS_LABEL) or self.node_selector.get(GKE_CLASS_LABEL)
+        """The class the pod selects (``ccc.dev/compute-class``, else GKE's key) in its node
+        selector or, failing that, its required node affinity (GKE treats both alike)."""
+        return (
+            self.node_selector.get(CLASS_LABEL)
+            or self.node_selector.get(GKE_CLASS_LABEL)
+            or affinity_class(self.node_affinity)
+        )
 
     @property
     def wants_capacity(self) -> bool:
@@ -152,6 +166,7 @@ class PodInfo:
             tpus=self.tpus,
             node_selector=self.node_selector,
             tolerations=self.tolerations,
+            node_affinity=self.node_affinity,
         )
 
 
@@ -234,6 +249,7 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         ),
         ready=ready,
         shutdown_by_kubelet=shutdown,
+        node_affinity=request.node_affinity,
     )
 
 

@@ -78,3 +78,7 @@ DRAIN_STARTED_ANNOTATION: Final = "ccc.dev/drain-started"
 
 GPU_RESOURCE: Final = "nvidia.com/gpu"
 TPU_RESOURCE: Final = "google.com/tpu"
+#: GPU sharing labels GKE puts on shared-GPU nodes (pods select them to land there).
+GKE_GPU_SHARING_STRATEGY_LABEL: Final = "cloud.google.com/gke-gpu-sharing-strategy"
+GKE_MAX_SHARED_CLIENTS_LABEL: Final = "cloud.google.com/gke-max-shared-clients-per-gpu"
+GKE_GPU_PARTITION_SIZE_LABEL: Final = "cloud.google.com/gke-gpu-partition-size"

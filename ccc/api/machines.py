@@ -52,6 +52,9 @@ class TpuTopology(_Frozen):
     topology: str
     chips: int = Field(ge=1)
     hosts: int = Field(ge=1)
+    #: Zones that offer this slice shape, when a source says it is narrower than the machine
+    #: type's zones; empty means every zone of the machine type.
+    zones: tuple[str, ...] = ()
 
     @property
     def is_multi_host(self) -> bool:
@@ -135,6 +138,13 @@ class MachineType(_Frozen):
         """The slice shape named ``topology`` (``"2x4"``), or ``None`` if this type lacks it."""
         wanted = topology.strip().lower()
         return next((t for t in self.tpu_topologies if t.topology == wanted), None)
+
+    def zones_for(self, topology: TpuTopology | None) -> tuple[str, ...]:
+        """Zones offering this machine type with ``topology`` (all its zones when the topology
+        names none, or when no topology is given)."""
+        if topology is None or not topology.zones:
+            return self.zones
+        return tuple(z for z in self.zones if z in topology.zones)
 
     def accelerator_types(self) -> tuple[str, ...]:
         """Built-in accelerator type, or the attachable GPU types (N1)."""

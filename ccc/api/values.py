@@ -4,11 +4,17 @@ All values are immutable. They are what crosses layer boundaries: policies produ
 :class:`NodePoolSpec` values, providers consume them and report :class:`NodePool` records.
 """
 
+from __future__ import annotations
+
+import sys
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal, NewType
+from typing import TYPE_CHECKING, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from ccc.api.node_settings import NodeSettings
 
 from ccc.api.capacity import CapacityType
 
@@ -124,6 +130,8 @@ class NodePoolSpec(_Frozen):
     local_ssd_count: int | None = None
     labels: Mapping[str, str] = Field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
+    #: Node configuration passed through to the cloud (GKE); see :mod:`ccc.api.node_settings`.
+    settings: NodeSettings | None = None
 
     @property
     def offering(self) -> OfferingKey:
@@ -176,3 +184,15 @@ class ReservationCapacity(_Frozen):
     @property
     def remaining(self) -> int:
         return max(0, self.count - self.in_use)
+
+
+def _attach_node_settings() -> None:
+    """Import :mod:`ccc.api.node_settings`, which completes :class:`NodePoolSpec` (its
+    ``settings`` field). Done last and lazily: node settings reuse ComputeClass models, whose
+    status model imports this module; when that module is already being imported, it
+    completes the model itself."""
+    if "ccc.api.node_settings" not in sys.modules:
+        import ccc.api.node_settings  # noqa: F401
+
+
+_attach_node_settings()

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,61 @@ class Toleration(BaseModel):
         return self.key == key and (self.value or "") == value
 
 
+class NodeSelectorRequirement(BaseModel):
+    """One ``matchExpressions`` entry of a required node affinity term."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Kubernetes semantics of one requirement against a node's labels."""
+        have = labels.get(self.key)
+        if self.operator == "In":
+            return have is not None and have in self.values
+        if self.operator == "NotIn":
+            return have is None or have not in self.values
+        if self.operator == "Exists":
+            return have is not None
+        if self.operator == "DoesNotExist":
+            return have is None
+        if have is None or not self.values:
+            return False
+        try:
+            left, right = int(have), int(self.values[0])
+        except ValueError:
+            return False
+        return left > right if self.operator == "Gt" else left < right
+
+
+#: Required node affinity: the pod fits a node when every requirement of at least one term
+#: holds (terms are ORed, requirements ANDed; ``matchFields`` are not modelled).
+NodeAffinity = tuple[tuple[NodeSelectorRequirement, ...], ...]
+
+
+def affinity_matches(affinity: NodeAffinity, labels: Mapping[str, str]) -> bool:
+    """True when ``labels`` satisfy the required node affinity (no terms: always)."""
+    return not affinity or any(all(r.matches(labels) for r in term) for term in affinity)
+
+
+def affinity_class(affinity: NodeAffinity) -> str | None:
+    """The class a required node affinity selects: every term requires the class key ``In``
+    exactly one value, the same in every term (GKE: node affinity works like the selector)."""
+    found: set[str] = set()
+    for term in affinity:
+        names = {
+            r.values[0]
+            for r in term
+            if r.key in (CLASS_LABEL, GKE_CLASS_LABEL) and r.operator == "In" and len(r.values) == 1
+        }
+        if len(names) != 1:
+            return None
+        found |= names
+    return found.pop() if len(found) == 1 else None
+
+
 class PodRequest(BaseModel):
     """One pod template's scheduling needs, times ``count`` identical pods.
 
@@ -55,11 +110,18 @@ class PodRequest(BaseModel):
     tolerations: tuple[Toleration, ...] = ()
     #: Pods of one multi-host group (a LeaderWorkerSet replica) land on one TPU slice together.
     group_size: int = 1
+    #: ``requiredDuringSchedulingIgnoredDuringExecution`` node affinity (see :data:`NodeAffinity`).
+    node_affinity: NodeAffinity = ()
 
     @property
     def compute_class(self) -> str | None:
-        """The class the pod selects (``ccc.dev/compute-class``, else GKE's key)."""
-        return self.node_selector.get(CLASS_LABEL) or self.node_selector.get(GKE_CLASS_LABEL)
+        """The class the pod selects: ``ccc.dev/compute-class``, else GKE's key, in the node
+        selector or, failing that, in the required node affinity."""
+        return (
+            self.node_selector.get(CLASS_LABEL)
+            or self.node_selector.get(GKE_CLASS_LABEL)
+            or affinity_class(self.node_affinity)
+        )
 
     def template_key(self) -> tuple[object, ...]:
         """Identity of the scheduling shape, ignoring name and count (used to group pods).
@@ -74,6 +136,7 @@ class PodRequest(BaseModel):
             tuple(sorted(self.node_selector.items())),
             self.tolerations,
             self.group_size,
+            self.node_affinity,
         )
 
     def group_id(self) -> str:
@@ -249,7 +312,28 @@ def pod_request_from_spec(
         node_selector=_node_selector(pod_spec.get("nodeSelector"), f"{path}.nodeSelector"),
         tolerations=tolerations,
         group_size=group_size,
+        node_affinity=required_node_affinity(pod_spec),
     )
+
+
+def required_node_affinity(pod_spec: Mapping[str, Any]) -> NodeAffinity:
+    """The ``matchExpressions`` of ``spec.affinity.nodeAffinity.requiredDuringScheduling...``;
+    unknown operators are dropped (the API server rejects them anyway)."""
+    node_affinity = (pod_spec.get("affinity") or {}).get("nodeAffinity") or {}
+    required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+    terms: list[tuple[NodeSelectorRequirement, ...]] = []
+    for term in required.get("nodeSelectorTerms") or ():
+        reqs = tuple(
+            NodeSelectorRequirement(
+                key=str(e.get("key", "")),
+                operator=e["operator"],
+                values=tuple(str(v) for v in e.get("values") or ()),
+            )
+            for e in (term or {}).get("matchExpressions") or ()
+            if e.get("operator") in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+        )
+        terms.append(reqs)
+    return tuple(terms)
 
 
 POD_KINDS = frozenset(

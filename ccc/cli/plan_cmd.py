@@ -24,6 +24,7 @@ from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
+from ccc.api.location import ClusterLocation
 from ccc.api.workload import PodRequest, Toleration
 from ccc.cli import plan_output
 from ccc.cli.plan_inputs import (
@@ -36,6 +37,7 @@ from ccc.cli.plan_inputs import (
 from ccc.cli.text_table import terminal_width
 from policies.class_admission import AdmissionSettings, admit_request
 from policies.decide import decide
+from policies.location import resolve_location
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState
@@ -63,10 +65,18 @@ def _input_error(exc: PlanInputError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[PodRequest]:
-    """``replicas`` pods, each sized to fill one node of the class's first usable rule."""
-    compiled = compile_class(cc, catalog)
+def synthetic_pods(
+    cc: ComputeClass, catalog: Catalog, replicas: int, cluster: ClusterLocation | None = None
+) -> list[PodRequest]:
+    """``replicas`` pods, each sized to fill one node of the class's first usable rule (for a
+    multi-host TPU rule, ``replicas`` whole slices: one pod per host, as a LeaderWorkerSet).
+    The rule is looked up in ``cluster`` first, else in the class's own region, so a plan for
+    a region the class does not use still shows why every rule is skipped."""
+    compiled = compile_class(cc, catalog, cluster=cluster)
     tier = next((t for t in compiled.tiers if t.machines), None)
+    if tier is None and cluster is not None:
+        compiled = compile_class(cc, catalog)
+        tier = next((t for t in compiled.tiers if t.machines), None)
     if tier is None:
         if cc.spec.priorities and all(r.nodepools for r in cc.spec.priorities):
             raise _fail(
@@ -86,7 +96,7 @@ def synthetic_pods(cc: ComputeClass, catalog: Catalog, replicas: int) -> list[Po
     return [
         PodRequest(
             name=f"{cc.metadata.name}-replica",
-            count=replicas,
+            count=replicas * tier.hosts_per_slice,
             cpu_m=int(a.cpu_m * 0.9),
             memory_bytes=int(a.memory_bytes * 0.9),
             gpus=a.gpus,
@@ -132,8 +142,17 @@ def plan(
     catalog_file: Path | None = typer.Option(
         None, "--catalog", help="Use this catalog instead of the built-in one."
     ),
+    region: str | None = typer.Option(
+        None,
+        "--region",
+        help="The cluster's region (default: the region of the zones the class names, else "
+        "us-central1).",
+    ),
     zones: str | None = typer.Option(
-        None, "--zones", help="Cluster zones (comma-separated) for rules that name none."
+        None,
+        "--zones",
+        help="The cluster's zones, comma-separated, one region; used by rules that name none "
+        "(default: every catalog zone of the region).",
     ),
     detailed_exitcode: bool = typer.Option(
         False,
@@ -184,6 +203,11 @@ def plan(
         cc = load_class(class_file)
         memory = parse_unavailable(unavailable, catalog, now)
         default_zones = check_zones(zones.split(","), catalog) if zones is not None else None
+        try:
+            cluster = resolve_location(cc, catalog, region=region, zones=default_zones)
+        except ConfigError as exc:
+            raise _fail(str(exc)) from exc
+        header.append(f"cluster: region {cluster.describe()}")
         if workload is not None:
             loaded = load_workload(workload)
             pods = loaded.pods
@@ -201,7 +225,7 @@ def plan(
             if loaded.skipped:
                 header.append(f"workload {workload}: {loaded.skipped_text()}")
         else:
-            pods = synthetic_pods(cc, catalog, replicas or 1)
+            pods = synthetic_pods(cc, catalog, replicas or 1, cluster)
     except PlanInputError as exc:
         raise _input_error(exc) from None
     selected = [p for p in pods if p.compute_class == cc.metadata.name]
@@ -212,7 +236,7 @@ def plan(
         )
     snapshot = ClusterSnapshot(now=now, classes={cc.metadata.name: cc}, pending=selected)
     state = ControllerState(memory={cc.metadata.name: memory})
-    settings = Settings(default_zones=default_zones, max_viable=None)
+    settings = Settings(cluster=cluster, default_zones=default_zones, max_viable=None)
     result = decide(snapshot, state, catalog, settings)
     the_plan = result.plans[cc.metadata.name]
     if output is Output.json:

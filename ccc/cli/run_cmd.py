@@ -76,8 +76,15 @@ def run(
         10.0, "--batch-max", help="Longest wait after the first pending pod."
     ),
     resync: float = typer.Option(10.0, "--resync", help="Re-plan at least this often (seconds)."),
+    region: str | None = typer.Option(
+        None,
+        "--region",
+        help="The cluster's region for kwok and simulated (GKE reads the cluster's own).",
+    ),
     zones: str | None = typer.Option(
-        None, "--zones", help="Cluster zones (comma-separated) for rules that name none."
+        None,
+        "--zones",
+        help="Cluster zones (comma-separated, one region) for rules that name none.",
     ),
     accept_gke_label: bool = typer.Option(
         True,
@@ -191,12 +198,14 @@ def run(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    zone_list = tuple(z.strip() for z in zones.split(",") if z.strip()) if zones else None
     config = ControllerConfig(
+        region=region,
         batch_idle_s=batch_idle,
         batch_max_s=batch_max,
         resync_s=resync,
         accept_gke_class_label=accept_gke_label,
-        default_zones=tuple(z.strip() for z in zones.split(",") if z.strip()) if zones else None,
+        default_zones=zone_list,
         backoff_base_s=backoff_base,
         backoff_max_s=backoff_max,
         default_consolidation_delay=timedelta(seconds=consolidation_delay),
@@ -248,6 +257,8 @@ def run(
         gke_location=gke_location,
         gke_cluster=gke_cluster,
         gke_endpoint=gke_endpoint,
+        region=region,
+        zones=zone_list,
     )
     try:
         asyncio.run(

@@ -2,11 +2,14 @@
 cluster.
 
 Output is one line per problem, ``FILE: KIND/NAME: field.path: what is wrong and how to fix
-it``, then a one-line summary. Exit status: 0 all valid, 1 problems found, 2 a path does
-not exist or nothing to validate. Documents of other kinds (Deployments, Services, ...) are
-skipped and counted in the summary, so a directory of mixed manifests (a class next to its
-workloads) can be checked as is; documents that look like one of ccc's kinds but are not
-(``kind: CustomComputeClass``, an unknown ``ccc.dev`` kind) are problems, never skipped.
+it``, then a one-line summary, then (on stderr) one line per warning about a valid class,
+``FILE: ComputeClass/NAME: warning: field.path: ...`` (fields accepted but not acted on, zones
+outside the class's region, ``nodePoolAutoCreation`` off, ``AnyBestEffort`` fall-through).
+Exit status: 0 all valid, 1 problems found, 2 a path does not exist or nothing to validate.
+Documents of other kinds (Deployments, Services, ...) are skipped and counted in the summary,
+so a directory of mixed manifests (a class next to its workloads) can be checked as is;
+documents that look like one of ccc's kinds but are not (``kind: CustomComputeClass``, an
+unknown ``ccc.dev`` kind) are problems, never skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 import typer
 
 import ccc.api.servinggroup.manifest  # noqa: F401  (registers the ServingGroup kind)
+from ccc.api.builtin_catalog import load_builtin_catalog
+from ccc.api.computeclass import ComputeClass
 from ccc.api.manifest import (
     STDIN,
     Document,
@@ -31,6 +36,7 @@ from ccc.api.manifest import (
     manifest_files,
     skipped_summary,
 )
+from policies.warnings import validation_warnings
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -43,6 +49,8 @@ class Report:
 
     lines: list[str] = field(default_factory=list)
     files: int = 0
+    #: ``FILE: ComputeClass/NAME: warning: ...`` lines; they do not change the exit status.
+    warnings: list[str] = field(default_factory=list)
     checked: Counter[str] = field(default_factory=Counter)
     invalid: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -67,7 +75,8 @@ class Report:
     def summary(self) -> str:
         skipped = f", {skipped_summary(self.skipped)}" if self.skipped else ""
         if self.exit_code == EXIT_OK:
-            return f"OK: {self._objects()} valid in {_plural(self.files, 'file')}{skipped}"
+            warned = f", {_plural(len(self.warnings), 'warning')}" if self.warnings else ""
+            return f"OK: {self._objects()} valid in {_plural(self.files, 'file')}{skipped}{warned}"
         if self.classes == 0 and not self.lines:
             return f"no ComputeClass found in {_plural(self.files, 'file')}{skipped}"
         parts = [f"{len(self.lines)} problem(s)"]
@@ -138,11 +147,15 @@ def _validate_document(doc: Document, report: Report) -> None:
 def _check(spec: KindSpec, doc: Document, label: str, report: Report) -> None:
     report.checked[spec.kind] += 1
     try:
-        spec.parse(doc.body)
+        parsed = spec.parse(doc.body)
     except InvalidManifest as exc:
         report.invalid += 1
         for problem in exc.problems:
             report.lines.append(f"{doc.source}: {label}: {problem}")
+        return
+    if isinstance(parsed, ComputeClass):
+        for warning in validation_warnings(parsed, load_builtin_catalog()):
+            report.warnings.append(f"{doc.source}: {label}: warning: {warning}")
 
 
 VALIDATE_HELP = (
@@ -174,4 +187,6 @@ def register(app: typer.Typer) -> None:
         for line in report.lines:
             typer.echo(line)
         typer.echo(report.summary(), err=report.exit_code != EXIT_OK)
+        for line in report.warnings:
+            typer.echo(line, err=True)
         raise typer.Exit(report.exit_code)

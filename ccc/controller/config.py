@@ -47,8 +47,12 @@ class ControllerConfig(BaseModel):
     resync_s: float = Field(default=10.0, gt=0)
     #: Accept GKE's ``cloud.google.com/compute-class`` node selector as an alias.
     accept_gke_class_label: bool = True
-    #: Zones of the cluster, used for rules that name none (``None``: the catalog's zones).
+    #: Zones of the cluster, used for rules that name none (``None``: the provider's, else
+    #: every catalog zone of the region).
     default_zones: tuple[str, ...] | None = None
+    #: The cluster's region when the provider cannot report it (kwok, simulated; GKE reads it
+    #: from the cluster).
+    region: str | None = None
     #: Obtainability memory backoff: first mark, doubled on repeats up to the max.
     backoff_base_s: float = Field(default=180.0, gt=0)
     backoff_max_s: float = Field(default=3600.0, gt=0)

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo
+from ccc.api.location import ClusterLocation
 from ccc.controller.config import ControllerConfig
 from ccc.controller.execute import Executor, Inbox
+from ccc.controller.location import learn_location
 from ccc.controller.metrics import Metrics
 from ccc.controller.nodeops import NodeExecutor, NodeWriter
 from ccc.controller.notices import Notices
@@ -146,14 +148,26 @@ class Reconciler:
             self.notify()
 
     async def start_leading(self) -> None:
-        """Rebuild the state from the cluster (and let a provider whose records can drift after
-        a crash repair them) before the first pass."""
+        """Learn where the cluster lives, rebuild the state from the cluster (and let a provider
+        whose records can drift after a crash repair them) before the first pass."""
+        await self.learn_location()
         if isinstance(self.provider, SelfRepairing):
             try:
                 await self.provider.reconcile()
             except Exception as exc:
                 log.warning("provider.reconcile_failed", error=str(exc)[:300])
         self._restore()
+
+    async def learn_location(self) -> None:
+        """Ask the provider where the cluster lives (:mod:`ccc.controller.location`); the
+        decide step plans only there."""
+        location = await learn_location(self.provider, self.catalog, self.config)
+        self.settings = replace(self.settings, cluster=location)
+
+    @property
+    def cluster(self) -> ClusterLocation | None:
+        """The region and zones the decide step plans in (``None``: per class)."""
+        return self.settings.cluster
 
     def _restore(self) -> None:
         self.state = restore_state(self.view.classes(), self.settings.backoff)

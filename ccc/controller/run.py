@@ -29,6 +29,7 @@ import structlog
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.api.location import configured_location
 from ccc.controller import catalog_refresh
 from ccc.controller.admission.service import WebhookService
 from ccc.controller.config import ControllerConfig
@@ -71,20 +72,29 @@ class ProviderOptions:
     gke_location: str | None = None
     gke_cluster: str | None = None
     gke_endpoint: str | None = None
+    #: Location kwok and the simulated cloud report (GKE reads the cluster's own).
+    region: str | None = None
+    zones: tuple[str, ...] | None = None
 
 
 async def build_provider(
     opts: ProviderOptions, api: Any, catalog: Catalog, clock: Clock
 ) -> Provider:
     """Construct the configured provider (Google SDKs are imported only for ``gke``)."""
+    if opts.name in ("kwok", "simulated"):
+        location = configured_location(
+            catalog, region=opts.region, zones=opts.zones, what="--region/--zones"
+        )
     if opts.name == "kwok":
         from providers.kwok import KwokProvider
 
-        return KwokProvider(api, catalog=catalog, namespace=opts.kwok_namespace, clock=clock)
+        return KwokProvider(
+            api, catalog=catalog, namespace=opts.kwok_namespace, clock=clock, location=location
+        )
     if opts.name == "simulated":
         from providers.simulated import SimulatedCloud
 
-        return SimulatedCloud(clock=clock, catalog=catalog)
+        return SimulatedCloud(clock=clock, catalog=catalog, location=location)
     from providers.gke.config import GKEConfig
     from providers.gke.provider import GKEProvider
 
@@ -173,6 +183,7 @@ class Controller:
                 metrics=self.metrics,
                 executor=self.reconciler.executor,
                 memory_of=lambda name: self.reconciler.state.memory_of(name),
+                cluster=lambda: self.reconciler.cluster,
                 events=self.reconciler.notices.recorder,
                 status=KubeGroupStatus(api),
                 owners=owners,

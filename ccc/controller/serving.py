@@ -32,6 +32,7 @@ import structlog
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo
 from ccc.api.computeclass import ComputeClass
+from ccc.api.location import ClusterLocation
 from ccc.api.manifest import parse_compute_class
 from ccc.api.servinggroup import (
     CAPACITY_MET,
@@ -99,6 +100,7 @@ class ServingController:
         metrics: Metrics,
         executor: Executor,
         memory_of: Callable[[str], ObtainabilityMemory],
+        cluster: Callable[[], ClusterLocation | None] = lambda: None,
         events: EventSink | None = None,
         status: GroupStatusSink | None = None,
         owners: Owners = lambda ns, kind, name: (),
@@ -116,6 +118,8 @@ class ServingController:
         self.scale.on_done = self._written_done
         executor.scale = self.scale
         self.memory_of = memory_of
+        #: where the cluster lives (the reconciler learns it): offerings elsewhere never count
+        self.cluster = cluster
         self.events = events
         self.status = status
         self.owners = owners
@@ -176,7 +180,9 @@ class ServingController:
         unobtainable = frozenset(
             name
             for name, cc in classes.items()
-            if class_unobtainable(cc, self.catalog, self.memory_of(name), now)
+            if class_unobtainable(
+                cc, self.catalog, self.memory_of(name), now, cluster=self.cluster()
+            )
         )
         decisions: list[GroupDecision] = []
         wakes: list[datetime] = []
@@ -257,6 +263,7 @@ class ServingController:
                     self.catalog,
                     self.memory_of(views[v.name].class_name or ""),
                     now,
+                    cluster=self.cluster(),
                 )
                 for v in group.spec.variants
             }

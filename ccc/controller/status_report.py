@@ -10,11 +10,17 @@ Conditions:
 * ``OfferingsUnavailable``: True while the obtainability memory skips some offerings.
 * ``FlexStartNodesEnd``: present (True) when flex-start rules have no ``nodeRecycling``: their
   nodes end without a replacement.
+* ``RulesOutsideCluster``: True when rules (or zones of rules) lie outside the cluster's region
+  and are skipped.
+* ``FieldsNotActedOn``: True when the class sets fields ccc accepts but does not act on; the
+  message names each field and why (:mod:`policies.unacted`).
+* ``NodePoolCreationDisabled``: True when ``nodePoolAutoCreation`` is off, so ccc only scales
+  existing pools.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +29,8 @@ from ccc.api.manifest import Problem
 from ccc.controller.status import condition, memory_to_status, priority_statuses
 from policies.obtainability import ObtainabilityMemory
 from policies.tiers import CompiledClass
+from policies.unacted import unacted_fields
+from policies.warnings import auto_creation_warning, outside_cluster
 
 
 def class_status(
@@ -89,6 +97,8 @@ def class_status(
         add("OfferingsUnavailable", True, "BackedOff", f"skipping {head}{more}")
     else:
         add("OfferingsUnavailable", False, "AllAvailable", "no offering is backed off")
+    if model is not None and compiled is not None:
+        _warning_conditions(add, model, compiled)
     return {
         "conditions": conds,
         "priorityStatuses": priority_statuses(
@@ -96,3 +106,37 @@ def class_status(
         ),
         "unavailableOfferings": memory_to_status(memory),
     }
+
+
+def _warning_conditions(
+    add: Callable[[str, bool, str, str], None], model: ComputeClass, compiled: CompiledClass
+) -> None:
+    outside = outside_cluster(compiled)
+    region = compiled.cluster.region if compiled.cluster is not None else "?"
+    if outside:
+        text = "; ".join(f"{p.path}: {p.message}" for p in outside)
+        add("RulesOutsideCluster", True, "ZonesOutsideRegion", text)
+    else:
+        add("RulesOutsideCluster", False, "AllInRegion", f"every rule's zones lie in {region}")
+    notices = unacted_fields(model)
+    if notices:
+        add("FieldsNotActedOn", True, "AcceptedNotActedOn", "; ".join(str(n) for n in notices))
+    else:
+        add("FieldsNotActedOn", False, "AllActedOn", "ccc acts on every field the class sets")
+    nac = auto_creation_warning(model, compiled)
+    if nac:
+        add("NodePoolCreationDisabled", True, "NodePoolAutoCreationOff", nac)
+    elif compiled.auto_create:
+        add(
+            "NodePoolCreationDisabled",
+            False,
+            "NodePoolAutoCreationOn",
+            "ccc may create node pools for this class",
+        )
+    else:
+        add(
+            "NodePoolCreationDisabled",
+            False,
+            "OnlyNodePoolsRules",
+            "every rule names existing node pools: nothing needs creating",
+        )

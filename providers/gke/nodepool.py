@@ -4,7 +4,8 @@ No I/O: :func:`to_gke_node_pool` builds the ``container_v1.NodePool`` a create r
 :func:`from_gke_node_pool` reads one back. Every field a ComputeClass rule implies is set here
 (machine type, accelerators and driver installation, spot, flex-start, max run duration,
 reservation affinity, queued provisioning, TPU/compact placement, autoscaling, locations,
-labels, taints, max pods, boot disk, local SSD), so the unit tests of this module are the
+labels, taints, max pods, boot disk, local SSD), plus every pass-through node setting of the
+class (:mod:`providers.gke.nodeconfig`), so the unit tests of these modules are the
 specification of "what ccc asks GKE for".
 
 Labels. Kubernetes node labels in the ``kubernetes.io`` / ``k8s.io`` namespaces (including
@@ -40,6 +41,7 @@ from ccc.api.values import (
     ReservationAffinity,
     Taint,
 )
+from providers.gke.nodeconfig import apply_settings
 
 #: ``ReservationAffinity.key`` for a specific reservation (GCE's well-known key).
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
@@ -241,6 +243,8 @@ def to_gke_node_pool(spec: NodePoolSpec) -> container_v1.NodePool:
         pool.max_pods_constraint = container_v1.MaxPodsConstraint(
             max_pods_per_node=spec.max_pods_per_node
         )
+    if spec.settings is not None:
+        apply_settings(pool, spec.settings)
     return pool
 
 

@@ -24,7 +24,8 @@ from google.cloud import compute_v1, container_v1
 
 from ccc.api.catalog import Catalog
 from ccc.api.catalog_diff import CatalogRefresh
-from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
+from ccc.api.location import ClusterLocation
+from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity, region_of
 from providers.errors import (
     InvalidRequestError,
     NodePoolAlreadyExistsError,
@@ -109,7 +110,8 @@ class GKEProvider:
         """
         cm = self._clients.cluster_manager
         node_pool = to_gke_node_pool(spec)
-        if self.config.node_service_account:
+        if self.config.node_service_account and not node_pool.config.service_account:
+            # The class's nodePoolConfig.serviceAccount wins over the provider's default.
             node_pool.config.service_account = self.config.node_service_account
         request = container_v1.CreateNodePoolRequest(
             parent=self.config.cluster_path, node_pool=node_pool
@@ -318,6 +320,24 @@ class GKEProvider:
                 found.append((stamp, translate_error(item, zone=zone)))
         return [error for _, error in sorted(found, key=lambda f: f[0], reverse=True)]
 
+    # -- the cluster -------------------------------------------------------------------------
+
+    async def cluster_location(self) -> ClusterLocation:
+        """The cluster's region and node zones (``clusters.get``: ``location``, ``locations``).
+
+        A regional cluster's ``location`` is its region; a zonal cluster's is a zone, whose
+        region is the cluster's region. ``locations`` are the default zones of node pools.
+        """
+        cm = self._clients.cluster_manager
+        cluster = await call(
+            lambda: cm.get_cluster(
+                name=self.config.cluster_path, retry=None, timeout=self.config.call_timeout_s
+            ),
+            config=self.config,
+            what="container.get_cluster",
+        )
+        return cluster_location_of(cluster.location or self.config.location, cluster.locations)
+
     # -- capacity signals ------------------------------------------------------------------
 
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
@@ -472,3 +492,12 @@ def _list_errors(
 ) -> list[compute_v1.InstanceManagedByIgmError]:
     """Every page of ``listErrors`` (pages are fetched lazily, so iterate in the thread)."""
     return list(igm.list_errors(request=request, retry=None, timeout=timeout_s))
+
+
+def cluster_location_of(location: str, locations: Sequence[str]) -> ClusterLocation:
+    """ccc's view of a cluster's ``location`` (region or zone) and ``locations`` (zones)."""
+    zones = tuple(locations)
+    is_zone = location.count("-") >= 2  # us-central1-a; regions have one dash (us-central1)
+    region = region_of(location) if is_zone else location
+    zones = tuple(z for z in zones if region_of(z) == region) or ((location,) if is_zone else ())
+    return ClusterLocation(region=region, zones=zones, source=f"GKE cluster location {location}")

@@ -33,6 +33,7 @@ from typing import Any
 
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog, MachineType
+from ccc.api.location import ClusterLocation, configured_location
 from ccc.api.values import NodePool, NodePoolSpec, ReservationCapacity
 from providers.clock import Clock, SystemClock
 from providers.errors import (
@@ -79,6 +80,7 @@ class KwokProvider(CloudControls):
             retried like any transient failure).
         kubelet_version: reported in ``status.nodeInfo`` of the Nodes.
         node_concurrency: Node creations/deletions in flight at once.
+        location: the cluster's region and zones it reports (default: the default region).
     """
 
     name = "kwok"
@@ -96,8 +98,10 @@ class KwokProvider(CloudControls):
         request_timeout_s: float = 20.0,
         kubelet_version: str = "v1.34.0-kwok",
         node_concurrency: int = 16,
+        location: ClusterLocation | None = None,
     ) -> None:
         self.catalog = catalog or load_builtin_catalog()
+        self.location = location or configured_location(self.catalog)
         self.namespace = namespace
         self.clock: Clock = clock or SystemClock()
         self.project = project
@@ -121,6 +125,10 @@ class KwokProvider(CloudControls):
         self._namespace_ready = False
 
     # -- Provider ---------------------------------------------------------------------------
+
+    async def cluster_location(self) -> ClusterLocation:
+        """The configured region and zones (a kwok cloud has no cluster API to ask)."""
+        return self.location
 
     async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
         """Create the pool, or complete and return it when it exists with the same shape.

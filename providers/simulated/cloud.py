@@ -29,7 +29,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from ccc.api import labels as well_known
+from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.api.location import ClusterLocation, configured_location
 from ccc.api.values import (
     Accelerator,
     CapacityType,
@@ -69,6 +71,7 @@ class SimulatedCloud(Timeline):
         project: the cluster's project (owner of reservations created without one).
         catalog: when given, machine types and zones are validated against it
             (``InvalidRequestError``) and pools get the machine type's accelerator.
+        location: the cluster's region and zones it reports (:meth:`cluster_location`).
         preemption: ``"strict"`` (default) or ``"zero"``, see
             :data:`~providers.simulated.timeline.PreemptionConvention`.
     """
@@ -85,8 +88,10 @@ class SimulatedCloud(Timeline):
         retry_backoff_s: float = 0.0,
         project: str = "sim-project",
         catalog: Catalog | None = None,
+        location: ClusterLocation | None = None,
         preemption: PreemptionConvention = "strict",
     ) -> None:
+        self.location = location
         self.default_capacity = default_capacity
         self.provisioning_delay_s = provisioning_delay_s
         self.max_transient_retries = max_transient_retries
@@ -113,6 +118,12 @@ class SimulatedCloud(Timeline):
         return Ledger(default_capacity=self.default_capacity, project=self.project)
 
     # -- Provider ---------------------------------------------------------------------------
+
+    async def cluster_location(self) -> ClusterLocation:
+        """The configured location; without one, the default region (its catalog zones)."""
+        if self.location is not None:
+            return self.location
+        return configured_location(self.catalog or load_builtin_catalog())
 
     async def create_node_pool(self, spec: NodePoolSpec) -> NodePool:
         """Create the pool, or return it when it exists with the same shape (no new capacity).

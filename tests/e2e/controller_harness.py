@@ -194,6 +194,7 @@ def gpu_class(
         {"machineType": machine_type, "spot": spot, "location": {"zones": list(zones)}},
         *extra_rules,
     ]
+    spec.setdefault("nodePoolAutoCreation", {"enabled": True})
     return {
         "apiVersion": L.API_VERSION,
         "kind": "ComputeClass",

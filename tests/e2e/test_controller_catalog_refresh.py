@@ -33,13 +33,14 @@ def _class(name: str) -> dict[str, Any]:
         "kind": "ComputeClass",
         "metadata": {"name": name},
         "spec": {
+            "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {
                     "machineType": MACHINE,
                     "spot": True,
                     "gpu": {"type": "nvidia-h100-80gb", "count": 8},
                 }
-            ]
+            ],
         },
     }
 

@@ -63,6 +63,7 @@ def _h100_class(name: str, zones: Sequence[str]) -> dict[str, Any]:
                 }
             ],
             "nodePoolConfig": {"taints": [DEDICATED], "nodeLabels": {"team": "inference"}},
+            "nodePoolAutoCreation": {"enabled": True},
         },
     }
 

@@ -3,9 +3,9 @@
     from tests.emulator.fixtures import gke_emulator, gke_provider  # noqa: F401
 
 ``gke_emulator`` serves a fresh :class:`GKEEmulatorState` on a free loopback port for one test;
-``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings. ``transport`` runs a
-test over both ClusterManager transports and ``provider`` is a :class:`GKEProvider` for the
-module's own ``emu`` fixture over that transport.
+``gke_provider`` is a :class:`GKEProvider` pointed at it with fast timings. ``transport``,
+``emu`` and ``provider`` do the same once per ClusterManager transport (REST and gRPC); the unit
+tests' conftest provides them.
 """
 
 from __future__ import annotations
@@ -79,14 +79,19 @@ def gke_provider(gke_emulator: RunningEmulator) -> Iterator[GKEProvider]:
 
 @pytest.fixture(params=["rest", "grpc"])
 def transport(request: pytest.FixtureRequest) -> Transport:
-    """ClusterManager transport under test; a test using it runs over both."""
+    """ClusterManager transport under test; every test using ``emu`` runs over both."""
     value: Transport = request.param
     return value
 
 
 @pytest.fixture
+def emu(transport: Transport) -> Iterator[RunningEmulator]:
+    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
+        yield emulator
+
+
+@pytest.fixture
 def provider(emu: RunningEmulator, transport: Transport) -> Iterator[GKEProvider]:
-    """A provider for the test module's ``emu`` fixture (started with ``grpc=True`` for gRPC)."""
-    made = provider_for(emu, transport=transport)
-    yield made
-    made.close()
+    provider = provider_for(emu, transport=transport)
+    yield provider
+    provider.close()

@@ -67,6 +67,9 @@ def _method(
 def _handlers(state: GKEEmulatorState) -> grpc.GenericRpcHandler:
     c = container_v1
     methods = {
+        "GetCluster": _method(
+            state, "GetCluster", c.GetClusterRequest, c.Cluster, lambda s, b: s.get_cluster()
+        ),
         "ListNodePools": _method(
             state,
             "ListNodePools",

@@ -9,6 +9,7 @@ JSON, int64 as strings, enums as ints where the client asks ``$alt=json;enum-enc
 
 Routes (P = project, L = location, C = cluster, Z = zone)::
 
+    GET    /v1/projects/P/locations/L/clusters/C                      cluster (location, zones)
     GET    /v1/projects/P/locations/L/clusters/C/nodePools            list
     POST   /v1/projects/P/locations/L/clusters/C/nodePools            create -> Operation
     GET    /v1/projects/P/locations/L/clusters/C/nodePools/N          get
@@ -47,7 +48,10 @@ _COMPUTE = r"/compute/v1/projects/(?P<p>[^/]+)"
 
 Handler = Callable[[GKEEmulatorState, dict[str, str], JSON, dict[str, list[str]]], JSON]
 
+_CLUSTER = r"/v1/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)/clusters/(?P<c>[^/:]+)"
+
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    ("GET", re.compile(_CLUSTER + "$"), lambda s, m, b, q: s.get_cluster()),
     ("GET", re.compile(_POOLS + "$"), lambda s, m, b, q: s.list_pools()),
     ("POST", re.compile(_POOLS + "$"), lambda s, m, b, q: s.create_pool(b)),
     (

@@ -172,6 +172,20 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
                     return f
         return None
 
+    def get_cluster(self) -> JSON:
+        """``clusters.get``: the cluster's location (region or zone) and node locations."""
+        self.fault("getCluster")
+        with self.lock:
+            return {
+                "name": self.cluster,
+                "location": self.location,
+                "locations": list(self.zones),
+                "zone": self.location,
+                "selfLink": f"https://container.googleapis.com/v1/{self.cluster_path}",
+                "status": 2,  # RUNNING
+                "currentMasterVersion": "1.33.5-gke.1000000",
+            }
+
     def list_pools(self) -> JSON:
         self.fault("list")
         with self.lock:

@@ -1,6 +1,7 @@
 """Proof that the envtest-tier control plane is a real, securely configured kube-apiserver: it
 serves the pinned version, authenticates client certificates and service-account tokens, enforces
-RBAC, and the launcher leaves no process behind when it stops.
+RBAC, admits accelerator pods as GKE does, and the launcher leaves no process behind when it
+stops.
 """
 
 from __future__ import annotations
@@ -60,6 +61,41 @@ def test_anonymous_requests_cannot_read_resources(control_plane: ControlPlane) -
     with pytest.raises(urllib.error.HTTPError) as denied:
         urllib.request.urlopen(control_plane.server + "/api/v1/pods", context=context, timeout=5)
     assert denied.value.code in (401, 403)
+
+
+async def test_a_pod_requesting_gpus_or_tpus_is_admitted_with_their_tolerations_as_on_gke(
+    control_plane: ControlPlane,
+) -> None:
+    """The ExtendedResourceToleration admission plugin (enabled on GKE) adds a toleration of the
+    ``nvidia.com/gpu`` / ``google.com/tpu`` taint to pods requesting that resource; ccc's walk
+    assumes it (policies/admission.py)."""
+    async with (
+        api_client(control_plane.kubeconfig) as api,
+        temporary_namespace(api, "admission") as namespace,
+    ):
+        core = client.CoreV1Api(api)
+        added: dict[str, list[tuple[str, str, str]]] = {}
+        for name, resource in (("gpu", "nvidia.com/gpu"), ("tpu", "google.com/tpu"), ("cpu", "")):
+            limits = {resource: "1"} if resource else {}
+            pod: Any = {
+                "metadata": {"name": name},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "busybox", "resources": {"limits": limits}}
+                    ]
+                },
+            }
+            created = await core.create_namespaced_pod(namespace, pod)
+            added[name] = [
+                (t.key, t.operator, t.effect)
+                for t in created.spec.tolerations or ()
+                if t.key in ("nvidia.com/gpu", "google.com/tpu")
+            ]
+    assert added == {
+        "gpu": [("nvidia.com/gpu", "Exists", "NoSchedule")],
+        "tpu": [("google.com/tpu", "Exists", "NoSchedule")],
+        "cpu": [],
+    }
 
 
 async def test_service_account_token_is_denied_until_rbac_grants_access(

@@ -38,7 +38,11 @@ def gpu_class(
         "apiVersion": L.API_VERSION,
         "kind": "ComputeClass",
         "metadata": {"name": name, "generation": 1},
-        "spec": {"priorities": [rule, *extra_rules], **spec},
+        "spec": {
+            "priorities": [rule, *extra_rules],
+            "nodePoolAutoCreation": {"enabled": True},
+            **spec,
+        },
     }
 
 

@@ -22,7 +22,8 @@ from ccc.controller.serving import ServingController
 from tests.support.memloop import Loop
 
 NS = "serving"
-TPU_ZONES = ("us-central1-b", "us-east5-b")
+#: One region, as a GKE cluster's node pools are: ct6e-standard-1t is in us-central1-b alone there.
+TPU_ZONES = ("us-central1-b",)
 GPU_ZONES = ("us-central1-a", "us-central1-b")
 
 
@@ -37,7 +38,7 @@ def tpu_class(name: str = "tpu-v6e-1", *, spot: bool = True) -> dict[str, Any]:
         "apiVersion": L.API_VERSION,
         "kind": "ComputeClass",
         "metadata": {"name": name, "generation": 1},
-        "spec": {"priorities": [rule]},
+        "spec": {"nodePoolAutoCreation": {"enabled": True}, "priorities": [rule]},
     }
 
 
@@ -47,13 +48,14 @@ def gpu_class(name: str = "h100-1g") -> dict[str, Any]:
         "kind": "ComputeClass",
         "metadata": {"name": name, "generation": 1},
         "spec": {
+            "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {
                     "machineType": "a3-highgpu-1g",
                     "gpu": {"type": "nvidia-h100-80gb", "count": 1},
                     "location": {"zones": list(GPU_ZONES)},
                 }
-            ]
+            ],
         },
     }
 

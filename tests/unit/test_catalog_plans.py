@@ -21,13 +21,14 @@ def _plan(tmp_path: Path, *rules: dict[str, Any], **spec: Any) -> list[dict[str,
         "apiVersion": "cloud.google.com/v1",
         "kind": "ComputeClass",
         "metadata": {"name": "test-class"},
-        "spec": {"priorities": list(rules), **spec},
+        # Pool creation on: GKE's default (unset) only scales existing pools (spec §2.1).
+        "spec": {"nodePoolAutoCreation": {"enabled": True}, "priorities": list(rules), **spec},
     }
     path = tmp_path / "class.yaml"
     path.write_text(yaml.safe_dump(body))
     result = CliRunner().invoke(app, ["plan", str(path), "-o", "json"])
     assert result.exit_code == 0, result.output
-    attempts: list[dict[str, Any]] = json.loads(result.output)["attempts"]
+    attempts: list[dict[str, Any]] = json.loads(result.stdout)["attempts"]
     return attempts
 
 

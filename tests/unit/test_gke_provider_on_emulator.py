@@ -52,12 +52,6 @@ POOLS = "/clusters/test-cluster/nodePools"
 
 
 @pytest.fixture
-def emu(transport: Transport) -> Iterator[RunningEmulator]:
-    with running_emulator(GKEEmulatorState(), grpc=transport == "grpc") as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def rest_emu() -> Iterator[RunningEmulator]:
     with running_emulator(GKEEmulatorState()) as emulator:
         yield emulator

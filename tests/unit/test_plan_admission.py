@@ -24,13 +24,13 @@ CLASS = REPO / "examples" / "computeclasses" / "l4-serving.yaml"
 runner = CliRunner()
 
 
-def job(namespace: str, selector: dict[str, str] | None) -> dict[str, Any]:
+def job(namespace: str, selector: dict[str, str] | None, cpu: str = "6") -> dict[str, Any]:
     spec: dict[str, Any] = {
         "containers": [
             {
                 "name": "embed",
                 "image": "x",
-                "resources": {"requests": {"cpu": "6", "memory": "24Gi"}},
+                "resources": {"requests": {"cpu": cpu, "memory": "12Gi"}},
             }
         ],
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -66,8 +66,12 @@ def test_pods_with_only_the_node_selector_are_planned_as_tolerated(tmp_path: Pat
 
 
 def test_without_admission_the_class_taint_is_not_tolerated(tmp_path: Path) -> None:
+    # A pod that fits the smallest g2 shape, so the taint is the only reason it is refused
+    # (resources are reported first when both fail).
     code, body, err = plan(
-        tmp_path, [job("batch", {"ccc.dev/compute-class": "l4-serving"})], "--no-admission"
+        tmp_path,
+        [job("batch", {"ccc.dev/compute-class": "l4-serving"}, cpu="2")],
+        "--no-admission",
     )
     assert code == 0, err
     assert {a["decision"] for a in body["attempts"]} == {"skip"}

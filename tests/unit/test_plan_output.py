@@ -25,6 +25,7 @@ FLEX_WAIT = """apiVersion: cloud.google.com/v1
 kind: ComputeClass
 metadata: {name: waits}
 spec:
+  nodePoolAutoCreation: {enabled: true}
   priorities:
   - machineType: a3-highgpu-8g
     flexStart: {enabled: true}

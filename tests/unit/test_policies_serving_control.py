@@ -14,6 +14,7 @@ import pytest
 
 from ccc.api import labels as L
 from ccc.api.cluster import NodeInfo, PodInfo, node_info, pod_info
+from ccc.api.location import ClusterLocation
 from ccc.api.servinggroup import ServingGroup
 from ccc.api.values import CapacityType, OfferingKey
 from policies.commands import Cause as CommandCause
@@ -171,7 +172,7 @@ def test_replicas_lost_with_spot_nodes_say_where() -> None:
 TPU_RULE = {
     "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
     "spot": True,
-    "location": {"zones": ["us-central1-b", "us-east5-b"]},
+    "location": {"zones": ["us-east5-a", "us-east5-b"]},
 }
 
 
@@ -187,8 +188,8 @@ def _memory(*zones: str) -> ObtainabilityMemory:
     ("zones", "expected"),
     [
         ((), False),
-        (("us-central1-b",), False),  # one zone left: still obtainable
-        (("us-central1-b", "us-east5-b"), True),  # every offering backed off
+        (("us-east5-a",), False),  # one zone left: still obtainable
+        (("us-east5-a", "us-east5-b"), True),  # every offering backed off
     ],
 )
 def test_a_class_is_unobtainable_only_when_every_offering_is_backed_off(
@@ -198,10 +199,21 @@ def test_a_class_is_unobtainable_only_when_every_offering_is_backed_off(
     assert class_unobtainable(cc, catalog(), _memory(*zones), NOW) is expected
 
 
+def test_a_zone_outside_the_cluster_region_never_keeps_a_class_obtainable() -> None:
+    # Node pools live in the cluster's own region: a us-central1 zone the class names is never tried
+    # by a us-east5 cluster, so backing off us-east5's zones is enough.
+    rule = {**TPU_RULE, "location": {"zones": ["us-central1-b", "us-east5-a", "us-east5-b"]}}
+    cc = make_class(rule, name="tpu")
+    east5 = ClusterLocation(region="us-east5", zones=("us-east5-a", "us-east5-b"), source="test")
+    backed_off = _memory("us-east5-a", "us-east5-b")
+    assert class_unobtainable(cc, catalog(), backed_off, NOW, cluster=east5)
+    assert not class_unobtainable(cc, catalog(), _memory("us-east5-a"), NOW, cluster=east5)
+
+
 def test_an_expired_backoff_makes_the_class_obtainable_again() -> None:
     cc = make_class(TPU_RULE, name="tpu")
     later = NOW + timedelta(seconds=181)
-    assert not class_unobtainable(cc, catalog(), _memory("us-central1-b", "us-east5-b"), later)
+    assert not class_unobtainable(cc, catalog(), _memory("us-east5-a", "us-east5-b"), later)
 
 
 def test_a_replica_is_priced_by_its_share_of_the_node() -> None:

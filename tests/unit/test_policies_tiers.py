@@ -1,12 +1,16 @@
-"""Compiling ComputeClasses into ordered tiers (pure, table-driven)."""
+"""Compiling ComputeClasses into ordered tiers (pure, table-driven; reference
+gke-computeclass.md §2.2 rule fields, §2.3 reservations, §3.2 walking the priority list)."""
 
 from __future__ import annotations
 
 import pytest
 
+from ccc.api.location import ClusterLocation
 from ccc.api.values import CapacityType, NodePool, NodePoolName
 from policies.tiers import capacity_types_of, compile_class
 from tests.builders import H100, catalog, make_class, make_rule
+
+US_CENTRAL1_AB = ClusterLocation(region="us-central1", zones=("us-central1-a", "us-central1-b"))
 
 
 def test_rules_keep_declaration_order_without_priority_scores() -> None:
@@ -36,29 +40,36 @@ def test_priority_score_orders_rules_highest_first_and_ties_by_lowest_price() ->
             ),
             (CapacityType.RESERVATION,),
         ),
+        # §2.3: AnyBestEffort is the rule's own attempt, consuming a reservation inside it.
         (
             make_rule(reservations={"affinity": "AnyBestEffort"}, spot=False),
-            (CapacityType.RESERVATION, CapacityType.ON_DEMAND),
+            (CapacityType.ON_DEMAND,),
+        ),
+        (
+            make_rule(reservations={"affinity": "AnyThenFail"}, spot=False),
+            (CapacityType.RESERVATION,),
         ),
         (make_rule(reservations={"affinity": "None"}, spot=True), (CapacityType.SPOT,)),
     ],
 )
-def test_capacity_types_put_reservations_before_the_rules_own_price_model(
+def test_capacity_types_follow_the_reservation_affinity_and_price_model(
     rule: dict[str, object], expected: tuple[CapacityType, ...]
 ) -> None:
     cc = make_class(rule)
     assert capacity_types_of(cc.spec.priorities[0]) == expected
 
 
-def test_rule_zones_override_priority_defaults_which_override_the_catalog() -> None:
+def test_rule_zones_override_priority_defaults_which_override_the_cluster_zones() -> None:
     cc = make_class(
-        make_rule(zones=["us-east4-a"]),
+        make_rule(zones=["us-central1-b"]),
         make_rule(zones=None),
         priorityDefaults={"location": {"zones": ["us-central1-c"]}},
     )
     tiers = compile_class(cc, catalog()).tiers
-    assert tiers[0].zones == ("us-east4-a",)
+    assert tiers[0].zones == ("us-central1-b",)
     assert tiers[1].zones == ("us-central1-c",)
+    plain = compile_class(make_class(make_rule(zones=None)), catalog(), cluster=US_CENTRAL1_AB)
+    assert plain.tiers[0].zones == ("us-central1-a", "us-central1-b")
 
 
 def test_zones_that_do_not_offer_the_machine_type_are_dropped_with_a_reason() -> None:

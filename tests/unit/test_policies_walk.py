@@ -60,9 +60,10 @@ def test_expired_unavailability_no_longer_skips_the_offering() -> None:
     assert g.chosen is not None and g.chosen.zone == "us-central1-a"
 
 
-def test_regional_quota_blocks_every_zone_of_the_region() -> None:
+def test_regional_quota_blocks_every_zone_of_the_region_and_the_next_rule_serves() -> None:
     cc = make_class(
-        make_rule(spot=True, gpu=H100, zones=["us-central1-a", "us-central1-b", "us-east4-a"])
+        make_rule(spot=True, gpu=H100, zones=["us-central1-a", "us-central1-b"]),
+        make_rule(spot=False, gpu=H100, zones=["us-central1-a"]),
     )
     memory = ObtainabilityMemory().record_failure(
         OfferingKey(
@@ -73,7 +74,10 @@ def test_regional_quota_blocks_every_zone_of_the_region() -> None:
         now=NOW,
     )
     g = _walk(cc, make_pods(1), memory=memory)
-    assert g.chosen is not None and g.chosen.zone == "us-east4-a"
+    assert [a.decision for a in g.attempts[:2]] == ["skip", "skip"]
+    assert all("QUOTA_EXCEEDED" in a.reason for a in g.attempts[:2])
+    assert g.chosen is not None
+    assert (g.chosen.rule, g.chosen.capacity_type) == (1, CapacityType.ON_DEMAND)
 
 
 def test_pods_that_need_more_gpus_than_any_node_offers_are_skipped_with_a_reason() -> None:
@@ -220,7 +224,8 @@ def test_plan_json_has_the_documented_keys() -> None:
         cc, compile_class(cc, catalog()), [make_pods(1)], WalkContext(catalog=catalog(), now=NOW)
     )
     doc = plan.to_json()
-    assert set(doc) == {"class", "attempts", "outcome"}
+    assert {"class", "attempts", "outcome"} <= set(doc)
+    assert {"region", "zones", "warnings", "locationSource"} <= set(doc)
     assert set(doc["attempts"][0]) == {  # type: ignore[index]
         "rule",
         "zone",
@@ -232,6 +237,8 @@ def test_plan_json_has_the_documented_keys() -> None:
         "pricePerHour",
         "decision",
         "reason",
+        "reservationAffinity",
+        "placements",
     }
 
 

@@ -20,6 +20,7 @@ apiVersion: ccc.dev/v1alpha1
 kind: ComputeClass
 metadata: {name: h100}
 spec:
+  nodePoolAutoCreation: {enabled: true}
   priorities:
   - machineType: a3-highgpu-1g
     spot: true

@@ -14,7 +14,7 @@ from tests.builders import catalog, make_class, make_pods, make_rule
 PRICES = {
     ("a3-highgpu-1g", "us-central1-a"): 11.0,
     ("a3-highgpu-8g", "us-central1-a"): 80.0,  # 10.0 per GPU: cheaper per pod
-    ("a3-highgpu-8g", "us-east4-a"): 79.0,
+    ("a3-highgpu-8g", "us-central1-b"): 79.0,
 }
 
 
@@ -26,8 +26,8 @@ def price(machine: str, zone: str, capacity: CapacityType) -> float | None:
 def test_a_spot_only_class_is_compared_with_its_cheapest_on_demand_price_per_pod() -> None:
     compiled = compile_class(
         make_class(
-            make_rule("a3-highgpu-1g", zones=["us-central1-a", "us-west1-b"], spot=True),
-            make_rule("a3-highgpu-8g", zones=["us-central1-a", "us-east4-a"], spot=True),
+            make_rule("a3-highgpu-1g", zones=["us-central1-a", "us-central1-c"], spot=True),
+            make_rule("a3-highgpu-8g", zones=["us-central1-a", "us-central1-b"], spot=True),
         ),
         catalog(),
     )
@@ -37,7 +37,7 @@ def test_a_spot_only_class_is_compared_with_its_cheapest_on_demand_price_per_pod
 
     assert ref is not None
     assert ref.offering == OfferingKey(
-        machine_type="a3-highgpu-8g", zone="us-east4-a", capacity_type=CapacityType.ON_DEMAND
+        machine_type="a3-highgpu-8g", zone="us-central1-b", capacity_type=CapacityType.ON_DEMAND
     )
     assert (ref.price_per_hour, ref.units_per_node) == (79.0, 8)
 
