@@ -38,7 +38,7 @@ from tests.support.kube import api_client, eventually, temporary_namespace
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 TPU_MACHINE = "ct6e-standard-1t"
-TPU_ZONES = ("us-central1-b", "us-east5-b")
+TPU_ZONES = ("us-central1-b",)  # one region, as a GKE cluster's pools; v6e is in -b alone
 GPU_ZONES = ("us-central1-a",)
 TARGET = 32
 PER = {"v6e": 8.0, "h100": 13.0}
@@ -55,13 +55,14 @@ def _classes(tag: str) -> list[dict[str, Any]]:
         "kind": "ComputeClass",
         "metadata": {"name": f"tpu-{tag}"},
         "spec": {
+            "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {
                     "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
                     "spot": True,
                     "location": {"zones": list(TPU_ZONES)},
                 }
-            ]
+            ],
         },
     }
     gpu = {
@@ -69,13 +70,14 @@ def _classes(tag: str) -> list[dict[str, Any]]:
         "kind": "ComputeClass",
         "metadata": {"name": f"gpu-{tag}"},
         "spec": {
+            "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {
                     "machineType": "a3-highgpu-1g",
                     "gpu": {"type": "nvidia-h100-80gb", "count": 1},
                     "location": {"zones": list(GPU_ZONES)},
                 }
-            ]
+            ],
         },
     }
     return [tpu, gpu]
