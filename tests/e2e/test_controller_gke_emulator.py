@@ -161,7 +161,7 @@ async def _assert_pool_is_what_the_rule_implies(emu: RunningEmulator, cls: str) 
 
     provider: GKEProvider = provider_for(emu)
     try:
-        [seen] = await provider.list_node_pools()
+        [seen] = [p for p in await provider.list_node_pools() if p.name.startswith(f"ccc-{cls}-")]
     finally:
         provider.close()
     assert seen.managed and seen.class_name == cls and seen.node_count == 2
