@@ -19,9 +19,9 @@ class's disruption budget (``activeMigration.reconciliationPolicy.maxNodeDisrupt
 (nothing runs on them).
 
 Preemption and expiry never touch a pool's protection guard: they take away only the node that
-is leaving (expiry deletes it once drained), never a replacement. Migration is an extension
-point today: it proposes nothing (its inputs, rule rank and replacement progress, are in
-:class:`DisruptionContext` already).
+is leaving (expiry deletes it once drained), never a replacement. Migration's candidates are
+picked before the walk (:mod:`policies.migration`: their replacements may only come from
+strictly higher rules); :func:`migration` moves them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from policies.lifecycle import (
     expiry_steps,
     next_recycle_at,
     preemption_steps,
+    replace_steps,
 )
+from policies.migration import Candidate, higher_room
 from policies.nodes import NodeFacts
 from policies.room import node_usage
 from policies.settings import Settings
@@ -76,6 +78,8 @@ class DisruptionContext:
     ready_room: list[NodeSlot] = field(default_factory=list)
     #: classes with pod groups the walk could not serve this pass
     unsatisfied: frozenset[str] = frozenset()
+    #: migration candidates admitted this pass (:mod:`policies.migration`), in order
+    migrating: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +185,62 @@ def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
 
 
 def migration(ctx: DisruptionContext) -> Sequence[Proposal]:
-    """Nodes whose ``rule_rank`` is worse than a rule that is obtainable again, for classes with
-    ``activeMigration.optimizeRulePriority``: create before delete, within the budget.
-
-    Extension point: proposes nothing yet."""
-    del ctx
-    return ()
+    """Nodes of lower rules moving to a strictly higher rule, for classes with
+    ``activeMigration.optimizeRulePriority`` (:mod:`policies.migration` admitted them and
+    provisioned their replacements): once their pods fit on Ready nodes of the target rules
+    (consumed from ``ready_room``), Replace, Cordon and Drain; Delete once empty. A new
+    candidate is budgeted; one already migrating continues (its budget is taken). A drain that
+    PodDisruptionBudgets keep refusing is reported blocked (``PodDisruptionBudget``)."""
+    nodes = {n.name: n for n in ctx.snapshot.nodes}
+    out: list[Proposal] = []
+    for c in ctx.migrating:
+        x = c.leaving
+        node = nodes.get(x.node)
+        if node is None:
+            continue
+        room = higher_room(ctx.ready_room, c)
+        last = ctx.state.drains.get(x.node)
+        steps = replace_steps(
+            x,
+            node,
+            room,
+            ctx.now,
+            drain=DrainSettings.of(ctx.classes.get(x.class_name)),
+            last_drain=last,
+            reason=f"node {x.node} of rule {c.rule} moves to a preferred rule "
+            f"({', '.join(str(r) for r in sorted(c.targets))})",
+            early=False,
+        )
+        commands: tuple[Command, ...] = tuple(
+            cmd
+            for cmd in steps.commands
+            if not (
+                isinstance(cmd, Delete)
+                and (cmd.pool in ctx.state.calls or x.node in ctx.state.removed)
+            )
+        )
+        blocked = steps.blocked
+        if blocked is None and last is not None and last[1] >= 2 and len(x.pods) >= last[2]:
+            blocked = "PodDisruptionBudget"  # evictions keep being refused
+        if steps.wake is not None:
+            commands = (
+                *commands,
+                WaitUntil(steps.wake, f"drain of {x.node}", "drain retry", Cause.MIGRATION),
+            )
+        if commands or blocked:
+            out.append(
+                Proposal(
+                    Cause.MIGRATION,
+                    x.class_name,
+                    (x.node,),
+                    (),
+                    commands,
+                    "",
+                    budgeted=not c.in_progress,
+                    blocked=blocked,
+                )
+            )
+    return out
 
 
 def consolidation(ctx: DisruptionContext) -> Sequence[Proposal]:

@@ -76,7 +76,8 @@ def recycle_lead(cc: ComputeClass | None, rule: int | None) -> timedelta | None:
     return timedelta(seconds=fs.node_recycling.lead_time_seconds)
 
 
-def _evictable(pods: Sequence[PodInfo]) -> list[PodInfo]:
+def evictable(pods: Sequence[PodInfo]) -> list[PodInfo]:
+    """The pods a drain evicts: not DaemonSet or mirror pods, not ended, not deleting."""
     return [
         p
         for p in pods
@@ -110,7 +111,7 @@ def leaving_nodes(
         f = facts.get(n.name)
         if f is None or f.class_name is None:
             continue
-        pods = _evictable(by_node.get(n.name, []))
+        pods = evictable(by_node.get(n.name, []))
         cause: Cause | None = None
         young = n.creation_timestamp is not None and now - n.creation_timestamp < not_ready_grace
         if f.signal is not None and (f.signal != "NotReady" or (_is_spot(f, n) and not young)):
@@ -308,33 +309,59 @@ def expiry_steps(
     last_drain: tuple[datetime, int, int] | None,
 ) -> Steps:
     """Replace -> cordon -> (once its pods fit on Ready room, consumed from ``ready_room``)
-    drain -> delete when empty. Idempotent: progress comes from the node's annotations. A drain
-    whose evictions were refused is retried after :meth:`DrainSettings.retry_after`; one that
-    made progress (fewer pods than the last attempt named) is retried at once."""
-    out: list[Command] = []
+    drain -> delete when empty (:func:`replace_steps`, cordoning at once: the node ends
+    anyway)."""
     reason = (
         f"flex-start node {x.node} ends at {x.deadline:%Y-%m-%dT%H:%M:%SZ}"
         if x.deadline is not None
         else f"flex-start node {x.node} is being replaced"
     )
+    return replace_steps(
+        x, node, ready_room, now, drain=drain, last_drain=last_drain, reason=reason, early=True
+    )
+
+
+def replace_steps(
+    x: Leaving,
+    node: NodeInfo,
+    ready_room: list[NodeSlot],
+    now: datetime,
+    *,
+    drain: DrainSettings,
+    last_drain: tuple[datetime, int, int] | None,
+    reason: str,
+    early: bool,
+) -> Steps:
+    """Replace -> cordon -> (once its pods fit on Ready room, consumed from ``ready_room``)
+    drain -> delete when empty, every command with ``x.cause``. ``early``: record the
+    replacement and cordon at once (expiry); otherwise only once the pods fit (migration: a
+    node that cannot move yet stays untouched). Idempotent: progress comes from the node's
+    annotations. A drain whose evictions were refused is retried after
+    :meth:`DrainSettings.retry_after`; one that made progress (fewer pods than the last
+    attempt named) is retried at once."""
+    out: list[Command] = []
     progress = x.facts.progress
-    if progress is None:
-        out.append(Replace(x.class_name, (x.node,), x.demand, reason, Cause.EXPIRY, x.deadline))
-    if not node.unschedulable:
-        out.append(Cordon(x.node, reason, Cause.EXPIRY))
     draining = progress is not None and progress.drain_started is not None
+    if not draining and not early:
+        placed = absorb(x.demand, ready_room)
+        if placed.remaining:
+            return Steps(())  # no room on Ready nodes of the target rules yet
+    if progress is None:
+        out.append(Replace(x.class_name, (x.node,), x.demand, reason, x.cause, x.deadline))
+    if not node.unschedulable:
+        out.append(Cordon(x.node, reason, x.cause))
     if draining and not x.pods and x.facts.pool:
         out.append(
             Delete(
                 pool=x.facts.pool,
                 class_name=x.class_name,
                 reason=f"{reason}; drained",
-                cause=Cause.EXPIRY,
+                cause=x.cause,
                 nodes=(x.node,),
             )
         )
         return Steps(tuple(out))
-    if not draining:
+    if not draining and early:
         placed = absorb(x.demand, ready_room)
         if placed.remaining:
             return Steps(tuple(out))  # the replacement is not Ready yet
@@ -355,7 +382,7 @@ def expiry_steps(
             x.node,
             (),
             f"{reason}; its pods fit on Ready nodes",
-            Cause.EXPIRY,
+            x.cause,
             pods=x.pods,
             grace_period_s=drain.grace_s,
         )

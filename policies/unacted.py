@@ -120,8 +120,17 @@ _SPEC: dict[str, Handling | Unacted] = {
         "ccc uses storage.bootDiskSize or GKE's default; it does not size boot disks"
     ),
     "nodePoolAutoCreation.shieldedInstanceConfig": "pool",
-    "activeMigration": Unacted(
-        _LIFECYCLE + "workloads stay on lower rules' nodes when a higher rule becomes obtainable"
+    "activeMigration.optimizeRulePriority": "walk",
+    "activeMigration.ensureAllDaemonSetPodsRunning": Unacted(
+        "ccc does not replace nodes that cannot fit every DaemonSet pod"
+    ),
+    "activeMigration.configDrift": Unacted("ccc does not replace nodes whose config drifted"),
+    "activeMigration.reconciliationPolicy.maxNodeDisruption": "walk",
+    "activeMigration.reconciliationPolicy.strategy": Unacted(
+        "ccc always creates before it deletes (the strategy applies to config drift only)"
+    ),
+    "activeMigration.reconciliationPolicy.atomicGroupLabels": Unacted(
+        "ccc replaces nodes one by one, not in atomic groups"
     ),
     "autoscalingPolicy.consolidationDelayMinutes": "walk",
     "autoscalingPolicy.consolidationThreshold": Unacted(

@@ -106,7 +106,7 @@ class Metrics:
         )
         self.drain_duration = Histogram(
             "ccc_drain_duration_seconds",
-            "Time from a drain's start to its node being deleted, by cause.",
+            "Time from a drain's start to its node being empty (or gone), by cause.",
             ["cause"],
             buckets=LATENCY_BUCKETS,
             registry=r,

@@ -37,6 +37,8 @@ from policies.commands import (
     describe,
 )
 from policies.decide import Decision
+from policies.lifecycle import evictable
+from policies.migration import BLOCKED_REASONS, MigrationCounts
 from policies.nodes import NodeProgress
 from policies.room import PodRef
 from policies.state import ControllerState, ProviderDone
@@ -44,8 +46,8 @@ from policies.state import ControllerState, ProviderDone
 log = structlog.get_logger("ccc.controller")
 
 _GIVE_UP = (Cause.STOCKOUT, Cause.QUOTA, Cause.REGISTRATION)
-#: GKE's blocked reasons the lifecycle reports (gauge labels)
-_BLOCKED = ("PodDisruptionBudget", "ReplacementUnavailable")
+#: GKE's blocked reasons the lifecycle and migration report (gauge labels)
+_BLOCKED = BLOCKED_REASONS
 
 
 def _ann(nodes: Mapping[str, NodeInfo], name: str) -> Mapping[str, str]:
@@ -60,6 +62,12 @@ class Recorder:
         self.metrics = metrics
         self.notices = notices
         self.status = status
+        #: draining nodes (drain start, cause) until they are seen empty or gone
+        self._draining: dict[str, tuple[datetime, str]] = {}
+        #: draining nodes whose drain duration was observed
+        self._drained: set[str] = set()
+        #: the last ``status.migration`` counts per class (an Event when blocked ones change)
+        self._migration: dict[str, MigrationCounts] = {}
 
     def _ref(self, classes: Mapping[str, ClassEntry], name: str) -> ObjectRef:
         entry = classes.get(name)
@@ -311,12 +319,8 @@ class Recorder:
                     await self._node_event(nodes.get(node), "ReplacingNode", c.reason, now)
             elif isinstance(c, Drain) and L.DRAIN_STARTED_ANNOTATION not in _ann(nodes, c.node):
                 await self._node_event(nodes.get(c.node), "Draining", c.reason, now)
-            elif isinstance(c, Delete) and c.cause is Cause.EXPIRY:
+            elif isinstance(c, Delete) and c.cause in (Cause.EXPIRY, Cause.MIGRATION):
                 for node in c.nodes:
-                    started = NodeProgress.of(nodes[node]) if node in nodes else None
-                    if started is not None and started.drain_started is not None:
-                        took = (now - started.drain_started).total_seconds()
-                        self.metrics.drain_duration.labels(cause=c.cause.value).observe(took)
                     await self._node_event(nodes.get(node), "NodeDrained", c.reason, now)
             elif isinstance(c, Provision) and c.cause in (Cause.PREEMPTION, Cause.EXPIRY):
                 for node, seen in signals.first_seen.items():
@@ -327,17 +331,62 @@ class Recorder:
                         log.info(
                             "replacement.requested", node=node, after_s=took, cause=c.cause.value
                         )
+        self._drain_durations(obs, now)
         counts: dict[tuple[str, str], int] = {}
+        migrating = {n for n in nodes if NodeProgress.of(nodes[n]) is not None}
         for cls, node, why in decision.blocked:
-            counts[(cls, why)] = counts.get((cls, why), 0) + 1
             msg = f"node {node} cannot be replaced now: {why}"
             log.warning("node.replacement_blocked", class_name=cls, node=node, reason=why)
             await self.notices.event(self._ref(obs.classes, cls), "Warning", why, msg, now)
+            if cls not in decision.migration or node not in migrating:
+                counts[(cls, why)] = counts.get((cls, why), 0) + 1
+        for cls, m in decision.migration.items():
+            for why, n in m.blocked.items():
+                counts[(cls, why)] = counts.get((cls, why), 0) + n
+            await self._migration_event(obs, cls, m, now)
         for cls in obs.classes:
             for why in _BLOCKED:
                 self.metrics.nodes_blocked.labels(class_name=cls, reason=why).set(
                     counts.get((cls, why), 0)
                 )
+
+    def _drain_durations(self, obs: Observation, now: datetime) -> None:
+        """``ccc_drain_duration_seconds``: from a drain's start to its node being seen empty
+        (no pods left to evict) or gone, once per node."""
+        listed = {n.name for n in obs.snapshot.nodes}
+        for n in obs.snapshot.nodes:
+            progress = NodeProgress.of(n)
+            if progress is None or progress.drain_started is None or n.name in self._drained:
+                continue
+            if evictable(obs.snapshot.by_node.get(n.name, [])):
+                self._draining[n.name] = (progress.drain_started, progress.cause)
+                continue
+            self._observe_drain(n.name, progress.drain_started, progress.cause, now)
+        for name, (started, cause) in list(self._draining.items()):
+            if name not in listed:
+                self._observe_drain(name, started, cause, now)
+        self._drained &= listed
+
+    def _observe_drain(self, node: str, started: datetime, cause: str, now: datetime) -> None:
+        took = max(0.0, (now - started).total_seconds())
+        self.metrics.drain_duration.labels(cause=cause).observe(took)
+        log.info("node.drained", node=node, cause=cause, took_s=took)
+        self._drained.add(node)
+        self._draining.pop(node, None)
+
+    async def _migration_event(
+        self, obs: Observation, cls: str, m: MigrationCounts, now: datetime
+    ) -> None:
+        """A Warning Event on the class when the nodes its migration is blocked on change."""
+        prev = self._migration.get(cls)
+        self._migration[cls] = m
+        if m.blocked and (prev is None or prev.blocked != m.blocked):
+            why = ", ".join(f"{n} node(s) {r}" for r, n in m.blocked.items())
+            log.info("migration.blocked", class_name=cls, blocked=dict(m.blocked))
+            msg = f"active migration cannot move {why}"
+            await self.notices.event(
+                self._ref(obs.classes, cls), "Warning", "MigrationBlocked", msg, now
+            )
 
     async def _node_event(
         self, node: NodeInfo | None, reason: str, msg: str, now: datetime
@@ -364,7 +413,24 @@ class Recorder:
             )
             body["provisioningRequests"] = requests_to_status(requests)
             body["capacityChecks"] = checks_to_status(state.capacity_checks_of(name))
+            counts = decision.migration.get(name)
+            if counts is not None:
+                body["migration"] = {"optimizeRulePriority": _migration_status(entry, counts, now)}
             try:
                 await self.status.write(name, body)
             except Exception as exc:
                 log.warning("status.write_failed", class_name=name, error=str(exc)[:300])
+
+
+def _migration_status(
+    entry: ClassEntry, counts: MigrationCounts, now: datetime
+) -> dict[str, object]:
+    """``status.migration.optimizeRulePriority``; ``measuredAt`` moves only when the counts
+    change (an unchanged status is not written again)."""
+    body = counts.to_status(now)
+    prev = ((entry.raw.get("status") or {}).get("migration") or {}).get("optimizeRulePriority")
+    if isinstance(prev, dict) and {k: v for k, v in prev.items() if k != "measuredAt"} == {
+        k: v for k, v in body.items() if k != "measuredAt"
+    }:
+        body["measuredAt"] = prev.get("measuredAt", body["measuredAt"])
+    return body

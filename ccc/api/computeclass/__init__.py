@@ -65,9 +65,12 @@ from ccc.api.computeclass.spec import (
     PriorityDefaults,
 )
 from ccc.api.computeclass.status import (
+    BlockedNodesInfo,
     ComputeClassStatus,
+    MigrationStatus,
     PriorityStatus,
     ResourceInfo,
+    RulePriorityMigrationStatus,
     ScalingEventsHistory,
     UnavailableOffering,
 )
@@ -85,6 +88,7 @@ __all__ = [
     "ApiModel",
     "Autopilot",
     "AutoscalingPolicy",
+    "BlockedNodesInfo",
     "Buffer",
     "ComputeClass",
     "ComputeClassSpec",
@@ -100,6 +104,7 @@ __all__ = [
     "LinuxNodeConfig",
     "Location",
     "ManagedFieldsEntry",
+    "MigrationStatus",
     "MinimumCapacity",
     "NetworkConfig",
     "NodePoolAutoCreation",
@@ -117,6 +122,7 @@ __all__ = [
     "ReservationSubBlock",
     "Reservations",
     "ResourceInfo",
+    "RulePriorityMigrationStatus",
     "ScalingEventsHistory",
     "SecondaryBootDisk",
     "SpecificReservation",

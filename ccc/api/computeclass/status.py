@@ -137,6 +137,53 @@ class CapacityCheck(ApiModel):
     )
 
 
+class BlockedNodesInfo(ApiModel):
+    """Nodes that cannot migrate now, for one reason."""
+
+    reason: str = Field(
+        max_length=64,
+        description=(
+            "GKE's reason: PodDisruptionBudget, ReplacementUnavailable, MaxNodeDisruptionReached"
+            " or RecentMigrationFailure."
+        ),
+    )
+    count: int = Field(ge=0, description="Nodes blocked for this reason.")
+
+
+class RulePriorityMigrationStatus(ApiModel):
+    """``activeMigration.optimizeRulePriority`` progress: every node of the class is counted
+    once, as current, migrating or blocked."""
+
+    current_nodes: int = Field(
+        ge=0,
+        description=(
+            "Nodes not subject to migration: on their best priority group, with nothing to move,"
+            " or being replaced because of a preemption or flex-start expiry."
+        ),
+    )
+    migrating_nodes: int = Field(
+        ge=0, description="Lower-rule nodes moving to a higher rule now (replacement, drain)."
+    )
+    blocked_nodes: list[BlockedNodesInfo] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra=ListType.ATOMIC,
+        description="Lower-rule nodes that cannot move now, counted by reason.",
+    )
+    measured_at: datetime | None = Field(
+        strict=False, default=None, description="When the counts were taken."
+    )
+
+
+class MigrationStatus(ApiModel):
+    """Active migration of the class's nodes (GKE's ``status.migration``; its ``configDrift``
+    section is not produced by ccc)."""
+
+    optimize_rule_priority: RulePriorityMigrationStatus | None = Field(
+        None, description="Moves of lower-rule nodes to higher rules (ccc extension)."
+    )
+
+
 class ComputeClassStatus(ApiModel):
     """Observed state of the class, written by the controller."""
 
@@ -151,6 +198,13 @@ class ComputeClassStatus(ApiModel):
         max_length=1001,
         json_schema_extra=ListType.ATOMIC,
         description="State of each rule.",
+    )
+    migration: MigrationStatus | None = Field(
+        None,
+        description=(
+            "Active migration (activeMigration.optimizeRulePriority): current, migrating and"
+            " blocked nodes."
+        ),
     )
     observed_generation: int | None = Field(
         None, ge=0, description="metadata.generation the status was computed from."

@@ -1,0 +1,249 @@
+"""Active migration (``activeMigration.optimizeRulePriority``) as values. Pure.
+
+Nodes of a lower rule move to a strictly higher rule when it is obtainable again, create
+before delete, within the class's disruption budget. GKE's rules encoded here
+(/work/shared/reference/gke-computeclass.md §2.5, §3.5; lifecycle-and-serving.md A2, A4):
+
+* only classes with ``optimizeRulePriority: true`` migrate; a move must reach a *strictly*
+  higher priority group (``priorityScore`` tiers form groups; without scores every rule is its
+  own group), never a lower or equal one;
+* the replacement is provisioned first; the old node is cordoned and drained only once its
+  pods fit on Ready nodes of higher groups, and deleted once empty (PDBs respected: drains
+  use the Eviction API);
+* at most ``reconciliationPolicy.maxNodeDisruption`` nodes of a class (default 1) are
+  disrupted at once, counting nodes already being replaced or drained for any cause;
+* a failed migration backs off 5 minutes, and no move goes toward an offering the
+  obtainability memory marks unavailable (a stockout or a preemption within its backoff).
+
+ccc chooses which nodes go first deterministically (GKE picks a node group at random): the
+lowest-priority nodes first, then those with the fewest pods to move, then by name
+(docs/design/025-active-migration.md).
+
+Status: every node of a migrating class is counted exactly once as current, migrating or
+blocked (``status.migration``), with GKE's blocked reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo, PodInfo
+from ccc.api.computeclass import ComputeClass
+from policies.commands import Cause
+from policies.inflight import NodeSlot
+from policies.lifecycle import Leaving, evictable
+from policies.nodes import NodeFacts
+
+#: Back-off after a failed migration (GKE's high-priority-migration plugin: 5 minutes).
+MIGRATION_BACKOFF = timedelta(minutes=5)
+
+# GKE's blocked reasons (lifecycle-and-serving.md A4).
+PDB = "PodDisruptionBudget"
+UNAVAILABLE = "ReplacementUnavailable"
+BUDGET = "MaxNodeDisruptionReached"
+RECENT_FAILURE = "RecentMigrationFailure"
+#: every reason a migration can be blocked for, in the order status lists them
+BLOCKED_REASONS = (PDB, UNAVAILABLE, BUDGET, RECENT_FAILURE)
+
+
+def enabled(cc: ComputeClass | None) -> bool:
+    """``spec.activeMigration.optimizeRulePriority``."""
+    am = cc.spec.active_migration if cc is not None else None
+    return am is not None and am.optimize_rule_priority
+
+
+def rule_group(cc: ComputeClass, rule: int | None) -> int | None:
+    """The priority group of ``rule`` (smaller is preferred): minus its ``priorityScore`` when
+    the class scores its rules, else the rule index. ``None`` when the rule is unknown."""
+    rules = cc.spec.priorities
+    if rule is None or not 0 <= rule < len(rules):
+        return None
+    if any(r.priority_score is not None for r in rules):
+        return -(rules[rule].priority_score or 0)
+    return rule
+
+
+def higher_rules(cc: ComputeClass, rule: int) -> frozenset[int]:
+    """Rules in a strictly higher priority group than ``rule``'s."""
+    group = rule_group(cc, rule)
+    if group is None:
+        return frozenset()
+    return frozenset(
+        i
+        for i in range(len(cc.spec.priorities))
+        if (g := rule_group(cc, i)) is not None and g < group
+    )
+
+
+def hold_key(class_name: str, rule: int) -> str:
+    """The hold that backs off migrations of ``class_name`` toward ``rule`` after a failure
+    (kept with the pools' holds; no pool name contains ``/``)."""
+    return f"migration/{class_name}/{rule}"
+
+
+def slot_rule(slot: NodeSlot) -> int | None:
+    """The rule a node (or expected node) was made for, from its labels."""
+    try:
+        return int(slot.labels[L.RULE_INDEX_LABEL])
+    except (KeyError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A node of a lower rule that should move, and where its pods may go.
+
+    Attributes:
+        targets: the strictly higher rules the pods may move to, less those backing off.
+        backed_off: higher rules skipped because a migration toward them failed recently.
+        in_progress: the node already carries migration progress (annotations).
+    """
+
+    leaving: Leaving
+    rule: int
+    targets: frozenset[int]
+    backed_off: frozenset[int]
+    in_progress: bool
+
+
+@dataclass(slots=True)
+class Selection:
+    """Migration candidates of every class, and the status partition.
+
+    Attributes:
+        candidates: nodes already migrating, then lower-rule nodes that may move, in the
+            order they are considered (lowest priority first, fewest pods, name).
+        used: per class, nodes already being replaced or drained (any cause): the budget
+            they take.
+        moving: the candidates admitted this pass (set by the decide step).
+        blocked: node -> (class, GKE's reason) for lower-rule nodes that cannot move now.
+        current: per class, nodes not subject to migration (on their best group, without a
+            known rule, with nothing to move, or handled by preemption or expiry).
+    """
+
+    candidates: list[Candidate] = field(default_factory=list)
+    used: dict[str, int] = field(default_factory=dict)
+    moving: list[Candidate] = field(default_factory=list)
+    blocked: dict[str, tuple[str, str]] = field(default_factory=dict)
+    current: dict[str, int] = field(default_factory=dict)
+
+    def moving_nodes(self) -> frozenset[str]:
+        return frozenset(c.leaving.node for c in self.moving)
+
+    def counts(self, class_name: str) -> MigrationCounts:
+        """The status partition of ``class_name``: current, migrating (admitted and not
+        blocked), blocked by reason."""
+        reasons: dict[str, int] = {}
+        for cls, why in self.blocked.values():
+            if cls == class_name:
+                reasons[why] = reasons.get(why, 0) + 1
+        migrating = sum(
+            1
+            for c in self.moving
+            if c.leaving.class_name == class_name and c.leaving.node not in self.blocked
+        )
+        return MigrationCounts(
+            current=self.current.get(class_name, 0),
+            migrating=migrating,
+            blocked={r: reasons[r] for r in sorted(reasons, key=_reason_order)},
+        )
+
+
+def _reason_order(reason: str) -> tuple[int, str]:
+    known = BLOCKED_REASONS.index(reason) if reason in BLOCKED_REASONS else len(BLOCKED_REASONS)
+    return (known, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationCounts:
+    """``status.migration`` of one class: every node of the class counted once."""
+
+    current: int
+    migrating: int
+    blocked: Mapping[str, int]
+
+    def to_status(self, now: datetime) -> dict[str, object]:
+        """The ``status.migration`` body (GKE's field names)."""
+        return {
+            "currentNodes": self.current,
+            "migratingNodes": self.migrating,
+            "blockedNodes": [{"reason": r, "count": n} for r, n in self.blocked.items()],
+            "measuredAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def select_candidates(
+    nodes: Sequence[NodeInfo],
+    by_node: Mapping[str, Sequence[PodInfo]],
+    facts: Mapping[str, NodeFacts],
+    classes: Mapping[str, ComputeClass],
+    leaving: Sequence[Leaving],
+    holds: Mapping[str, datetime],
+    now: datetime,
+) -> Selection:
+    """The nodes that may migrate, in order (module docstring); budgets are applied by the
+    decide step, which knows which candidates can get a replacement.
+
+    ``holds`` are the active holds (:func:`hold_key` entries are migration back-offs). A
+    candidate whose only higher rules are backing off is blocked with
+    ``RecentMigrationFailure``."""
+    out = Selection()
+    gone = {x.node for x in leaving}
+    new: list[Candidate] = []
+    for n in sorted(nodes, key=lambda n: n.name):
+        f = facts.get(n.name)
+        cc = classes.get(f.class_name) if f is not None and f.class_name else None
+        if f is None or f.class_name is None or cc is None or not enabled(cc):
+            continue
+        cls = f.class_name
+        migrating = f.progress is not None and f.progress.cause == Cause.MIGRATION.value
+        if f.progress is not None or n.name in gone:
+            out.used[cls] = out.used.get(cls, 0) + 1
+        if n.name in gone or (f.progress is not None and not migrating):
+            out.current[cls] = out.current.get(cls, 0) + 1  # preemption's or expiry's
+            continue
+        pods = evictable(by_node.get(n.name, []))
+        higher = higher_rules(cc, f.rule) if f.rule is not None else frozenset()
+        if not migrating and (not higher or not pods or n.deletion_timestamp is not None):
+            out.current[cls] = out.current.get(cls, 0) + 1
+            continue
+        rule = f.rule if f.rule is not None else -1
+        backed = frozenset(r for r in higher if holds.get(hold_key(cls, r), now) > now)
+        x = Leaving(
+            node=n.name,
+            class_name=cls,
+            cause=Cause.MIGRATION,
+            signal=None,
+            deadline=None,
+            demand=tuple(p.request() for p in pods if p.compute_class == cls),
+            pods=tuple((p.namespace, p.name) for p in pods),
+            facts=f,
+        )
+        c = Candidate(x, rule, higher - backed, backed, migrating)
+        if migrating:
+            out.candidates.append(c)
+        elif not c.targets:
+            out.blocked[n.name] = (cls, RECENT_FAILURE)
+        else:
+            new.append(c)
+
+    def order(c: Candidate) -> tuple[int, int, str]:
+        group = rule_group(classes[c.leaving.class_name], c.rule)
+        return (-(group or 0), len(c.leaving.pods), c.leaving.node)
+
+    out.candidates.extend(sorted(new, key=order))
+    return out
+
+
+def higher_room(slots: Sequence[NodeSlot], c: Candidate) -> list[NodeSlot]:
+    """The slots of ``c``'s class on nodes of its target rules (room its pods may move to)."""
+    cls = c.leaving.class_name
+    return [
+        s
+        for s in slots
+        if slot_rule(s) in c.targets
+        and cls in (s.labels.get(L.CLASS_LABEL), s.labels.get(L.GKE_CLASS_LABEL))
+    ]
