@@ -174,3 +174,27 @@ async def test_the_loop_runs_to_the_end_and_calls_the_hook_after_each_instant() 
     await loop.stop()
     assert loop.clock.now() == end
     assert seen == sorted(seen) and seen[-1] == end.timestamp()
+
+
+def test_a_move_back_to_spot_is_counted_as_a_migration() -> None:
+    """Spot is out for the first 30 minutes, so the 2 pods land on on-demand (rule 1); with
+    ``optimizeRulePriority`` they move back to spot once it returns, one node at a time, and
+    ``summary.migrations`` counts the two moved nodes."""
+    scenario = """
+events:
+- at: 0
+  stockout: {machineType: a3-highgpu-1g, zone: us-central1-a, capacityType: spot, for: 30m}
+"""
+    cls = gpu_class(
+        zones=[ZONE_A],
+        machine_type=MACHINE,
+        extra_rules=[{"machineType": MACHINE, "location": {"zones": [ZONE_A]}}],
+        activeMigration={"optimizeRulePriority": True},
+    )
+    result = simulate(spec(scenario, classes=[cls]))
+    assert result.summary.migrations == 2
+    assert [d.cause for d in result.decisions if d.command.startswith("replace")] == [
+        "migration",
+        "migration",
+    ]
+    assert result.timeline[-1].nodes == {"a3-highgpu-1g/us-central1-a/spot": 2}
