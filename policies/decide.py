@@ -15,6 +15,9 @@ decides. One pass, in order:
    are no room) are walked (:mod:`policies.walk`) with the memory as just updated, so a
    stockout falls back to the next offering in the same pass that learns of it. One request per
    node pool at a time; a pool held by a wait gets none.
+   **Migrate** (:mod:`policies.migration`): lower-rule nodes of classes with
+   ``optimizeRulePriority`` get replacements walked over strictly higher rules only, within
+   the class's budget, after the pending pods took their room.
 4. **Disrupt** (:mod:`policies.disruption`): preemption, expiry, migration, consolidation, in
    that order, through one arbiter.
 5. **Wake** at the earliest :class:`~policies.commands.WaitUntil`.
@@ -25,15 +28,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from dataclasses import replace as evolve
 from datetime import datetime, timedelta
 
 from ccc.api.catalog import Catalog
 from ccc.api.values import CapacityType, NodePool, NodePoolStatus
 from ccc.api.workload import PodRequest, group_by_template
 from policies.commands import Cause, Command, Delete, Provision, WaitUntil, next_wake
-from policies.disruption import DisruptionContext, Rejected, budget, disrupt
-from policies.inflight import NodeSlot, absorb
+from policies.disruption import DisruptionContext, Rejected, disrupt
+from policies.inflight import absorb
 from policies.lifecycle import (
     leaving_nodes,
     preemption_marks,
@@ -42,13 +44,10 @@ from policies.lifecycle import (
 )
 from policies.migration import (
     BUDGET,
-    MIGRATION_BACKOFF,
-    UNAVAILABLE,
-    Candidate,
     MigrationCounts,
-    Selection,
-    higher_room,
-    hold_key,
+    MigrationInputs,
+    admit,
+    migration_backoffs,
     select_candidates,
 )
 from policies.migration import enabled as migration_enabled
@@ -159,7 +158,7 @@ def decide(
     judged.commands.extend(marks)
     gone = frozenset(x.node for x in leaving)
     replacing = replacement_groups(leaving, snapshot)
-    backoffs = migration_backoffs(state, judged, now)
+    backoffs = migration_backoffs(state, judged.commands, now)
     holds = {**state.holds, **{w.hold: w.at for w in backoffs if w.hold is not None}}
     selection = select_candidates(
         snapshot.nodes,
@@ -170,7 +169,7 @@ def decide(
         holds,
         now,
     )
-    gone |= {c.leaving.node for c in selection.moving if c.in_progress}
+    gone |= {c.leaving.node for c in selection.candidates if c.in_progress}
     slots = node_slots(
         snapshot.nodes,
         snapshot.by_node,
@@ -189,8 +188,21 @@ def decide(
     commands = list(judged.commands)
     commands.extend(backoffs)
     commands.extend(_provision(snapshot, state, settings, plans, compiled, judged, replacing))
-    moving = _migrate(
-        snapshot, state, catalog, settings, compiled, pools, slots, judged, selection, commands
+    moving = admit(
+        selection,
+        MigrationInputs(
+            snapshot=snapshot,
+            catalog=catalog,
+            compiled=compiled,
+            pools=pools,
+            slots=slots,
+            memory=lambda cls: judged.memory.get(cls) or state.memory_of(cls),
+            max_viable=settings.max_viable,
+            provision=lambda plans, why: _provision(
+                snapshot, state, settings, plans, compiled, judged, why
+            ),
+        ),
+        commands,
     )
     ready_room = node_slots(
         [n for n in snapshot.nodes if n.ready], snapshot.by_node, (), catalog, now=now, leaving=gone
@@ -437,95 +449,3 @@ def _provision_part(
             after=after,
         )
     ]
-
-
-def migration_backoffs(state: ControllerState, judged: Judged, now: datetime) -> list[WaitUntil]:
-    """A 5-minute hold per class and target rule whose migration failed: a provider call of a
-    migration's replacement that failed, or its nodes given up on."""
-    failed: list[Provision] = [
-        f.command
-        for f in state.failures
-        if isinstance(f.command, Provision) and f.command.cause is Cause.MIGRATION
-    ]
-    for c in judged.commands:
-        r = state.requests.get(c.pool) if isinstance(c, Delete) else None
-        if r is not None and r.cause is Cause.MIGRATION and r.command is not None:
-            failed.append(r.command)
-    out: dict[str, WaitUntil] = {}
-    for p in failed:
-        key = hold_key(p.class_name, p.attempt.rule)
-        out[key] = WaitUntil(
-            at=now + MIGRATION_BACKOFF,
-            what=f"migrations of ComputeClass {p.class_name} toward rule {p.attempt.rule}",
-            reason=f"a migration failed ({p.reason}); RecentMigrationFailure backs off 5 minutes",
-            cause=Cause.MIGRATION,
-            class_name=p.class_name,
-            hold=key,
-        )
-    return list(out.values())
-
-
-def _migrate(
-    snapshot: ClusterSnapshot,
-    state: ControllerState,
-    catalog: Catalog,
-    settings: Settings,
-    compiled: Mapping[str, CompiledClass],
-    pools: Sequence[NodePool],
-    slots: Sequence[NodeSlot],
-    judged: Judged,
-    selection: Selection,
-    commands: list[Command],
-) -> list[Candidate]:
-    """Admit migration candidates and provision their replacements on strictly higher rules
-    (appended to ``commands``). Nodes already migrating continue; a new candidate is admitted
-    when its pods fit on room of its target rules (existing or expected) or the walk over its
-    target rules alone finds an obtainable offering, and the class's budget allows; otherwise
-    it is blocked (``ReplacementUnavailable``, ``MaxNodeDisruptionReached``)."""
-    taken = {c.pool for c in commands if isinstance(c, Provision)}
-    used = dict(selection.used)
-    admitted: list[Candidate] = []
-    for c in selection.candidates:
-        cls = c.leaving.class_name
-        cc = snapshot.classes[cls]
-        if not c.in_progress and used.get(cls, 0) >= budget(cc):
-            selection.blocked[c.leaving.node] = (cls, BUDGET)
-            continue
-        draining = c.leaving.facts.progress is not None and (
-            c.leaving.facts.progress.drain_started is not None
-        )
-        remaining = (
-            ()
-            if draining
-            else absorb(group_by_template(c.leaving.demand), higher_room(slots, c)).remaining
-        )
-        out: list[Command] = []
-        if remaining and cls in compiled:
-            tiers = tuple(t for t in compiled[cls].tiers if t.rule_index in c.targets)
-            restricted = evolve(compiled[cls], tiers=tiers)
-            ctx = WalkContext(
-                catalog=catalog,
-                now=snapshot.now,
-                memory=judged.memory.get(cls) or state.memory_of(cls),
-                node_pools=pools,
-                reservations=snapshot.reservations,
-            )
-            plan = plan_class(cc, restricted, list(remaining), ctx, max_viable=settings.max_viable)
-            if any(g.chosen is None for g in plan.groups) and not c.in_progress:
-                selection.blocked[c.leaving.node] = (cls, UNAVAILABLE)
-                out = _provision(snapshot, state, settings, {cls: plan}, compiled, judged)
-                commands.extend(w for w in out if isinstance(w, WaitUntil))
-                continue
-            why = {g.key: Cause.MIGRATION for g in plan.groups}
-            out = _provision(snapshot, state, settings, {cls: plan}, compiled, judged, why)
-        for cmd in out:
-            if isinstance(cmd, Provision):
-                if cmd.pool in taken:
-                    continue
-                taken.add(cmd.pool)
-            commands.append(cmd)
-        if not c.in_progress:
-            used[cls] = used.get(cls, 0) + 1
-        admitted.append(c)
-    selection.moving = admitted
-    return admitted

@@ -43,7 +43,7 @@ from policies.lifecycle import (
     preemption_steps,
     replace_steps,
 )
-from policies.migration import Candidate, higher_room
+from policies.migration import Candidate, budget, higher_room
 from policies.nodes import NodeFacts
 from policies.room import node_usage
 from policies.settings import Settings
@@ -328,15 +328,6 @@ def consolidation_delay(cc: ComputeClass, settings: Settings) -> timedelta:
 
 #: The fixed order of the methods.
 METHODS: tuple[Method, ...] = (preemption, expiry, migration, consolidation)
-
-
-def budget(cc: ComputeClass | None) -> int:
-    """Nodes of the class that may be disrupted at once by budgeted methods."""
-    migration_spec = cc.spec.active_migration if cc is not None else None
-    policy = migration_spec.reconciliation_policy if migration_spec is not None else None
-    if policy is not None and policy.max_node_disruption:
-        return policy.max_node_disruption
-    return 1
 
 
 def protected_pools(ctx: DisruptionContext) -> frozenset[str]:

@@ -25,17 +25,26 @@ blocked (``status.migration``), with GKE's blocked reasons.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ccc.api import labels as L
+from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
-from policies.commands import Cause
-from policies.inflight import NodeSlot
+from ccc.api.values import NodePool
+from ccc.api.workload import group_by_template
+from policies.commands import Cause, Command, Delete, Provision, WaitUntil
+from policies.inflight import NodeSlot, absorb
 from policies.lifecycle import Leaving, evictable
 from policies.nodes import NodeFacts
+from policies.obtainability import ObtainabilityMemory
+from policies.plan import Plan
+from policies.snapshot import ClusterSnapshot
+from policies.state import ControllerState
+from policies.tiers import CompiledClass
+from policies.walk import WalkContext, plan_class
 
 #: Back-off after a failed migration (GKE's high-priority-migration plugin: 5 minutes).
 MIGRATION_BACKOFF = timedelta(minutes=5)
@@ -53,6 +62,15 @@ def enabled(cc: ComputeClass | None) -> bool:
     """``spec.activeMigration.optimizeRulePriority``."""
     am = cc.spec.active_migration if cc is not None else None
     return am is not None and am.optimize_rule_priority
+
+
+def budget(cc: ComputeClass | None) -> int:
+    """Nodes of the class that may be disrupted at once by budgeted methods."""
+    migration_spec = cc.spec.active_migration if cc is not None else None
+    policy = migration_spec.reconciliation_policy if migration_spec is not None else None
+    if policy is not None and policy.max_node_disruption:
+        return policy.max_node_disruption
+    return 1
 
 
 def rule_group(cc: ComputeClass, rule: int | None) -> int | None:
@@ -247,3 +265,119 @@ def higher_room(slots: Sequence[NodeSlot], c: Candidate) -> list[NodeSlot]:
         if slot_rule(s) in c.targets
         and cls in (s.labels.get(L.CLASS_LABEL), s.labels.get(L.GKE_CLASS_LABEL))
     ]
+
+
+def migration_backoffs(
+    state: ControllerState, judged: Sequence[Command], now: datetime
+) -> list[WaitUntil]:
+    """A 5-minute hold per class and target rule whose migration failed: a provider call of a
+    migration's replacement that failed, or its nodes given up on (a ``Delete`` among the
+    ``judged`` commands of a pool a migration asked for)."""
+    failed: list[Provision] = [
+        f.command
+        for f in state.failures
+        if isinstance(f.command, Provision) and f.command.cause is Cause.MIGRATION
+    ]
+    for c in judged:
+        r = state.requests.get(c.pool) if isinstance(c, Delete) else None
+        if r is not None and r.cause is Cause.MIGRATION and r.command is not None:
+            failed.append(r.command)
+    out: dict[str, WaitUntil] = {}
+    for p in failed:
+        key = hold_key(p.class_name, p.attempt.rule)
+        out[key] = WaitUntil(
+            at=now + MIGRATION_BACKOFF,
+            what=f"migrations of ComputeClass {p.class_name} toward rule {p.attempt.rule}",
+            reason=f"a migration failed ({p.reason}); RecentMigrationFailure backs off 5 minutes",
+            cause=Cause.MIGRATION,
+            class_name=p.class_name,
+            hold=key,
+        )
+    return list(out.values())
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationInputs:
+    """What :func:`admit` reads from the decide step.
+
+    Attributes:
+        slots: free room on the classes' nodes and expected nodes, after pending and leaving
+            pods took theirs (consumed).
+        memory: the obtainability memory of a class, as updated this pass.
+        provision: the decide step's provisioning of plans (one request per pool, holds,
+            waits), with the cause per pod group.
+    """
+
+    snapshot: ClusterSnapshot
+    catalog: Catalog
+    compiled: Mapping[str, CompiledClass]
+    pools: Sequence[NodePool]
+    slots: Sequence[NodeSlot]
+    memory: Callable[[str], ObtainabilityMemory]
+    max_viable: int | None
+    provision: Callable[[Mapping[str, Plan], Mapping[str, Cause] | None], list[Command]]
+
+
+def admit(
+    selection: Selection, inputs: MigrationInputs, commands: list[Command]
+) -> list[Candidate]:
+    """Admit migration candidates and provision their replacements on strictly higher rules
+    (appended to ``commands``). Nodes already migrating continue; a new candidate is admitted
+    when its pods fit on room of its target rules (existing or expected) or the walk over its
+    target rules alone finds an obtainable offering, and the class's budget allows; otherwise
+    it is blocked (``ReplacementUnavailable``, ``MaxNodeDisruptionReached``). Sets
+    ``selection.moving``."""
+    snapshot = inputs.snapshot
+    taken = {c.pool for c in commands if isinstance(c, Provision)}
+    used = dict(selection.used)
+    admitted: list[Candidate] = []
+    unobtainable: set[tuple[str, frozenset[int], tuple[tuple[str, int], ...]]] = set()
+    for c in selection.candidates:
+        cls = c.leaving.class_name
+        cc = snapshot.classes[cls]
+        if not c.in_progress and used.get(cls, 0) >= budget(cc):
+            selection.blocked[c.leaving.node] = (cls, BUDGET)
+            continue
+        progress = c.leaving.facts.progress
+        draining = progress is not None and progress.drain_started is not None
+        remaining = (
+            ()
+            if draining
+            else absorb(group_by_template(c.leaving.demand), higher_room(inputs.slots, c)).remaining
+        )
+        key = (cls, c.targets, tuple(sorted((p.group_id(), p.count) for p in remaining)))
+        out: list[Command] = []
+        if remaining and not c.in_progress and key in unobtainable:
+            selection.blocked[c.leaving.node] = (cls, UNAVAILABLE)
+            continue
+        if remaining and cls in inputs.compiled:
+            full = inputs.compiled[cls]
+            restricted = replace(
+                full, tiers=tuple(t for t in full.tiers if t.rule_index in c.targets)
+            )
+            ctx = WalkContext(
+                catalog=inputs.catalog,
+                now=snapshot.now,
+                memory=inputs.memory(cls),
+                node_pools=inputs.pools,
+                reservations=snapshot.reservations,
+            )
+            plan = plan_class(cc, restricted, list(remaining), ctx, max_viable=inputs.max_viable)
+            if any(g.chosen is None for g in plan.groups) and not c.in_progress:
+                selection.blocked[c.leaving.node] = (cls, UNAVAILABLE)
+                unobtainable.add(key)  # the same pods toward the same rules: walked once
+                out = inputs.provision({cls: plan}, None)
+                commands.extend(w for w in out if isinstance(w, WaitUntil))
+                continue
+            out = inputs.provision({cls: plan}, {g.key: Cause.MIGRATION for g in plan.groups})
+        for cmd in out:
+            if isinstance(cmd, Provision):
+                if cmd.pool in taken:
+                    continue
+                taken.add(cmd.pool)
+            commands.append(cmd)
+        if not c.in_progress:
+            used[cls] = used.get(cls, 0) + 1
+        admitted.append(c)
+    selection.moving = admitted
+    return admitted
