@@ -331,7 +331,15 @@ def admit(
     taken = {c.pool for c in commands if isinstance(c, Provision)}
     used = dict(selection.used)
     admitted: list[Candidate] = []
-    unobtainable: set[tuple[str, frozenset[int], tuple[tuple[str, int], ...]]] = set()
+    unobtainable: set[tuple[str, frozenset[int], frozenset[tuple[object, int]]]] = set()
+    rooms: dict[tuple[str, frozenset[int]], list[NodeSlot]] = {}
+
+    def room_of(c: Candidate) -> list[NodeSlot]:
+        key = (c.leaving.class_name, c.targets)
+        if key not in rooms:  # the slots are shared: their room is consumed as pods take it
+            rooms[key] = higher_room(inputs.slots, c)
+        return rooms[key]
+
     for c in selection.candidates:
         cls = c.leaving.class_name
         cc = snapshot.classes[cls]
@@ -341,11 +349,9 @@ def admit(
         progress = c.leaving.facts.progress
         draining = progress is not None and progress.drain_started is not None
         remaining = (
-            ()
-            if draining
-            else absorb(group_by_template(c.leaving.demand), higher_room(inputs.slots, c)).remaining
+            () if draining else absorb(group_by_template(c.leaving.demand), room_of(c)).remaining
         )
-        key = (cls, c.targets, tuple(sorted((p.group_id(), p.count) for p in remaining)))
+        key = (cls, c.targets, frozenset((p.template_key(), p.count) for p in remaining))
         out: list[Command] = []
         if remaining and not c.in_progress and key in unobtainable:
             selection.blocked[c.leaving.node] = (cls, UNAVAILABLE)

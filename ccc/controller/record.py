@@ -333,7 +333,11 @@ class Recorder:
                         )
         self._drain_durations(obs, now)
         counts: dict[tuple[str, str], int] = {}
-        migrating = {n for n in nodes if NodeProgress.of(nodes[n]) is not None}
+        migrating = {
+            n
+            for n, info in nodes.items()
+            if (p := NodeProgress.of(info)) is not None and p.cause == Cause.MIGRATION.value
+        }
         for cls, node, why in decision.blocked:
             msg = f"node {node} cannot be replaced now: {why}"
             log.warning("node.replacement_blocked", class_name=cls, node=node, reason=why)
