@@ -26,11 +26,6 @@ from ccc.api.computeclass import ComputeClass
 
 Handling = Literal["walk", "pool", "info"]
 
-_LIFECYCLE = (
-    "ccc does not replace nodes before their end or move workloads yet (lifecycle is not "
-    "implemented): "
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Unacted:
@@ -67,10 +62,7 @@ _RULE: dict[str, Handling | Unacted] = {
     "tpu": "walk",
     "reservations": "walk",
     "flexStart.enabled": "walk",
-    "flexStart.nodeRecycling": Unacted(
-        _LIFECYCLE + "flex-start nodes end at their max run duration without a replacement "
-        "requested ahead"
-    ),
+    "flexStart.nodeRecycling": "walk",
     "maxRunDurationSeconds": "pool",
     "capacityCheckWaitTimeSeconds": "walk",
     "maxPodsPerNode": "walk",
