@@ -46,6 +46,7 @@ from ccc.controller.view import ClusterView
 from ccc.controller.waiting import first_of
 from policies.commands import Command, Cordon, Delete, Drain, Replace
 from policies.decide import Decision, decide
+from policies.snapshot import ServingCovers
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
 from providers.base import Provider, SelfRepairing
 from providers.clock import Clock
@@ -117,6 +118,8 @@ class Reconciler:
         self._until: Callable[[], bool] = lambda: False
         self.next_wake: datetime | None = None
         self.passes = 0
+        #: the ServingGroup controller's verdicts for drains, when it runs beside this loop
+        self.serving_covers: Callable[[], ServingCovers] | None = None
 
     # -- triggering ------------------------------------------------------------------------
     def notify(self, *_: object) -> None:
@@ -281,7 +284,8 @@ class Reconciler:
             await self.recorder.outcome_events(
                 done, last.classes if last else {}, last.refs if last else {}
             )
-        obs = self._last = await self.observer.observe(self.state, self.signals.notices())
+        covers = self.serving_covers() if self.serving_covers is not None else None
+        obs = self._last = await self.observer.observe(self.state, self.signals.notices(), covers)
         self.state = reduce(self.state, Observed(obs.snapshot))
         decision = self._decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
