@@ -48,17 +48,16 @@ TOLERATIONS = [
 ]
 
 
-def _classes(tag: str) -> list[dict[str, Any]]:
-    tpu_rule = {
-        "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
-        "flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 600}},
-        "location": {"zones": [TPU_ZONE]},
-    }
-    gpu_rule = {
+def h100_rule(zone: str) -> dict[str, Any]:
+    return {
         "machineType": "a3-highgpu-1g",
         "gpu": {"type": "nvidia-h100-80gb", "count": 1},
-        "location": {"zones": [GPU_ZONE]},
+        "location": {"zones": [zone]},
     }
+
+
+def classes_of(tag: str, **rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ComputeClass ``<key>-<tag>`` of one rule per keyword, creating its node pools."""
     return [
         {
             "apiVersion": L.API_VERSION,
@@ -66,8 +65,17 @@ def _classes(tag: str) -> list[dict[str, Any]]:
             "metadata": {"name": f"{kind}-{tag}"},
             "spec": {"nodePoolAutoCreation": {"enabled": True}, "priorities": [rule]},
         }
-        for kind, rule in (("tpu", tpu_rule), ("gpu", gpu_rule))
+        for kind, rule in rules.items()
     ]
+
+
+def _classes(tag: str) -> list[dict[str, Any]]:
+    tpu_rule = {
+        "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
+        "flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 600}},
+        "location": {"zones": [TPU_ZONE]},
+    }
+    return classes_of(tag, tpu=tpu_rule, gpu=h100_rule(GPU_ZONE))
 
 
 def _deployment(name: str, cls: str, resource: str) -> dict[str, Any]:

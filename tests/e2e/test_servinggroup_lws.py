@@ -28,6 +28,7 @@ from tests.e2e.controller_harness import (
     serving_deployment,
 )
 from tests.e2e.test_servinggroup_controller import _uid
+from tests.e2e.test_servinggroup_expiry import classes_of, h100_rule
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -49,20 +50,7 @@ def _classes(tag: str) -> list[dict[str, Any]]:
         "spot": True,
         "location": {"zones": [TPU_ZONE]},
     }
-    gpu_rule = {
-        "machineType": "a3-highgpu-1g",
-        "gpu": {"type": "nvidia-h100-80gb", "count": 1},
-        "location": {"zones": [GPU_ZONE]},
-    }
-    return [
-        {
-            "apiVersion": L.API_VERSION,
-            "kind": "ComputeClass",
-            "metadata": {"name": f"{kind}-{tag}"},
-            "spec": {"nodePoolAutoCreation": {"enabled": True}, "priorities": [rule]},
-        }
-        for kind, rule in (("slice", slice_rule), ("gpu", gpu_rule))
-    ]
+    return classes_of(tag, slice=slice_rule, gpu=h100_rule(GPU_ZONE))
 
 
 def _lws(cls: str) -> dict[str, Any]:
