@@ -164,7 +164,10 @@ class ServingController:
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
-        """Pass until ``until()`` or cancellation (writes in flight are cancelled)."""
+        """Pass until ``until()`` or cancellation (writes in flight are cancelled). A new run (a
+        new term as leader) forgets the drain verdicts of the last one until its first pass."""
+        self._synced = False
+        self._covers.clear()
         try:
             while not until():
                 try:
