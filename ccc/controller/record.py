@@ -41,13 +41,14 @@ from policies.lifecycle import evictable
 from policies.migration import BLOCKED_REASONS, MigrationCounts
 from policies.nodes import NodeProgress
 from policies.room import PodRef
+from policies.serving_drain import SERVING_GROUP_SURGE
 from policies.state import ControllerState, ProviderDone
 
 log = structlog.get_logger("ccc.controller")
 
 _GIVE_UP = (Cause.STOCKOUT, Cause.QUOTA, Cause.REGISTRATION)
-#: GKE's blocked reasons the lifecycle and migration report (gauge labels)
-_BLOCKED = BLOCKED_REASONS
+#: GKE's blocked reasons the lifecycle and migration report, and ccc's surge wait (gauge labels)
+_BLOCKED = (*BLOCKED_REASONS, SERVING_GROUP_SURGE)
 
 
 def _ann(nodes: Mapping[str, NodeInfo], name: str) -> Mapping[str, str]:
@@ -338,9 +339,14 @@ class Recorder:
             for n, info in nodes.items()
             if (p := NodeProgress.of(info)) is not None and p.cause == Cause.MIGRATION.value
         }
+        waits = {c.what: c.reason for c in decision.commands if isinstance(c, WaitUntil)}
         for cls, node, why in decision.blocked:
             msg = f"node {node} cannot be replaced now: {why}"
-            log.warning("node.replacement_blocked", class_name=cls, node=node, reason=why)
+            if why == SERVING_GROUP_SURGE:
+                msg = waits.get(f"drain of {node}", msg)
+            log.warning(
+                "node.replacement_blocked", class_name=cls, node=node, reason=why, message=msg
+            )
             await self.notices.event(self._ref(obs.classes, cls), "Warning", why, msg, now)
             if cls not in decision.migration or node not in migrating:
                 counts[(cls, why)] = counts.get((cls, why), 0) + 1
