@@ -99,7 +99,8 @@ def retry_pause(c: Provision | Delete, state: ControllerState, settings: Setting
     if not isinstance(c, Delete):
         return settings.error_retry_s
     failed = max(1, state.delete_failures.get(c.pool, 1))
-    return min(settings.error_retry_s * 2 ** min(failed - 1, 20), settings.delete_retry_max_s)
+    pause: float = settings.error_retry_s * 2.0 ** min(failed - 1, 20)
+    return min(pause, settings.delete_retry_max_s)
 
 
 def judge_failures(

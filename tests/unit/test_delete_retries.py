@@ -52,10 +52,7 @@ async def _drained_flex_node() -> tuple[Loop, NodeInfo]:
 
 def _deletes_of(loop: Loop, node: str) -> list[datetime]:
     return [
-        r.at
-        for r in loop.reports
-        for c in r.commands
-        if isinstance(c, Delete) and node in c.nodes
+        r.at for r in loop.reports for c in r.commands if isinstance(c, Delete) and node in c.nodes
     ]
 
 

@@ -26,7 +26,9 @@ from tests.builders import NOW, catalog, make_pods
 CLASS_TAINT = Taint(key=L.CLASS_LABEL, value="gpu", effect="NoSchedule")
 
 
-def _node(*taints: Taint, ready: bool = True, age_s: float = 30, cordoned: bool = False) -> NodeInfo:
+def _node(
+    *taints: Taint, ready: bool = True, age_s: float = 30, cordoned: bool = False
+) -> NodeInfo:
     return NodeInfo(
         name="n-1",
         uid="u-1",
