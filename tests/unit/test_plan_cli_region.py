@@ -103,12 +103,12 @@ def test_the_table_header_names_the_region_and_warnings_precede_the_outcome() ->
         "-n",
         "1",
         "--region",
-        "us-central1",
+        "us-east4",
     )
     assert code == 0
-    assert "cluster: region us-central1 (zones" in out
+    assert "cluster: region us-east4 (zones" in out
     # The plan table ends with its outcome, after the warnings about the class.
-    assert out.index("warning: spec.priorities[1].flexStart.nodeRecycling") < out.index("outcome:")
+    assert out.index("warning: spec.priorities[1].location.zones") < out.index("outcome:")
 
 
 def test_a_published_class_without_auto_creation_plans_no_creation() -> None:

@@ -54,11 +54,6 @@ def test_every_spec_field_is_classified_so_none_can_be_silently_dropped() -> Non
             {},
             "spec.priorities[0].location.zoneTypes",
         ),
-        (
-            {"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}},
-            {},
-            "spec.priorities[0].flexStart.nodeRecycling",
-        ),
         ({"allocationStrategy": "lowest-cost"}, {}, "spec.priorities[0].allocationStrategy"),
         ({"minimumCapacity": {"targetNodeCount": 2}}, {}, "spec.priorities[0].minimumCapacity"),
         ({}, {"activeMigration": {"optimizeRulePriority": True}}, "spec.activeMigration"),
@@ -104,6 +99,8 @@ def test_each_field_ccc_does_not_act_on_is_reported_with_its_path_and_reason(
         ({}, {"autoscalingPolicy": {"consolidationThreshold": 0}}),  # zero asks for nothing
         ({}, {"description": "free text"}),
         ({"maxPodsPerNode": 32, "gpu": dict(H100, driverVersion="latest")}, {}),
+        # flex-start nodes are replaced at deadline - leadTimeSeconds (policies/lifecycle.py)
+        ({"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}}, {}),
     ],
 )
 def test_fields_ccc_acts_on_or_passes_through_are_not_reported(
