@@ -10,6 +10,7 @@ code). The provider's answers are injected with ``SimulatedCloud.fail_next``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ async def test_a_refused_delete_is_retried_after_a_pause_that_doubles_and_then_s
     await loop.until("the old node deleted", lambda: not _listed(loop, old.name), timeout_s=600)
     at = _deletes_of(loop, old.name)
     assert len(at) == 5, at
-    gaps = [(b - a).total_seconds() for a, b in zip(at, at[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(at)]
     # error_retry_s (5 s) doubling: 5, 10, 20, 40 (each at least; a pass may come a bit later)
     for gap, pause in zip(gaps, (5, 10, 20, 40), strict=True):
         assert pause <= gap < pause + 5, gaps
