@@ -16,8 +16,7 @@ decides. One pass, in order:
    stockout falls back to the next offering in the same pass that learns of it. One request per
    node pool at a time; a pool held by a wait gets none.
 4. **Disrupt** (:mod:`policies.disruption`): preemption, expiry, migration, consolidation, in
-   that order, through one arbiter. No Delete is issued for a pool paused after a failed
-   call: a delete the provider refuses is retried after a growing pause, not every pass.
+   that order, through one arbiter.
 5. **Wake** at the earliest :class:`~policies.commands.WaitUntil`.
 """
 
@@ -276,7 +275,9 @@ def provisioning_message(attempt: Attempt, after: Sequence[str]) -> str:
 
 def held_pools(state: ControllerState, judged: Judged, now: datetime) -> dict[str, datetime]:
     """Pools that get no provider request before the given time: the state's active holds and
-    those judged this pass (a failed call's pause)."""
+    those judged this pass (a failed call's pause). Neither a Provision nor a disruption's
+    Delete is issued for them, so a delete the provider refuses is retried after a growing
+    pause (:func:`policies.outcomes.retry_pause`), not on every pass."""
     holds = {k: t for k, t in state.holds.items() if t > now}
     for c in judged.commands:
         if isinstance(c, WaitUntil) and c.hold is not None:
