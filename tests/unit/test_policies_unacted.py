@@ -96,6 +96,8 @@ def test_each_field_ccc_does_not_act_on_is_reported_with_its_path_and_reason(
         ({"minCpuPlatform": "Intel Sapphire Rapids"}, {}),
         ({}, {"nodePoolConfig": {"imageType": "cos_containerd"}}),
         ({}, {"activeMigration": {"optimizeRulePriority": False}}),  # a switch left off
+        # replaced before its end by node lifecycle (gke-computeclass.md §4, nodeRecycling)
+        ({"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}}, {}),
         ({}, {"autoscalingPolicy": {"consolidationThreshold": 0}}),  # zero asks for nothing
         ({}, {"description": "free text"}),
         ({"maxPodsPerNode": 32, "gpu": dict(H100, driverVersion="latest")}, {}),
