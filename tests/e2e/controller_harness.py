@@ -52,8 +52,8 @@ async def install_crd(api: client.ApiClient) -> None:
     await eventually("CRD established", established, timeout_s=30)
 
 
-#: ComputeClasses and kwok cloud namespaces made through this module during the running test:
-#: removed after it (tests/e2e/conftest.py), so a later controller on the shared plane never
+#: ComputeClasses and kwok cloud namespaces made through this module by the running test module:
+#: removed after its module (tests/e2e/conftest.py), so a later controller on the shared plane never
 #: acts on nodes of a class whose cloud it cannot reach.
 CREATED_CLASSES: list[str] = []
 KWOK_CLOUDS: list[str] = []
@@ -269,7 +269,7 @@ def serving_deployment(
 
 
 async def create_class(api: client.ApiClient, body: dict[str, Any]) -> None:
-    """Create the class; it is deleted after the test (:func:`remove_leftovers`)."""
+    """Create the class; it is deleted after its test module (:func:`remove_leftovers`)."""
     co = client.CustomObjectsApi(api)
     await co.create_cluster_custom_object(L.GROUP, L.VERSION, "computeclasses", body)
     CREATED_CLASSES.append(str(body["metadata"]["name"]))
