@@ -20,7 +20,7 @@ from ccc.simulate.run import SimulationSpec, simulate
 from ccc.simulate.scenario import parse_scenario
 from ccc.simulate.serving import ServingDemandError, ServingGroupDemand, serving_demand
 from providers.clock import VIRTUAL_EPOCH
-from tests.support.memserving import NS, gpu_class, group, template, tpu_class
+from tests.support.memserving import gpu_class, group, template, tpu_class
 
 CATALOG = load_builtin_catalog()
 EXAMPLE = Path(__file__).parents[2] / "examples" / "serving" / "llama-3.1-8b"
@@ -83,7 +83,7 @@ def test_lost_tpu_replicas_shift_to_the_gpu_variant_and_move_back_when_tpus_retu
     during = [c for t, c in by_time if 3600 + 240 < t < 3 * 3600]
     assert during and all(c["llama/h100"] == 26 and c["llama/v6e"] == 16 for c in during)
     assert by_time[-1][1] == {"llama/v6e": 16.0, "llama/h100": 0.0}
-    assert [(at_s(p.t), p.demand) for p in timeline if p.demand != 32][0][1] == 16
+    assert next(p.demand for p in timeline if p.demand != 32) == 16
     # Below target: the first boot, then from the preemption until the H100s are Ready.
     assert 240 + 240 <= s.seconds_below_target <= 240 + 240 + 10
     assert s.preemptions == 2 and s.shifts >= 2
@@ -140,7 +140,7 @@ def test_the_cli_simulates_the_example_group_and_reports_capacity_per_variant(
     doc = yaml.safe_load(result.stdout)
     group_doc = yaml.safe_load((EXAMPLE / "servinggroup.yaml").read_text())
     assert group_doc["spec"]["capacity"] == 40
-    assert [p["demand"] for p in doc["timeline"]][0] == 40
+    assert doc["timeline"][0]["demand"] == 40
     assert doc["timeline"][-1]["demand"] == 80
     assert set(doc["timeline"][-1]["capacity"]) == {"llama-3-1-8b/v6e", "llama-3-1-8b/h100"}
     # 40 + 8 spare = 48 requests/s = 6 TPU replicas of 8, then 80 + 8 = 88 = 11.
