@@ -95,12 +95,20 @@ def test_lost_tpu_replicas_shift_to_the_gpu_variant_and_move_back_when_tpus_retu
 
 def test_a_controller_restart_restarts_the_serving_controller_which_reads_back_its_status() -> None:
     """A restart right after the shift: the new ServingGroup controller reads the split's
-    memory from the group's status and neither undoes the shift nor shifts again."""
+    memory from the group's status, keeps the shift (the same Ready capacity throughout) and
+    goes on deciding."""
     plain = run(LOSE_HALF_THE_TPUS, hours=2)
     restarted = run(LOSE_HALF_THE_TPUS + "- at: 1h10m\n  restartController: {}\n", hours=2)
     assert restarted.summary.served_fraction == pytest.approx(plain.summary.served_fraction)
-    assert restarted.summary.shifts == plain.summary.shifts
-    assert [p.capacity for p in restarted.timeline] == [p.capacity for p in plain.timeline]
+    assert [(p.served, p.capacity) for p in restarted.timeline] == [
+        (p.served, p.capacity) for p in plain.timeline
+    ]
+    after = [
+        d
+        for d in restarted.decisions
+        if at_s(d.t) > 4200 and d.command.startswith("scale Deployment")
+    ]
+    assert after, "the ServingGroup controller did not run after the restart"
 
 
 def test_a_variant_on_a_workload_that_is_not_given_or_not_a_deployment_is_refused() -> None:
@@ -161,3 +169,26 @@ def test_the_cli_names_the_variant_whose_deployment_is_missing(tmp_path: Path) -
     assert result.exit_code == 1
     assert "spec.variants[v6e].targetRef: no Deployment 'vllm-llama-8b-v6e'" in result.stderr
     assert "add its manifest to the --serving-group file" in result.stderr
+
+
+def test_the_share_moves_back_when_the_class_backoff_ends_with_nothing_else_changing() -> None:
+    """After the shift nothing in the cluster changes (the H100 replicas are Ready, the TPU
+    stockout ends at 1 h 20 m). The ServingGroup controller wakes when the TPU class's backoff
+    ends (not at the next resync, which in a simulation is a day away, as every wait is on the
+    clock), moves the share back after its 300 s stabilization, and the H100s go."""
+    scenario = """
+events:
+- at: 1h
+  preempt: {machineType: ct6e-standard-1t, zone: us-central1-b, nodes: 2}
+- at: 1h
+  stockout: {machineType: ct6e-standard-1t, zone: us-central1-b, capacityType: spot, for: 20m}
+"""
+    result = run(scenario, hours=3)
+    last = result.timeline[-1]
+    assert last.capacity == {"llama/v6e": 32.0, "llama/h100": 0.0}
+    back = [
+        at_s(d.t)
+        for d in result.decisions
+        if d.command == "scale Deployment/serving/v6e to 4" and at_s(d.t) > 3600
+    ]
+    assert back and back[-1] < 2 * 3600
