@@ -15,7 +15,9 @@ Windows: 3 days each (the trace's first 12 days: 4 windows) in us-central1, us-e
 * ``ccc-servinggroup``: a ServingGroup of capacity 16 with two variants, a Deployment on the
   class "Spot in the region's traced zones" (preferred) and one on the class "on-demand in those
   zones", capacity 1 per replica, the group's default timings (obtain timeout 600 s,
-  stabilization 300 s), run by the ServingGroup controller inside ccc's loop.
+  stabilization 300 s), run by the ServingGroup controller inside ccc's loop;
+* ``ccc-sg+spare``: the same with ``spareCapacity: 2`` (2 replicas kept Ready on top; served is
+  still counted against 16).
 
 Prices are the catalog's; where the catalog has none for a zone, us-central1's price stands in
 (printed). Prints one row per (window, policy): served fraction, cost / lower bound,
@@ -105,7 +107,9 @@ POD = PodRequest(
 )
 
 
-def serving_group(zones: list[str]) -> tuple[list[dict[str, Any]], ServingGroupDemand]:
+def serving_group(
+    zones: list[str], *, spare: int = 0
+) -> tuple[list[dict[str, Any]], ServingGroupDemand]:
     """The ServingGroup policy's classes and demand (module docstring)."""
     spot = ccc_class(zones, on_demand=False)
     spot["metadata"]["name"] = "h100-spot"
@@ -145,6 +149,8 @@ def serving_group(zones: list[str]) -> tuple[list[dict[str, Any]], ServingGroupD
         "metadata": {"name": "vllm", "namespace": "default"},
         "spec": {"capacity": PODS, "variants": [variant("spot"), variant("od")]},
     }
+    if spare:
+        body["spec"]["spareCapacity"] = {"capacity": spare}
     templates = {"vllm-spot": template("h100-spot"), "vllm-od": template("h100-od")}
     return [spot, od], ServingGroupDemand(body=body, templates=templates)
 
@@ -167,7 +173,7 @@ def run_ccc(
     return asyncio.run(Simulation(spec, None).run())
 
 
-CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup")
+CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup", "ccc-sg+spare")
 
 
 def run_window(
@@ -224,6 +230,7 @@ def run_window(
             [ccc_class(zones, on_demand=False)], pods(0), window=window
         ),
         "ccc-servinggroup": lambda: run_ccc(*serving_group(zones), window=window),
+        "ccc-sg+spare": lambda: run_ccc(*serving_group(zones, spare=2), window=window),
     }
     for name in only:
         out[name] = runs[name]()
