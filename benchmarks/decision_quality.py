@@ -143,7 +143,7 @@ def serving_group(
             "capacityPerReplica": 1,
         }
 
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "ccc.dev/v1alpha1",
         "kind": "ServingGroup",
         "metadata": {"name": "vllm", "namespace": "default"},
