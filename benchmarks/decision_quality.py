@@ -16,8 +16,9 @@ Windows: 3 days each (the trace's first 12 days: 4 windows) in us-central1, us-e
   class "Spot in the region's traced zones" (preferred) and one on the class "on-demand in those
   zones", capacity 1 per replica, the group's default timings (obtain timeout 600 s,
   stabilization 300 s), run by the ServingGroup controller inside ccc's loop;
-* ``ccc-sg+spare``: the same with ``spareCapacity: 2`` (2 replicas kept Ready on top; served is
-  still counted against 16).
+* ``ccc-sg+hedge``: the same with a hedge: ``spareCapacity: 2`` (2 replicas kept Ready on top;
+  served is still counted against 16) and ``locationPolicy: BALANCED`` on the Spot class (a
+  batch's nodes spread over the zones), as SpotHedge's N+k spread.
 
 Prices are the catalog's; where the catalog has none for a zone, us-central1's price stands in
 (printed). Prints one row per (window, policy): served fraction, cost / lower bound,
@@ -76,10 +77,11 @@ def prices_for(catalog: Catalog, zones: list[str]) -> tuple[dict[OfferingKey, fl
     return out, stand_in
 
 
-def ccc_class(zones: list[str], *, on_demand: bool) -> dict[str, Any]:
-    rules: list[dict[str, Any]] = [
-        {"machineType": MACHINE, "spot": True, "location": {"zones": zones}}
-    ]
+def ccc_class(zones: list[str], *, on_demand: bool, balanced: bool = False) -> dict[str, Any]:
+    location: dict[str, Any] = {"zones": zones}
+    if balanced:
+        location["locationPolicy"] = "BALANCED"
+    rules: list[dict[str, Any]] = [{"machineType": MACHINE, "spot": True, "location": location}]
     if on_demand:
         rules.append({"machineType": MACHINE, "location": {"zones": zones}})
     return {
@@ -108,10 +110,10 @@ POD = PodRequest(
 
 
 def serving_group(
-    zones: list[str], *, spare: int = 0
+    zones: list[str], *, spare: int = 0, balanced: bool = False
 ) -> tuple[list[dict[str, Any]], ServingGroupDemand]:
     """The ServingGroup policy's classes and demand (module docstring)."""
-    spot = ccc_class(zones, on_demand=False)
+    spot = ccc_class(zones, on_demand=False, balanced=balanced)
     spot["metadata"]["name"] = "h100-spot"
     od = ccc_class(zones, on_demand=True)
     od["metadata"]["name"] = "h100-od"
@@ -173,7 +175,7 @@ def run_ccc(
     return asyncio.run(Simulation(spec, None).run())
 
 
-CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup", "ccc-sg+spare")
+CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup", "ccc-sg+hedge")
 
 
 def run_window(
@@ -230,7 +232,9 @@ def run_window(
             [ccc_class(zones, on_demand=False)], pods(0), window=window
         ),
         "ccc-servinggroup": lambda: run_ccc(*serving_group(zones), window=window),
-        "ccc-sg+spare": lambda: run_ccc(*serving_group(zones, spare=2), window=window),
+        "ccc-sg+hedge": lambda: run_ccc(
+            *serving_group(zones, spare=2, balanced=True), window=window
+        ),
     }
     for name in only:
         out[name] = runs[name]()
