@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from ccc.api import labels as L
 from ccc.api.catalog import Catalog
+from ccc.api.location import configured_location
 from ccc.api.values import OfferingKey
 from ccc.api.workload import PodRequest
 from ccc.controller.config import ControllerConfig
@@ -243,6 +244,15 @@ class Simulation:
             preemption=spec.preemption,
             catalog=spec.catalog,
         )
+        if spec.zones is not None or "," not in spec.region:
+            # The cloud reports the simulated region as the cluster's (the one-region walk
+            # plans only there), as GKE reports the cluster's own.
+            self.loop.cloud.location = configured_location(
+                spec.catalog,
+                region=None if spec.zones else spec.region,
+                zones=spec.zones,
+                what="the simulated region",
+            )
         self.loop.keep_reports = False
         self.loop.on_pass.append(self._on_pass)
         self.loop.on_serving.append(self._on_serving)
