@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from ccc.api import labels as L
 from ccc.api.catalog import Catalog
 from ccc.api.location import configured_location
-from ccc.api.values import OfferingKey
+from ccc.api.values import OfferingKey, region_of
 from ccc.api.workload import PodRequest
 from ccc.controller.config import ControllerConfig
 from ccc.controller.memcluster import InMemoryCluster
@@ -244,7 +244,7 @@ class Simulation:
             preemption=spec.preemption,
             catalog=spec.catalog,
         )
-        if spec.zones is not None or "," not in spec.region:
+        if spec.zones or any(region_of(z) == spec.region for z in spec.catalog.zones()):
             # The cloud reports the simulated region as the cluster's (the one-region walk
             # plans only there), as GKE reports the cluster's own.
             self.loop.cloud.location = configured_location(
