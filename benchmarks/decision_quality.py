@@ -99,14 +99,19 @@ def ccc_class(zones: list[str], *, on_demand: bool, balanced: bool = False) -> d
     }
 
 
-POD = PodRequest(
-    name="vllm",
-    cpu_m=8000,
-    memory_bytes=64 * 2**30,
-    gpus=1,
-    node_selector={L.CLASS_LABEL: "h100"},
-    tolerations=(Toleration(operator="Exists"),),
-)
+def one_gpu_pod(cls: str) -> PodRequest:
+    """A one-GPU vLLM pod (8 vCPU, 64 GiB) selecting ComputeClass ``cls``."""
+    return PodRequest(
+        name="vllm",
+        cpu_m=8000,
+        memory_bytes=64 * 2**30,
+        gpus=1,
+        node_selector={L.CLASS_LABEL: cls},
+        tolerations=(Toleration(operator="Exists"),),
+    )
+
+
+POD = one_gpu_pod("h100")
 
 
 def serving_group(

@@ -19,9 +19,9 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks.decision_quality import one_gpu_pod
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
-from ccc.api.workload import PodRequest, Toleration
 from ccc.controller.logs import configure_logging
 from ccc.simulate.result import SimulationResult, parse_iso
 from ccc.simulate.run import SimulationSpec, WorkloadDemand, simulate
@@ -50,14 +50,7 @@ def flex_class(lead_s: int) -> dict[str, Any]:
     }
 
 
-POD = PodRequest(
-    name="vllm",
-    cpu_m=8000,
-    memory_bytes=64 * 2**30,
-    gpus=1,
-    node_selector={L.CLASS_LABEL: "h100-flex"},
-    tolerations=(Toleration(operator="Exists"),),
-)
+POD = one_gpu_pod("h100-flex")
 
 
 def run(
