@@ -47,6 +47,7 @@ from ccc.controller.waiting import first_of
 from policies.commands import Command, Cordon, Delete, Drain, Provision, Replace
 from policies.decide import Decision, decide
 from policies.room import PodRef
+from policies.snapshot import ServingCovers
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
 from providers.base import Provider, SelfRepairing
 from providers.clock import Clock
@@ -122,6 +123,8 @@ class Reconciler:
         self._until: Callable[[], bool] = lambda: False
         self.next_wake: datetime | None = None
         self.passes = 0
+        #: the ServingGroup controller's verdicts for drains, when it runs beside this loop
+        self.serving_covers: Callable[[], ServingCovers] | None = None
 
     # -- triggering ------------------------------------------------------------------------
     def notify(self, *_: object) -> None:
@@ -292,7 +295,8 @@ class Reconciler:
             await self.recorder.outcome_events(
                 done, last.classes if last else {}, self._refs_of(done, last)
             )
-        obs = self._last = await self.observer.observe(self.state, self.signals.notices())
+        covers = self.serving_covers() if self.serving_covers is not None else None
+        obs = self._last = await self.observer.observe(self.state, self.signals.notices(), covers)
         self.state = reduce(self.state, Observed(obs.snapshot))
         decision = self._decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
