@@ -195,6 +195,9 @@ class VirtualLoop:
             return decisions
 
         sc.reconcile_once = recorded  # type: ignore[method-assign]
+        # Drains of a group's nodes wait for its surge, as in ``ccc run`` (design 026).
+        reconciler.serving_covers = lambda: sc.covers
+        sc.on_covers = reconciler.notify
         self.serving = sc
         return sc
 
