@@ -198,3 +198,20 @@ events:
         "migration",
     ]
     assert result.timeline[-1].nodes == {"a3-highgpu-1g/us-central1-a/spot": 2}
+
+
+def test_a_run_outside_the_default_region_plans_in_the_simulated_region() -> None:
+    """The one-region walk plans only in the cluster's region, which the simulated cloud reports:
+    a run in us-east4 (no --zones) reports us-east4, not the cloud's default region, so a class
+    of us-east4 zones is served."""
+    east = OfferingKey(machine_type=MACHINE, zone="us-east4-a", capacity_type=CapacityType.SPOT)
+    result = simulate(
+        spec(
+            classes=[gpu_class(zones=["us-east4-a"], machine_type=MACHINE)],
+            region="us-east4",
+            prices={east: 2.0},
+            on_demand=None,
+        )
+    )
+    assert result.summary.served_fraction == pytest.approx((2 * 7200 - 2 * 240) / (2 * 7200))
+    assert "a3-highgpu-1g/us-east4-a/spot" in result.prices
