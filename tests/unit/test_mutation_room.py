@@ -1,0 +1,159 @@
+"""Behavioural tests that pin down rules of policies/room.py which no other unit test checked
+(found by mutation testing, docs/testing.md): which class a pod selects, how room of requested
+nodes is used by pods bound to nodes the cache has not seen, which pods count as workload, and
+GKE's node pool label."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccc.api import labels as L
+from ccc.api.values import NodePool
+from ccc.api.workload import NodeSelectorRequirement
+from policies.inflight import NodeSlot
+from policies.room import empty_nodes, missing_nodes, node_slots, node_usage, selected_class
+from tests.builders import NOW, catalog, make_pool
+from tests.support.cluster_objects import node_info, pod_info
+
+
+def _in(key: str, *values: str) -> NodeSelectorRequirement:
+    return NodeSelectorRequirement(key=key, operator="In", values=values)
+
+
+ZONE_A = _in("topology.kubernetes.io/zone", "us-central1-a")
+
+
+# -- which class a pod selects (reference/gke-computeclass.md: "Select a compute class": node
+#    selector or required node affinity on the class label) -----------------------------------
+
+SELECTIONS = [
+    # (id, node selector, required node affinity terms, accept GKE's key, selected class)
+    ("selector alone", {L.CLASS_LABEL: "gpu"}, (), True, "gpu"),
+    (
+        "selector wins over an affinity on another key",
+        {L.CLASS_LABEL: "gpu"},
+        ((ZONE_A,),),
+        True,
+        "gpu",
+    ),
+    (
+        "selector wins over an affinity naming another class",
+        {L.CLASS_LABEL: "gpu"},
+        ((_in(L.CLASS_LABEL, "tpu"),),),
+        True,
+        "gpu",
+    ),
+    ("affinity alone", {}, ((_in(L.CLASS_LABEL, "gpu"), ZONE_A),), True, "gpu"),
+    ("affinity alone, GKE's key not accepted", {}, ((_in(L.CLASS_LABEL, "gpu"),),), False, "gpu"),
+    ("affinity on GKE's key", {}, ((_in(L.GKE_CLASS_LABEL, "gpu"),),), True, "gpu"),
+    (
+        "affinity on GKE's key when it is not accepted",
+        {},
+        ((_in(L.GKE_CLASS_LABEL, "gpu"),),),
+        False,
+        None,
+    ),
+    ("affinity on other keys only", {}, ((ZONE_A,),), True, None),
+    (
+        "a second term without the class key",
+        {},
+        ((_in(L.CLASS_LABEL, "gpu"),), (ZONE_A,)),
+        True,
+        None,
+    ),
+    ("nothing", {}, (), True, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("selector", "affinity", "accept_gke", "expected"),
+    [s[1:] for s in SELECTIONS],
+    ids=[s[0] for s in SELECTIONS],
+)
+def test_a_pod_selects_its_class_through_the_node_selector_or_else_a_required_affinity(
+    selector: dict[str, str],
+    affinity: tuple[tuple[NodeSelectorRequirement, ...], ...],
+    accept_gke: bool,
+    expected: str | None,
+) -> None:
+    pod = pod_info("p", cls=None, node_selector=selector, node_affinity=affinity)
+    assert selected_class(pod, accept_gke_label=accept_gke) == expected
+
+
+# -- room of requested nodes that have not registered yet -------------------------------------
+
+
+def _pool(name: str) -> NodePool:
+    """A pool of class ``gpu`` asked for one 8-GPU node."""
+    return make_pool(name, nodes=1, managed=True, key=L.CLASS_LABEL)
+
+
+def _expected(slots: list[NodeSlot]) -> dict[str, NodeSlot]:
+    return {s.name.split("/")[0]: s for s in slots if s.expected}
+
+
+def test_a_pod_bound_to_an_unseen_node_uses_the_room_of_the_pool_the_node_is_named_after() -> None:
+    """Pools A and B were each asked for one node; neither has registered. A pod already bound
+    to node ``pool-b-x1`` (providers name nodes after their pool) takes room of B's expected
+    node, not of A's, although A comes first."""
+    pools = [_pool("pool-a"), _pool("pool-b")]
+    bound = {"pool-b-x1": [pod_info("p", node="pool-b-x1", gpus=8)]}
+    slots = _expected(node_slots([], bound, pools, catalog(), now=NOW))
+    assert (slots["pool-a"].gpus, slots["pool-b"].gpus) == (8, 0)
+
+
+def test_an_unseen_node_takes_only_its_pods_requests_out_of_expected_room() -> None:
+    """One pod of 2 GPUs leaves 6 GPUs and one pod fewer on the 8-GPU expected node."""
+    pools = [_pool("pool-a")]
+    free = _expected(node_slots([], {}, pools, catalog(), now=NOW))["pool-a"]
+    bound = {"pool-a-x1": [pod_info("p", node="pool-a-x1", gpus=2)]}
+    slot = _expected(node_slots([], bound, pools, catalog(), now=NOW))["pool-a"]
+    assert (slot.gpus, slot.pods) == (6, free.pods - 1)
+
+
+def test_every_pod_on_every_unseen_node_uses_expected_room() -> None:
+    """Two unseen nodes with two pods each: all four pods' GPUs come out of the expected nodes
+    of their pools."""
+    pools = [_pool("pool-a"), _pool("pool-b")]
+    bound = {
+        node: [pod_info(f"{node}-{i}", node=node, gpus=3) for i in range(2)]
+        for node in ("pool-a-x1", "pool-b-x1")
+    }
+    slots = _expected(node_slots([], bound, pools, catalog(), now=NOW))
+    assert (slots["pool-a"].gpus, slots["pool-b"].gpus) == (2, 2)
+
+
+def test_a_node_labelled_only_with_gkes_node_pool_label_counts_as_registered() -> None:
+    """Nodes of pools GKE created carry ``cloud.google.com/gke-nodepool`` only."""
+    pool = make_pool("pool-a", nodes=2, managed=True)
+    node = node_info("n1", labels={L.GKE_NODE_POOL_LABEL: "pool-a"})
+    assert missing_nodes([node], [pool]) == {"pool-a": 1}
+
+
+# -- workload pods: DaemonSet and mirror (static) pods do not keep a node busy ----------------
+
+
+def test_a_node_running_only_daemonset_and_mirror_pods_is_empty() -> None:
+    nodes = [node_info("quiet"), node_info("busy")]
+    bound = {
+        "quiet": [
+            pod_info("ds", node="quiet", owner_kind="DaemonSet"),
+            pod_info("mirror", node="quiet", owner_kind="Node"),
+        ],
+        "busy": [pod_info("web", node="busy")],
+    }
+    assert empty_nodes(nodes, bound, {"pool-a"}) == {"quiet"}
+
+
+def test_node_usage_counts_the_workload_pods_of_each_node() -> None:
+    nodes = [node_info("n1")]
+    bound = {
+        "n1": [
+            pod_info("ds", node="n1", owner_kind="DaemonSet"),
+            pod_info("w1", node="n1"),
+            pod_info("w2", node="n1", owner_kind="StatefulSet"),
+        ]
+    }
+    pools = {"pool-a": make_pool("pool-a", managed=True)}
+    [usage] = node_usage(nodes, bound, pools, {})
+    assert (usage.name, usage.pool, usage.workload_pods) == ("n1", "pool-a", 2)
