@@ -65,3 +65,24 @@ def test_two_failures_judged_in_one_pass_both_stay_in_the_memory_the_walk_uses()
     assert sorted(marked) == [ZONE_A, ZONE_B]
     assert _of(Provision, decision) == []
     assert [w.cause for w in _of(WaitUntil, decision)] == [Cause.PENDING]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("error", ["stockout", "given-up"])
+def test_a_mark_names_the_pool_and_the_rule_whose_request_failed(error: str) -> None:
+    """Whether the create failed at once or its nodes never registered, the verdict records
+    which node pool and which rule of the class it is about (the decision record, logged and
+    counted by the shell)."""
+    if error == "stockout":
+        snap = _snapshot(pods=[_pod("b")])
+        [call] = _of(Provision, _run(snap))
+        assert isinstance(call, Provision)
+        state = reduce(reduce(ControllerState(), Observed(snap)), Issued((call,), NOW))
+        state = reduce(state, ProviderDone(call, NOW, ErrorInfo("stockout", "STOCKOUT")))
+        decision = _run(_snapshot(pods=[_pod("b")]), state)
+    else:
+        pools, nodes = [_pool(nodes=3).model_copy(update={"rule_index": 1})], [_node("a-1")]
+        state = reduce(ControllerState(), Observed(_snapshot(pools=pools, nodes=nodes, at=-601)))
+        decision = _run(_snapshot(pools=pools, nodes=nodes, node_counts={POOL_A: 1}), state)
+    [mark] = _of(MarkUnavailable, decision)
+    assert isinstance(mark, MarkUnavailable)
+    assert (mark.pool, mark.rule) == (POOL_A, 0 if error == "stockout" else 1)
