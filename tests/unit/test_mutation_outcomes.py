@@ -4,19 +4,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from ccc.api.values import Accelerator, AcceleratorKind
-from policies.commands import Cause, MarkUnavailable, Provision, WaitUntil
+from policies.commands import Cause, Delete, MarkUnavailable, Provision, WaitUntil
 from policies.state import ControllerState, ErrorInfo, Issued, Observed, ProviderDone, reduce
-from tests.builders import NOW
+from tests.builders import NOW, make_rule
 from tests.unit.test_policies_decide import (
     MACHINE,
     POOL_A,
     POOL_B,
     ZONE_A,
     ZONE_B,
+    _class,
     _node,
     _of,
     _pod,
@@ -86,3 +88,34 @@ def test_a_mark_names_the_pool_and_the_rule_whose_request_failed(error: str) -> 
     [mark] = _of(MarkUnavailable, decision)
     assert isinstance(mark, MarkUnavailable)
     assert (mark.pool, mark.rule) == (POOL_A, 0 if error == "stockout" else 1)
+
+
+@pytest.mark.parametrize(
+    ("pool_rule", "given_up"),
+    [(0, True), (1, False)],
+    ids=["rule-without-a-wait", "rule-with-capacityCheckWaitTimeSeconds"],
+)
+def test_nodes_of_a_rule_with_a_capacity_check_wait_get_that_long_to_register(
+    pool_rule: int, given_up: bool
+) -> None:
+    """reference/gke-computeclass.md §2.2 ``capacityCheckWaitTimeSeconds``: rule 1 waits up to
+    1,200 s for capacity. Two of pool A's three nodes have been missing for 601 s, past the
+    600 s registration timeout: they are given up when the pool belongs to rule 0 (no wait),
+    and awaited until 1,200 s when it belongs to rule 1."""
+    cc = _class(
+        make_rule(MACHINE, spot=True),
+        make_rule(MACHINE, flexStart={"enabled": True}, capacityCheckWaitTimeSeconds=1200),
+    )
+    pools = [_pool(nodes=3).model_copy(update={"rule_index": pool_rule})]
+    nodes = [_node("a-1")]
+    seen = _snapshot(classes=[cc], pools=pools, nodes=nodes, at=-601)
+    state = reduce(ControllerState(), Observed(seen))
+    decision = _run(
+        _snapshot(classes=[cc], pools=pools, nodes=nodes, node_counts={POOL_A: 1}), state
+    )
+    shrinks = [c.pool_size for c in _of(Delete, decision)]  # type: ignore[attr-defined]
+    waits = [w.at for w in _of(WaitUntil, decision) if w.cause is Cause.REGISTRATION]  # type: ignore[attr-defined]
+    if given_up:
+        assert (shrinks, waits) == ([1], [])
+    else:
+        assert (shrinks, waits) == ([], [NOW + timedelta(seconds=1200 - 601)])
