@@ -10,7 +10,15 @@ import pytest
 
 from ccc.api.values import Accelerator, AcceleratorKind
 from policies.commands import Cause, Delete, MarkUnavailable, Provision, WaitUntil
-from policies.state import ControllerState, ErrorInfo, Issued, Observed, ProviderDone, reduce
+from policies.state import (
+    ControllerState,
+    ErrorInfo,
+    Issued,
+    LateErrors,
+    Observed,
+    ProviderDone,
+    reduce,
+)
 from tests.builders import NOW, make_rule
 from tests.unit.test_policies_decide import (
     MACHINE,
@@ -119,3 +127,21 @@ def test_nodes_of_a_rule_with_a_capacity_check_wait_get_that_long_to_register(
         assert (shrinks, waits) == ([1], [])
     else:
         assert (shrinks, waits) == ([], [NOW + timedelta(seconds=1200 - 601)])
+
+
+@pytest.mark.parametrize(
+    ("result", "cause"), [("stockout", Cause.STOCKOUT), ("quota", Cause.QUOTA)]
+)
+def test_a_late_capacity_or_quota_error_gives_up_on_the_missing_nodes_at_once(
+    result: str, cause: Cause
+) -> None:
+    """An accepted resize whose VMs the provider later reports as refused (out of capacity,
+    or over a quota) is given up 30 s in, long before the registration timeout."""
+    pools, nodes = [_pool(nodes=3)], [_node("a-1")]
+    state = reduce(ControllerState(), Observed(_snapshot(pools=pools, nodes=nodes, at=-30)))
+    late = ErrorInfo(result, "REFUSED", "no VMs", "zone", ZONE_A)  # type: ignore[arg-type]
+    state = reduce(state, LateErrors(POOL_A, (late,), NOW))
+    decision = _run(_snapshot(pools=pools, nodes=nodes), state)
+    [shrink] = _of(Delete, decision)
+    assert isinstance(shrink, Delete)
+    assert (shrink.pool_size, shrink.cause) == (1, cause)
