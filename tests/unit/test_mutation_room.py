@@ -5,13 +5,23 @@ GKE's node pool label."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from ccc.api import labels as L
 from ccc.api.values import NodePool
 from ccc.api.workload import NodeSelectorRequirement
 from policies.inflight import NodeSlot
-from policies.room import empty_nodes, missing_nodes, node_slots, node_usage, selected_class
+from policies.room import (
+    empty_nodes,
+    missing_nodes,
+    node_slots,
+    node_usage,
+    pending_pods,
+    selected_class,
+)
 from tests.builders import NOW, catalog, make_pool
 from tests.support.cluster_objects import node_info, pod_info
 
@@ -157,3 +167,36 @@ def test_node_usage_counts_the_workload_pods_of_each_node() -> None:
     pools = {"pool-a": make_pool("pool-a", managed=True)}
     [usage] = node_usage(nodes, bound, pools, {})
     assert (usage.name, usage.pool, usage.workload_pods) == ("n1", "pool-a", 2)
+
+
+# -- pending pods and the pods behind each pod group -------------------------------------------
+
+
+def test_pending_pods_list_the_pods_behind_each_pod_group_with_when_they_began_waiting() -> None:
+    """Two identical pods form one group, a larger one its own; a pod selecting no class and
+    a bound pod are not demand. A pod's waiting time starts when the scheduler marked it
+    unschedulable, else at its creation (Events and latency metrics use these)."""
+    marked = NOW - timedelta(seconds=30)
+    pods = [
+        pod_info("no-class", cls=None),
+        pod_info("a1", unschedulable=True, unschedulable_since=marked),
+        pod_info("bound", node="n1"),
+        pod_info("a2"),
+        pod_info("big", gpus=8),
+    ]
+    pending, refs = pending_pods(pods, accept_gke_label=True)
+    assert sorted(p.name for p in pending) == ["a1", "a2", "big"]
+    created = pods[0].creation_timestamp
+    by_group = {g: [(r.namespace, r.name, r.uid, r.since) for r in rs] for g, rs in refs.items()}
+    small, big = pending[0].group_id(), pending[2].group_id()
+    assert by_group == {
+        small: [("ml", "a1", "uid-a1", marked), ("ml", "a2", "uid-a2", created)],
+        big: [("ml", "big", "uid-big", created)],
+    }
+
+
+def test_node_usage_covers_only_nodes_of_managed_pools() -> None:
+    nodes = [node_info("manual-1", pool="manual"), node_info("n1"), node_info("stray", pool="")]
+    nodes[2] = replace(nodes[2], labels={L.CLASS_LABEL: "gpu"})
+    pools = {"pool-a": make_pool("pool-a", managed=True)}
+    assert [u.name for u in node_usage(nodes, {}, pools, {})] == ["n1"]
