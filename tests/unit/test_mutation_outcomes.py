@@ -10,11 +10,14 @@ import pytest
 
 from ccc.api.values import Accelerator, AcceleratorKind
 from policies.commands import Cause, Delete, MarkUnavailable, Provision, WaitUntil
+from policies.outcomes import repairs_due
+from policies.settings import Settings
 from policies.state import (
     ControllerState,
     ErrorInfo,
     Issued,
     LateErrors,
+    Missing,
     Observed,
     ProviderDone,
     reduce,
@@ -145,3 +148,58 @@ def test_a_late_capacity_or_quota_error_gives_up_on_the_missing_nodes_at_once(
     [shrink] = _of(Delete, decision)
     assert isinstance(shrink, Delete)
     assert (shrink.pool_size, shrink.cause) == (1, cause)
+
+
+def _missing_since(seconds: float, **state: object) -> ControllerState:
+    return ControllerState(
+        missing={POOL_A: Missing(since=NOW - timedelta(seconds=seconds), count=1)},
+        **state,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "due"),
+    [
+        (_missing_since(29), False),
+        (_missing_since(30), True),
+        (_missing_since(3600, repaired_at={POOL_A: NOW - timedelta(seconds=10)}), False),
+        (_missing_since(3600, repaired_at={POOL_A: NOW - timedelta(seconds=30)}), True),
+        (_missing_since(3600, calls=frozenset({POOL_A})), False),
+    ],
+    ids=[
+        "missing-29s",
+        "missing-30s-or-more",
+        "repaired-10s-ago",
+        "repaired-30s-ago",
+        "provider-call-running",
+    ],
+)
+def test_a_repair_is_due_once_nodes_are_missing_for_repair_after_s_since_the_last_one(
+    state: ControllerState, due: bool
+) -> None:
+    """``repair_after_s`` (30 s): the shell reads the API server only for pools whose nodes
+    have been missing that long, counted from the last repair, and with no call running."""
+    assert repairs_due(state, Settings(), NOW) == ([POOL_A] if due else [])
+
+
+@pytest.mark.parametrize("failed", ["repair", "delete"])
+def test_a_failed_repair_or_delete_is_retried_after_a_pause_and_marks_nothing(failed: str) -> None:
+    """A repair or a delete that fails, even for lack of capacity, says nothing about whether
+    the offering is obtainable for new pods: the pool is paused for ``error_retry_s``."""
+    pool = _pool(nodes=3)
+    call: Provision | Delete
+    if failed == "repair":
+        state = reduce(ControllerState(), Observed(_snapshot(pools=[pool], at=-60)))
+        [call] = [
+            c
+            for c in _of(Provision, _run(_snapshot(pools=[pool], node_counts={POOL_A: 0}), state))
+            if c.cause is Cause.REPAIR  # type: ignore[attr-defined]
+        ]  # type: ignore[assignment]
+    else:
+        call = Delete(POOL_A, "gpu", "", Cause.CONSOLIDATION, whole_pool=True)
+    state = reduce(ControllerState(), Issued((call,), NOW))
+    state = reduce(state, ProviderDone(call, NOW, ErrorInfo("stockout", "STOCKOUT")))
+    decision = _run(_snapshot(pools=[pool]), state, error_retry_s=5)
+    assert _of(MarkUnavailable, decision) == []
+    holds = [w.at for w in _of(WaitUntil, decision) if w.hold == POOL_A]  # type: ignore[attr-defined]
+    assert holds == [NOW + timedelta(seconds=5)]
