@@ -30,6 +30,7 @@ from tests.unit.test_policies_decide import (
     ZONE_A,
     ZONE_B,
     _class,
+    _failed,
     _node,
     _of,
     _pod,
@@ -203,3 +204,38 @@ def test_a_failed_repair_or_delete_is_retried_after_a_pause_and_marks_nothing(fa
     assert _of(MarkUnavailable, decision) == []
     holds = [w.at for w in _of(WaitUntil, decision) if w.hold == POOL_A]  # type: ignore[attr-defined]
     assert holds == [NOW + timedelta(seconds=5)]
+
+
+@pytest.mark.parametrize("result", ["stockout", "quota"])
+def test_a_capacity_or_quota_error_inside_the_capacity_check_window_retries_the_same_pool(
+    result: str,
+) -> None:
+    """reference/gke-computeclass.md §2.2: a flex-start rule with
+    ``capacityCheckWaitTimeSeconds`` keeps trying its offering for that long, whether the
+    provider said out of capacity or over quota. The window is the class's (restored from its
+    status after a restart)."""
+    error = ErrorInfo(result, "REFUSED")  # type: ignore[arg-type]
+    state, first = _failed(error, wait_s=60)
+    flex = _class(make_rule(MACHINE, flexStart={"enabled": True}, capacityCheckWaitTimeSeconds=60))
+    decision = _run(_snapshot(classes=[flex], pods=[_pod("b")]), state)
+    assert _of(MarkUnavailable, decision) == []
+    [wait] = [w for w in _of(WaitUntil, decision) if w.cause is Cause.CAPACITY_CHECK]  # type: ignore[attr-defined]
+    assert isinstance(wait, WaitUntil) and wait.check is not None
+    assert (wait.hold, wait.class_name, wait.check.class_name) == (first.pool, "gpu", "gpu")
+
+
+def test_every_failure_of_a_pass_is_judged_after_a_transient_one() -> None:
+    """Pool A's call failed transiently and pool B's ran out of capacity: A is paused (for
+    its class, as a provider error) and B's offering is marked."""
+    snap = _snapshot(pods=[_pod("b")])
+    [in_a] = _of(Provision, _run(snap))
+    assert isinstance(in_a, Provision)
+    in_b = replace(in_a, attempt=replace(in_a.attempt, zone=ZONE_B, node_pool=POOL_B))
+    state = reduce(reduce(ControllerState(), Observed(snap)), Issued((in_a, in_b), NOW))
+    state = reduce(state, ProviderDone(in_a, NOW, ErrorInfo("transient", "UNAVAILABLE")))
+    state = reduce(state, ProviderDone(in_b, NOW, ErrorInfo("stockout", "STOCKOUT")))
+    decision = _run(_snapshot(pods=[_pod("b")]), state)
+    assert [c.entry.key.zone for c in _of(MarkUnavailable, decision)] == [ZONE_B]  # type: ignore[attr-defined]
+    [pause] = [w for w in _of(WaitUntil, decision) if w.hold == POOL_A]  # type: ignore[attr-defined]
+    assert isinstance(pause, WaitUntil)
+    assert (pause.cause, pause.class_name) == (Cause.PROVIDER_ERROR, "gpu")
