@@ -239,3 +239,15 @@ def test_every_failure_of_a_pass_is_judged_after_a_transient_one() -> None:
     [pause] = [w for w in _of(WaitUntil, decision) if w.hold == POOL_A]  # type: ignore[attr-defined]
     assert isinstance(pause, WaitUntil)
     assert (pause.cause, pause.class_name) == (Cause.PROVIDER_ERROR, "gpu")
+
+
+@pytest.mark.parametrize(("judged_at", "marked"), [(59, False), (60, True)])
+def test_once_the_capacity_check_window_has_ended_the_offering_is_marked(
+    judged_at: int, marked: bool
+) -> None:
+    """``capacityCheckWaitTimeSeconds: 60``: a stockout judged 59 s after the first failure is
+    retried; one judged 60 s after it is past the window, and the offering is marked."""
+    state, _ = _failed(ErrorInfo("stockout", "STOCKOUT"), wait_s=60)
+    flex = _class(make_rule(MACHINE, flexStart={"enabled": True}, capacityCheckWaitTimeSeconds=60))
+    decision = _run(_snapshot(classes=[flex], pods=[_pod("b")], at=judged_at), state)
+    assert len(_of(MarkUnavailable, decision)) == (1 if marked else 0)
