@@ -126,11 +126,15 @@ def test_nodes_of_a_rule_with_a_capacity_check_wait_get_that_long_to_register(
         _snapshot(classes=[cc], pools=pools, nodes=nodes, node_counts={POOL_A: 1}), state
     )
     shrinks = [c.pool_size for c in _of(Delete, decision)]  # type: ignore[attr-defined]
-    waits = [w.at for w in _of(WaitUntil, decision) if w.cause is Cause.REGISTRATION]  # type: ignore[attr-defined]
+    waits = [
+        (w.at, w.class_name)  # type: ignore[attr-defined]
+        for w in _of(WaitUntil, decision)
+        if w.cause is Cause.REGISTRATION  # type: ignore[attr-defined]
+    ]
     if given_up:
         assert (shrinks, waits) == ([1], [])
     else:
-        assert (shrinks, waits) == ([], [NOW + timedelta(seconds=1200 - 601)])
+        assert (shrinks, waits) == ([], [(NOW + timedelta(seconds=1200 - 601), "gpu")])
 
 
 @pytest.mark.parametrize(
@@ -149,6 +153,9 @@ def test_a_late_capacity_or_quota_error_gives_up_on_the_missing_nodes_at_once(
     [shrink] = _of(Delete, decision)
     assert isinstance(shrink, Delete)
     assert (shrink.pool_size, shrink.cause) == (1, cause)
+    [mark] = _of(MarkUnavailable, decision)
+    assert isinstance(mark, MarkUnavailable)
+    assert (mark.entry.reason, mark.entry.message) == ("REFUSED", "no VMs")
 
 
 def _missing_since(seconds: float, **state: object) -> ControllerState:
@@ -251,3 +258,31 @@ def test_once_the_capacity_check_window_has_ended_the_offering_is_marked(
     flex = _class(make_rule(MACHINE, flexStart={"enabled": True}, capacityCheckWaitTimeSeconds=60))
     decision = _run(_snapshot(classes=[flex], pods=[_pod("b")], at=judged_at), state)
     assert len(_of(MarkUnavailable, decision)) == (1 if marked else 0)
+
+
+@pytest.mark.parametrize(("missing_for", "given_up"), [(599, False), (600, True)])
+def test_nodes_are_given_up_once_the_registration_timeout_has_passed(
+    missing_for: int, given_up: bool
+) -> None:
+    """``node_registration_timeout_s`` (600 s): nodes missing for 599 s are awaited, nodes
+    missing for 600 s are given up."""
+    pools, nodes = [_pool(nodes=3)], [_node("a-1")]
+    seen = _snapshot(pools=pools, nodes=nodes, at=-missing_for)
+    state = reduce(ControllerState(), Observed(seen))
+    decision = _run(_snapshot(pools=pools, nodes=nodes, node_counts={POOL_A: 1}), state)
+    assert len(_of(Delete, decision)) == (1 if given_up else 0)
+
+
+def test_every_pool_with_missing_nodes_is_judged_after_one_that_is_still_awaited() -> None:
+    """Pools A and B both miss nodes; the first (by name) is within its registration timeout,
+    the second is past it: the second is still given up."""
+    first, second = sorted([POOL_A, POOL_B])
+    young = _pool(first, nodes=2)
+    old = _pool(second, nodes=2, zone=ZONE_B)
+    nodes = [_node("y-1", first), _node("o-1", second)]
+    state = reduce(ControllerState(), Observed(_snapshot(pools=[old], nodes=nodes, at=-700)))
+    state = reduce(state, Observed(_snapshot(pools=[young, old], nodes=nodes, at=-10)))
+    decision = _run(
+        _snapshot(pools=[young, old], nodes=nodes, node_counts={first: 1, second: 1}), state
+    )
+    assert [c.pool for c in _of(Delete, decision)] == [second]  # type: ignore[attr-defined]
