@@ -44,6 +44,7 @@ from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
 from policies.plan import Attempt, GroupPlan, Plan
 from policies.room import node_slots
+from policies.serving_drain import hold_for_surge
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState, effective_pools
@@ -165,27 +166,27 @@ def decide(
         [n for n in snapshot.nodes if n.ready], snapshot.by_node, (), catalog, now=now, leaving=gone
     )
     absorb(group_by_template(snapshot.pending), ready_room)
-    accepted, rejected = disrupt(
-        DisruptionContext(
-            now=now,
-            snapshot=snapshot,
-            state=state,
-            settings=settings,
-            classes=snapshot.classes,
-            pools={str(p.name): p for p in snapshot.node_pools} if snapshot.pools_fresh else {},
-            facts=facts,
-            pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class)
-            | {x.class_name for x in leaving},
-            busy_pools=frozenset(
-                judged.touched | {c.pool for c in commands if isinstance(c, Provision)}
-            ),
-            leaving=tuple(leaving),
-            ready_room=ready_room,
-            unsatisfied=frozenset(
-                name for name, plan in plans.items() if any(g.chosen is None for g in plan.groups)
-            ),
-        )
+    ctx = DisruptionContext(
+        now=now,
+        snapshot=snapshot,
+        state=state,
+        settings=settings,
+        classes=snapshot.classes,
+        pools={str(p.name): p for p in snapshot.node_pools} if snapshot.pools_fresh else {},
+        facts=facts,
+        pending_classes=frozenset(p.compute_class for p in snapshot.pending if p.compute_class)
+        | {x.class_name for x in leaving},
+        busy_pools=frozenset(
+            judged.touched | {c.pool for c in commands if isinstance(c, Provision)}
+        ),
+        leaving=tuple(leaving),
+        ready_room=ready_room,
+        unsatisfied=frozenset(
+            name for name, plan in plans.items() if any(g.chosen is None for g in plan.groups)
+        ),
     )
+    accepted, rejected = disrupt(ctx)
+    accepted = [hold_for_surge(p, ctx) for p in accepted]
     blocked: list[tuple[str, str, str]] = []
     for proposal in accepted:
         commands.extend(proposal.commands)

@@ -27,7 +27,7 @@ The rules (docs/serving-groups.md, design record 014):
    end, migration, consolidation) do not count as covering: the variant keeps them and adds as
    many new replicas (surge before drain); if it cannot grow, the next variants cover them.
    ``disruption_covered`` tells the drain when Ready capacity without those replicas still meets
-   ``spec.capacity``.
+   ``spec.capacity`` (:mod:`policies.serving_drain` holds drains until then).
 6. ``spareCapacity.capacity`` is added to ``spec.capacity`` and split like the rest.
 
 Level-triggered and idempotent: under the same observations the targets are the same, and a

@@ -46,6 +46,12 @@ class Settings:
         preemption_backoff_s: how long a spot offering that lost a node to a preemption is
             skipped (doubling on repeats); shorter than a stockout's, as spot capacity comes
             back quickly.
+        surge_wait: how long a drain of a node hosting ServingGroup replicas waits for the
+            group's surge to be Ready, from when the node was marked for disruption
+            (:mod:`policies.serving_drain`).
+        surge_drain_reserve: such a wait ends at least this long before a flex-start node's
+            deadline (or twice the class's ``graceTerminationDuration``, if longer), so the
+            drain still happens gracefully.
     """
 
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -61,3 +67,5 @@ class Settings:
     error_retry_s: float = 5.0
     not_ready_grace: timedelta = timedelta(minutes=5)
     preemption_backoff_s: float = 60.0
+    surge_wait: timedelta = timedelta(minutes=10)
+    surge_drain_reserve: timedelta = timedelta(minutes=1)

@@ -37,6 +37,39 @@ class ProviderNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupCover:
+    """The ServingGroup controller's last verdict on one group, for drains (surge before drain).
+
+    Attributes:
+        group: ``namespace/name``.
+        covered: nodes with a planned disruption (``ccc.dev/disruption``) hosting Ready replicas
+            of the group, counted as disrupted by a pass whose Ready capacity without them met
+            ``spec.capacity`` (:attr:`policies.serving.Split.disruption_covered`): their drain
+            cannot drop the group below its capacity.
+        at: when that pass ran.
+    """
+
+    group: str
+    covered: frozenset[str]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ServingCovers:
+    """What drains need from the ServingGroup controller (``None`` in a snapshot: it does not
+    run, and drains do not wait for surges).
+
+    Attributes:
+        synced: it has finished a pass over every group since this leader started (before that,
+            every drain of a node hosting a labelled replica waits).
+        groups: per ``namespace/name``, the groups it read in its last pass.
+    """
+
+    synced: bool = False
+    groups: Mapping[str, GroupCover] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     """The world as one pass sees it.
 
@@ -54,6 +87,7 @@ class ClusterSnapshot:
         node_counts: nodes per pool read directly from the API server this pass, for pools
             about to be repaired (a cache that lags must not trigger a repair).
         notices: advance notices from the provider.
+        serving: the ServingGroup controller's verdicts, for drains (``None``: it does not run).
     """
 
     now: datetime
@@ -68,6 +102,7 @@ class ClusterSnapshot:
     invalid_classes: frozenset[str] = frozenset()
     node_counts: Mapping[str, int] = field(default_factory=dict)
     notices: Sequence[ProviderNotice] = ()
+    serving: ServingCovers | None = None
     #: the pods bound to each node, derived from ``pods`` once
     by_node: Mapping[str, Sequence[PodInfo]] = field(init=False, repr=False, compare=False)
 

@@ -67,10 +67,7 @@ _RULE: dict[str, Handling | Unacted] = {
     "tpu": "walk",
     "reservations": "walk",
     "flexStart.enabled": "walk",
-    "flexStart.nodeRecycling": Unacted(
-        _LIFECYCLE + "flex-start nodes end at their max run duration without a replacement "
-        "requested ahead"
-    ),
+    "flexStart.nodeRecycling": "walk",
     "maxRunDurationSeconds": "pool",
     "capacityCheckWaitTimeSeconds": "walk",
     "maxPodsPerNode": "walk",

@@ -186,7 +186,15 @@ def plan(
 
     if class_file != Path("-") and holds_serving_group(class_file):
         _plan_serving_group(
-            class_file, workload, replicas, unavailable, unobtainable, output, catalog_file, zones
+            class_file,
+            workload,
+            replicas,
+            unavailable,
+            unobtainable,
+            output,
+            catalog_file,
+            zones,
+            region,
         )
         return
     if workload is None and replicas is None:
@@ -270,6 +278,7 @@ def _plan_serving_group(
     output: Output,
     catalog_file: Path | None,
     zones: str | None,
+    region: str | None,
 ) -> None:
     if replicas is not None:
         raise _fail("--replicas does not apply to a ServingGroup: its spec.capacity sets them")
@@ -293,6 +302,7 @@ def _plan_serving_group(
         unobtainable=unobtainable,
         output="table" if output is Output.wide else output.value,
         default_zones=default_zones,
+        region=region,
     )
 
 

@@ -13,7 +13,7 @@ The JSON form (``-o json``) is a documented interface (docs/serving-groups.md)::
 
     {"servingGroup": {"name": str, "namespace": str}, "capacity": int, "capacityUnit": str|null,
      "targetCapacity": float, "desiredCapacity": float, "pricePerHour": float|null,
-     "degraded": bool, "degradedReason": str, "order": [str],
+     "degraded": bool, "degradedReason": str, "order": [str], "region": str,
      "variants": [{"name": str, "targetRef": {"kind": str, "name": str}, "class": str,
        "state": str, "cause": str, "reason": str, "replicas": int, "capacityPerReplica": float,
        "capacity": float, "pricePerReplicaHour": float|null, "nodes": int,
@@ -39,12 +39,14 @@ from ccc.api.catalog import Catalog
 from ccc.api.computeclass import KIND as COMPUTE_CLASS_KIND
 from ccc.api.computeclass import ComputeClass
 from ccc.api.errors import ConfigError
+from ccc.api.location import ClusterLocation
 from ccc.api.manifest import Document, InvalidComputeClass, load_documents, parse_compute_class
 from ccc.api.servinggroup import ServingGroup, Variant
 from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
 from ccc.api.servinggroup.resource import KIND as SERVING_GROUP_KIND
 from ccc.api.workload import PodRequest, pod_requests_from_manifest
 from policies.decide import decide
+from policies.location import named_zones, resolve_location
 from policies.obtainability import ObtainabilityMemory
 from policies.plan import Attempt, Plan
 from policies.serving import Split, VariantObservation, VariantTarget, split
@@ -100,6 +102,8 @@ class ServingPlan:
     group: ServingGroup
     split: Split
     variants: tuple[VariantPlan, ...]
+    #: the one region every variant is planned in (a GKE cluster's node pools share it)
+    cluster: ClusterLocation | None = None
 
     @property
     def price_per_hour(self) -> float | None:
@@ -118,6 +122,7 @@ class ServingPlan:
             "degraded": self.split.degraded,
             "degradedReason": self.split.degraded_reason,
             "order": list(self.split.order),
+            "region": self.cluster.region if self.cluster else None,
             "variants": [
                 {
                     "name": v.variant.name,
@@ -214,6 +219,7 @@ def _walk(
     now: datetime,
     memory: ObtainabilityMemory,
     default_zones: Sequence[str] | None,
+    cluster: ClusterLocation | None,
 ) -> Plan | None:
     snapshot = ClusterSnapshot(
         now=now,
@@ -221,7 +227,7 @@ def _walk(
         pending=[p for p in pods if p.compute_class == cc.name],
     )
     state = ControllerState(memory={cc.name: memory})
-    settings = Settings(default_zones=default_zones, max_viable=None)
+    settings = Settings(cluster=cluster, default_zones=default_zones, max_viable=None)
     return decide(snapshot, state, catalog, settings).plans.get(cc.name)
 
 
@@ -271,18 +277,23 @@ def plan_serving_group(
     memory: ObtainabilityMemory | None = None,
     unobtainable: Sequence[str] = (),
     default_zones: Sequence[str] | None = None,
+    cluster: ClusterLocation | None = None,
 ) -> ServingPlan:
     """Split the group's capacity for a group with no replicas yet, and walk each share.
 
     Args:
         memory: offerings to treat as unavailable, in every class.
         unobtainable: variant names whose classes report every offering unavailable.
+        cluster: the cluster's location; every variant is planned inside it (``None``: the
+            location :func:`serving_location` gives).
 
     Raises:
         ServingPlanError: a target workload or class is missing, or a variant name is unknown.
     """
     memory = memory or ObtainabilityMemory()
     spec = inputs.group.spec
+    if cluster is None:
+        cluster = serving_location(inputs, catalog)
     unknown = sorted(set(unobtainable) - {v.name for v in spec.variants})
     if unknown:
         names = ", ".join(v.name for v in spec.variants)
@@ -302,6 +313,7 @@ def plan_serving_group(
                 now=now,
                 memory=memory,
                 default_zones=default_zones,
+                cluster=cluster,
             )
         )
         priced = chosen is not None and all(a.price_per_hour is not None for a in chosen)
@@ -326,6 +338,7 @@ def plan_serving_group(
                 now=now,
                 memory=memory,
                 default_zones=default_zones,
+                cluster=cluster,
             )
             attempts = _chosen(walked) or ()
         plans.append(
@@ -337,7 +350,33 @@ def plan_serving_group(
                 attempts=attempts,
             )
         )
-    return ServingPlan(group=inputs.group, split=result, variants=tuple(plans))
+    return ServingPlan(group=inputs.group, split=result, variants=tuple(plans), cluster=cluster)
+
+
+def serving_location(
+    inputs: ServingInputs,
+    catalog: Catalog,
+    *,
+    region: str | None = None,
+    zones: Sequence[str] | None = None,
+) -> ClusterLocation:
+    """The one region a group is planned in: ``--region``/``--zones`` when given, else the
+    region of the first zone a variant's class names (in variant order), else the default
+    (:func:`policies.location.resolve_location`).
+
+    Raises:
+        ConfigError: ``zones`` span several regions, or do not lie in ``region``.
+    """
+    named = None
+    for index, variant in enumerate(inputs.group.spec.variants):
+        try:
+            _, cc = _variant_class(index, variant, inputs)
+        except ServingPlanError:
+            continue  # reported by the plan itself
+        if named_zones(cc):
+            named = cc
+            break
+    return resolve_location(named, catalog, region=region, zones=zones)
 
 
 def render_table(plan: ServingPlan, console: Console) -> None:
@@ -401,6 +440,7 @@ def run_serving_plan(
     unobtainable: Sequence[str],
     output: str,
     default_zones: Sequence[str] | None,
+    region: str | None = None,
 ) -> None:
     """``ccc plan`` on a ServingGroup: print the split as a table, JSON or YAML.
 
@@ -409,6 +449,7 @@ def run_serving_plan(
     """
     try:
         inputs = load_inputs(paths)
+        cluster = serving_location(inputs, catalog, region=region, zones=default_zones)
         plan = plan_serving_group(
             inputs,
             catalog,
@@ -416,6 +457,7 @@ def run_serving_plan(
             memory=memory,
             unobtainable=unobtainable,
             default_zones=default_zones,
+            cluster=cluster,
         )
     except ServingPlanError as exc:
         for line in exc.lines:
@@ -431,4 +473,7 @@ def run_serving_plan(
     else:
         from rich.console import Console
 
+        typer.echo(f"cluster: region {cluster.describe()}")
         render_table(plan, Console(width=max(160, Console().width)))
+    if output in ("json", "yaml"):
+        typer.echo(f"cluster: region {cluster.describe()}", err=True)

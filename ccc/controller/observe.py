@@ -27,7 +27,7 @@ from ccc.controller.execute import Inbox, error_info
 from ccc.controller.view import ClusterView
 from policies.outcomes import repairs_due
 from policies.room import PodRef, pending_pods
-from policies.snapshot import ClusterSnapshot, PoolListing, ProviderNotice
+from policies.snapshot import ClusterSnapshot, PoolListing, ProviderNotice, ServingCovers
 from policies.state import ControllerState, LateErrors
 from providers.base import CapacityErrorReporter, Provider
 from providers.clock import Clock
@@ -111,10 +111,14 @@ class Observer:
         return gone
 
     async def observe(
-        self, state: ControllerState, notices: Sequence[ProviderNotice] = ()
+        self,
+        state: ControllerState,
+        notices: Sequence[ProviderNotice] = (),
+        serving: ServingCovers | None = None,
     ) -> Observation:
         """One snapshot of the world (never raises for provider failures); ``notices`` are the
-        leaving signals kept by the loop (:mod:`ccc.controller.signals`)."""
+        leaving signals kept by the loop (:mod:`ccc.controller.signals`), ``serving`` the
+        ServingGroup controller's verdicts for drains (``None``: it does not run)."""
         gone = self.refresh_classes()
         now = self.clock.now()
         listing = await self._list_pools()
@@ -139,6 +143,7 @@ class Observer:
             reservations_failed=reservations_failed,
             node_counts=counts,
             notices=tuple(notices),
+            serving=serving,
         )
         return Observation(snapshot=snapshot, refs=refs, classes=dict(self.classes), gone=gone)
 

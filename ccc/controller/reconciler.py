@@ -22,7 +22,7 @@ event to event and does not tick.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -44,8 +44,10 @@ from ccc.controller.sinks import EventSink, StatusSink
 from ccc.controller.status import restore_state
 from ccc.controller.view import ClusterView
 from ccc.controller.waiting import first_of
-from policies.commands import Command, Cordon, Delete, Drain, Replace
+from policies.commands import Command, Cordon, Delete, Drain, Provision, Replace
 from policies.decide import Decision, decide
+from policies.room import PodRef
+from policies.snapshot import ServingCovers
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
 from providers.base import Provider, SelfRepairing
 from providers.clock import Clock
@@ -112,11 +114,17 @@ class Reconciler:
         self._restored = False
         self._changed = asyncio.Event()
         self._last: Observation | None = None
+        # The pods each running provider call was decided for, by the command's identity: its
+        # outcome Events name them even when they were bound (and left the pending set) before
+        # the call returned.
+        self._served: dict[int, Mapping[str, list[PodRef]]] = {}
         self._decision: Decision | None = None
         self._in_pass = False
         self._until: Callable[[], bool] = lambda: False
         self.next_wake: datetime | None = None
         self.passes = 0
+        #: the ServingGroup controller's verdicts for drains, when it runs beside this loop
+        self.serving_covers: Callable[[], ServingCovers] | None = None
 
     # -- triggering ------------------------------------------------------------------------
     def notify(self, *_: object) -> None:
@@ -227,8 +235,14 @@ class Reconciler:
             return
         for item in inputs:
             if isinstance(item, ProviderDone):
-                await self.recorder.outcome_events(item, last.classes, last.refs)
+                await self.recorder.outcome_events(item, last.classes, self._refs_of(item, last))
         await self.recorder.statuses(self.state, decision, last)
+
+    def _refs_of(self, done: ProviderDone, last: Observation | None) -> Mapping[str, list[PodRef]]:
+        """The pods a finished call served: those it was decided for, else the last pass's."""
+        refs = dict(last.refs) if last else {}
+        refs.update(self._served.pop(id(done.command), {}))
+        return refs
 
     async def _wait(self) -> None:
         """Until the next pass is due (see the module docstring)."""
@@ -279,13 +293,18 @@ class Reconciler:
         last = self._last
         for done in outcomes:
             await self.recorder.outcome_events(
-                done, last.classes if last else {}, last.refs if last else {}
+                done, last.classes if last else {}, self._refs_of(done, last)
             )
-        obs = self._last = await self.observer.observe(self.state, self.signals.notices())
+        covers = self.serving_covers() if self.serving_covers is not None else None
+        obs = self._last = await self.observer.observe(self.state, self.signals.notices(), covers)
         self.state = reduce(self.state, Observed(obs.snapshot))
         decision = self._decision = decide(obs.snapshot, self.state, self.catalog, self.settings)
         now = obs.snapshot.now
         self.state = reduce(self.state, Issued(decision.commands, now))
+        for c in decision.commands:
+            if isinstance(c, Provision):
+                group = c.attempt.group
+                self._served[id(c)] = {group: list(obs.refs.get(group, []))}
         self.executor.start(decision.commands)
         await self._start_node_verbs(decision, obs)
         self.next_wake = decision.next_wake

@@ -39,13 +39,14 @@ from policies.commands import (
 from policies.decide import Decision
 from policies.nodes import NodeProgress
 from policies.room import PodRef
+from policies.serving_drain import SERVING_GROUP_SURGE
 from policies.state import ControllerState, ProviderDone
 
 log = structlog.get_logger("ccc.controller")
 
 _GIVE_UP = (Cause.STOCKOUT, Cause.QUOTA, Cause.REGISTRATION)
 #: GKE's blocked reasons the lifecycle reports (gauge labels)
-_BLOCKED = ("PodDisruptionBudget", "ReplacementUnavailable")
+_BLOCKED = ("PodDisruptionBudget", "ReplacementUnavailable", SERVING_GROUP_SURGE)
 
 
 def _ann(nodes: Mapping[str, NodeInfo], name: str) -> Mapping[str, str]:
@@ -328,10 +329,15 @@ class Recorder:
                             "replacement.requested", node=node, after_s=took, cause=c.cause.value
                         )
         counts: dict[tuple[str, str], int] = {}
+        waits = {c.what: c.reason for c in decision.commands if isinstance(c, WaitUntil)}
         for cls, node, why in decision.blocked:
             counts[(cls, why)] = counts.get((cls, why), 0) + 1
             msg = f"node {node} cannot be replaced now: {why}"
-            log.warning("node.replacement_blocked", class_name=cls, node=node, reason=why)
+            if why == SERVING_GROUP_SURGE:
+                msg = waits.get(f"drain of {node}", msg)
+            log.warning(
+                "node.replacement_blocked", class_name=cls, node=node, reason=why, message=msg
+            )
             await self.notices.event(self._ref(obs.classes, cls), "Warning", why, msg, now)
         for cls in obs.classes:
             for why in _BLOCKED:

@@ -189,6 +189,10 @@ class Controller:
                 owners=owners,
                 resync_s=config.resync_s,
             )
+            # Drains of nodes hosting a group's replicas wait for its surge.
+            serving = self.serving
+            self.reconciler.serving_covers = lambda: serving.covers
+            serving.on_covers = self.reconciler.notify
         self.health = HealthServer(
             config.metrics_host,
             config.metrics_port,

@@ -13,6 +13,10 @@ it: the memory keeps one writer). Each pass, for every ServingGroup:
    ``ScaleTarget`` verb is run by :class:`~ccc.controller.scale.ScaleExecutor` (``/scale`` only).
 4. **Record**: the group's status (which is also the split policy's memory, so a restarted
    controller continues where it was), an Event per shift, metrics, a structured log line.
+5. **Cover drains**: per group, whether the nodes with a planned disruption that host its Ready
+   replicas may be drained now (:attr:`covers`, read by the provisioning loop's snapshot: the
+   drain waits for the surge, :mod:`policies.serving_drain`); ``on_covers`` is called when that
+   changes.
 
 A pass runs when something changed (a pod, node, class, group or HPA; batched for
 ``batch_idle_s``), when a scale write ended, at the split's next check time (obtain timeout,
@@ -29,6 +33,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from ccc.api import labels as L
 from ccc.api.catalog import Catalog
 from ccc.api.cluster import NodeInfo
 from ccc.api.computeclass import ComputeClass
@@ -60,6 +65,7 @@ from policies.serving_control import (
     decide_group,
     replica_price,
 )
+from policies.snapshot import GroupCover, ServingCovers
 from providers.clock import Clock
 
 log = structlog.get_logger("ccc.serving")
@@ -134,6 +140,17 @@ class ServingController:
         self.passes = 0
         self._changed = asyncio.Event()
         self._invalid: dict[str, str] = {}
+        #: per group, the drains its last pass allows (see :attr:`covers`)
+        self._covers: dict[str, GroupCover] = {}
+        self._synced = False
+        #: called when :attr:`covers` changes (the provisioning loop passes again)
+        self.on_covers: Callable[[], None] = lambda: None
+
+    @property
+    def covers(self) -> ServingCovers:
+        """Per group, the nodes with a planned disruption whose drain the group's Ready capacity
+        covers; ``synced`` once a pass over every group has finished."""
+        return ServingCovers(synced=self._synced, groups=dict(self._covers))
 
     def notify(self, *_: object) -> None:
         """Something the groups depend on changed: pass again after the batching window."""
@@ -147,7 +164,10 @@ class ServingController:
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
-        """Pass until ``until()`` or cancellation (writes in flight are cancelled)."""
+        """Pass until ``until()`` or cancellation (writes in flight are cancelled). A new run (a
+        new term as leader) forgets the drain verdicts of the last one until its first pass."""
+        self._synced = False
+        self._covers.clear()
         try:
             while not until():
                 try:
@@ -202,13 +222,21 @@ class ServingController:
                 decision = await self._group(group, nodes, classes, unobtainable, now)
             except Exception:
                 log.exception("serving.group_failed", group=key)
+                self._covers[key] = GroupCover(group=key, covered=frozenset(), at=now)
                 continue
+            self._covers[key] = _cover(key, decision, nodes, now)
             decisions.append(decision)
             if decision.split.next_check_at is not None:
                 wakes.append(decision.split.next_check_at)
         for gone in set(self.memory) - seen:
             self.memory.pop(gone, None)
             self.last.pop(gone, None)
+        before = (self._synced, {k: c.covered for k, c in self._covers.items()})
+        for gone in set(self._covers) - seen:
+            del self._covers[gone]
+        self._synced = True
+        if before != (self._synced, {k: c.covered for k, c in self._covers.items()}):
+            self.on_covers()
         self.next_check = min(wakes) if wakes else None
         return decisions
 
@@ -333,6 +361,16 @@ class ServingController:
             await self.status.write_group_status(ns, name, body)
         except Exception as exc:
             log.warning("serving.status_failed", group=f"{ns}/{name}", error=str(exc)[:300])
+
+
+def _cover(key: str, d: GroupDecision, nodes: Mapping[str, NodeInfo], now: datetime) -> GroupCover:
+    """The drains ``d`` allows: every node marked for a planned disruption when this pass saw it
+    (its Ready replicas there counted as disrupted), if Ready capacity without them meets
+    ``spec.capacity``; none otherwise."""
+    marked = frozenset(n.name for n in nodes.values() if n.annotations.get(L.DISRUPTION_ANNOTATION))
+    return GroupCover(
+        group=key, covered=marked if d.split.disruption_covered else frozenset(), at=now
+    )
 
 
 def _with_owners(view: TargetView, owners: tuple[str, ...]) -> TargetView:

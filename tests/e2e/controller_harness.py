@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -304,6 +304,30 @@ async def events_for(api: client.ApiClient, *, kind: str, name: str) -> list[Any
         )
     ).items
     return list(items)
+
+
+async def events_until(
+    api: client.ApiClient,
+    *,
+    kind: str,
+    name: str,
+    done: Callable[[list[Any]], bool],
+    timeout_s: float = 30,
+) -> list[Any]:
+    """The Events about an object, once ``done`` holds for them. Events of a provider call's
+    outcome are written by the pass after the call returns, which can come after the pods it
+    served are Running: a test that waits for pods reads Events through this."""
+    got: list[Any] = []
+
+    async def probe() -> bool:
+        got[:] = await events_for(api, kind=kind, name=name)
+        return done(got)
+
+    try:
+        await eventually(f"Events of {kind} {name}", probe, timeout_s=timeout_s)
+    except TimeoutError:
+        raise AssertionError([(e.reason, e.message) for e in got]) from None
+    return got
 
 
 async def wait_ready_endpoint(proc: ControllerProcess, timeout_s: float = 60) -> None:

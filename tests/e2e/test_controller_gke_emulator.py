@@ -25,7 +25,7 @@ from tests.e2e.controller_harness import (
     controller,
     create_class,
     create_pods,
-    events_for,
+    events_until,
     gpu_pod,
     install_crd,
     pods_running,
@@ -116,9 +116,12 @@ async def test_gpu_pods_run_on_emulated_gke_nodes_in_the_next_zone_after_a_stock
                     assert labels[L.GKE_ACCELERATOR_LABEL] == "nvidia-h100-80gb"
                     assert name in emu.state.instances[labels[L.GKE_NODE_POOL_LABEL]]
 
-                events = await events_for(api, kind="ComputeClass", name=cls)
-                messages = [e.message for e in events]
-                assert any(f"after stockout in {ZONES[0]}" in m for m in messages), messages
+                await events_until(
+                    api,
+                    kind="ComputeClass",
+                    name=cls,
+                    done=lambda evs: any(f"after stockout in {ZONES[0]}" in e.message for e in evs),
+                )
                 status = await class_status(api, cls)
                 marked = status["unavailableOfferings"]
                 assert [(o["zone"], o["capacityType"]) for o in marked] == [(ZONES[0], "spot")]

@@ -19,6 +19,7 @@ from tests.e2e.controller_harness import (
     create_class,
     create_pods,
     events_for,
+    events_until,
     get_class,
     gpu_class,
     gpu_pod,
@@ -63,9 +64,12 @@ async def test_eight_gpu_pods_run_in_the_next_zone_when_the_first_is_stocked_out
                 zones.add(node.metadata.labels[L.ZONE_LABEL])
                 assert node.metadata.labels[L.CLASS_LABEL] == cls
             assert zones == {ZONES[1]}
-            events = await events_for(api, kind="ComputeClass", name=cls)
-            messages = [e.message for e in events]
-            assert any("after stockout in us-central1-a" in m for m in messages), messages
+            events = await events_until(
+                api,
+                kind="ComputeClass",
+                name=cls,
+                done=lambda evs: any("after stockout in us-central1-a" in e.message for e in evs),
+            )
             assert any(e.reason == "OfferingUnavailable" for e in events)
             status = await class_status(api, cls)
             marked = status["unavailableOfferings"]

@@ -13,13 +13,10 @@ delay and blackhole its connections on a seeded schedule.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from kubernetes_asyncio import client
@@ -29,14 +26,17 @@ from ccc.api.values import CapacityType
 from policies.naming import node_pool_name
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
-    ControllerProcess,
     create_class,
     create_pods,
     gpu_class,
     gpu_pod,
     install_crd,
     pods_running,
-    wait_ready_endpoint,
+)
+from tests.e2e.fault_harness import (
+    assert_faults_happened,
+    assert_never_crashed_or_lost_the_lease,
+    leading_behind,
 )
 from tests.emulator import faults as gke_faults
 from tests.emulator.fixtures import ccc_run_args
@@ -44,13 +44,12 @@ from tests.emulator.kwok_bridge import kwok_bridge
 from tests.emulator.server import running_emulator
 from tests.emulator.state import GKEEmulatorState
 from tests.support.controlplane import ControlPlane
-from tests.support.faultproxy import FaultProxy, FaultSchedule, apiserver_proxy, fault_proxy
+from tests.support.faultproxy import FaultSchedule, fault_proxy
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.e2e]
 ZONES = ("us-central1-a", "us-central1-b", "us-central1-c")
 MACHINE = "a3-highgpu-8g"
-T = TypeVar("T")
 
 
 def _uid() -> str:
@@ -61,68 +60,11 @@ def _at(record: dict[str, object]) -> float:
     return datetime.fromisoformat(str(record["timestamp"])).timestamp()
 
 
-async def _now(value: T) -> T:
-    return value
-
-
-@contextlib.asynccontextmanager
-async def leading_behind(
-    cluster: ControlPlane,
-    tmp_path: Path,
-    api: Any,
-    schedule: FaultSchedule,
-    *,
-    name: str,
-    kwok_namespace: str = "",
-    provider_args: Sequence[str] | None = None,
-) -> AsyncIterator[tuple[ControllerProcess, FaultProxy]]:
-    """``ccc run`` with leader election, reaching kube-apiserver through a fault proxy; yields
-    once it is ready and leads, and stops it (SIGTERM) on exit. A failure inside gets the
-    controller's log tail."""
-    async with temporary_namespace(api, "lease") as lease_ns:
-        with apiserver_proxy(cluster.server, cluster.kubeconfig, tmp_path, schedule) as (
-            proxy,
-            kubeconfig,
-        ):
-            proc = ControllerProcess(
-                cluster,
-                tmp_path,
-                kwok_namespace=kwok_namespace,
-                provider_args=provider_args,
-                kubeconfig=kubeconfig,
-                extra=["--leader-elect", "--lease-namespace", lease_ns],
-                name=name,
-            ).start()
-            try:
-                await wait_ready_endpoint(proc)
-                await eventually("leadership", lambda: _now(proc.events("leader.started")))
-                yield proc, proxy
-            except (TimeoutError, AssertionError) as exc:
-                raise AssertionError(f"{exc}\n{proc.tail()}") from None
-            finally:
-                proc.stop()
-
-
-def _assert_faults_happened(proxy: FaultProxy, *, cut: bool = True) -> None:
-    """The seeds used here refuse one of the second to fifth connections and reset another at the
-    server's first answer, so both happen whatever the traffic. Cuts come 2-30 s into a
-    connection, so only a test that runs long enough is sure to see one."""
-    stats = proxy.stats
-    assert stats["refused"] >= 1 and stats["reset"] >= 1, dict(stats)
-    assert stats["cut"] >= 1 or not cut, dict(stats)
-
-
-def _assert_never_crashed_or_lost_the_lease(proc: ControllerProcess) -> None:
-    assert proc.alive, "ccc run exited"
-    assert len(proc.events("leader.acquired")) == 1
-    assert proc.events("leader.lost") == []
-
-
 @pytest.mark.timeout(300)
 async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplicate_or_leaked_pool(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    seed = 2510  # see _assert_faults_happened
+    seed = 2510  # see assert_faults_happened
     cls, cloud_ns = f"e2e-faults-{_uid()}", f"cloud-{_uid()}"
     async with api_client(cluster.kubeconfig) as api:
         await install_crd(api)
@@ -148,8 +90,8 @@ async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplica
                     lambda n=4 * batch + 4: pods_running(api, ns, n),
                     timeout_s=120,
                 )
-            _assert_never_crashed_or_lost_the_lease(proc)
-        _assert_faults_happened(proxy)
+            assert_never_crashed_or_lost_the_lease(proc)
+        assert_faults_happened(proxy)
         pools = await cloud.list_node_pools()
         allowed = {node_pool_name(cls, 0, MACHINE, z, CapacityType.SPOT) for z in ZONES[:2]}
         seen = [(p.name, p.zones, p.node_count) for p in pools]
@@ -208,9 +150,9 @@ async def test_under_25_percent_faults_on_both_apis_gke_pods_run_after_a_stockou
                         raise AssertionError(
                             f"{exc}\npools {pools}; bridge errors {bridge.errors[-5:]}"
                         ) from None
-                    _assert_never_crashed_or_lost_the_lease(proc)
+                    assert_never_crashed_or_lost_the_lease(proc)
         assert sum(gke.stats[k] for k in ("refused", "reset", "cut")) >= 1, dict(gke.stats)
-        _assert_faults_happened(kube, cut=False)
+        assert_faults_happened(kube, cut=False)
     with emu.state.lock:
         pools = {name: dict(p) for name, p in emu.state.node_pools.items()}
         instances = {name: list(v) for name, v in emu.state.instances.items()}
@@ -244,7 +186,7 @@ async def test_a_blackholed_connection_is_detected_and_the_controller_recovers_w
             blackholed_at = time.time()
             await create_pods(api, ns, [gpu_pod("after", cls)])
             await eventually("second pod Running", lambda: pods_running(api, ns, 2), timeout_s=120)
-            _assert_never_crashed_or_lost_the_lease(proc)
+            assert_never_crashed_or_lost_the_lease(proc)
     requested = [_at(e) - blackholed_at for e in proc.events("provisioning.requested")]
     assert len(requested) == 2 and requested[0] < 0
     assert requested[1] <= 30.0, f"provisioned {requested[1]:.1f}s after the blackhole"

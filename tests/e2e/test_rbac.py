@@ -39,6 +39,7 @@ from tests.e2e.controller_harness import (
     create_class,
     create_pods,
     events_for,
+    events_until,
     gpu_class,
     gpu_pod,
     install_crd,
@@ -621,16 +622,27 @@ async def test_controller_with_the_chart_service_account_provisions_a_gpu_pod(
                 assert [t.value for t in pod.spec.tolerations if t.key == L.CLASS_LABEL] == [cls]
                 assert node.metadata.labels[L.ZONE_LABEL] == ZONES[1]
                 # Each permission was used: Events written, status patched, Lease held.
-                reasons = {e.reason for e in await events_for(api, kind="ComputeClass", name=cls)}
-                assert {"OfferingUnavailable", "Provisioning"} <= reasons
+                await events_until(
+                    api,
+                    kind="ComputeClass",
+                    name=cls,
+                    done=lambda evs: (
+                        {"OfferingUnavailable", "Provisioning"} <= {e.reason for e in evs}
+                    ),
+                )
                 status = await class_status(api, cls)
                 assert [o["zone"] for o in status["unavailableOfferings"]] == [ZONES[0]]
                 lease = await client.CoordinationV1Api(api).read_namespaced_lease(
                     install.fullname, install.namespace
                 )
                 assert lease.spec.holder_identity
-                pod_events = await events_for(api, kind="Pod", name="trainer-0")
-                assert any(e.reason == "Provisioning" for e in pod_events)
+
+                await events_until(
+                    api,
+                    kind="Pod",
+                    name="trainer-0",
+                    done=lambda evs: any(e.reason == "Provisioning" for e in evs),
+                )
                 denied = _problems(proc.log_lines())
                 assert not denied, denied[:5]
         finally:

@@ -159,6 +159,8 @@ class ServingLoop:
             status=self.workloads,
         )
         self.loop.cluster.subscribe(lambda *_: sc.notify())
+        reconciler.serving_covers = lambda: sc.covers
+        sc.on_covers = reconciler.notify
         self.workloads.subscribe(sc.notify)
         original = sc.reconcile_once
         start = self.loop.clock.now()

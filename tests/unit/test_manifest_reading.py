@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ccc.api import yaml_source
+from ccc.api import file_source, yaml_source
 from ccc.api.manifest import ManifestError, load_file, manifest_files
 from ccc.cli.main import app
 
@@ -114,7 +114,7 @@ def test_non_utf8_bytes_are_located(tmp_path: Path) -> None:
 def test_a_named_pipe_without_a_writer_is_refused_after_the_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(yaml_source, "PIPE_WAIT_S", 0.2)
+    monkeypatch.setattr(file_source, "PIPE_WAIT_S", 0.2)
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
     code, output = _validate(str(fifo))

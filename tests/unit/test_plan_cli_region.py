@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from ccc.api.values import region_of
@@ -97,18 +98,18 @@ def test_zones_of_several_regions_are_refused_with_the_reason(
     assert code == 1 and message in err and "Traceback" not in err
 
 
-def test_the_table_header_names_the_region_and_warnings_precede_the_outcome() -> None:
-    code, out, _ = _plan(
-        str(EXAMPLES / "computeclasses/h100-obtainability.yaml"),
-        "-n",
-        "1",
-        "--region",
-        "us-central1",
-    )
+def test_the_table_header_names_the_region_and_warnings_precede_the_outcome(
+    tmp_path: Path,
+) -> None:
+    body = yaml.safe_load((EXAMPLES / "computeclasses/h100-obtainability.yaml").read_text())
+    body["spec"]["priorities"][1]["location"] = {"zoneTypes": ["AI"]}  # accepted, not acted on
+    path = tmp_path / "class.yaml"
+    path.write_text(yaml.safe_dump(body))
+    code, out, _ = _plan(str(path), "-n", "1", "--region", "us-central1")
     assert code == 0
     assert "cluster: region us-central1 (zones" in out
     # The plan table ends with its outcome, after the warnings about the class.
-    assert out.index("warning: spec.priorities[1].flexStart.nodeRecycling") < out.index("outcome:")
+    assert out.index("warning: spec.priorities[1].location.zoneTypes") < out.index("outcome:")
 
 
 def test_a_published_class_without_auto_creation_plans_no_creation() -> None:

@@ -172,3 +172,24 @@ def test_an_invalid_group_is_reported_with_its_field_path(tmp_path: Path) -> Non
     code, _, err = _plan(str(path))
     assert code == 1
     assert "ServingGroup/llama-3-1-8b: spec.capacity: must be greater than or equal to 0" in err
+
+
+def test_every_variant_is_planned_in_one_region_the_first_named_zones_by_default() -> None:
+    """A GKE cluster, and so every node pool of a group's variants, lives in one region
+    (gke-computeclass.md, location: zones outside the cluster's region are not used)."""
+    doc = _json(str(EXAMPLE), "--unobtainable", "v6e")
+    assert doc["region"] == "us-central1"
+    zones = {a["zone"] for v in doc["variants"] for a in v["attempts"]}
+    assert zones and all(z.startswith("us-central1-") for z in zones)
+
+
+def test_region_moves_the_whole_group_and_the_variants_outside_it_are_unobtainable() -> None:
+    doc = _json(str(EXAMPLE), "--region", "us-east5")
+    v6e, h100 = _variants(doc)["v6e"], _variants(doc)["h100"]
+    assert doc["region"] == "us-east5"
+    assert {a["zone"] for a in v6e["attempts"]} == {"us-east5-b"}
+    # the H100 class names only us-central1 zones: none of its rules is inside the cluster
+    code, out, _ = _plan(str(EXAMPLE), "--region", "us-east5", "--unobtainable", "v6e")
+    assert code == 0 and "cluster: region us-east5" in out
+    assert "h100" in out and "Unobtainable" in out
+    assert h100["replicas"] == 0

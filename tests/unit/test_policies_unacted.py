@@ -54,11 +54,6 @@ def test_every_spec_field_is_classified_so_none_can_be_silently_dropped() -> Non
             {},
             "spec.priorities[0].location.zoneTypes",
         ),
-        (
-            {"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}},
-            {},
-            "spec.priorities[0].flexStart.nodeRecycling",
-        ),
         ({"allocationStrategy": "lowest-cost"}, {}, "spec.priorities[0].allocationStrategy"),
         ({"minimumCapacity": {"targetNodeCount": 2}}, {}, "spec.priorities[0].minimumCapacity"),
         ({}, {"activeMigration": {"optimizeRulePriority": True}}, "spec.activeMigration"),
@@ -101,6 +96,8 @@ def test_each_field_ccc_does_not_act_on_is_reported_with_its_path_and_reason(
         ({"minCpuPlatform": "Intel Sapphire Rapids"}, {}),
         ({}, {"nodePoolConfig": {"imageType": "cos_containerd"}}),
         ({}, {"activeMigration": {"optimizeRulePriority": False}}),  # a switch left off
+        # replaced before its end by node lifecycle (gke-computeclass.md §4, nodeRecycling)
+        ({"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}}, {}),
         ({}, {"autoscalingPolicy": {"consolidationThreshold": 0}}),  # zero asks for nothing
         ({}, {"description": "free text"}),
         ({"maxPodsPerNode": 32, "gpu": dict(H100, driverVersion="latest")}, {}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog.testing
@@ -19,6 +19,7 @@ import structlog.testing
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.config import ControllerConfig
+from ccc.controller.events import EventType, ObjectRef
 from ccc.controller.metrics import Metrics
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
 from ccc.controller.reconciler import PassReport, Reconciler
@@ -130,6 +131,45 @@ async def test_a_pass_starts_provider_calls_without_waiting_for_them() -> None:
     second = await r.reconcile_once()
     assert [o.error for o in second.outcomes] == [None]
     assert not r.executor.busy and not r.state.calls
+
+
+@dataclass
+class EventList:
+    """An :class:`~ccc.controller.sinks.EventSink` that keeps (kind, name, reason)."""
+
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def emit(
+        self, ref: ObjectRef, *, type_: EventType, reason: str, message: str, now: datetime
+    ) -> None:
+        self.seen.append((ref.kind, ref.name, reason))
+
+
+async def test_pods_bound_before_the_create_returns_still_get_their_provisioning_event() -> None:
+    """The scheduler may bind a pod to the new pool's first node while the create call is still
+    running; the outcome's Event names the pods the call was decided for, not only those still
+    pending when it ends."""
+    clock = VirtualClock()
+    cloud = SimulatedCloud(clock=clock, provisioning_delay_s=600)
+    events = EventList()
+    r = Reconciler(
+        provider=cloud,
+        catalog=catalog(),
+        config=ControllerConfig(scale_down_enabled=False),
+        clock=clock,
+        metrics=Metrics(),
+        view=ListView([_pod(0)], [], [_class()]),
+        events=events,
+    )
+    first = await r.reconcile_once()
+    assert [type(c).__name__ for c in first.commands] == ["Provision"]
+    r.view.pod_list.clear()  # type: ignore[attr-defined]  # bound: no longer pending
+    await r.reconcile_once()
+    await clock.run(r.executor.wait_any())
+    done = await r.reconcile_once()
+    assert [o.error for o in done.outcomes] == [None]
+    assert ("Pod", "p0", "Provisioning") in events.seen
+    assert ("ComputeClass", "gpu", "Provisioning") in events.seen
 
 
 async def test_stockout_in_the_first_zone_is_walked_again_at_once() -> None:

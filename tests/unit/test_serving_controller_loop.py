@@ -4,11 +4,15 @@ simulated cloud (tests/support/memserving.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from ccc.api import labels as L
-from tests.support.memserving import NS, ServingLoop, group, tpu_offerings
+from ccc.api.location import configured_location
+from policies.commands import Drain
+from policies.serving_drain import SERVING_GROUP_SURGE
+from tests.support.memserving import NS, ServingLoop, gpu_class, group, tpu_class, tpu_offerings
 
 pytestmark = pytest.mark.asyncio
 
@@ -142,3 +146,96 @@ async def test_a_crash_during_a_shift_converges_without_oscillation() -> None:
 
 def _s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
+
+
+#: GKE offers flex-start v6e in us-east5-b, and H100s in us-east5-a: a cluster in us-east5.
+FLEX_REGION = "us-east5"
+
+
+def _flex_classes() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The TPU class on flex-start nodes recycled 10 minutes before their end, and the GPU
+    class, in us-east5."""
+    tpu = tpu_class(spot=False)
+    rule = tpu["spec"]["priorities"][0]
+    rule["location"] = {"zones": ["us-east5-b"]}
+    rule["flexStart"] = {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 600}}
+    gpu = gpu_class()
+    gpu["spec"]["priorities"][0]["location"] = {"zones": ["us-east5-a"]}
+    return tpu, gpu
+
+
+async def _expiry_with_spare_room(*, hold: bool) -> tuple[ServingLoop, list[float], str]:
+    """5 TPU replicas on flex-start nodes, then the group is scaled to 32 (4 replicas): one TPU
+    node stays empty and Ready. Then one serving node's end is announced 9 minutes ahead (GKE's
+    termination annotation), inside its 10-minute lead time. Its replica fits on the empty node
+    at once, so the lifecycle alone would drain it in the very pass that marks it. ``hold``:
+    the provisioning loop reads the ServingGroup controller's verdicts (as ``ccc run`` wires
+    it); without, it does not. Returns the loop, Ready capacity at every cluster change from
+    the announcement on, and the node."""
+    s = ServingLoop.create(group_body=group(capacity=40), classes=_flex_classes())
+    s.loop.cloud.location = configured_location(s.loop.cluster.catalog, region=FLEX_REGION)
+    await s.start()
+    if not hold:
+        assert s.loop.reconciler is not None
+        s.loop.reconciler.serving_covers = None
+    await s.loop.until("5 TPU replicas", lambda: s.running("v6e") == 5, timeout_s=600)
+    s.workloads.add_group(group(capacity=32))
+    await s.loop.until("4 TPU replicas", lambda: s.running("v6e") == 4, timeout_s=600)
+    await s.loop.advance(5)
+    busy = {p.node_name for p in s.workloads.pods_of(NS, "v6e") if p.node_name}
+    node = next(n for n in _tpu_nodes(s) if n in busy)
+    assert len(_tpu_nodes(s)) == 5, "one TPU node is empty and Ready: room for the replica"
+    samples: list[float] = []
+    s.loop.cluster.subscribe(lambda *_: samples.append(s.ready_capacity()))
+    ends = s.loop.clock.now() + timedelta(minutes=9)
+    [old] = [n for n in s.loop.cluster.nodes() if n.name == node]
+    s.loop.cluster.set_node(
+        node,
+        annotations={
+            **old.annotations,
+            L.GKE_TERMINATION_ANNOTATION: ends.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+    await s.loop.until(
+        "the expiring node is gone",
+        lambda: node not in _tpu_nodes(s),
+        timeout_s=540,
+    )
+    return s, samples, node
+
+
+async def test_a_flex_start_expiry_surges_the_group_before_the_drain_and_never_dips() -> None:
+    """Surge before drain across a flex-start expiry, with no PodDisruptionBudget: the drain of
+    the expiring node waits until the group's surge replica is Ready, so Ready capacity never
+    drops below the target, and the hold is reported while it lasts."""
+    s, samples, node = await _expiry_with_spare_room(hold=True)
+    try:
+        assert min(samples) >= 32, f"Ready capacity dipped to {min(samples)}"
+        assert 5 in s.history("v6e")[s.history("v6e").index(4) :], s.history("v6e")
+        assert s.history("h100") == []
+        drains = [
+            (r.at, c)
+            for r in s.loop.reports
+            for c in r.commands
+            if isinstance(c, Drain) and c.node == node
+        ]
+        assert drains, "the node was drained, not left to end"
+        surge_at = s.workloads.deployments[(NS, "v6e")].written_at[-2]
+        assert drains[0][0] > surge_at
+        held = [m for m in s.loop.event_messages(SERVING_GROUP_SURGE) if f"drain of {node}" in m]
+        assert held and "ServingGroup serving/llama" in held[0], held
+        await s.loop.advance(30)
+        assert s.running("v6e") == 4 and s.ready_capacity() >= 32
+    finally:
+        await s.stop()
+
+
+async def test_without_the_groups_verdict_the_lifecycle_alone_drains_before_the_surge() -> None:
+    """The same expiry when the provisioning loop does not read the ServingGroup controller's
+    verdicts: the drain evicts the replica in the pass that marks the node, before any surge,
+    and Ready capacity dips. What the previous test proves is the hold's doing."""
+    s, samples, _ = await _expiry_with_spare_room(hold=False)
+    try:
+        assert min(samples) < 32
+    finally:
+        await s.stop()
