@@ -138,24 +138,31 @@ def test_nodes_of_a_rule_with_a_capacity_check_wait_get_that_long_to_register(
 
 
 @pytest.mark.parametrize(
-    ("result", "cause"), [("stockout", Cause.STOCKOUT), ("quota", Cause.QUOTA)]
+    ("result", "cause", "scope", "marked"),
+    [
+        ("stockout", Cause.STOCKOUT, "zone", ZONE_A),
+        ("quota", Cause.QUOTA, "region", "us-central1"),
+    ],
 )
 def test_a_late_capacity_or_quota_error_gives_up_on_the_missing_nodes_at_once(
-    result: str, cause: Cause
+    result: str, cause: Cause, scope: str, marked: str
 ) -> None:
     """An accepted resize whose VMs the provider later reports as refused (out of capacity,
-    or over a quota) is given up 30 s in, long before the registration timeout."""
+    or over a quota) is given up 30 s in, long before the registration timeout; the offering
+    is marked at the error's scope (a regional quota: the whole region)."""
     pools, nodes = [_pool(nodes=3)], [_node("a-1")]
     state = reduce(ControllerState(), Observed(_snapshot(pools=pools, nodes=nodes, at=-30)))
-    late = ErrorInfo(result, "REFUSED", "no VMs", "zone", ZONE_A)  # type: ignore[arg-type]
+    location = ZONE_A if scope == "zone" else "us-central1"
+    late = ErrorInfo(result, "REFUSED", "no VMs", scope, location)  # type: ignore[arg-type]
     state = reduce(state, LateErrors(POOL_A, (late,), NOW))
     decision = _run(_snapshot(pools=pools, nodes=nodes), state)
     [shrink] = _of(Delete, decision)
     assert isinstance(shrink, Delete)
-    assert (shrink.pool_size, shrink.cause) == (1, cause)
+    assert (shrink.pool_size, shrink.cause, shrink.class_name) == (1, cause, "gpu")
     [mark] = _of(MarkUnavailable, decision)
     assert isinstance(mark, MarkUnavailable)
     assert (mark.entry.reason, mark.entry.message) == ("REFUSED", "no VMs")
+    assert mark.entry.key.zone == marked
 
 
 def _missing_since(seconds: float, **state: object) -> ControllerState:
@@ -286,3 +293,13 @@ def test_every_pool_with_missing_nodes_is_judged_after_one_that_is_still_awaited
         _snapshot(pools=[young, old], nodes=nodes, node_counts={first: 1, second: 1}), state
     )
     assert [c.pool for c in _of(Delete, decision)] == [second]  # type: ignore[attr-defined]
+
+
+def test_a_permanent_provider_error_marks_the_offering_as_a_provider_error() -> None:
+    """A request the provider refuses for good (an invalid request, a permission) marks its
+    offering, so one broken rule cannot stall the class; it is neither a stockout nor quota."""
+    state, _ = _failed(ErrorInfo("permanent", "PERMISSION_DENIED"))  # type: ignore[arg-type]
+    decision = _run(_snapshot(pods=[_pod("b")]), state)
+    [mark] = _of(MarkUnavailable, decision)
+    assert isinstance(mark, MarkUnavailable)
+    assert (mark.entry.key.zone, mark.cause) == (ZONE_A, Cause.PROVIDER_ERROR)
