@@ -18,8 +18,15 @@ after 3 nodes, then a final controller must converge) until ``--kills`` controll
 killed. Reports duplicates, leaks, rounds that did not converge, where the kills landed, and
 seconds per kill.
 
+**expiry-kills**: rounds of ``tests/e2e/expiry_kills.py`` (replicas on expiring flex-start
+nodes with a PDB of ``minAvailable: replicas - 1``, controllers killed a random 0-2.5 s after
+their caches synced while the nodes are replaced, drained and deleted) until ``--kills`` kills
+landed during replacement or drain. Reports where the kills landed, double drains, PDB
+violations, leaked or lost nodes, pools and replicas, and convergence.
+
     .venv/bin/python -m benchmarks.chaos latency [--rates 0,0.1,0.25] [--repeat 1]
     .venv/bin/python -m benchmarks.chaos kills [--kills 1000] [--per-round 20] [--minutes M]
+    .venv/bin/python -m benchmarks.chaos expiry-kills [--kills 20] [--per-round 8] [--replicas 3]
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import KubeApiError, request_json
 from ccc.controller.logs import configure_logging
 from providers.kwok import KwokProvider
+from tests.e2e.expiry_kills import ExpiryKillRound, expiry_kill_round
 from tests.e2e.kill_rounds import KillRound, kill_round, remove_class_and_cloud
 from tests.support.controlplane import ControlPlane
 from tests.support.faultproxy import FaultSchedule, apiserver_proxy
@@ -292,6 +300,60 @@ async def kills(args: argparse.Namespace, work: Path) -> None:
     )
 
 
+async def expiry_kills(args: argparse.Namespace, work: Path) -> None:
+    """Rounds of ``tests/e2e/expiry_kills.py`` until ``--kills`` kills landed during a
+    flex-start replacement or drain."""
+    rounds: list[ExpiryKillRound] = []
+    began = time.monotonic()
+    with local_cluster(work / "cluster") as plane:
+        async with api_for(plane) as api:
+            while (
+                sum(r.during for r in rounds) < args.kills
+                and time.monotonic() - began < args.minutes * 60
+            ):
+                started = time.monotonic()
+                got = await expiry_kill_round(
+                    api,
+                    plane,
+                    work,
+                    kills=args.per_round,
+                    seed=args.seed + len(rounds),
+                    replicas=args.replicas,
+                )
+                rounds.append(got)
+                converged = f"{got.converged_s:.1f} s" if got.converged_s else "NOT CONVERGED"
+                print(
+                    f"# round {len(rounds)} (seed {got.seed}): {got.kills} kills {got.phases}, "
+                    f"converged {converged}, double drains {len(got.double_drains)}, min Ready "
+                    f"{got.min_ready}/{got.min_available}, leaks {got.leaks}, lost {got.lost}, "
+                    f"{time.monotonic() - started:.0f} s",
+                    flush=True,
+                )
+                if not got.ok:
+                    print(f"{got}\n{got.log_tail}", file=sys.stderr)
+    total = sum(r.kills for r in rounds)
+    phases: Counter[str] = Counter()
+    for r in rounds:
+        phases.update(r.phases)
+    print(f"{args.replicas} replicas per round (PDB minAvailable {args.replicas - 1})")
+    print(
+        f"kills: {total} in {len(rounds)} rounds; during replacement or drain: "
+        f"{sum(r.during for r in rounds)} ("
+        + ", ".join(f"{k} {phases[k]}" for k in ("before", "replacing", "draining", "after"))
+        + f"); killed while running: {sum(r.killed_while_running for r in rounds)}/{total}"
+    )
+    print(
+        f"double drains: {sum(len(r.double_drains) for r in rounds)}; PDB violations: "
+        f"{sum(r.pdb_violations for r in rounds)}; leaks: {sum(r.leaks for r in rounds)}; "
+        f"lost replicas: {sum(r.lost for r in rounds)}; rounds not converged: "
+        f"{sum(r.converged_s is None for r in rounds)}"
+    )
+    done = [r.converged_s for r in rounds if r.converged_s]
+    if done:
+        print(f"convergence after the last kill: median {statistics.median(done):.1f} s")
+    print(f"wall time {time.monotonic() - began:.0f} s (cluster start included)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -320,12 +382,19 @@ def main() -> None:
         default=math.inf,
         help="start no new round after this many minutes (the summary says how many kills ran)",
     )
+    expiry = sub.add_parser("expiry-kills", help="kill -9 during flex-start replacement/drain")
+    expiry.add_argument("--kills", type=int, default=20, help="kills during replacement/drain")
+    expiry.add_argument("--per-round", type=int, default=8)
+    expiry.add_argument("--replicas", type=int, default=3)
+    expiry.add_argument("--seed", type=int, default=1)
+    expiry.add_argument("--minutes", type=float, default=math.inf)
     args = parser.parse_args()
     args.fault_overrides = {"slow": args.slow} if getattr(args, "slow", 0) else {}
     work = Path(tempfile.mkdtemp(prefix="ccc-bench-chaos-"))
     configure_logging("console", "warning")  # the benchmark's own pod watch stays quiet
     print(f"# logs in {work}", file=sys.stderr)
-    asyncio.run(latency(args, work) if args.mode == "latency" else kills(args, work))
+    modes = {"latency": latency, "kills": kills, "expiry-kills": expiry_kills}
+    asyncio.run(modes[args.mode](args, work))
 
 
 if __name__ == "__main__":

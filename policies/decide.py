@@ -188,8 +188,12 @@ def decide(
     accepted, rejected = disrupt(ctx)
     accepted = [hold_for_surge(p, ctx) for p in accepted]
     blocked: list[tuple[str, str, str]] = []
+    held = held_pools(state, judged, now)
     for proposal in accepted:
-        commands.extend(proposal.commands)
+        # a pool paused after a failed call gets no Delete (its WaitUntil wakes the loop)
+        commands.extend(
+            c for c in proposal.commands if not (isinstance(c, Delete) and c.pool in held)
+        )
         if proposal.blocked is not None and proposal.class_name is not None:
             blocked.extend((proposal.class_name, n, proposal.blocked) for n in proposal.nodes)
     return Decision(
@@ -270,6 +274,18 @@ def provisioning_message(attempt: Attempt, after: Sequence[str]) -> str:
     return text
 
 
+def held_pools(state: ControllerState, judged: Judged, now: datetime) -> dict[str, datetime]:
+    """Pools that get no provider request before the given time: the state's active holds and
+    those judged this pass (a failed call's pause). Neither a Provision nor a disruption's
+    Delete is issued for them, so a delete the provider refuses is retried after a growing
+    pause (:func:`policies.outcomes.retry_pause`), not on every pass."""
+    holds = {k: t for k, t in state.holds.items() if t > now}
+    for c in judged.commands:
+        if isinstance(c, WaitUntil) and c.hold is not None:
+            holds[c.hold] = max(c.at, holds.get(c.hold, c.at))
+    return holds
+
+
 def _provision(
     snapshot: ClusterSnapshot,
     state: ControllerState,
@@ -297,10 +313,7 @@ def _provision(
             )
         return out
     busy = set(state.calls) | judged.touched
-    holds = {k: t for k, t in state.holds.items() if t > now}
-    for c in judged.commands:
-        if isinstance(c, WaitUntil) and c.hold is not None:
-            holds[c.hold] = max(c.at, holds.get(c.hold, c.at))
+    holds = held_pools(state, judged, now)
     for class_name, plan in plans.items():
         if snapshot.reservations_failed and _uses_reservations(compiled[class_name]):
             out.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ccc.api import labels as L
 from ccc.api.values import Taint
 from ccc.api.workload import PodRequest
 from policies.admission import selector_mismatch, untolerated
@@ -33,12 +34,19 @@ class NodeSlot:
 
     def admits(self, pod: PodRequest) -> bool:
         """Selector, node affinity and taint compatibility, with the tolerations GKE's
-        admission adds (:mod:`policies.admission`); cached per pod template."""
+        admission adds (:mod:`policies.admission`); cached per pod template.
+
+        The taints a node carries only while it boots (:data:`ccc.api.labels.BOOT_TAINTS`:
+        ``node.kubernetes.io/not-ready``, ``node.cloudprovider.kubernetes.io/uninitialized``)
+        are ignored: they go once the node is Ready, and then the scheduler binds the pod, so a
+        booting node is room for pods that tolerate nothing (a node that never becomes Ready
+        stops being room after the not-Ready grace, :func:`policies.room.node_slots`)."""
         key = pod.template_key()
         hit = self.selector_cache.get(key)
         if hit is not None:
             return hit
-        ok = not selector_mismatch(pod, self.labels) and untolerated(pod, self.taints) is None
+        lasting = [t for t in self.taints if t.key not in L.BOOT_TAINTS]
+        ok = not selector_mismatch(pod, self.labels) and untolerated(pod, lasting) is None
         self.selector_cache[key] = ok
         return ok
 

@@ -5,7 +5,9 @@ drifted. Part of :func:`policies.decide.decide`; pure.
   (zone, region or everywhere, by the error's scope) unless the rule's
   ``capacityCheckWaitTimeSeconds`` window is still open, in which case the same pool is retried
   after ``capacity_check_retry_s``; a transient error pauses the pool for ``error_retry_s``;
-  a permanent one marks the offering so one broken rule cannot stall the class.
+  a permanent one marks the offering so one broken rule cannot stall the class. A failed delete
+  holds its pool for ``error_retry_s``, doubling with each failure in a row (up to
+  ``delete_retry_max_s``); no Delete of a held pool is issued (:func:`policies.decide.decide`).
 * Nodes a pool was asked for that have not registered are given up when the provider reports
   why (a late stockout, GKE's instance-group errors) or after the registration timeout (the
   rule's capacity-check wait if longer): the offering is marked and the pool shrinks back to the
@@ -90,6 +92,17 @@ def _mark(
     return command
 
 
+def retry_pause(c: Provision | Delete, state: ControllerState, settings: Settings) -> float:
+    """Seconds before a pool whose call failed gets another request: ``error_retry_s``, and
+    for deletes doubling with each failure in a row up to ``delete_retry_max_s`` (a delete the
+    provider keeps refusing is not re-issued on every pass)."""
+    if not isinstance(c, Delete):
+        return settings.error_retry_s
+    failed = max(1, state.delete_failures.get(c.pool, 1))
+    pause: float = settings.error_retry_s * 2.0 ** min(failed - 1, 20)
+    return min(pause, settings.delete_retry_max_s)
+
+
 def judge_failures(
     failures: Sequence[Failure], state: ControllerState, settings: Settings, now: datetime
 ) -> Judged:
@@ -100,7 +113,7 @@ def judge_failures(
         if isinstance(c, Delete) or c.cause is Cause.REPAIR or e.result == "transient":
             judged.commands.append(
                 WaitUntil(
-                    at=now + timedelta(seconds=settings.error_retry_s),
+                    at=now + timedelta(seconds=retry_pause(c, state, settings)),
                     what=f"retry node pool {c.pool}",
                     reason=f"{c.pool}: {e.code}: {e.message[:200]}; retrying",
                     cause=Cause.PROVIDER_ERROR,

@@ -8,8 +8,11 @@ create nor hide demand:
 * a pod bound to a node the node cache has not seen yet uses up room of its pool's expected
   (requested, unregistered) nodes, so a new pending pod is not absorbed into room that no longer
   exists;
-* a node carrying a terminating taint (a spot preemption notice, a shut-down VM) is never room;
-* a node that is not Ready yet counts as coming room for ``not_ready_grace`` after creation.
+* a node carrying a terminating taint (a spot preemption notice, a shut-down VM), a cordoned
+  node and an unreachable one are never room, whatever the pods tolerate;
+* a node that is not Ready yet counts as coming room for ``not_ready_grace`` after creation; the
+  taints it carries only while booting (``node.kubernetes.io/not-ready``) do not keep pods off
+  it (:meth:`policies.inflight.NodeSlot.admits`).
 """
 
 from __future__ import annotations
@@ -91,6 +94,20 @@ def terminating(node: NodeInfo) -> str | None:
     return next((t.key for t in node.taints if t.key in L.TERMINATING_TAINTS), None)
 
 
+def cordoned(node: NodeInfo) -> bool:
+    """Cordoned (``spec.unschedulable``, or the ``node.kubernetes.io/unschedulable`` taint the
+    node lifecycle controller mirrors it into). Never room, whatever the pods tolerate: the
+    scheduler does bind a pod that tolerates the taint (a wildcard ``operator: Exists``
+    toleration does) to a cordoned node, but a cordoned node is being taken away."""
+    return node.unschedulable or any(t.key == L.UNSCHEDULABLE_TAINT for t in node.taints)
+
+
+def unreachable(node: NodeInfo) -> bool:
+    """The kubelet stopped reporting (``node.kubernetes.io/unreachable``): never room, even
+    for pods that tolerate the taint (they would not run there)."""
+    return any(t.key == L.UNREACHABLE_TAINT for t in node.taints)
+
+
 def pods_by_node(pods: Iterable[PodInfo]) -> dict[str, list[PodInfo]]:
     """Pods bound to each node (finished pods excluded)."""
     by_node: dict[str, list[PodInfo]] = defaultdict(list)
@@ -129,7 +146,7 @@ def node_slots(
             continue
         if n.name in leaving:
             continue
-        if n.deletion_timestamp is not None or n.unschedulable or terminating(n):
+        if n.deletion_timestamp is not None or cordoned(n) or terminating(n) or unreachable(n):
             continue
         young = n.creation_timestamp is not None and now - n.creation_timestamp < not_ready_grace
         if not n.ready and not young:

@@ -40,7 +40,9 @@ class Settings:
         capacity_check_retry_s: pause between retries of one offering inside its
             ``capacityCheckWaitTimeSeconds``.
         error_retry_s: pause before retrying after a transient provider error or a failed
-            provider listing.
+            provider listing; also the first pause after a failed delete.
+        delete_retry_max_s: the longest pause after failed deletes of one pool (the pause
+            doubles from ``error_retry_s`` with each failure in a row).
         not_ready_grace: a node that is not Ready yet still counts as coming room this long
             after its creation.
         preemption_backoff_s: how long a spot offering that lost a node to a preemption is
@@ -65,6 +67,7 @@ class Settings:
     node_registration_timeout_s: float = 600.0
     capacity_check_retry_s: float = 10.0
     error_retry_s: float = 5.0
+    delete_retry_max_s: float = 300.0
     not_ready_grace: timedelta = timedelta(minutes=5)
     preemption_backoff_s: float = 60.0
     surge_wait: timedelta = timedelta(minutes=10)

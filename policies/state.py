@@ -180,6 +180,7 @@ class ControllerState:
     ``late_errors``     ``LateErrors``, ``Issued`` (judged)             —
     ``drains``          ``Issued`` Drain, ``Observed`` (node gone)      (node annotations)
     ``removed``         ``Issued`` Delete of nodes, ``Observed``        —
+    ``delete_failures`` ``ProviderDone`` of a Delete, ``Observed``      —
     ==================  =============================================  =====================
     """
 
@@ -198,6 +199,8 @@ class ControllerState:
     drains: Mapping[str, tuple[datetime, int, int]] = field(default_factory=dict)
     #: nodes a Delete was issued for that are still listed (not deleted twice)
     removed: frozenset[str] = frozenset()
+    #: pool -> failed Deletes in a row (the pause before the next one doubles with each)
+    delete_failures: Mapping[str, int] = field(default_factory=dict)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @classmethod
@@ -256,7 +259,21 @@ def _observed(state: ControllerState, snap: ClusterSnapshot) -> ControllerState:
         memory={name: m.prune(now) for name, m in state.memory.items()},
         drains={k: v for k, v in state.drains.items() if k in listed},
         removed=state.removed & listed,
+        delete_failures=_still_failing(state, snap),
     )
+
+
+def _still_failing(state: ControllerState, snap: ClusterSnapshot) -> Mapping[str, int]:
+    """Failed-delete counts of pools that are still listed or still held (a fresh listing
+    without the pool, once its pause is over, ends the count)."""
+    if not state.delete_failures or not snap.pools_fresh:
+        return state.delete_failures
+    listed = {str(p.name) for p in snap.node_pools}
+    return {
+        k: n
+        for k, n in state.delete_failures.items()
+        if k in listed or state.holds.get(k, snap.now) > snap.now
+    }
 
 
 def effective_pools(snap: ClusterSnapshot, state: ControllerState) -> list[NodePool]:
@@ -411,11 +428,23 @@ def _done(state: ControllerState, event: ProviderDone) -> ControllerState:
     c = event.command
     calls = state.calls - {c.pool}
     if isinstance(c, Delete) or (isinstance(c, Provision) and c.cause is Cause.REPAIR):
+        failed = dict(state.delete_failures)
+        if isinstance(c, Delete):
+            if event.error is None:
+                failed.pop(c.pool, None)
+            else:
+                failed[c.pool] = failed.get(c.pool, 0) + 1
         if event.error is None:
-            return replace(state, calls=calls)
+            return replace(state, calls=calls, delete_failures=failed)
         failure = Failure(c, event.error, event.at)
         removed = state.removed - set(c.nodes) if isinstance(c, Delete) else state.removed
-        return replace(state, calls=calls, failures=(*state.failures, failure), removed=removed)
+        return replace(
+            state,
+            calls=calls,
+            failures=(*state.failures, failure),
+            removed=removed,
+            delete_failures=failed,
+        )
     requests = dict(state.requests)
     if event.error is None:
         memory = dict(state.memory)

@@ -53,6 +53,17 @@ IMPENDING_TERMINATION_TAINT: Final = "cloud.google.com/impending-node-terminatio
 SHUTDOWN_TAINT: Final = "node.cloudprovider.kubernetes.io/shutdown"
 #: Taints that mean "this node is going away": such a node never counts as room.
 TERMINATING_TAINTS: Final = (IMPENDING_TERMINATION_TAINT, SHUTDOWN_TAINT)
+#: Kubernetes' node condition taints. ``not-ready`` is on every node while it boots (the
+#: kubelet registers with it; the node lifecycle controller removes it once Ready);
+#: ``unreachable`` means the kubelet stopped reporting; ``unschedulable`` mirrors a cordon.
+NOT_READY_TAINT: Final = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT: Final = "node.kubernetes.io/unreachable"
+UNSCHEDULABLE_TAINT: Final = "node.kubernetes.io/unschedulable"
+#: Set by a kubelet with an external cloud provider until the cloud controller initialises the
+#: node (a few seconds of boot).
+UNINITIALIZED_TAINT: Final = "node.cloudprovider.kubernetes.io/uninitialized"
+#: Taints every node carries while it boots and loses on its own: room accounting ignores them.
+BOOT_TAINTS: Final = frozenset({NOT_READY_TAINT, UNINITIALIZED_TAINT})
 #: GKE's flex-start deadline annotation (RFC 3339) on the node.
 GKE_TERMINATION_ANNOTATION: Final = "node.gke.io/machine-termination-datetime"
 #: GKE's flex-start max run duration label (seconds; the deadline is creation + this).

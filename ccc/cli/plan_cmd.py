@@ -30,6 +30,7 @@ from ccc.cli import plan_output
 from ccc.cli.plan_inputs import (
     PlanInputError,
     check_zones,
+    holds_serving_group,
     load_class,
     load_workload,
     parse_unavailable,
@@ -182,8 +183,6 @@ def plan(
     Given a ServingGroup (a file with one, or a directory with the group, its workloads and
     their classes), show how its capacity is split over its variants instead.
     """
-    from ccc.cli.plan_serving import holds_serving_group  # rich and the split: ServingGroups only
-
     if class_file != Path("-") and holds_serving_group(class_file):
         _plan_serving_group(
             class_file,

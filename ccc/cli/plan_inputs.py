@@ -28,6 +28,7 @@ from ccc.api.manifest import (
     ManifestError,
     Problem,
     classify,
+    load_documents,
     load_file,
     parse_compute_class,
     skipped_summary,
@@ -200,3 +201,18 @@ def check_zones(zones: Sequence[str], catalog: Catalog, *, flag: str = "--zones"
     if not out:
         raise PlanInputError(f"{flag}: give at least one zone (comma-separated)")
     return out
+
+
+#: the ServingGroup kind, named here so that telling a group's file from a class's does not load
+#: the ServingGroup models (``ccc plan CLASS`` never needs them)
+SERVING_GROUP_KIND = "ServingGroup"
+
+
+def holds_serving_group(path: Path) -> bool:
+    """True when ``path`` is a directory, or a file with a ServingGroup document."""
+    if path.is_dir():
+        return True
+    try:
+        return any(doc.kind == SERVING_GROUP_KIND for doc in load_documents(path))
+    except ConfigError:
+        return False

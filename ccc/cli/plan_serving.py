@@ -151,16 +151,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def holds_serving_group(path: Path) -> bool:
-    """True when ``path`` is a directory, or a file with a ServingGroup document."""
-    if path.is_dir():
-        return True
-    try:
-        return any(doc.kind == SERVING_GROUP_KIND for doc in load_documents(path))
-    except ConfigError:
-        return False
-
-
 def load_inputs(paths: Sequence[Path]) -> ServingInputs:
     """The one ServingGroup in ``paths`` (files or directories) with its workloads and classes.
 

@@ -18,13 +18,15 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
-import ccc.api.servinggroup.manifest  # noqa: F401  (registers the ServingGroup kind)
+from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.computeclass import ComputeClass
 from ccc.api.manifest import (
+    KINDS,
     STDIN,
     Document,
     InvalidManifest,
@@ -34,9 +36,22 @@ from ccc.api.manifest import (
     classify,
     load_file,
     manifest_files,
+    register_kind,
     skipped_summary,
 )
 from policies.warnings import validation_warnings
+
+
+def _parse_serving_group(obj: Any) -> object:
+    """The ServingGroup models are loaded only when a file has one (start-up: most files
+    hold ComputeClasses only)."""
+    from ccc.api.servinggroup.manifest import parse_serving_group
+
+    return parse_serving_group(obj)
+
+
+if "ServingGroup" not in KINDS:
+    register_kind(KindSpec("ServingGroup", (L.API_VERSION,), _parse_serving_group))
 
 EXIT_OK = 0
 EXIT_INVALID = 1

@@ -9,7 +9,9 @@ after a batching window). Other commands need no provider call: :class:`MarkUnav
 Cordon, Drain) by :mod:`ccc.controller.nodeops`; ScaleTarget by the ServingGroup work.
 
 Typed provider errors are translated into :class:`~policies.state.ErrorInfo` here, in one
-place, so the policies can judge them without importing providers.
+place, so the policies can judge them without importing providers. A :class:`Delete` whose pool
+the provider does not have (``NodePoolNotFoundError``) succeeded: there is nothing left to delete,
+and retrying it would only fail again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from providers.base import Provider
 from providers.clock import Clock
 from providers.errors import (
     InsufficientCapacityError,
+    NodePoolNotFoundError,
     ProviderError,
     ProviderUnavailableError,
     QuotaExceededError,
@@ -140,6 +143,11 @@ class Executor:
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._call(command)
+        except NodePoolNotFoundError as exc:
+            if not isinstance(command, Delete):
+                error = error_info(exc)
+            else:  # what the delete was for is done: the pool is gone (or was never this cloud's)
+                log.info("provider.delete_pool_gone", node_pool=command.pool, message=exc.message)
         except ProviderError as exc:
             error = error_info(exc)
         except TimeoutError:

@@ -5,32 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ccc.api import labels as L
-from ccc.controller.kube import request_json
+from ccc.controller.status import StatusPatcher
 
 
 class KubeGroupStatus:
     """Merge-patches ``servinggroups/status``; skips a write equal to the last one."""
 
     def __init__(self, api: Any) -> None:
-        self._api = api
-        self._last: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._patcher = StatusPatcher(api, "servinggroups")
 
     async def write_group_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
     ) -> bool:
-        key = (namespace, name)
-        if self._last.get(key) == status:
-            return False
-        await request_json(
-            self._api,
-            "PATCH",
-            f"/apis/{L.GROUP}/{L.VERSION}/namespaces/{namespace}/servinggroups/{name}/status",
-            body={"status": dict(status)},
-            content_type="application/merge-patch+json",
-        )
-        self._last[key] = status
-        return True
+        return await self._patcher.patch(namespace, name, status)
 
 
 def hpa_owners(hpas: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], tuple[str, ...]]:

@@ -251,26 +251,46 @@ def priority_statuses(
     return out
 
 
+class StatusPatcher:
+    """Merge-patches the ``/status`` subresource of one kind of ccc object
+    (``computeclasses``, ``servinggroups``); skips a write equal to the last one written for
+    that object."""
+
+    def __init__(self, api: Any, plural: str) -> None:
+        self._api = api
+        self._plural = plural
+        self._last: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    async def patch(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Write ``status`` (``namespace`` ``""``: a cluster-scoped object) unless it equals the
+        last one written; returns True if written."""
+        key = (namespace, name)
+        if self._last.get(key) == status:
+            return False
+        scope = f"namespaces/{namespace}/" if namespace else ""
+        await request_json(
+            self._api,
+            "PATCH",
+            f"/apis/{L.GROUP}/{L.VERSION}/{scope}{self._plural}/{name}/status",
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
+        self._last[key] = status
+        return True
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._last.pop((namespace, name), None)
+
+
 class StatusWriter:
     """Merge-patches the status subresource of ComputeClasses; skips unchanged writes."""
 
     def __init__(self, api: Any) -> None:
-        self._api = api
-        self._last: dict[str, Any] = {}
+        self._patcher = StatusPatcher(api, "computeclasses")
 
     async def write(self, name: str, status: Mapping[str, Any]) -> bool:
         """Write ``status`` unless it equals the last one written; returns True if written."""
-        if self._last.get(name) == status:
-            return False
-        await request_json(
-            self._api,
-            "PATCH",
-            f"/apis/{L.GROUP}/{L.VERSION}/computeclasses/{name}/status",
-            body={"status": dict(status)},
-            content_type="application/merge-patch+json",
-        )
-        self._last[name] = status
-        return True
+        return await self._patcher.patch("", name, status)
 
     def forget(self, name: str) -> None:
-        self._last.pop(name, None)
+        self._patcher.forget("", name)

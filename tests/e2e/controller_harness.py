@@ -22,6 +22,7 @@ from kubernetes_asyncio import client
 
 from ccc.api import labels as L
 from ccc.api.crd import compute_class_crd
+from providers.kwok import KwokProvider
 from tests.support.controlplane import ControlPlane, free_port
 from tests.support.kube import eventually
 
@@ -49,6 +50,37 @@ async def install_crd(api: client.ApiClient) -> None:
         )
 
     await eventually("CRD established", established, timeout_s=30)
+
+
+#: ComputeClasses and kwok cloud namespaces made through this module by the running test module:
+#: removed after its module (tests/e2e/conftest.py), so a later controller on the shared plane never
+#: acts on nodes of a class whose cloud it cannot reach.
+CREATED_CLASSES: list[str] = []
+KWOK_CLOUDS: list[str] = []
+
+
+async def remove_leftovers(api: client.ApiClient) -> None:
+    """Delete the pools (and so the Nodes) of every kwok cloud in :data:`KWOK_CLOUDS`, their
+    namespaces, and every class in :data:`CREATED_CLASSES`; missing ones are fine."""
+    co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    while KWOK_CLOUDS:
+        cloud = KwokProvider(api, namespace=KWOK_CLOUDS.pop())
+        for pool in await cloud.list_node_pools():
+            await cloud.delete_node_pool(pool.name)
+        await _ignore_missing(core.delete_namespace(cloud.namespace))
+    while CREATED_CLASSES:
+        name = CREATED_CLASSES.pop()
+        await _ignore_missing(
+            co.delete_cluster_custom_object(L.GROUP, L.VERSION, "computeclasses", name)
+        )
+
+
+async def _ignore_missing(call: Any) -> None:
+    try:
+        await call
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 _FAST_TIMINGS = ("--batch-idle", "0.2", "--batch-max", "2", "--resync", "1", "--repair-after", "2")
@@ -81,6 +113,8 @@ class ControllerProcess:
     ) -> None:
         if provider_args is None:
             provider_args = ["--provider", "kwok", "--kwok-namespace", kwok_namespace]
+        if kwok_namespace and kwok_namespace not in KWOK_CLOUDS:
+            KWOK_CLOUDS.append(kwok_namespace)
         self.plane = plane
         self.port = free_port()
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -235,8 +269,10 @@ def serving_deployment(
 
 
 async def create_class(api: client.ApiClient, body: dict[str, Any]) -> None:
+    """Create the class; it is deleted after its test module (:func:`remove_leftovers`)."""
     co = client.CustomObjectsApi(api)
     await co.create_cluster_custom_object(L.GROUP, L.VERSION, "computeclasses", body)
+    CREATED_CLASSES.append(str(body["metadata"]["name"]))
 
 
 async def get_class(api: client.ApiClient, name: str) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from ccc.api.values import CapacityType
 from policies.naming import node_pool_name
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
+    CREATED_CLASSES,
+    KWOK_CLOUDS,
     ControllerProcess,
     create_class,
     create_pods,
@@ -199,3 +201,6 @@ async def remove_class_and_cloud(api: Any, cls: str, cloud: KwokProvider) -> Non
         L.GROUP, L.VERSION, "computeclasses", cls
     )
     await client.CoreV1Api(api).delete_namespace(cloud.namespace)
+    for made, name in ((CREATED_CLASSES, cls), (KWOK_CLOUDS, cloud.namespace)):
+        while name in made:
+            made.remove(name)

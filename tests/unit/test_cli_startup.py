@@ -41,10 +41,15 @@ def test_validate_imports_neither_the_planner_nor_the_table_printer() -> None:
     code, modules = _run(["validate", str(CLASS)])
     assert code in (0, None)
     # validate's warnings (policies.warnings: zones outside the region, pool creation off,
-    # fields not acted on) compile the class, but never plan it or print a table.
-    planner = ("policies.decide", "policies.plan", "policies.walk", "policies.snapshot")
-    assert not [m for m in modules if m.startswith((*planner, "ccc.controller", "ccc.cli.plan"))]
+    # fields not acted on) compile the class (policies.tiers, with the location rules) and
+    # nothing more of the decision core: never the planner, the state or the lifecycle.
+    core = {m for m in modules if m == "policies" or m.startswith("policies.")}
+    warnings = {"policies.warnings", "policies.tiers", "policies.unacted", "policies.location"}
+    assert core <= {"policies", *warnings}, sorted(core - warnings)
+    assert not [m for m in modules if m.startswith(("ccc.controller", "ccc.cli.plan"))]
     assert not [m for m in modules if m.startswith(("rich", "ccc.cli.text_table"))]
+    # a file of ComputeClasses never loads the ServingGroup models
+    assert not [m for m in modules if m.startswith("ccc.api.servinggroup")]
 
 
 def test_ccc_run_is_still_a_command() -> None:
@@ -64,3 +69,5 @@ def test_plan_prints_its_table_without_rich() -> None:
     code, modules = _run(["plan", str(CLASS)])
     assert code in (0, None)
     assert not [m for m in modules if m.startswith("rich")]
+    # planning a class never loads the ServingGroup capacity split
+    assert not [m for m in modules if m.startswith("ccc.cli.plan_serv")]

@@ -101,6 +101,8 @@ def test_each_field_ccc_does_not_act_on_is_reported_with_its_path_and_reason(
         ({}, {"autoscalingPolicy": {"consolidationThreshold": 0}}),  # zero asks for nothing
         ({}, {"description": "free text"}),
         ({"maxPodsPerNode": 32, "gpu": dict(H100, driverVersion="latest")}, {}),
+        # flex-start nodes are replaced at deadline - leadTimeSeconds (policies/lifecycle.py)
+        ({"flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}}}, {}),
     ],
 )
 def test_fields_ccc_acts_on_or_passes_through_are_not_reported(
