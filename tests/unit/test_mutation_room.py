@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.values import NodePool
 from ccc.api.workload import NodeSelectorRequirement
 from policies.inflight import NodeSlot
@@ -23,7 +25,19 @@ from policies.room import (
     selected_class,
 )
 from tests.builders import NOW, catalog, make_pool
-from tests.support.cluster_objects import node_info, pod_info
+from tests.unit.test_policies_decide import _node, _pod
+
+
+def pod_info(
+    name: str, *, node: str | None = None, cls: str | None = "gpu", **changes: Any
+) -> PodInfo:
+    """A one-GPU pod of class ``cls`` (none: no node selector), Running on ``node``."""
+    pod = replace(_pod(name, node=node, gpus=1), **changes)
+    return pod if cls else replace(pod, node_selector=changes.get("node_selector", {}))
+
+
+def node_info(name: str, *, pool: str = "pool-a", **changes: Any) -> NodeInfo:
+    return replace(_node(name, pool), **changes)
 
 
 def _in(key: str, *values: str) -> NodeSelectorRequirement:
