@@ -33,6 +33,7 @@ def spot_class(zones: list[str]) -> dict[str, Any]:
         "kind": "ComputeClass",
         "metadata": {"name": "h100"},
         "spec": {
+            "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {"machineType": MACHINE, "spot": True, "location": {"zones": zones}},
                 {"machineType": MACHINE, "location": {"zones": zones[:1]}},

@@ -33,12 +33,19 @@ from ccc.api.manifest import (
 from ccc.api.values import region_of
 from ccc.cli.plan_cmd import synthetic_pods
 from ccc.cli.plan_inputs import PlanInputError, load_workload
+from ccc.cli.simulate_serving import load_serving_demand
 from ccc.controller.logs import configure_logging
 from ccc.simulate.on_demand import cheapest_on_demand, pods_per_node
 from ccc.simulate.progress import SimulationProgress
 from ccc.simulate.recorder import MissingPriceError
 from ccc.simulate.result import SimulationResult, iso
-from ccc.simulate.run import DEFAULT_BOOT_TIME_S, SimulationSpec, WorkloadDemand, simulate
+from ccc.simulate.run import (
+    DEFAULT_BOOT_TIME_S,
+    DemandModel,
+    SimulationSpec,
+    WorkloadDemand,
+    simulate,
+)
 from ccc.simulate.scenario import ScenarioError, load_scenario
 from ccc.simulate.table import render_table
 from policies.class_admission import AdmissionSettings, admit_request
@@ -193,6 +200,7 @@ def build_spec(
     workload: Path | None,
     replicas: int | None,
     trace: Sequence[str],
+    serving_group: Path | None = None,
     scenario: Path | None,
     region: str | None,
     zones: str | None,
@@ -200,7 +208,7 @@ def build_spec(
     duration: str,
     boot_time: str,
     preemption: Preemption,
-    seed: int,
+    seed: int | None,
     catalog: Catalog,
 ) -> tuple[SimulationSpec, list[str]]:
     """The run the flags describe, and warnings to print.
@@ -225,7 +233,14 @@ def build_spec(
     warnings: list[str] = []
     if traces is not None:
         warnings += traces.window_warnings(begin, begin + timedelta(seconds=duration_s))
-    if workload is not None:
+    demand: list[DemandModel] = []
+    reference = None
+    if serving_group is not None:
+        group, reference = load_serving_demand(
+            serving_group, by_name, catalog, default_zones=default_zones
+        )
+        demand.append(group)
+    elif workload is not None:
         try:
             pods_file = load_workload(workload)
         except PlanInputError as exc:
@@ -234,7 +249,6 @@ def build_spec(
             raise InputError(f"{workload}: no Pods, Deployments, Jobs or other pod workloads")
         # Pods are admitted as ccc's admission webhook admits them (the class toleration).
         admission = AdmissionSettings()
-        demand = []
         for p in pods_file.pods:
             p = admit_request(
                 p,
@@ -255,8 +269,8 @@ def build_spec(
             [pod] = synthetic_pods(first, catalog, replicas or 1)
         except typer.Exit as exc:
             raise typer.Exit(1) from exc
-        demand = [WorkloadDemand(name=first.metadata.name, pod=pod, replicas=replicas or 1)]
-    names = [d.name for d in demand]
+        demand.append(WorkloadDemand(name=first.metadata.name, pod=pod, replicas=replicas or 1))
+    names = [d.name for d in demand if d.kind == "workload"]
     if len(set(names)) != len(names):
         raise InputError(f"{workload}: two workloads are named alike ({', '.join(names)})")
     loaded = None
@@ -265,14 +279,19 @@ def build_spec(
             loaded = load_scenario(scenario)
         except ScenarioError as exc:
             raise InputError(str(exc)) from exc
-        problems = loaded.problems(duration_s=duration_s, workloads=names)
+        problems = loaded.problems(
+            duration_s=duration_s,
+            workloads=names,
+            serving_groups=[d.name for d in demand if d.kind == "servingGroup"],
+        )
         if problems:
             raise InputError("\n".join(problems))
-    first_pod = demand[0].pod
-    compiled = compile_class(
-        by_name[first_pod.compute_class or ""], catalog, default_zones=default_zones
-    )
-    reference = cheapest_on_demand(compiled, catalog.price, pods_per_node(first_pod))
+    lead = demand[0]
+    if isinstance(lead, WorkloadDemand):
+        compiled = compile_class(
+            by_name[lead.pod.compute_class or ""], catalog, default_zones=default_zones
+        )
+        reference = cheapest_on_demand(compiled, catalog.price, pods_per_node(lead.pod))
     spec = SimulationSpec(
         classes=[body for _, body in classes],
         demand=demand,
@@ -302,7 +321,9 @@ def simulate_command(
         None, "--replicas", "-n", min=0, help="N pods, each filling one node of the first rule."
     ),
     serving_group: Path | None = typer.Option(
-        None, "--serving-group", help="A ServingGroup (not simulated yet; see docs)."
+        None,
+        "--serving-group",
+        help="A ServingGroup and its variants' Deployments: the demand is its capacity.",
     ),
     trace: list[str] = typer.Option(
         [], "--trace", help="Built-in trace name or path (repeatable): docs/simulate.md."
@@ -322,7 +343,11 @@ def simulate_command(
     preemption: Preemption = typer.Option(
         Preemption.strict, "--preemption", help="strict or zero: docs/simulate.md."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed (runs are deterministic)."),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="Jitter boot times and trace drops from this seed (unset: exact); docs/simulate.md.",
+    ),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report here."),
     catalog_file: Path | None = typer.Option(
@@ -331,16 +356,19 @@ def simulate_command(
 ) -> None:
     """Replay availability traces and scripted events through ccc's controller loop in virtual
     time; report what the classes served and cost."""
-    if serving_group is not None:
-        raise _usage(
-            "--serving-group: ServingGroups are not simulated yet (the ServingGroup controller "
-            "does not run over the in-memory cluster); simulate its variants' classes with "
-            "--workload"
+    given = [
+        flag
+        for flag, value in (
+            ("--workload", workload),
+            ("--replicas", replicas),
+            ("--serving-group", serving_group),
         )
-    if workload is not None and replicas is not None:
-        raise _usage("pass either --workload or --replicas, not both")
-    if workload is None and replicas is None:
-        raise _usage("give the demand: --workload FILE or --replicas N")
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise _usage(f"pass one of --workload, --replicas or --serving-group, not {given}")
+    if not given:
+        raise _usage("give the demand: --workload FILE, --replicas N or --serving-group FILE")
     try:
         if report is not None and not report.parent.is_dir():
             raise InputError(f"--report {report}: the directory {report.parent} does not exist")
@@ -349,6 +377,7 @@ def simulate_command(
             classes,
             workload=workload,
             replicas=replicas,
+            serving_group=serving_group,
             trace=trace,
             scenario=scenario,
             region=region,
@@ -391,7 +420,8 @@ def _write_report(result: SimulationResult, spec: SimulationSpec, path: Path) ->
 
     notes = [
         f"{iso(spec.start)} + {spec.duration_s / 86400:g} d, region {spec.region}, boot time "
-        f"{spec.boot_time_s:g} s, preemption {spec.preemption}, seed {spec.seed}",
+        f"{spec.boot_time_s:g} s, preemption {spec.preemption}, "
+        + ("exact (no seed)" if spec.seed is None else f"jitter seed {spec.seed}"),
     ]
     if spec.traces is not None:
         notes.append(f"trace: {spec.traces.name} ({spec.traces.license})")

@@ -85,6 +85,8 @@ class InMemoryCluster:
     clock: Clock
     catalog: Catalog
     boot_delay_s: float = 0.0
+    #: A VM name -> its boot delay (``ccc simulate --seed`` jitters it); ``None``: boot_delay_s.
+    boot_delay_of: Callable[[str], float] | None = None
     #: Which cloud VMs ever register as Nodes (all by default; tests of nodes that never come,
     #: as when GCE cannot create the VMs of an accepted resize, return False).
     registers: Callable[[SimNode], bool] = lambda vm: True
@@ -322,7 +324,8 @@ class InMemoryCluster:
         for name, vm in vms.items():
             if name in self._nodes or name in self._booting:
                 continue
-            ready_at = vm.ready_at + timedelta(seconds=self.boot_delay_s)
+            boot = self.boot_delay_s if self.boot_delay_of is None else self.boot_delay_of(name)
+            ready_at = vm.ready_at + timedelta(seconds=boot)
             node = self._node_of(vm, ready=ready_at <= now)
             self._nodes[name] = node
             if not node.ready:

@@ -205,7 +205,13 @@ class ServingController:
             )
         )
         decisions: list[GroupDecision] = []
-        wakes: list[datetime] = []
+        # A class stops being unobtainable when its first backoff ends: pass again then, so a
+        # share moves back on time rather than at the next resync.
+        wakes: list[datetime] = [
+            min(u.until for u in active)
+            for name in unobtainable
+            if (active := self.memory_of(name).active(now))
+        ]
         seen: set[str] = set()
         for raw in self.source.groups():
             meta = raw.get("metadata") or {}

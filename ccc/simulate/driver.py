@@ -11,12 +11,14 @@ virtual clock (a batching window, a decide step's next wake, a node finishing it
 change, a scripted event), lets every task that woke run until all sleep again, calls the
 ``on_instant`` hook (where ``ccc simulate`` records the state of that instant), and jumps on.
 
-**Where lifecycle and ServingGroup passes plug in.** They are parts of the loop's own decide and
-execute steps (flex-start replacement before the deadline, ServingGroup shifts as
-``ScaleTarget`` commands), so a :class:`VirtualLoop` runs them as soon as the reconciler does:
-the driver adds nothing for them. What a simulation needs besides is a *demand model* per
-kind of demand (:class:`ccc.simulate.run.DemandModel`): plain workloads are modelled today;
-ServingGroups plug in there when the ServingGroup controller runs over the in-memory cluster.
+**Lifecycle and ServingGroups.** Lifecycle passes (flex-start replacement before the deadline,
+preemption, migration) are parts of the reconciler's own decide and execute steps, so the loop
+runs them as the reconciler does. ServingGroups have their own controller in ``ccc run``
+(:class:`~ccc.controller.serving.ServingController`, beside the reconciler, on its executor and
+obtainability memory); the loop runs that production controller too, over the in-memory
+Deployments and ServingGroups of :attr:`VirtualLoop.workloads`
+(:mod:`ccc.controller.memworkloads`), when there is a group to serve. A controller restart
+restarts both, as a new ``ccc run`` pod would.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ from ccc.api.catalog import Catalog
 from ccc.controller.config import ControllerConfig
 from ccc.controller.memcluster import InMemoryCluster, wire
 from ccc.controller.memnodes import InMemoryNodeWriter
+from ccc.controller.memworkloads import InMemoryWorkloads
 from ccc.controller.metrics import Metrics
 from ccc.controller.reconciler import PassReport, Reconciler
+from ccc.controller.serving import ServingController
+from policies.serving_control import GroupDecision
 from providers.clock import VIRTUAL_EPOCH, VirtualClock
 from providers.simulated import SimulatedCloud
 from providers.simulated.timeline import PreemptionConvention
@@ -47,6 +52,9 @@ SIMULATION_CONFIG = ControllerConfig(resync_s=24 * 3600.0)
 #: Called after each virtual instant settles, with the loop.
 InstantHook = Callable[["VirtualLoop"], None]
 
+#: Called after each ServingGroup pass, with its time and its decisions.
+ServingHook = Callable[[datetime, Sequence[GroupDecision]], None]
+
 
 @dataclass
 class VirtualLoop:
@@ -57,6 +65,9 @@ class VirtualLoop:
             controller restarts).
         on_pass: called with each pass's report as it is made.
         restarts: how many times the controller was restarted.
+        workloads: the in-memory Deployments and ServingGroups; the ServingGroup controller
+            runs (:attr:`serving`) when it holds a group at :meth:`start`.
+        on_serving: called after each ServingGroup pass.
     """
 
     clock: VirtualClock
@@ -70,7 +81,11 @@ class VirtualLoop:
     restarts: int = 0
     #: node writes (cordon, progress annotations, PDB-checked evictions) of the lifecycle
     node_writer: InMemoryNodeWriter | None = None
+    workloads: InMemoryWorkloads | None = None
+    serving: ServingController | None = None
+    on_serving: list[ServingHook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _serving_task: asyncio.Task[None] | None = None
     _unwire: Callable[[], None] | None = None
 
     #: The controller's timings when :meth:`create` is given none.
@@ -113,6 +128,7 @@ class VirtualLoop:
             cluster=cluster,
             config=config or cls.default_config,
             node_writer=InMemoryNodeWriter(cluster),
+            workloads=InMemoryWorkloads(cluster),
         )
 
     def new_controller(self) -> Reconciler:
@@ -145,18 +161,76 @@ class VirtualLoop:
         r.reconcile_once = recorded  # type: ignore[method-assign]
         return r
 
+    def new_serving(self, reconciler: Reconciler) -> ServingController:
+        """A ServingGroup controller beside ``reconciler``, wired as ``ccc run`` wires it: the
+        reconciler's executor, metrics and obtainability memory, woken by changes to the
+        cluster and to the workloads."""
+        workloads = self.workloads
+        if workloads is None:
+            raise RuntimeError("the loop has no workloads")
+        sc = ServingController(
+            groups=workloads,
+            workloads=workloads,
+            view=self.cluster,
+            catalog=self.cluster.catalog,
+            clock=self.clock,
+            metrics=reconciler.metrics,
+            executor=reconciler.executor,
+            memory_of=lambda name: reconciler.state.memory_of(name),
+            cluster=lambda: reconciler.cluster,
+            events=self.cluster,
+            status=workloads,
+            resync_s=self.config.resync_s,
+        )
+        if self.serving is None:
+            # One subscription for the loop's life; it wakes whichever controller is current.
+            self.cluster.subscribe(lambda *_: self._wake_serving())
+            workloads.subscribe(self._wake_serving)
+        original = sc.reconcile_once
+
+        async def recorded() -> list[GroupDecision]:
+            decisions = await original()
+            for hook in self.on_serving:
+                hook(self.clock.now(), decisions)
+            return decisions
+
+        sc.reconcile_once = recorded  # type: ignore[method-assign]
+        # Drains of a group's nodes wait for its surge, as in ``ccc run`` (design 026).
+        reconciler.serving_covers = lambda: sc.covers
+        sc.on_covers = reconciler.notify
+        self.serving = sc
+        return sc
+
+    def _wake_serving(self) -> None:
+        if self.serving is not None:
+            self.serving.notify()
+
+    def _start_serving(self, reconciler: Reconciler) -> None:
+        if self.workloads is not None and self.workloads.groups():
+            self._serving_task = asyncio.create_task(self.new_serving(reconciler).run())
+
+    async def _stop_serving(self) -> None:
+        task, self._serving_task = self._serving_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def start(self) -> Reconciler:
-        """Start the cluster and a controller; returns the controller."""
+        """Start the cluster and a controller (with the ServingGroup controller when
+        :attr:`workloads` holds a group); returns the controller."""
         self.reconciler = self.new_controller()
         self._tasks = [
             asyncio.create_task(self.cluster.run()),
             asyncio.create_task(self.reconciler.run()),
         ]
+        self._start_serving(self.reconciler)
         await self.clock.settle()
         return self.reconciler
 
     async def stop(self) -> None:
-        """Stop the controller (like a crash: nothing is flushed) and the cluster."""
+        """Stop the controllers (like a crash: nothing is flushed) and the cluster."""
+        await self._stop_serving()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -169,6 +243,7 @@ class VirtualLoop:
         lost) and a new one starts and reads back what the old one persisted."""
         if len(self._tasks) < 2:
             raise RuntimeError("the loop is not running")
+        await self._stop_serving()
         old = self._tasks.pop()
         old.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -176,6 +251,7 @@ class VirtualLoop:
         self.restarts += 1
         self.reconciler = self.new_controller()
         self._tasks.append(asyncio.create_task(self.reconciler.run()))
+        self._start_serving(self.reconciler)
         await self.clock.settle()
         return self.reconciler
 
@@ -213,4 +289,4 @@ class VirtualLoop:
         return (self.clock.now() - start).total_seconds()
 
 
-__all__ = ["SIMULATION_CONFIG", "InstantHook", "VirtualLoop"]
+__all__ = ["SIMULATION_CONFIG", "InstantHook", "ServingHook", "VirtualLoop"]

@@ -100,6 +100,7 @@ class _State:
     demand: float
     served: float
     nodes: tuple[tuple[OfferingKey, int], ...]
+    capacity: tuple[tuple[str, float], ...] | None = None
 
 
 class Recorder:
@@ -126,9 +127,11 @@ class Recorder:
         demand: float,
         served: float,
         nodes: Mapping[OfferingKey, int],
+        capacity: Mapping[str, float] | None = None,
     ) -> None:
-        """From ``at``, the demand, what is served and the nodes held (provisioning included)
-        are these. A state at the same time as the previous one replaces it; a state equal to
+        """From ``at``, the demand, what is served, the nodes held (provisioning included) and
+        the Ready capacity per ServingGroup variant (``None`` or empty: no ServingGroup) are
+        these. A state at the same time as the previous one replaces it; a state equal to
         the previous one is not recorded again.
 
         Raises:
@@ -143,14 +146,16 @@ class Recorder:
         held = tuple(sorted(((o, n) for o, n in nodes.items() if n > 0), key=_by_label))
         for offering, _ in held:
             self.prices(offering)
-        new = _State(at, float(demand), float(served), held)
+        by_variant = tuple(sorted(capacity.items())) if capacity else None
+        new = _State(at, float(demand), float(served), held, by_variant)
         if self._states and self._states[-1].at == at:
             self._states.pop()
         last = self._states[-1] if self._states else None
-        if last is not None and (last.demand, last.served, last.nodes) == (
+        if last is not None and (last.demand, last.served, last.nodes, last.capacity) == (
             new.demand,
             new.served,
             new.nodes,
+            new.capacity,
         ):
             return
         self._states.append(new)
@@ -186,6 +191,7 @@ class Recorder:
                 served=s.served,
                 cost_per_hour=round(sum(n * self.prices(o) for o, n in s.nodes), 6),
                 nodes={offering_label(o): n for o, n in s.nodes},
+                capacity=dict(s.capacity) if s.capacity is not None else None,
             )
             for s in self._states
             if s.at < end

@@ -7,7 +7,8 @@
                  "onDemandCost": float, "preemptions": int, "expiries": int, "stockouts": int,
                  "provisioningRequests": int, "migrations": int, "shifts": int},
      "timeline": [{"t": str, "demand": float, "served": float, "costPerHour": float,
-                   "nodes": {"MACHINE/ZONE/CAPACITY": int}}],
+                   "nodes": {"MACHINE/ZONE/CAPACITY": int},
+                   "capacity": {"GROUP/VARIANT": float}}],   # with ServingGroups only
      "decisions": [{"t": str, "command": str, "reason": str}],
      "prices": {"MACHINE/ZONE/CAPACITY": float}}
 
@@ -115,6 +116,11 @@ class TimelinePoint(_Model):
         description="Nodes held (provisioning included) per MACHINE/ZONE/CAPACITY; "
         "offerings with none are left out."
     )
+    capacity: Mapping[str, float] | None = Field(
+        default=None,
+        description="Ready capacity per ServingGroup variant (GROUP/VARIANT), every variant "
+        "listed; left out when the run has no ServingGroup.",
+    )
 
 
 class Decision(_Model):
@@ -148,7 +154,7 @@ class SimulationResult(_Model):
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The stable JSON document (camelCase keys)."""
-        return self.model_dump_json(by_alias=True, indent=indent)
+        return self.model_dump_json(by_alias=True, indent=indent, exclude_none=True)
 
     @classmethod
     def from_json(cls, text: str) -> SimulationResult:

@@ -10,6 +10,13 @@ the commands, the provider outcomes and the cloud's disruption notices.
 Demand is modelled per kind by a :class:`DemandModel`. Plain workloads (:class:`WorkloadDemand`)
 are pods owned by a ReplicaSet: a preempted node's pods come back Pending, a ``demand`` event
 adds pods or deletes them (pending ones first, then the newest, as a ReplicaSet scales down).
+ServingGroups (:class:`~ccc.simulate.serving.ServingGroupDemand`) are run by the production
+ServingGroup controller inside the loop; their shifts are counted from its passes and their
+Ready capacity per variant is recorded in the timeline.
+
+``seed`` (``--seed``) turns on seeded jitter of boot times and of when trace drops hit
+(:mod:`ccc.simulate.jitter`); without it a run is exact. Either way equal inputs give equal
+results.
 """
 
 from __future__ import annotations
@@ -22,18 +29,22 @@ from typing import Any, Protocol
 
 from ccc.api import labels as L
 from ccc.api.catalog import Catalog
-from ccc.api.values import OfferingKey
+from ccc.api.location import configured_location
+from ccc.api.values import OfferingKey, region_of
 from ccc.api.workload import PodRequest
 from ccc.controller.config import ControllerConfig
 from ccc.controller.memcluster import InMemoryCluster
 from ccc.controller.reconciler import PassReport
 from ccc.simulate.driver import SIMULATION_CONFIG, VirtualLoop
+from ccc.simulate.jitter import Jitter, apply_traces
 from ccc.simulate.metrics import OnDemandReference
 from ccc.simulate.progress import SimulationProgress
 from ccc.simulate.recorder import PriceBook, Recorder, Tally
 from ccc.simulate.result import SimulationResult
 from ccc.simulate.scenario import Demand, RestartController, Scenario, apply_to_cloud
-from policies.commands import Cause, Provision, Replace, ScaleTarget, WaitUntil, describe
+from ccc.simulate.serving import ServingGroupDemand
+from policies.commands import Cause, Provision, Replace, WaitUntil, describe
+from policies.serving_control import GroupDecision
 from providers.simulated.model import DisruptionKind
 from providers.simulated.timeline import PreemptionConvention
 from providers.simulated.traces import TraceSet
@@ -46,16 +57,16 @@ DEFAULT_BOOT_TIME_S = 240.0
 class DemandModel(Protocol):
     """One kind of demand in the in-memory cluster: what is wanted and what is served.
 
-    Plain workloads are :class:`WorkloadDemand`; a ServingGroup model (wanted capacity, Ready
-    capacity of its variants) plugs in here."""
+    Plain workloads are :class:`WorkloadDemand`; ServingGroups (wanted capacity, Ready capacity
+    of its variants) are :class:`~ccc.simulate.serving.ServingGroupDemand`."""
 
     kind: str
     name: str
 
-    def create(self, cluster: InMemoryCluster) -> None:
-        """Create the initial demand in the cluster."""
+    def create(self, loop: VirtualLoop) -> None:
+        """Create the initial demand in the loop's cluster (or its workloads)."""
 
-    def scale(self, cluster: InMemoryCluster, amount: int) -> None:
+    def scale(self, loop: VirtualLoop, amount: int) -> None:
         """The demand changes to ``amount`` (a ``demand`` event)."""
 
     def demand(self) -> float:
@@ -84,11 +95,12 @@ class WorkloadDemand:
     _mine: set[str] = field(default_factory=set)
     _running: set[str] = field(default_factory=set)
 
-    def create(self, cluster: InMemoryCluster) -> None:
+    def create(self, loop: VirtualLoop) -> None:
         for _ in range(self.replicas + self.hedge):
-            self._add(cluster)
+            self._add(loop.cluster)
 
-    def scale(self, cluster: InMemoryCluster, replicas: int) -> None:
+    def scale(self, loop: VirtualLoop, replicas: int) -> None:
+        cluster = loop.cluster
         amount = replicas + self.hedge if replicas else 0
         while len(self._mine) < amount:
             self._add(cluster)
@@ -186,8 +198,9 @@ class SimulationSpec:
         scenario: scripted events.
         boot_time_s: from the VM existing to the Node Ready.
         preemption: ``strict`` or ``zero``.
-        seed: recorded for reproducibility; the run itself draws no random numbers, so equal
-            inputs give equal results whatever the seed.
+        seed: ``None``: an exact run (every boot takes ``boot_time_s``, trace drops hit at
+            their probe); a number: seeded jitter of both (:mod:`ccc.simulate.jitter`). Equal
+            inputs and seeds give equal results.
         on_demand: the reference ``onDemandCost`` prices the demand on (``None``: 0).
         prices: overrides of the catalog's prices.
     """
@@ -203,7 +216,7 @@ class SimulationSpec:
     scenario: Scenario | None = None
     boot_time_s: float = DEFAULT_BOOT_TIME_S
     preemption: PreemptionConvention = "strict"
-    seed: int = 0
+    seed: int | None = None
     on_demand: OnDemandReference | None = None
     prices: Mapping[OfferingKey, float] = field(default_factory=dict)
     config: ControllerConfig = SIMULATION_CONFIG
@@ -231,8 +244,23 @@ class Simulation:
             preemption=spec.preemption,
             catalog=spec.catalog,
         )
+        if spec.zones or any(region_of(z) == spec.region for z in spec.catalog.zones()):
+            # The cloud reports the simulated region as the cluster's (the one-region walk
+            # plans only there), as GKE reports the cluster's own.
+            self.loop.cloud.location = configured_location(
+                spec.catalog,
+                region=None if spec.zones else spec.region,
+                zones=spec.zones,
+                what="the simulated region",
+            )
         self.loop.keep_reports = False
         self.loop.on_pass.append(self._on_pass)
+        self.loop.on_serving.append(self._on_serving)
+        self.jitter = Jitter(spec.seed) if spec.seed is not None else None
+        if self.jitter is not None:
+            jitter, boot = self.jitter, spec.boot_time_s
+            self.loop.cluster.boot_delay_of = lambda name: jitter.boot_time(name, boot)
+        self._groups = [d for d in spec.demand if isinstance(d, ServingGroupDemand)]
         self.recorder = Recorder(
             start=spec.start,
             region=spec.region,
@@ -255,11 +283,20 @@ class Simulation:
                 rec.count(Tally.PROVISIONING_REQUESTS)
             elif isinstance(c, Replace) and c.cause is Cause.MIGRATION:
                 rec.count(Tally.MIGRATIONS)
-            elif isinstance(c, ScaleTarget) and c.cause is Cause.SERVING_SHIFT:
-                rec.count(Tally.SHIFTS)
         for done in report.outcomes:
             if done.error is not None and done.error.result in ("stockout", "quota"):
                 rec.count(Tally.STOCKOUTS)
+
+    def _on_serving(self, at: datetime, decisions: Sequence[GroupDecision]) -> None:
+        """A ServingGroup pass: its /scale writes are decisions; a shift (capacity moved from
+        one variant to another, as the controller's ``serving_shifts`` metric counts) is
+        tallied."""
+        rec = self.recorder
+        for d in decisions:
+            for c in d.commands:
+                rec.decision(at, describe(c), c.reason, cause=c.cause.value)
+            if d.shift is not None:
+                rec.count(Tally.SHIFTS)
 
     def _on_change(self, kind: str, event: str, old: Any, new: Any) -> None:
         self._dirty = True
@@ -289,6 +326,7 @@ class Simulation:
                 demand=sum(d.demand() for d in self.spec.demand),
                 served=sum(d.served() for d in self.spec.demand),
                 nodes=self._nodes,
+                capacity={k: v for g in self._groups for k, v in g.capacity_by_variant().items()},
             )
         if self.progress is not None and now - self._last_progress >= timedelta(hours=1):
             self._last_progress = now
@@ -302,21 +340,23 @@ class Simulation:
             if wait > 0:
                 await self.loop.clock.sleep(wait)
             if isinstance(e, Demand):
-                by_name[(e.kind, e.name)].scale(self.loop.cluster, e.amount)
+                by_name[(e.kind, e.name)].scale(self.loop, e.amount)
             else:
                 await self.loop.restart_controller()
 
     async def run(self) -> SimulationResult:
         spec, loop = self.spec, self.loop
         if spec.traces is not None:
-            spec.traces.apply(loop.cloud, start=spec.start, end=spec.end)
+            apply_traces(
+                spec.traces, loop.cloud, start=spec.start, end=spec.end, jitter=self.jitter
+            )
         script: list[Demand | RestartController] = []
         if spec.scenario is not None:
             apply_to_cloud(spec.scenario, loop.cloud, start=spec.start)
             script = [e for e in spec.scenario.events if isinstance(e, Demand | RestartController)]
         unsubscribe = loop.cluster.subscribe(self._on_change)
         for d in spec.demand:
-            d.create(loop.cluster)
+            d.create(loop)
         await loop.start()
         scripted = asyncio.create_task(self._script(script))
         try:

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
         "benchmarks.admission_latency",
         "benchmarks.simulate_speed",
         "benchmarks.decision_quality",
+        "benchmarks.flex_start_expiry",
     ],
 )
 def test_each_controller_benchmark_prints_its_usage(module: str) -> None:

@@ -174,3 +174,20 @@ async def test_the_loop_runs_to_the_end_and_calls_the_hook_after_each_instant() 
     await loop.stop()
     assert loop.clock.now() == end
     assert seen == sorted(seen) and seen[-1] == end.timestamp()
+
+
+def test_a_run_outside_the_default_region_plans_in_the_simulated_region() -> None:
+    """The one-region walk plans only in the cluster's region, which the simulated cloud reports:
+    a run in us-east4 (no --zones) reports us-east4, not the cloud's default region, so a class
+    of us-east4 zones is served."""
+    east = OfferingKey(machine_type=MACHINE, zone="us-east4-a", capacity_type=CapacityType.SPOT)
+    result = simulate(
+        spec(
+            classes=[gpu_class(zones=["us-east4-a"], machine_type=MACHINE)],
+            region="us-east4",
+            prices={east: 2.0},
+            on_demand=None,
+        )
+    )
+    assert result.summary.served_fraction == pytest.approx((2 * 7200 - 2 * 240) / (2 * 7200))
+    assert "a3-highgpu-1g/us-east4-a/spot" in result.prices
