@@ -9,7 +9,8 @@ whose ``nodeRecycling`` starts about 20 s after they are created. Flex-start cap
 zone holds only those nodes, so every replacement is walked past the stocked-out flex-start
 offering to the class's on-demand rule (whose nodes do not expire: the round ends). A first
 controller brings the pods up and is killed; then, ``kills`` times, a controller is started and,
-once its caches are synced (``/readyz``), killed (``SIGKILL``) after a random 0-2.5 s, while a
+once its caches are synced (``/readyz``) (the first of them also once the replacement has
+begun), killed (``SIGKILL``) after a random 0-2.5 s, while a
 sampler watches Ready replicas and the nodes' drain stamps. Kills stop early once every old node
 is gone. A final controller must then bring the round to its end state: every old node deleted,
 every replica Ready on one node each, no pool without nodes. Shared by the end-to-end test and
@@ -19,6 +20,7 @@ every replica Ready on one node each, no pool without nodes. Shared by the end-t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -210,6 +212,10 @@ def _phase(nodes: Sequence[Any], old: Sequence[str]) -> str:
     return "before"
 
 
+async def _begun(core: client.CoreV1Api, cls: str, old: Sequence[str]) -> bool:
+    return _phase(await _class_nodes(core, cls), old) != "before"
+
+
 async def _sample(core: client.CoreV1Api, ns: str, cls: str, watch: Watch) -> None:
     while True:
         ready = await _ready_count(core, ns)
@@ -275,6 +281,16 @@ async def expiry_kill_round(
                 for i in range(kills):
                     proc = controller(str(i))
                     await wait_ready_endpoint(proc)
+                    if i == 0:
+                        # The kills are about replacement and drain: let the first controller
+                        # begin them (on a loaded machine its first pass may come later than
+                        # the random delay), so no round is spent before anything happens.
+                        with contextlib.suppress(TimeoutError):
+                            await eventually(
+                                "the replacement begun",
+                                lambda: _begun(core, cls, old),
+                                timeout_s=90,
+                            )
                     await asyncio.sleep(rng.uniform(0.0, 2.5))
                     alive += proc.alive
                     proc.kill9()

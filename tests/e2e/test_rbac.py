@@ -294,8 +294,6 @@ REPO = Path(__file__).resolve().parents[2]
 RAW_CALL_RESOURCES = {
     "ccc/controller/events.py": ("", "events"),
     "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
-    "ccc/controller/status.py": (L.GROUP, "computeclasses/status"),
-    "ccc/controller/serving_status.py": (L.GROUP, "servinggroups/status"),
     "ccc/controller/admission/secret.py": ("", "secrets"),
     "ccc/controller/admission/cabundle.py": (
         "admissionregistration.k8s.io",
@@ -313,6 +311,8 @@ RAW_CALL_PATHS = {
         "/computeclasses/": (L.GROUP, "computeclasses"),
     },
 }
+#: Modules that write a resource's status through ``StatusPatcher(api, "PLURAL")``.
+STATUS_PATCHER_USERS = ("ccc/controller/status.py", "ccc/controller/serving_status.py")
 HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
 CLIENT_VERBS = {
@@ -335,6 +335,15 @@ def calls_in_the_code() -> set[tuple[str, str, str]]:
         methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
         assert methods, f"no API call found in {module}: update this test"
         found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
+    patcher = (REPO / "ccc/controller/status.py").read_text()
+    verbs = {
+        HTTP_VERBS[m] for m in re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', patcher)
+    }
+    assert verbs, "no API call found in StatusPatcher: update this test"
+    for module in STATUS_PATCHER_USERS:
+        plurals = re.findall(r'StatusPatcher\(\s*\w+,\s*"([a-z]+)"\)', (REPO / module).read_text())
+        assert plurals, f"no StatusPatcher in {module}: update this test"
+        found |= {(L.GROUP, f"{p}/status", v) for p in plurals for v in verbs}
     scale = (REPO / "ccc/controller/scale.py").read_text()
     # /scale reads and writes and the object's read go to each kind the chart allows; the
     # discovery GET (/apis/GROUP/VERSION) needs no rule; pods are listed by selector.
