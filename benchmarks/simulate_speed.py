@@ -27,7 +27,14 @@ from providers.simulated.trace_sources import resolve_trace
 MACHINE = "a3-highgpu-1g"
 
 
+REGION = "us-central1"
+"""The cluster's region: the trace's region with the most zones (3 of its 13)."""
+
+
 def spot_class(zones: list[str]) -> dict[str, Any]:
+    """Spot in every traced zone (the walk uses those of the cluster's region), then on-demand
+    in the region's traced zones."""
+    in_region = [z for z in zones if z.startswith(f"{REGION}-")] or zones[:1]
     return {
         "apiVersion": L.API_VERSION,
         "kind": "ComputeClass",
@@ -36,7 +43,7 @@ def spot_class(zones: list[str]) -> dict[str, Any]:
             "nodePoolAutoCreation": {"enabled": True},
             "priorities": [
                 {"machineType": MACHINE, "spot": True, "location": {"zones": zones}},
-                {"machineType": MACHINE, "location": {"zones": zones[:1]}},
+                {"machineType": MACHINE, "location": {"zones": in_region}},
             ],
             "whenUnsatisfiable": "DoNotScaleUp",
         },
@@ -56,7 +63,7 @@ def run(pods: int, days: int, zones: int) -> None:
         demand=[WorkloadDemand(name="vllm", pod=POD, replicas=pods)],
         start=trace.start_time,
         duration_s=days * 86400,
-        region="multi",
+        region=REGION,
         catalog=catalog,
         traces=trace,
     )
