@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ccc.api.cluster import PodInfo
-from ccc.api.servinggroup import SERVING_GROUP_LABEL
+from ccc.api.labels import SERVING_GROUP_LABEL
 from policies.commands import Command, Drain, WaitUntil
 from policies.disruption import DisruptionContext, Proposal
 from policies.lifecycle import DrainSettings

@@ -14,6 +14,10 @@ GKE_API_VERSION: Final = "cloud.google.com/v1"
 
 #: Pods select a class with this node selector; nodes of the class carry it as label and taint.
 CLASS_LABEL: Final = "ccc.dev/compute-class"
+#: Pods that serve a ServingGroup carry this label with the group's name; the group's
+#: ``status.selector`` selects them (the HPA's view of the group). Label both the leader and
+#: the worker templates of a LeaderWorkerSet (drains of worker hosts wait for the group too).
+SERVING_GROUP_LABEL: Final = "ccc.dev/serving-group"
 #: GKE's key, accepted as an alias for pods when the controller is configured to.
 GKE_CLASS_LABEL: Final = "cloud.google.com/compute-class"
 #: Namespace labels naming the default class of the namespace's pods that select none (the

@@ -7,6 +7,7 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from ccc.api import labels as L
 from ccc.api.computeclass import CrossFieldRule, ObjectMeta
 from ccc.api.computeclass._base import ApiModel, register_rules
 from ccc.api.labels import GROUP, VERSION
@@ -17,9 +18,7 @@ KIND: Final = "ServingGroup"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 MAX_NAME_LENGTH: Final = 63
 
-#: Pods that serve a group carry this label with the group's name; ``status.selector`` selects
-#: them (the HPA's view of the group). Put it on LeaderWorkerSet leader templates only.
-SERVING_GROUP_LABEL: Final = "ccc.dev/serving-group"
+SERVING_GROUP_LABEL: Final = L.SERVING_GROUP_LABEL
 #: LeaderWorkerSet's label on every pod of a group: 0 for the leader, 1..size-1 for workers.
 LWS_WORKER_INDEX_LABEL: Final = "leaderworkerset.sigs.k8s.io/worker-index"
 
