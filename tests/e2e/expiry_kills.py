@@ -12,9 +12,10 @@ controller brings the pods up and is killed; then, ``kills`` times, a controller
 once its caches are synced (``/readyz``) (the first of them also once the replacement has
 begun), killed (``SIGKILL``) after a random 0-2.5 s, while a
 sampler watches Ready replicas and the nodes' drain stamps. Kills stop early once every old node
-is gone. A final controller must then bring the round to its end state: every old node deleted,
-every replica Ready on one node each, no pool without nodes. Shared by the end-to-end test and
-``benchmarks/chaos.py`` (``expiry-kills``, many rounds).
+is gone. Replacement nodes take ``REPLACEMENT_DELAY_S`` to come, so replacement and drain
+last seconds, as on a cloud. A final controller must then bring the round to its end state:
+every old node deleted, every replica Ready on one node each, no pool without nodes. Shared by
+the end-to-end test and ``benchmarks/chaos.py`` (``expiry-kills``, many rounds).
 """
 
 from __future__ import annotations
@@ -212,6 +213,10 @@ def _phase(nodes: Sequence[Any], old: Sequence[str]) -> str:
     return "before"
 
 
+#: How long the kwok cloud takes to bring a replacement node, once the round's pods run.
+REPLACEMENT_DELAY_S = 4.0
+
+
 async def _begun(core: client.CoreV1Api, cls: str, old: Sequence[str]) -> bool:
     return _phase(await _class_nodes(core, cls), old) != "before"
 
@@ -272,6 +277,10 @@ async def expiry_kill_round(
             except TimeoutError:
                 raise AssertionError(first.tail()) from None
             first.kill9()
+            # Replacement nodes take a few seconds to come (kwok's are instant otherwise): the
+            # replace-and-drain window is then seconds long, as on a cloud, and the kills land in
+            # it rather than after it.
+            await cloud.set_provisioning_delay(REPLACEMENT_DELAY_S)
             old = tuple(sorted(n.metadata.name for n in await _class_nodes(core, cls)))
             watch = Watch()
             sampler = asyncio.create_task(_sample(core, ns, cls, watch))
