@@ -26,7 +26,7 @@ from tests.support.controlplane import (
     processes_mentioning,
     start_control_plane,
 )
-from tests.support.kube import api_client, temporary_namespace
+from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = pytest.mark.controlplane
 
@@ -131,7 +131,13 @@ async def test_service_account_token_is_denied_until_rbac_grants_access(
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         }
         await rbac.create_namespaced_role_binding(namespace, binding)
-        assert _get_with_token(control_plane, pods, token) == 200
+
+        # kube-apiserver's RBAC authorizer reads roles and bindings from its own watch cache:
+        # a new binding takes effect within moments, not within the create call.
+        async def granted() -> bool:
+            return _get_with_token(control_plane, pods, token) == 200
+
+        await eventually("the binding grants the list", granted, timeout_s=10)
 
 
 def test_kubectl_talks_to_the_control_plane_with_the_admin_kubeconfig(
