@@ -104,6 +104,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.serving_signal_to_scale = Histogram(
+            "ccc_serving_signal_to_scale_seconds",
+            "Time from the leaving signal of a node hosting a ServingGroup's Ready replicas "
+            "being observed to the ServingGroup loop's first scale write that answers it.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.drain_duration = Histogram(
             "ccc_drain_duration_seconds",
             "Time from a drain's start to its node being empty (or gone), by cause.",

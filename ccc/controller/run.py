@@ -240,6 +240,8 @@ class Controller:
 
     def _on_node(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
         self.reconciler.on_node(event, old, new)
+        if self.serving is not None:
+            self.serving.node_changed(event, old, new)
 
     def _on_other(self, *_: object) -> None:
         self.reconciler.notify()

@@ -21,12 +21,13 @@ it: the memory keeps one writer). Each pass, for every ServingGroup:
 A pass runs when something changed (a pod, node, class, group or HPA; batched for
 ``batch_idle_s``), when a scale write ended, at the split's next check time (obtain timeout,
 stabilization end) and at least every ``resync_s``; every wait is on the injected clock.
+A node's leaving signal (:meth:`node_changed`) is timed to the first scale write that answers
+it: ``serving.shift``'s ``after_s`` and ``ccc_serving_signal_to_scale_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,20 +40,15 @@ from ccc.api.cluster import NodeInfo
 from ccc.api.computeclass import ComputeClass
 from ccc.api.location import ClusterLocation
 from ccc.api.manifest import parse_compute_class
-from ccc.api.servinggroup import (
-    CAPACITY_MET,
-    CONFLICTING,
-    DEGRADED,
-    ServingGroup,
-    pod_selector,
-)
+from ccc.api.servinggroup import ServingGroup
 from ccc.api.servinggroup.manifest import InvalidServingGroup, parse_serving_group
 from ccc.controller.events import ObjectRef
 from ccc.controller.execute import Executor
 from ccc.controller.metrics import Metrics
 from ccc.controller.scale import ScaleExecutor, Workloads
+from ccc.controller.serving_status import group_status
+from ccc.controller.signals import LeavingTimes
 from ccc.controller.sinks import EventSink
-from ccc.controller.status import condition
 from ccc.controller.view import ClusterView
 from ccc.controller.waiting import first_of
 from policies.commands import ScaleTarget
@@ -145,6 +141,8 @@ class ServingController:
         self._synced = False
         #: called when :attr:`covers` changes (the provisioning loop passes again)
         self.on_covers: Callable[[], None] = lambda: None
+        #: when each node's leaving signal was first observed (signal-to-scale latency)
+        self.leaving = LeavingTimes(clock)
 
     @property
     def covers(self) -> ServingCovers:
@@ -155,6 +153,12 @@ class ServingController:
     def notify(self, *_: object) -> None:
         """Something the groups depend on changed: pass again after the batching window."""
         self._changed.set()
+
+    def node_changed(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
+        """A node changed in the cache: a leaving signal is timed from now; a change the groups
+        read (added, deleted, readiness, taints, a planned disruption) passes again."""
+        if self.leaving.node_changed(event, old, new) or _relevant(old, new):
+            self.notify()
 
     def _written_done(self, command: ScaleTarget, error: BaseException | None) -> None:
         key = (command.namespace, command.kind, command.name)
@@ -286,6 +290,7 @@ class ServingController:
                     f" (ccc set {wrote}); ccc sets it again"
                 )
             views[v.name] = view
+        before = self.last[key].hosts if key in self.last else {}
         if key not in self.memory:
             self.memory[key] = memories(group.status.variants if group.status else None)
         prices = None
@@ -314,7 +319,11 @@ class ServingController:
         self.memory[key] = {t.name: t.memory for t in decision.split.variants}
         self.executor.start(decision.commands)
         self.last[key] = decision
-        await self._record(group, decision, views, drift, now)
+        answered = None
+        if decision.commands:
+            hosts = (n.name for hs in before.values() for n in hs)
+            answered = self.leaving.answer(hosts, now)
+        await self._record(group, decision, views, drift, now, after_s=answered)
         return decision
 
     # -- record ----------------------------------------------------------------------------
@@ -325,7 +334,11 @@ class ServingController:
         views: Mapping[str, TargetView],
         drift: Sequence[str],
         now: datetime,
+        *,
+        after_s: float | None = None,
     ) -> None:
+        """``after_s``: seconds from the leaving signal of a node that hosted the group's Ready
+        replicas to this pass's scale writes (None when they answer no such signal)."""
         ns, name = group.namespace, group.name
         s = d.split
         for c in d.commands:
@@ -340,7 +353,11 @@ class ServingController:
         if d.shift is not None:
             self.metrics.serving_shifts.labels(ns, name, d.shift.cause.value).inc()
             log.info(
-                "serving.shift", group=f"{ns}/{name}", cause=d.shift.cause, message=d.shift.message
+                "serving.shift",
+                group=f"{ns}/{name}",
+                cause=d.shift.cause,
+                message=d.shift.message,
+                after_s=after_s,
             )
             if self.events is not None:
                 ref = ObjectRef(
@@ -353,6 +370,8 @@ class ServingController:
                 await self.events.emit(
                     ref, type_="Normal", reason="CapacityShifted", message=d.shift.message, now=now
                 )
+        if after_s is not None:
+            self.metrics.serving_signal_to_scale.observe(after_s)
         gauge = self.metrics.serving_capacity
         gauge.labels(ns, name, "", "ready").set(s.ready_capacity)
         gauge.labels(ns, name, "", "desired").set(s.desired_capacity)
@@ -367,6 +386,16 @@ class ServingController:
             await self.status.write_group_status(ns, name, body)
         except Exception as exc:
             log.warning("serving.status_failed", group=f"{ns}/{name}", error=str(exc)[:300])
+
+
+def _relevant(old: NodeInfo | None, new: NodeInfo | None) -> bool:
+    if old is None or new is None:
+        return True
+
+    def key(n: NodeInfo) -> tuple[object, ...]:
+        return (n.ready, n.unschedulable, n.taints, n.annotations.get(L.DISRUPTION_ANNOTATION))
+
+    return key(old) != key(new)
 
 
 def _cover(key: str, d: GroupDecision, nodes: Mapping[str, NodeInfo], now: datetime) -> GroupCover:
@@ -389,82 +418,3 @@ def _with_owners(view: TargetView, owners: tuple[str, ...]) -> TargetView:
         owners=owners,
         lws_size=view.lws_size,
     )
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t is not None else None
-
-
-def group_status(
-    group: ServingGroup,
-    d: GroupDecision,
-    views: Mapping[str, TargetView],
-    drift: Sequence[str],
-    now: datetime,
-) -> dict[str, Any]:
-    """The whole ``status`` of a group after a pass (camelCase wire form)."""
-    s = d.split
-    prev = [
-        c.model_dump(by_alias=True, mode="json")
-        for c in (group.status and group.status.conditions) or []
-    ]
-    gen = group.metadata.generation
-    unit = f" {group.spec.capacity_unit}" if group.spec.capacity_unit else ""
-    met = condition(
-        CAPACITY_MET,
-        s.capacity_met,
-        "ReadyCapacityMeetsTarget" if s.capacity_met else "ReadyCapacityBelowTarget",
-        f"Ready capacity {s.ready_capacity:g} of {group.spec.capacity}{unit}",
-        now=now,
-        generation=gen,
-        previous=prev,
-    )
-    degraded_msgs = [f"variant {n}: {e}" for n, e in d.missing.items()]
-    if s.degraded:
-        degraded_msgs.append(s.degraded_reason)
-    degraded = condition(
-        DEGRADED,
-        bool(degraded_msgs),
-        ("TargetMissing" if d.missing else "VariantsCannotCover") if degraded_msgs else "AsPlanned",
-        "; ".join(degraded_msgs) or "the variants can provide the capacity",
-        now=now,
-        generation=gen,
-        previous=prev,
-    )
-    conflict_msgs = [
-        f"variant {n}: {', '.join(o)} also scales its workload; ccc leaves it to them"
-        for n, o in d.conflicts.items()
-    ] + list(drift)
-    conflicting = condition(
-        CONFLICTING,
-        bool(conflict_msgs),
-        "AnotherOwnerScales" if conflict_msgs else "SoleOwner",
-        "; ".join(conflict_msgs) or "ccc is the only writer of the variants' replicas",
-        now=now,
-        generation=gen,
-        previous=prev,
-    )
-    max_lws = max((v.lws_size for v in views.values()), default=1)
-    return {
-        "observedGeneration": gen,
-        "capacity": math.floor(s.ready_capacity + 1e-9),
-        "readyCapacity": s.ready_capacity,
-        "desiredCapacity": s.desired_capacity,
-        "selector": pod_selector(group.name, max_lws_size=max_lws),
-        "variants": [
-            {
-                "name": t.name,
-                "desiredReplicas": t.replicas,
-                "readyReplicas": d.observations[t.name].ready,
-                "disruptedReplicas": t.memory.disrupted,
-                "replacingReplicas": t.memory.replacing,
-                "readyCapacity": t.ready_capacity,
-                "state": t.state.value,
-                "reason": t.reason[:1024],
-                "unobtainableSince": _iso(t.memory.unobtainable_since),
-                "obtainableSince": _iso(t.memory.obtainable_since),
-            }
-            for t in s.variants
-        ],
-        "conditions": [met, degraded, conflicting],
-    }

@@ -17,6 +17,7 @@ Every time comes from the injected clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ccc.api import labels as L
@@ -111,3 +112,37 @@ class Signals:
         self.first_seen = {k: t for k, t in self.first_seen.items() if t > horizon}
         self.measured &= set(self.first_seen)
         return tuple(self._notices.values())
+
+
+class LeavingTimes:
+    """When each node's leaving signal (a terminating taint, NotReady, deletion) was first
+    observed, for a loop that times its own answer to it (the ServingGroup loop's
+    signal-to-scale latency). Entries older than ``keep_s`` are dropped unanswered."""
+
+    def __init__(self, clock: Clock, *, keep_s: float = 600.0) -> None:
+        self.clock = clock
+        self.keep = timedelta(seconds=keep_s)
+        self._seen: dict[str, datetime] = {}
+
+    def node_changed(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> bool:
+        """Record a leaving signal in this change; True when it is one."""
+        node = new or old
+        if node is None:
+            return False
+        if event == "DELETED":
+            leaving = True
+        elif new is not None and terminating(new):
+            leaving = old is None or not terminating(old)
+        else:
+            leaving = new is not None and new.ready is False and old is not None and bool(old.ready)
+        if leaving:
+            self._seen.setdefault(node.name, self.clock.now())
+        return leaving
+
+    def answer(self, nodes: Iterable[str], now: datetime) -> float | None:
+        """Seconds from the oldest unanswered signal of ``nodes`` to ``now`` (None without
+        one); those signals count as answered from now on."""
+        horizon = now - self.keep
+        self._seen = {k: t for k, t in self._seen.items() if t > horizon}
+        seen = [self._seen.pop(n) for n in set(nodes) if n in self._seen]
+        return max(0.0, (now - min(seen)).total_seconds()) if seen else None

@@ -158,7 +158,14 @@ class ServingLoop:
             events=self.loop.cluster,
             status=self.workloads,
         )
-        self.loop.cluster.subscribe(lambda *_: sc.notify())
+        def changed(kind: str, event: str, old: Any, new: Any) -> None:
+            # as ``ccc run`` routes its informers: nodes through ``node_changed``
+            if kind == "Node":
+                sc.node_changed(event, old, new)
+            else:
+                sc.notify()
+
+        self.loop.cluster.subscribe(changed)
         reconciler.serving_covers = lambda: sc.covers
         sc.on_covers = reconciler.notify
         self.workloads.subscribe(sc.notify)

@@ -60,6 +60,11 @@ async def test_a_spot_preemption_of_two_tpu_nodes_is_compensated_on_gpu_within_a
         await s.loop.until("GPU replicas requested", lambda: bool(s.history("h100")))
         dep = s.workloads.deployments[(NS, "h100")]
         assert (dep.written_at[0] - preempted_at).total_seconds() <= 1.0
+        # The loop times its own answer: both signals, answered by one pass's scale write.
+        reg = s.loop.reconciler.metrics.registry  # type: ignore[union-attr]
+        timed = "ccc_serving_signal_to_scale_seconds"
+        assert reg.get_sample_value(f"{timed}_count") == 1
+        assert 0 <= (reg.get_sample_value(f"{timed}_sum") or 0) <= 1.0
         assert dep.history[0] == 2  # 2 x 8 lost, 2 x 13 cover them
         lost = [m for m in s.loop.event_messages("CapacityShifted") if "lost 2" in m]
         assert lost, s.loop.event_messages("CapacityShifted")
