@@ -178,6 +178,7 @@ class LeaderElector:
         def on_change(_: str, old: str | None, new: str | None) -> None:
             # Renewals by the current holder are no news; a new or empty holder is.
             if new is None or new == "" or new != old:
+                self._log.info("leader.lease_changed", holder=new or None)
                 changed.set()
 
         watch: Informer[str] = Informer(

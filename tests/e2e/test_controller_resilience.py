@@ -126,13 +126,17 @@ async def test_only_one_of_two_controllers_acts_and_the_other_takes_over_after_k
                 assert acted == [leader]
 
                 leader.kill9()
-                killed_at = time.monotonic()
+                killed_at = time.time()
 
                 async def standby_leads() -> bool:
                     return await _leader_metric(standby.port) == 1.0
 
                 await eventually("standby takes over", standby_leads, timeout_s=30, interval_s=0.1)
-                took = time.monotonic() - killed_at
+                # The standby's own account (its log's timestamp, not the test's metric poll,
+                # which a loaded machine delays): the lease expires lease_s after the last
+                # renewal it saw (before the kill), and it retries every 0.5 s (+20 % jitter).
+                (acquired,) = standby.events("leader.acquired")
+                took = _at(acquired) - killed_at
                 assert took <= lease_s + 2.0, f"takeover took {took:.1f}s"
                 await create_pods(api, ns, [gpu_pod("after-0", cls)])
                 await eventually(
@@ -211,8 +215,15 @@ async def test_sigterm_finishes_the_create_in_flight_releases_the_lease_and_the_
         (took_over,) = standby.events("leader.acquired")
         # The standby may log its takeover a few ms before the leader logs the release it saw.
         assert _at(created) < _at(took_over), "the standby led before the create in flight ended"
+        # The standby's own reaction: from its Lease watch seeing the release to its
+        # acquisition, a GET and a PUT (the retry period is 2 s). From the leader's release to the
+        # acquisition, API server and watch included on a possibly loaded machine: generous.
+        seen = [e for e in standby.events("leader.lease_changed") if e["holder"] is None]
+        assert seen, standby.tail()
+        reaction_s = _at(took_over) - _at(seen[-1])
+        assert 0 <= reaction_s <= 2.0, f"the standby led {reaction_s:.2f}s after seeing the release"
         handover_s = _at(took_over) - _at(released)
-        assert handover_s <= 2.0, f"the standby led {handover_s:.2f}s after the release"
+        assert handover_s <= 5.0, f"the standby led {handover_s:.2f}s after the release"
         assert [e["decision"] for e in standby.events("provisioning.requested")] == ["scale"]
         (pool,) = await cloud.list_node_pools()
         assert pool.node_count == 2
