@@ -11,7 +11,10 @@ Rules, in order:
 1. A pod in an excluded namespace (``kube-system``, ccc's own) is left alone.
 2. A pod that selects classes (node selector or required node affinity on
    ``ccc.dev/compute-class``, or GKE's key when accepted) keeps them and gets the toleration
-   ``ccc.dev/compute-class=NAME:NoSchedule`` for each one that exists.
+   ``ccc.dev/compute-class=NAME:NoSchedule`` for each one that exists; where GKE's key is
+   accepted also ``cloud.google.com/compute-class=NAME:NoSchedule``, the taint GKE's manual
+   node pools of the class carry (§3.1) and GKE tolerates for the pods: a pool moved over
+   from GKE keeps its taint and still takes the class's pods.
 3. A pod that names a class only under GKE's key while that alias is off is left alone: it
    belongs to GKE's own class controller.
 4. Otherwise the namespace default applies (``ccc.dev/default-compute-class-non-daemonset``,
@@ -99,19 +102,26 @@ class _Choice:
     origin: str
 
 
-def toleration(name: str) -> dict[str, str]:
-    """The toleration of the class taint ``ccc.dev/compute-class=NAME:NoSchedule``."""
-    return {"key": L.CLASS_LABEL, "operator": "Equal", "value": name, "effect": "NoSchedule"}
+def toleration(name: str, key: str = L.CLASS_LABEL) -> dict[str, str]:
+    """The toleration of the class taint ``KEY=NAME:NoSchedule`` (ccc's key by default)."""
+    return {"key": key, "operator": "Equal", "value": name, "effect": "NoSchedule"}
 
 
-def _tolerates(raw: object, name: str) -> bool:
+def tolerations(name: str, settings: AdmissionSettings) -> list[dict[str, str]]:
+    """The tolerations admission gives a pod of class ``name``: ccc's taint, and GKE's
+    (manual pools moved over from GKE carry it) where GKE's key is accepted."""
+    keys = class_keys(accept_gke_label=settings.accept_gke_label)
+    return [toleration(name, key) for key in keys]
+
+
+def _tolerates(raw: object, wanted: Mapping[str, str]) -> bool:
     if not isinstance(raw, Mapping):
         return False
     if raw.get("effect") not in (None, "", "NoSchedule"):
         return False
     if raw.get("operator") == "Exists":
-        return raw.get("key") in (None, "", L.CLASS_LABEL)
-    return raw.get("key") == L.CLASS_LABEL and (raw.get("value") or "") == name
+        return raw.get("key") in (None, "", wanted["key"])
+    return raw.get("key") == wanted["key"] and (raw.get("value") or "") == wanted["value"]
 
 
 def is_daemonset_pod(pod: Mapping[str, Any]) -> bool:
@@ -214,13 +224,16 @@ def admit(
             ops.append({"op": "add", "path": "/spec/nodeSelector", "value": selector_value})
     existing = list(spec.get("tolerations") or ())
     for name in present:
-        if any(_tolerates(t, name) for t in existing):
+        needed = [
+            t for t in tolerations(name, settings) if not any(_tolerates(e, t) for e in existing)
+        ]
+        if not needed:
             continue
-        if existing or any(op["path"].startswith("/spec/tolerations") for op in ops):
-            ops.append({"op": "add", "path": "/spec/tolerations/-", "value": toleration(name)})
+        if existing:
+            ops += [{"op": "add", "path": "/spec/tolerations/-", "value": t} for t in needed]
         else:
-            ops.append({"op": "add", "path": "/spec/tolerations", "value": [toleration(name)]})
-        existing.append(toleration(name))
+            ops.append({"op": "add", "path": "/spec/tolerations", "value": needed})
+        existing += needed
     outcome = "tolerated" if choice.source == "pod" else "defaulted"
     return Admission(
         patch=tuple(ops),

@@ -50,7 +50,7 @@ from tests.e2e.controller_harness import (
     wait_ready_endpoint,
 )
 from tests.support.controlplane import ControlPlane, free_port
-from tests.support.kube import api_client, eventually
+from tests.support.kube import api_client, eventually, fake_node, temporary_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ZONE = "us-central1-a"
@@ -170,6 +170,38 @@ async def test_a_gke_style_deployment_with_only_the_node_selector_runs_on_class_
         finally:
             for pool in await cloud.list_node_pools():
                 await cloud.delete_node_pool(pool.name)
+
+
+async def test_a_manual_node_pool_moved_over_from_gke_keeps_its_taint_and_takes_class_pods(
+    cluster: ControlPlane, webhook: Admission
+) -> None:
+    """A manual pool bound to a class on GKE carries GKE's label and taint
+    (``cloud.google.com/compute-class=NAME:NoSchedule``, §3.1) and GKE tolerates that taint for
+    the class's pods. Moved to ccc unchanged, the pool still takes them: admission tolerates
+    GKE's taint as well as ccc's. The pod is pinned to the manual node, so nothing else
+    (a node ccc creates) could run it."""
+    cls, name = f"adm-manual-{_uid()}", f"manual-{_uid()}"
+    node = fake_node(name, labels={L.GKE_CLASS_LABEL: cls})
+    node["spec"]["taints"] = [{"key": L.GKE_CLASS_LABEL, "value": cls, "effect": "NoSchedule"}]
+    async with api_client(cluster.kubeconfig) as api:
+        await ready(api, webhook, cls)
+        core = client.CoreV1Api(api)
+        async with temporary_nodes(api, node), labelled_namespace(api, "adm-manual") as ns:
+            selector = {L.GKE_CLASS_LABEL: cls, "kubernetes.io/hostname": name}
+            await admitted(api, ns, pod_manifest("moved", selector=selector), dry_run=False)
+
+            async def running() -> Any:
+                pod = await core.read_namespaced_pod("moved", ns)
+                return pod if pod.status.phase == "Running" else None
+
+            try:
+                pod = await eventually("the pod Running on the manual node", running, timeout_s=60)
+            except TimeoutError:
+                pod = await core.read_namespaced_pod("moved", ns)
+                raise AssertionError(f"{pod.status}\n{pod.spec.tolerations}") from None
+            assert pod.spec.node_name == name
+            tolerations = {(t.key, t.value) for t in pod.spec.tolerations}
+            assert {(L.CLASS_LABEL, cls), (L.GKE_CLASS_LABEL, cls)} <= tolerations
 
 
 async def test_gpu_and_tpu_pods_need_no_hand_written_resource_tolerations(

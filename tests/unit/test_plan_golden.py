@@ -28,6 +28,8 @@ from ccc.api.builtin_catalog import load_catalog_file
 from ccc.api.location import ClusterLocation
 from ccc.api.values import CapacityType, NodePool, OfferingKey, ReservationCapacity
 from ccc.api.workload import PodRequest, Toleration, pod_request_from_spec
+from policies.class_admission import AdmissionSettings
+from policies.class_admission import tolerations as admitted_tolerations
 from policies.naming import node_pool_name
 from policies.obtainability import ObtainabilityMemory
 from policies.offering import WalkContext
@@ -79,12 +81,13 @@ def _pods(
         tpus=tpus,
         node_selector={key: "c", **(selector or {})},
         # as ccc's admission webhook admits them: the class toleration is added
-        tolerations=(ADMITTED, *tolerations),
+        tolerations=(*ADMITTED, *tolerations),
         group_size=group_size,
     )
 
 
-ADMITTED = Toleration(key=L.CLASS_LABEL, operator="Equal", value="c", effect="NoSchedule")
+# as ccc's admission webhook admits a pod of class c (ccc's taint and GKE's)
+ADMITTED = tuple(Toleration(**t) for t in admitted_tolerations("c", AdmissionSettings()))
 
 
 KITCHEN_SINK_POOL_CONFIG = {

@@ -22,11 +22,14 @@ from policies.class_admission import (
     apply_patch,
     classes_to_check,
     toleration,
+    tolerations,
 )
 
 KNOWN = frozenset({"h100", "l4", "tpu"})
 DEFAULT = AdmissionSettings()
 NO_GKE = AdmissionSettings(accept_gke_label=False)
+KEYS = (L.CLASS_LABEL, L.GKE_CLASS_LABEL)
+BOTH = tolerations("h100", DEFAULT)  # ccc's taint and GKE's (§3.1: manual pools carry GKE's)
 CLUSTER_L4 = AdmissionSettings(cluster_default="l4")
 
 
@@ -96,23 +99,34 @@ CASES: list[Case] = [
      DEFAULT, ["l4"], [ADD_TOLERATIONS], 0),
     ("affinity with two classes tolerates both",
      pod(affinity_terms=[[in_class(SEL, "l4", "h100")]]), {}, DEFAULT,
-     ["l4", "h100"], [ADD_TOLERATIONS, APPEND_TOLERATION], 0),
+     ["l4", "h100"], [ADD_TOLERATIONS, APPEND_TOLERATION, APPEND_TOLERATION], 0),
     ("affinity on another key selects nothing",
      pod(affinity_terms=[[in_class("pool", "a")]]), {}, DEFAULT, [], [], 0),
-    ("already tolerated (Equal)", pod(selector={SEL: "h100"}, tolerations=[toleration("h100")]),
+    ("already tolerated (Equal)", pod(selector={SEL: "h100"}, tolerations=BOTH),
      {}, DEFAULT, ["h100"], [], 0),
+    ("tolerating ccc's taint alone: gke's is added (a pool moved over from GKE carries it)",
+     pod(selector={SEL: "h100"}, tolerations=[toleration("h100")]), {}, DEFAULT,
+     ["h100"], [APPEND_TOLERATION], 0),
+    ("while gke's key is off, ccc's taint alone is enough",
+     pod(selector={SEL: "h100"}, tolerations=[toleration("h100")]), {}, NO_GKE, ["h100"], [], 0),
+    ("gke's taint while gke's key is off: ccc's is added",
+     pod(selector={SEL: "h100"}, tolerations=[toleration("h100", GKE)]), {}, NO_GKE,
+     ["h100"], [APPEND_TOLERATION], 0),
     ("already tolerated (Exists on everything)",
      pod(selector={SEL: "h100"}, tolerations=[{"operator": "Exists"}]), {}, DEFAULT,
      ["h100"], [], 0),
-    ("already tolerated (Exists on the class key)",
+    ("already tolerated (Exists on both class keys)",
+     pod(selector={SEL: "h100"}, tolerations=[{"key": k, "operator": "Exists"} for k in KEYS]),
+     {}, DEFAULT, ["h100"], [], 0),
+    ("Exists on ccc's class key alone: gke's is added",
      pod(selector={SEL: "h100"}, tolerations=[{"key": SEL, "operator": "Exists"}]), {}, DEFAULT,
-     ["h100"], [], 0),
+     ["h100"], [APPEND_TOLERATION], 0),
     ("a toleration of another class does not count",
      pod(selector={SEL: "h100"}, tolerations=[toleration("l4")]), {}, DEFAULT,
-     ["h100"], [APPEND_TOLERATION], 0),
+     ["h100"], [APPEND_TOLERATION, APPEND_TOLERATION], 0),
     ("a NoExecute toleration does not count",
      pod(selector={SEL: "h100"}, tolerations=[{**toleration("h100"), "effect": "NoExecute"}]),
-     {}, DEFAULT, ["h100"], [APPEND_TOLERATION], 0),
+     {}, DEFAULT, ["h100"], [APPEND_TOLERATION, APPEND_TOLERATION], 0),
     ("missing class: unchanged, with an Event", pod(selector={SEL: "nope"}), {}, DEFAULT,
      [], [], 1),
     ("one of two affinity classes missing",
@@ -121,7 +135,7 @@ CASES: list[Case] = [
     ("namespace default", pod(), {NS: "l4"}, DEFAULT, ["l4"], [ADD_SELECTOR, ADD_TOLERATIONS], 0),
     ("namespace default next to other selectors and tolerations",
      pod(selector={"disk": "ssd"}, tolerations=[{"key": "x", "operator": "Exists"}]),
-     {NS: "l4"}, DEFAULT, ["l4"], [ADD_SELECTOR_KEY, APPEND_TOLERATION], 0),
+     {NS: "l4"}, DEFAULT, ["l4"], [ADD_SELECTOR_KEY, APPEND_TOLERATION, APPEND_TOLERATION], 0),
     ("namespace default applies to DaemonSet pods", pod(owner="DaemonSet"), {NS: "l4"}, DEFAULT,
      ["l4"], [ADD_SELECTOR, ADD_TOLERATIONS], 0),
     ("non-daemonset default skips DaemonSet pods", pod(owner="DaemonSet"), {NS_NON_DS: "l4"},
@@ -196,9 +210,11 @@ def test_admission_patches_selects_and_reports_as_gke_does(
     if result.source is not None:
         assert sorted(_selected_after(patched, settings)) == sorted(classes)
     for name in classes:
-        assert toleration(name) in patched["spec"]["tolerations"] or any(
-            t.get("operator") == "Exists" for t in patched["spec"]["tolerations"]
-        )
+        for wanted in tolerations(name, settings):
+            assert wanted in patched["spec"]["tolerations"] or any(
+                t.get("operator") == "Exists" and t.get("key") in (None, wanted["key"])
+                for t in patched["spec"]["tolerations"]
+            )
     # Idempotent: the admitted pod, admitted again, needs nothing more.
     again = admit(patched, namespace_labels=ns_labels, known_classes=KNOWN, settings=settings)
     assert again.patch == ()
@@ -227,7 +243,9 @@ def test_outcomes_are_stable_words_for_logs_and_metrics() -> None:
 
     assert outcome(pod(selector={SEL: "h100"})) == "tolerated"
     assert outcome(pod(), {NS: "l4"}) == "defaulted"
-    assert outcome(pod(selector={SEL: "h100"}, tolerations=[toleration("h100")])) == "unchanged"
+    assert outcome(pod(selector={SEL: "h100"}, tolerations=tolerations("h100", DEFAULT))) == (
+        "unchanged"
+    )
     assert outcome(pod(selector={SEL: "nope"})) == "class_missing"
     assert outcome(pod()) == "ignored"
 
@@ -237,7 +255,7 @@ def test_the_patch_is_valid_json_patch_applied_by_the_api_server_in_order() -> N
     result = admit(the_pod, namespace_labels={NS: "l4"}, known_classes=KNOWN, settings=DEFAULT)
     assert list(result.patch) == [
         {"op": "add", "path": ADD_SELECTOR_KEY, "value": "l4"},
-        {"op": "add", "path": ADD_TOLERATIONS, "value": [toleration("l4")]},
+        {"op": "add", "path": ADD_TOLERATIONS, "value": tolerations("l4", DEFAULT)},
     ]
     patched = apply_patch(the_pod, result.patch)
     assert patched["spec"]["nodeSelector"] == {"disk": "ssd", SEL: "l4"}
@@ -253,7 +271,7 @@ def test_plans_see_pods_as_admission_leaves_them() -> None:
     """``ccc plan`` applies the same function to workload pods (PodRequest values)."""
     plain = PodRequest(name="w", namespace="team", node_selector={SEL: "h100"})
     admitted = admit_request(plain, namespace_labels={}, known_classes={"h100"}, settings=DEFAULT)
-    assert admitted.tolerations == (Toleration(**toleration("h100")),)
+    assert admitted.tolerations == tuple(Toleration(**t) for t in BOTH)
     defaulted = admit_request(
         PodRequest(name="w", namespace="team"),
         namespace_labels={NS: "h100"},
@@ -261,7 +279,7 @@ def test_plans_see_pods_as_admission_leaves_them() -> None:
         settings=DEFAULT,
     )
     assert defaulted.compute_class == "h100"
-    assert defaulted.tolerations == (Toleration(**toleration("h100")),)
+    assert defaulted.tolerations == tuple(Toleration(**t) for t in BOTH)
     other = PodRequest(name="w", namespace="team", node_selector={SEL: "l4"})
     assert admit_request(other, namespace_labels={}, known_classes={"h100"}, settings=DEFAULT) == (
         other
