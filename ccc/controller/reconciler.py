@@ -46,7 +46,7 @@ from ccc.controller.view import ClusterView
 from ccc.controller.waiting import first_of
 from policies.commands import Command, Cordon, Delete, Drain, Provision, Replace
 from policies.decide import Decision, decide
-from policies.room import PodRef
+from policies.room import PodRef, pool_of
 from policies.snapshot import ServingCovers
 from policies.state import ControllerState, Issued, Observed, ProviderDone, reduce
 from providers.base import Provider, SelfRepairing
@@ -323,9 +323,13 @@ class Reconciler:
 
     async def _start_node_verbs(self, decision: Decision, obs: Observation) -> None:
         commands = decision.commands
+        # Nodes that leave because ccc removes them (or their whole pool) are no preemption.
+        whole = {c.pool for c in commands if isinstance(c, Delete) and c.whole_pool}
         for c in commands:
             if isinstance(c, Delete) and c.nodes:
                 self.signals.deleting.update(c.nodes)
+        if whole:
+            self.signals.deleting.update(n.name for n in obs.snapshot.nodes if pool_of(n) in whole)
         if self.node_executor is not None:
             annotations = {n.name: n.annotations for n in obs.snapshot.nodes}
             self.node_executor.start(commands, annotations)

@@ -14,7 +14,7 @@ import asyncio
 from ccc.api import labels as L
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.config import ControllerConfig
-from policies.commands import Provision
+from policies.commands import MarkUnavailable, Provision
 from tests.support.memloop import CONFIG, Loop, gpu_class, gpu_pod
 
 SPOT_A = OfferingKey(
@@ -203,3 +203,21 @@ async def test_a_stop_ends_the_batching_window_at_once_and_takes_no_new_decision
     await loop.clock.run(run)
     assert (loop.clock.now() - asked).total_seconds() == 0
     assert not _provisions(loop)
+
+
+async def test_deleting_an_empty_spot_pool_is_no_preemption_and_marks_nothing() -> None:
+    """Consolidation deletes ccc's own empty Spot pool; its nodes leave the cluster with it.
+    Those deletions are ccc's, not the cloud's: no offering is marked PREEMPTED."""
+    loop = Loop.create(classes=[gpu_class(autoscalingPolicy={"consolidationDelayMinutes": 1})])
+    await loop.start()
+    for i in range(2):
+        loop.cluster.add_pod(gpu_pod(f"job-{i}"))
+    await loop.until("pods Running", lambda: len(loop.running()) == 2)
+    for i in range(2):
+        loop.cluster.delete_pod("ml", f"job-{i}")
+    await loop.until("pool deleted", lambda: not loop.cloud.nodes(), timeout_s=600)
+    await loop.advance(30)
+    marks = [c for r in loop.reports for c in r.commands if isinstance(c, MarkUnavailable)]
+    assert marks == []
+    assert not loop.status().get("unavailableOfferings")
+    await loop.stop()
