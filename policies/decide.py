@@ -56,7 +56,7 @@ from policies.obtainability import ObtainabilityMemory
 from policies.outcomes import Judged, give_up, judge_failures, repair
 from policies.plan import Attempt, GroupPlan, Plan
 from policies.room import node_slots
-from policies.serving_drain import hold_for_surge
+from policies.serving_drain import hold_for_surge, surge_replaced
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState, effective_pools
@@ -159,6 +159,7 @@ def decide(
     judged.commands.extend(marks)
     gone = frozenset(x.node for x in leaving)
     replacing = replacement_groups(leaving, snapshot)
+    leaving = surge_replaced(leaving, snapshot.by_node, snapshot.pods, snapshot.serving)
     backoffs = migration_backoffs(state, judged.commands, now)
     holds = {**state.holds, **{w.hold: w.at for w in backoffs if w.hold is not None}}
     selection = select_candidates(

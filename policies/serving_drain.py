@@ -20,19 +20,26 @@ when the node was marked), and never later than ``deadline - reserve``, where ``
 longer, so a flex-start node is still drained gracefully before it ends. Past the bound the drain
 goes ahead (the node ends anyway; PodDisruptionBudgets still apply) and the wait is no more.
 While it holds, the node is reported blocked as ``ServingGroupSurge``.
+
+The surge also *is* the replacement: a replica on an expiring node is demand of the walk (the
+lifecycle replaces its pods), and the group's surge replica for the same disruption is pending
+demand too. :func:`surge_replaced` pairs them (same group, same pod template, one for one), so
+the walk asks for one node for both, not one each; once the group's verdict says its Ready
+capacity covers the node, the node's replicas need no room at all (the drain is what is left).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ccc.api.cluster import PodInfo
 from ccc.api.labels import SERVING_GROUP_LABEL
-from policies.commands import Command, Drain, WaitUntil
+from policies.commands import Cause, Command, Drain, WaitUntil
 from policies.disruption import DisruptionContext, Proposal
-from policies.lifecycle import DrainSettings
+from policies.lifecycle import DrainSettings, Leaving, evictable
 from policies.snapshot import ServingCovers
 
 #: The blocked reason of a node whose drain waits for a ServingGroup's surge.
@@ -147,3 +154,41 @@ def hold_for_surge(p: Proposal, ctx: DisruptionContext) -> Proposal:
         if not (isinstance(c, WaitUntil) and c.what in held and c.reason == "drain retry")
     ]
     return replace(p, commands=tuple(kept), blocked=p.blocked or SERVING_GROUP_SURGE)
+
+
+def surge_replaced(
+    leaving: Sequence[Leaving],
+    by_node: Mapping[str, Sequence[PodInfo]],
+    pods: Sequence[PodInfo],
+    covers: ServingCovers | None,
+) -> list[Leaving]:
+    """``leaving`` with the demand of each expiring node less the ServingGroup replicas that
+    the group's surge replaces (module docstring): those whose group's verdict covers the node,
+    and one per pending replica of the same group and template. The drain of such a node waits
+    for the group's verdict (:func:`hold_for_surge`), not for room for those replicas."""
+    surge = Counter(
+        _replica_key(p) for p in pods if p.pending and not p.deleting and _replica_key(p)
+    )
+    out: list[Leaving] = []
+    for x in leaving:
+        demand = list(x.demand)
+        if x.cause is Cause.EXPIRY:
+            for p in evictable(by_node.get(x.node, ())):
+                key = _replica_key(p)
+                if key is None or p.compute_class != x.class_name:
+                    continue
+                verdict = covers.groups.get(f"{key[0]}/{key[1]}") if covers is not None else None
+                if p.request() not in demand:
+                    continue
+                if verdict is not None and x.node in verdict.covered:
+                    demand.remove(p.request())
+                elif surge[key] > 0:
+                    surge[key] -= 1
+                    demand.remove(p.request())
+        out.append(x if len(demand) == len(x.demand) else replace(x, demand=tuple(demand)))
+    return out
+
+
+def _replica_key(p: PodInfo) -> tuple[object, ...] | None:
+    group = p.labels.get(SERVING_GROUP_LABEL)
+    return (p.namespace, group, p.request().template_key()) if group else None

@@ -25,6 +25,7 @@ from tests.unit.test_policies_decide import (
     _of,
     _pod,
     _pool,
+    _provisioned_nodes,
     _run,
     _snapshot,
 )
@@ -37,7 +38,7 @@ def _stamp(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _replica(name: str, node: str, group: str | None = "llama") -> PodInfo:
+def _replica(name: str, node: str | None, group: str | None = "llama") -> PodInfo:
     labels = {SERVING_GROUP_LABEL: group} if group else {}
     return replace(_pod(name, node=node), labels=labels)
 
@@ -194,3 +195,40 @@ def test_groups_on_a_node_are_read_from_the_pods_label_skipping_finished_and_del
         _replica("e", "n", None),
     ]
     assert groups_on(pods) == ["ml/llama"]
+
+
+@pytest.mark.parametrize(
+    ("pending", "covered", "nodes"),
+    [
+        pytest.param([], frozenset(), 1, id="no surge yet: the replica's replacement"),
+        pytest.param(
+            [_replica("surge", None)], frozenset(), 1, id="surge pending: one node for both"
+        ),
+        pytest.param(
+            [_replica("other", None, "other")],
+            frozenset(),
+            2,
+            id="another group's pending replica is demand of its own",
+        ),
+        pytest.param(
+            [_replica("s1", None), _replica("s2", None)],
+            frozenset(),
+            2,
+            id="one surge replica replaces one leaving replica, not two",
+        ),
+        pytest.param([], frozenset({"a-1"}), 0, id="the group covers the node: no room needed"),
+    ],
+)
+def test_a_serving_replica_on_an_expiring_node_and_its_surge_are_one_demand(
+    pending: list[PodInfo], covered: frozenset[str], nodes: int
+) -> None:
+    """The expiring node a-1 is the only node: its replica needs room elsewhere, and so does the
+    group's surge replica for the same disruption; they are the same replica, so one node."""
+    snap = _snapshot(
+        classes=[_flex_class()],  # type: ignore[list-item]
+        nodes=[_marked()],  # type: ignore[list-item]
+        pools=[_pool(nodes=1)],
+        pods=[_replica("p", "a-1"), *pending],
+        serving=_covers(covered),
+    )
+    assert _provisioned_nodes(_run(snap)) == nodes

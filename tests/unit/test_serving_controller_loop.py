@@ -10,7 +10,7 @@ import pytest
 
 from ccc.api import labels as L
 from ccc.api.location import configured_location
-from policies.commands import Drain
+from policies.commands import Drain, Provision
 from policies.serving_drain import SERVING_GROUP_SURGE
 from tests.support.memserving import NS, ServingLoop, gpu_class, group, tpu_class, tpu_offerings
 
@@ -242,5 +242,45 @@ async def test_without_the_groups_verdict_the_lifecycle_alone_drains_before_the_
     s, samples, _ = await _expiry_with_spare_room(hold=False)
     try:
         assert min(samples) < 32
+    finally:
+        await s.stop()
+
+
+async def test_a_flex_start_expiry_of_a_serving_node_asks_for_one_node_not_two() -> None:
+    """4 TPU replicas on 4 flex-start nodes, no spare room; one node's end is announced inside
+    its lead time. The lifecycle asks for a replacement of the node's replica, and the group
+    surges by one replica for the same disruption: that surge replica *is* the replacement,
+    so exactly one TPU node is asked for, not one per demand."""
+    s = ServingLoop.create(group_body=group(capacity=32), classes=_flex_classes())
+    s.loop.cloud.location = configured_location(s.loop.cluster.catalog, region=FLEX_REGION)
+    await s.start()
+    try:
+        await s.loop.until("4 TPU replicas", lambda: s.running("v6e") == 4, timeout_s=600)
+        await s.loop.advance(5)
+        assert len(_tpu_nodes(s)) == 4
+        node = _tpu_nodes(s)[0]
+        marked_at = s.loop.clock.now()
+        [old] = [n for n in s.loop.cluster.nodes() if n.name == node]
+        ends = marked_at + timedelta(minutes=9)
+        s.loop.cluster.set_node(
+            node,
+            annotations={
+                **old.annotations,
+                L.GKE_TERMINATION_ANNOTATION: ends.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
+        await s.loop.until(
+            "the expiring node is gone", lambda: node not in _tpu_nodes(s), timeout_s=540
+        )
+        await s.loop.advance(30)
+        asked = [
+            c
+            for r in s.loop.reports
+            if r.at >= marked_at
+            for c in r.commands
+            if isinstance(c, Provision) and c.class_name == "tpu-v6e-1"
+        ]
+        assert sum(c.attempt.nodes for c in asked) == 1, [c.reason for c in asked]
+        assert len(_tpu_nodes(s)) == 4 and s.running("v6e") == 4
     finally:
         await s.stop()
