@@ -8,7 +8,7 @@ unavailable in both zones (every candidate walked, or skipped by the walk's cach
 ``ReplacementUnavailable``). Also times the same snapshot with ``optimizeRulePriority: false``
 as the baseline. Prints milliseconds per size (median of ``--repeat``).
 
-    .venv/bin/python benchmarks/migration_decide.py [--sizes 10,100,1000] [--repeat 5]
+    .venv/bin/python -m benchmarks.migration_decide [--sizes 10,100,1000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ from datetime import UTC, datetime, timedelta
 
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
-from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
 from ccc.api.values import CapacityType, NodePool, NodePoolName, OfferingKey, Taint
-from ccc.api.workload import Toleration
 from policies.decide import decide
 from policies.naming import node_pool_name
 from policies.obtainability import Unavailability
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState, Observed, reduce
+from tests.builders import make_node, make_pod_info
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MACHINE = "a3-highgpu-8g"
@@ -60,56 +59,14 @@ def build_snapshot(n: int, migrate: bool) -> ClusterSnapshot:
     nodes, pods = [], []
     for i in range(n):
         name = f"od-{i}"
-        nodes.append(
-            NodeInfo(
-                name=name,
-                uid=f"uid-{name}",
-                labels={
-                    L.CLASS_LABEL: "gpu",
-                    L.NODE_POOL_LABEL: pool,
-                    L.RULE_INDEX_LABEL: "1",
-                    L.CAPACITY_TYPE_LABEL: "on-demand",
-                    L.MACHINE_TYPE_LABEL: MACHINE,
-                    L.ZONE_LABEL: ZONES[0],
-                },
-                taints=(Taint(key=L.CLASS_LABEL, value="gpu"),),
-                cpu_m=200_000,
-                memory_bytes=1800 * 2**30,
-                gpus=8,
-                tpus=0,
-                pods=110,
-                ready=True,
-                unschedulable=False,
-                creation_timestamp=NOW - timedelta(hours=1),
-                deletion_timestamp=None,
-                provider_id=None,
-                annotations={},
-            )
-        )
-        pods.append(
-            PodInfo(
-                namespace="ml",
-                name=f"p-{i}",
-                uid=f"uid-p-{i}",
-                phase="Running",
-                node_name=name,
-                node_selector={L.CLASS_LABEL: "gpu"},
-                tolerations=(Toleration(operator="Exists"),),
-                cpu_m=8000,
-                memory_bytes=64 * 2**30,
-                gpus=8,
-                tpus=0,
-                unschedulable=False,
-                unschedulable_since=None,
-                scheduling_gated=False,
-                creation_timestamp=NOW - timedelta(minutes=50),
-                deletion_timestamp=None,
-                priority=0,
-                owner_kind="ReplicaSet",
-                owner_name="vllm",
-                labels={},
-            )
-        )
+        labels = {
+            L.RULE_INDEX_LABEL: "1",
+            L.CAPACITY_TYPE_LABEL: "on-demand",
+            L.MACHINE_TYPE_LABEL: MACHINE,
+            L.ZONE_LABEL: ZONES[0],
+        }
+        nodes.append(make_node(name, pool=pool, labels=labels, now=NOW))
+        pods.append(make_pod_info(f"p-{i}", node=name, now=NOW, age=timedelta(minutes=50)))
     od = NodePool(
         name=NodePoolName(pool),
         machine_type=MACHINE,

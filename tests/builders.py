@@ -4,12 +4,13 @@ make a valid object, keyword overrides for what a test is about."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
+from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.computeclass import ComputeClass
 from ccc.api.location import ClusterLocation
 from ccc.api.values import CapacityType, NodePool, NodePoolName, ReservationCapacity, Taint
@@ -108,6 +109,79 @@ def make_pods(
 US_CENTRAL1 = ClusterLocation(
     region="us-central1", zones=("us-central1-a", "us-central1-b", "us-central1-c")
 )
+
+
+def make_node(
+    name: str,
+    *,
+    pool: str = "pool",
+    cls: str = "gpu",
+    labels: Mapping[str, str] | None = None,
+    taints: Sequence[Taint] = (),
+    gpus: int = 8,
+    ready: bool = True,
+    now: datetime = NOW,
+    age: timedelta = timedelta(hours=1),
+) -> NodeInfo:
+    """A Ready node of ``cls`` in ``pool`` (rule 0) as the caches project it: an 8-GPU
+    ``a3-highgpu-8g``'s allocatable, the class label and taint, then ``labels`` and ``taints``."""
+    return NodeInfo(
+        name=name,
+        uid=f"uid-{name}",
+        labels={
+            L.CLASS_LABEL: cls,
+            L.NODE_POOL_LABEL: pool,
+            L.RULE_INDEX_LABEL: "0",
+            **(labels or {}),
+        },
+        taints=(Taint(key=L.CLASS_LABEL, value=cls), *taints),
+        cpu_m=200_000,
+        memory_bytes=1800 * 2**30,
+        gpus=gpus,
+        tpus=0,
+        pods=110,
+        ready=ready,
+        unschedulable=False,
+        creation_timestamp=now - age,
+        deletion_timestamp=None,
+        provider_id=None,
+        annotations={},
+    )
+
+
+def make_pod_info(
+    name: str,
+    *,
+    node: str | None = None,
+    cls: str = "gpu",
+    gpus: int = 8,
+    now: datetime = NOW,
+    age: timedelta = timedelta(minutes=5),
+) -> PodInfo:
+    """A ReplicaSet pod of ``cls`` in namespace ``ml`` (8 CPUs, 64 GiB, ``gpus`` GPUs, a
+    wildcard toleration): Running on ``node``, or Pending without one."""
+    return PodInfo(
+        namespace="ml",
+        name=name,
+        uid=f"uid-{name}",
+        phase="Running" if node else "Pending",
+        node_name=node,
+        node_selector={L.CLASS_LABEL: cls},
+        tolerations=(Toleration(operator="Exists"),),
+        cpu_m=8000,
+        memory_bytes=64 * 2**30,
+        gpus=gpus,
+        tpus=0,
+        unschedulable=False,
+        unschedulable_since=None,
+        scheduling_gated=False,
+        creation_timestamp=now - age,
+        deletion_timestamp=None,
+        priority=0,
+        owner_kind="ReplicaSet",
+        owner_name="vllm",
+        labels={},
+    )
 
 
 def make_pool(

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,62 @@ def gpu_class(
         "metadata": {"name": name},
         "spec": {"priorities": rules, **spec},
     }
+
+
+#: keeps pods bound to a node the lifecycle controller marks not-ready (a kwok node under load)
+NOT_READY_TOLERATION = {"key": "node.kubernetes.io/not-ready", "operator": "Exists"}
+
+
+def gpu_deployment(
+    name: str,
+    cls: str,
+    replicas: int,
+    *,
+    gpus: int = 8,
+    tolerations: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """``replicas`` pods of ``gpus`` GPUs on class ``cls``, with keyed tolerations (the class
+    taint, the GPU taint, then ``tolerations``): not a wildcard, which would also tolerate
+    ``node.kubernetes.io/unschedulable`` and let the scheduler put pods back on a cordoned
+    node."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "nodeSelector": {L.CLASS_LABEL: cls},
+                    "tolerations": [
+                        {"key": L.CLASS_LABEL, "operator": "Exists"},
+                        {"key": L.GPU_RESOURCE, "operator": "Exists"},
+                        *(dict(t) for t in tolerations),
+                    ],
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "registry.invalid/vllm:1",
+                            "resources": {
+                                "requests": {"cpu": "1", "memory": "4Gi"},
+                                "limits": {L.GPU_RESOURCE: str(gpus)},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def pod_ready(pod: Any) -> bool:
+    """Ready and not terminating (a kubernetes_asyncio V1Pod)."""
+    return pod.metadata.deletion_timestamp is None and any(
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+    )
 
 
 def serving_deployment(

@@ -40,6 +40,8 @@ from tests.e2e.controller_harness import (
     ControllerProcess,
     create_class,
     gpu_class,
+    gpu_deployment,
+    pod_ready,
     wait_ready_endpoint,
 )
 from tests.e2e.kill_rounds import remove_class_and_cloud
@@ -152,49 +154,8 @@ def expiring_class(name: str, *, lead_s: int = 580, max_run_s: int = 600) -> dic
     return body
 
 
-def deployment(name: str, cls: str, replicas: int) -> dict[str, Any]:
-    """``replicas`` 8-GPU pods (one per node) with keyed tolerations: a wildcard would tolerate
-    the cordon taint and let the scheduler put pods back on the drained node."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "nodeSelector": {L.CLASS_LABEL: cls},
-                    "tolerations": [
-                        {"key": L.CLASS_LABEL, "operator": "Exists"},
-                        {"key": L.GPU_RESOURCE, "operator": "Exists"},
-                    ],
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "registry.invalid/vllm:1",
-                            "resources": {
-                                "requests": {"cpu": "1", "memory": "4Gi"},
-                                "limits": {L.GPU_RESOURCE: "8"},
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
-
-
-def _ready(pod: Any) -> bool:
-    return pod.metadata.deletion_timestamp is None and any(
-        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
-    )
-
-
 async def _ready_count(core: client.CoreV1Api, ns: str) -> int:
-    return sum(1 for p in (await core.list_namespaced_pod(ns)).items if _ready(p))
+    return sum(1 for p in (await core.list_namespaced_pod(ns)).items if pod_ready(p))
 
 
 async def _class_nodes(core: client.CoreV1Api, cls: str) -> list[Any]:
@@ -262,7 +223,7 @@ async def expiry_kill_round(
 
     try:
         async with temporary_namespace(api, "expkill", ready_for_pods=True) as ns:
-            await apps.create_namespaced_deployment(ns, deployment("vllm", cls, replicas))
+            await apps.create_namespaced_deployment(ns, gpu_deployment("vllm", cls, replicas))
             budget = {"minAvailable": replicas - 1, "selector": {"matchLabels": {"app": "vllm"}}}
             await policy.create_namespaced_pod_disruption_budget(
                 ns, {"metadata": {"name": "vllm"}, "spec": budget}

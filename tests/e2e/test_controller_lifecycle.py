@@ -24,11 +24,14 @@ from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
+    NOT_READY_TOLERATION,
     ControllerProcess,
     controller,
     create_class,
     gpu_class,
+    gpu_deployment,
     install_crd,
+    pod_ready,
 )
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -36,52 +39,9 @@ from tests.support.kube import api_client, eventually, temporary_namespace
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
-def _deployment(name: str, cls: str, replicas: int, gpus: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "nodeSelector": {L.CLASS_LABEL: cls},
-                    # not a wildcard: a pod tolerating every NoSchedule taint also tolerates
-                    # node.kubernetes.io/unschedulable and lands on cordoned nodes
-                    "tolerations": [
-                        {"key": L.CLASS_LABEL, "operator": "Exists"},
-                        {"key": L.GPU_RESOURCE, "operator": "Exists"},
-                        {"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
-                    ],
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "registry.invalid/vllm:1",
-                            "resources": {
-                                "requests": {"cpu": "1", "memory": "4Gi"},
-                                "limits": {L.GPU_RESOURCE: str(gpus)},
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
-
-
-def _ready(pod: Any) -> bool:
-    conditions = pod.status.conditions or []
-    return pod.metadata.deletion_timestamp is None and any(
-        c.type == "Ready" and c.status == "True" for c in conditions
-    )
-
-
 async def _ready_pods(core: client.CoreV1Api, ns: str, app: str) -> list[Any]:
     pods = (await core.list_namespaced_pod(ns, label_selector=f"app={app}")).items
-    return [p for p in pods if _ready(p)]
+    return [p for p in pods if pod_ready(p)]
 
 
 #: Starts ``ccc run`` for a test: given the API client and the kwok cloud namespace, an async
@@ -128,7 +88,9 @@ async def _expire(
     cls: str,
     proc: ControllerProcess,
 ) -> str:
-    await apps.create_namespaced_deployment(ns, _deployment("vllm", cls, 4, gpus=2))
+    await apps.create_namespaced_deployment(
+        ns, gpu_deployment("vllm", cls, 4, gpus=2, tolerations=[NOT_READY_TOLERATION])
+    )
 
     async def four_ready() -> list[Any] | None:
         pods = await _ready_pods(core, ns, "vllm")
@@ -242,7 +204,9 @@ async def test_a_preemption_storm_across_two_zones_is_answered_within_a_second_e
             temporary_namespace(api, "e2e") as ns,
             controller(cluster, tmp_path, kwok_namespace=cloud_ns) as proc,
         ):
-            await apps.create_namespaced_deployment(ns, _deployment("vllm", cls, 2, gpus=8))
+            await apps.create_namespaced_deployment(
+                ns, gpu_deployment("vllm", cls, 2, tolerations=[NOT_READY_TOLERATION])
+            )
 
             async def ready(n: int) -> list[Any] | None:
                 pods = await _ready_pods(core, ns, "vllm")

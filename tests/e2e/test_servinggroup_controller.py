@@ -31,6 +31,7 @@ from tests.e2e.controller_harness import (
     install_crd,
     serving_deployment,
 )
+from tests.e2e.serving_harness import classes_of, h100_rule, serving_group, variant
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -50,55 +51,17 @@ def _uid() -> str:
 
 
 def _classes(tag: str) -> list[dict[str, Any]]:
-    tpu = {
-        "apiVersion": L.API_VERSION,
-        "kind": "ComputeClass",
-        "metadata": {"name": f"tpu-{tag}"},
-        "spec": {
-            "nodePoolAutoCreation": {"enabled": True},
-            "priorities": [
-                {
-                    "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
-                    "spot": True,
-                    "location": {"zones": list(TPU_ZONES)},
-                }
-            ],
-        },
+    tpu_rule = {
+        "tpu": {"type": "tpu-v6e-slice", "count": 1, "topology": "1x1"},
+        "spot": True,
+        "location": {"zones": list(TPU_ZONES)},
     }
-    gpu = {
-        "apiVersion": L.API_VERSION,
-        "kind": "ComputeClass",
-        "metadata": {"name": f"gpu-{tag}"},
-        "spec": {
-            "nodePoolAutoCreation": {"enabled": True},
-            "priorities": [
-                {
-                    "machineType": "a3-highgpu-1g",
-                    "gpu": {"type": "nvidia-h100-80gb", "count": 1},
-                    "location": {"zones": list(GPU_ZONES)},
-                }
-            ],
-        },
-    }
-    return [tpu, gpu]
+    return classes_of(tag, tpu=tpu_rule, gpu=h100_rule(GPU_ZONES[0]))
 
 
 def _group(stabilization_s: int) -> dict[str, Any]:
-    def variant(name: str) -> dict[str, Any]:
-        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        return {"name": name, "targetRef": ref, "capacityPerReplica": PER[name]}
-
-    return {
-        "apiVersion": "ccc.dev/v1alpha1",
-        "kind": "ServingGroup",
-        "metadata": {"name": "llama"},
-        "spec": {
-            "capacity": TARGET,
-            "capacityUnit": "requests/s",
-            "rebalance": {"obtainTimeoutSeconds": 60, "stabilizationSeconds": stabilization_s},
-            "variants": [variant("v6e"), variant("h100")],
-        },
-    }
+    variants = [variant("v6e", PER["v6e"]), variant("h100", PER["h100"])]
+    return serving_group(variants, capacity=TARGET, stabilization_s=stabilization_s)
 
 
 @dataclass

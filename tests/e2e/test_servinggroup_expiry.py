@@ -29,6 +29,7 @@ from tests.e2e.controller_harness import (
     install_crd,
     serving_deployment,
 )
+from tests.e2e.serving_harness import classes_of, h100_rule
 from tests.e2e.test_servinggroup_controller import TARGET, World, _group, _uid, _until
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
@@ -46,27 +47,6 @@ TOLERATIONS = [
     {"key": L.GPU_RESOURCE, "operator": "Exists"},
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
 ]
-
-
-def h100_rule(zone: str) -> dict[str, Any]:
-    return {
-        "machineType": "a3-highgpu-1g",
-        "gpu": {"type": "nvidia-h100-80gb", "count": 1},
-        "location": {"zones": [zone]},
-    }
-
-
-def classes_of(tag: str, **rules: dict[str, Any]) -> list[dict[str, Any]]:
-    """One ComputeClass ``<key>-<tag>`` of one rule per keyword, creating its node pools."""
-    return [
-        {
-            "apiVersion": L.API_VERSION,
-            "kind": "ComputeClass",
-            "metadata": {"name": f"{kind}-{tag}"},
-            "spec": {"nodePoolAutoCreation": {"enabled": True}, "priorities": [rule]},
-        }
-        for kind, rule in rules.items()
-    ]
 
 
 def _classes(tag: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.e2e.controller_harness import ControllerProcess, install_crd, serving_deployment
+from tests.e2e.serving_harness import serving_group, variant
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -33,27 +34,8 @@ GROUP, VERSION, PLURAL = "ccc.dev", "v1alpha1", "servinggroups"
 
 
 def _group(name: str, capacity: int) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ServingGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "capacity": capacity,
-            "capacityUnit": "requests/s",
-            "variants": [
-                {
-                    "name": "v6e",
-                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "a"},
-                    "capacityPerReplica": 8,
-                },
-                {
-                    "name": "h100",
-                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "b"},
-                    "capacityPerReplica": 10,
-                },
-            ],
-        },
-    }
+    variants = [variant("v6e", 8, target="a"), variant("h100", 10, target="b")]
+    return serving_group(variants, capacity=capacity, name=name)
 
 
 def _hpa(

@@ -27,8 +27,8 @@ from tests.e2e.controller_harness import (
     install_crd,
     serving_deployment,
 )
+from tests.e2e.serving_harness import classes_of, h100_rule, serving_group, variant
 from tests.e2e.test_servinggroup_controller import _uid
-from tests.e2e.test_servinggroup_expiry import classes_of, h100_rule
 from tests.support.controlplane import ControlPlane
 from tests.support.crds import apply_ccc_crds
 from tests.support.kube import api_client, eventually, temporary_namespace
@@ -69,29 +69,9 @@ def _lws(cls: str) -> dict[str, Any]:
 
 
 def _group() -> dict[str, Any]:
-    lws_ref = {"apiVersion": f"{LWS_GROUP}/{LWS_VERSION}", "kind": "LeaderWorkerSet"}
-    return {
-        "apiVersion": "ccc.dev/v1alpha1",
-        "kind": "ServingGroup",
-        "metadata": {"name": "llama"},
-        "spec": {
-            "capacity": TARGET,
-            "capacityUnit": "requests/s",
-            "rebalance": {"obtainTimeoutSeconds": 60, "stabilizationSeconds": 3},
-            "variants": [
-                {
-                    "name": "slice",
-                    "targetRef": {**lws_ref, "name": "slice"},
-                    "capacityPerReplica": PER["slice"],
-                },
-                {
-                    "name": "h100",
-                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "h100"},
-                    "capacityPerReplica": PER["h100"],
-                },
-            ],
-        },
-    }
+    lws = {"kind": "LeaderWorkerSet", "api_version": f"{LWS_GROUP}/{LWS_VERSION}"}
+    variants = [variant("slice", PER["slice"], **lws), variant("h100", PER["h100"])]
+    return serving_group(variants, capacity=TARGET, stabilization_s=3)
 
 
 async def _variants(api: client.ApiClient, ns: str) -> dict[str, dict[str, Any]]:

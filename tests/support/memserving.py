@@ -158,6 +158,7 @@ class ServingLoop:
             events=self.loop.cluster,
             status=self.workloads,
         )
+
         def changed(kind: str, event: str, old: Any, new: Any) -> None:
             # as ``ccc run`` routes its informers: nodes through ``node_changed``
             if kind == "Node":

@@ -20,7 +20,6 @@ from ccc.api.values import (
     ReservationCapacity,
     Taint,
 )
-from ccc.api.workload import Toleration
 from policies.commands import (
     Cause,
     Command,
@@ -44,7 +43,7 @@ from policies.state import (
     Request,
     reduce,
 )
-from tests.builders import NOW, catalog, make_class, make_rule
+from tests.builders import NOW, catalog, make_class, make_node, make_pod_info, make_rule
 
 MACHINE = "a3-highgpu-8g"
 ZONE_A, ZONE_B = "us-central1-a", "us-central1-b"
@@ -83,48 +82,11 @@ def _pool(
 def _node(
     name: str, pool: str = POOL_A, *, cls: str = "gpu", taints: Sequence[Taint] = ()
 ) -> NodeInfo:
-    return NodeInfo(
-        name=name,
-        uid=f"uid-{name}",
-        labels={L.CLASS_LABEL: cls, L.NODE_POOL_LABEL: pool, L.RULE_INDEX_LABEL: "0"},
-        taints=(Taint(key=L.CLASS_LABEL, value=cls), *taints),
-        cpu_m=200_000,
-        memory_bytes=1800 * 2**30,
-        gpus=8,
-        tpus=0,
-        pods=110,
-        ready=True,
-        unschedulable=False,
-        creation_timestamp=NOW - timedelta(hours=1),
-        deletion_timestamp=None,
-        provider_id=None,
-        annotations={},
-    )
+    return make_node(name, pool=pool, cls=cls, taints=taints)
 
 
 def _pod(name: str, *, node: str | None = None, cls: str = "gpu", gpus: int = 8) -> PodInfo:
-    return PodInfo(
-        namespace="ml",
-        name=name,
-        uid=f"uid-{name}",
-        phase="Running" if node else "Pending",
-        node_name=node,
-        node_selector={L.CLASS_LABEL: cls},
-        tolerations=(Toleration(operator="Exists"),),
-        cpu_m=8000,
-        memory_bytes=64 * 2**30,
-        gpus=gpus,
-        tpus=0,
-        unschedulable=False,
-        unschedulable_since=None,
-        scheduling_gated=False,
-        creation_timestamp=NOW - timedelta(minutes=5),
-        deletion_timestamp=None,
-        priority=0,
-        owner_kind="ReplicaSet",
-        owner_name="vllm",
-        labels={},
-    )
+    return make_pod_info(name, node=node, cls=cls, gpus=gpus)
 
 
 def _snapshot(
