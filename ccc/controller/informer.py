@@ -22,6 +22,8 @@ Behaviour (the parts consumers rely on):
   API server's window) triggers a relist; the new list is diffed against the store and
   synthetic ``ADDED`` / ``MODIFIED`` / ``DELETED`` notifications are emitted, so consumers stay
   correct without knowing a relist happened.
+- The cache itself (projections, the diff after a relist, notifications) is
+  :class:`ccc.controller.store.Store`; this module is the reflector that feeds it.
 - Only real errors back off: a list or watch request that fails (connection refused, HTTP 429
   or 5xx), and watches that end at once without a word twice in a row (one is a cut
   connection and is resumed at once; a server that keeps doing it must not be hammered). The
@@ -34,7 +36,6 @@ Behaviour (the parts consumers rely on):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -54,6 +55,7 @@ from ccc.controller.kube import (
     request_json,
 )
 from ccc.controller.projections import NodeInfo, PodInfo, node_info, pod_info
+from ccc.controller.store import ChangeHandler, Store, describe, object_key
 
 __all__ = [
     "ChangeHandler",
@@ -67,12 +69,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-ChangeHandler = Callable[[str, T | None, T | None], None]
-"""``on_change(event_type, old, new)``, called synchronously in event order after the store was
-updated: ``ADDED`` exactly when ``old`` is None, ``DELETED`` exactly when ``new`` is None,
-``MODIFIED`` otherwise (a server ``ADDED`` for a key already stored is reported as
-``MODIFIED``)."""
 
 _log = structlog.get_logger("ccc.controller.informer")
 
@@ -111,13 +107,6 @@ class Resource:
 
     def __str__(self) -> str:
         return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-def object_key(obj: dict[str, Any]) -> str:
-    """``namespace/name`` for namespaced objects, ``name`` for cluster-scoped ones."""
-    meta = obj["metadata"]
-    namespace = meta.get("namespace")
-    return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
 
 
 class _Gone(Exception):
@@ -186,21 +175,18 @@ class Informer(Generic[T]):
             )
         self._api = api
         self._resource = resource
-        self._project = project
-        self._key = key
         self._path = resource.path(namespace)
         self._label_selector = label_selector
         self._field_selector = field_selector
-        self._on_change = on_change
         self._watch_timeout_s = watch_timeout_s
         self._watch_idle_s = watch_idle_s
         self.name = name or (f"{resource}/{namespace}" if namespace else str(resource))
-        self._store: dict[str, T] = {}
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._backoff = _Backoff()
         self._watch_api: ApiClient = None
         self._log = _log.bind(informer=self.name)
+        self._store: Store[T] = Store(project=project, key=key, on_change=on_change, log=self._log)
 
     # -- reading the cache -------------------------------------------------------------------
 
@@ -220,11 +206,11 @@ class Informer(Generic[T]):
 
     def values(self) -> list[T]:
         """A snapshot list of every stored projection."""
-        return list(self._store.values())
+        return self._store.values()
 
     def keys(self) -> list[str]:
         """A snapshot list of every stored key."""
-        return list(self._store)
+        return self._store.keys()
 
     def __len__(self) -> int:
         return len(self._store)
@@ -291,7 +277,7 @@ class Informer(Generic[T]):
                 event = "informer.list_error" if need_list else "informer.watch_error"
                 self._log.warning(
                     event,
-                    error=_describe(error),
+                    error=describe(error),
                     retry_in_s=round(delay_s, 2),
                     resource_version=self._resource_version,
                 )
@@ -325,7 +311,7 @@ class Informer(Generic[T]):
                 continue
             pages += 1
             for obj in page.get("items") or ():
-                self._store_projection(items, obj)
+                self._store.project_into(items, obj)
             metadata = page.get("metadata") or {}
             resource_version = str(metadata.get("resourceVersion") or resource_version)
             token = metadata.get("continue")
@@ -333,7 +319,8 @@ class Informer(Generic[T]):
             if not token:
                 break
             query["continue"] = token
-        self._replace(items, resource_version)
+        self._store.replace(items)
+        self._resource_version = resource_version
         self._backoff.reset()
         self._log.info(
             "informer.listed",
@@ -345,29 +332,6 @@ class Informer(Generic[T]):
         if not self._synced.is_set():
             self._synced.set()
             self._log.info("informer.synced", count=len(items))
-
-    def _store_projection(self, items: dict[str, T], obj: dict[str, Any]) -> None:
-        try:
-            items[self._key(obj)] = self._project(obj)
-        except Exception as error:
-            self._log.error("informer.project_error", error=_describe(error), key=_safe_key(obj))
-
-    def _replace(self, items: dict[str, T], resource_version: str) -> None:
-        """Swap in a fresh list and notify the differences against the old store."""
-        old = self._store
-        self._store = items
-        self._resource_version = resource_version
-        if self._on_change is None:
-            return
-        for key, new in items.items():
-            previous = old.get(key)
-            if previous is None:
-                self._notify("ADDED", None, new)
-            elif previous != new:
-                self._notify("MODIFIED", previous, new)
-        for key, previous in old.items():
-            if key not in items:
-                self._notify("DELETED", previous, None)
 
     async def _watch(self) -> bool:
         """One watch request, read until the stream ends.
@@ -430,7 +394,7 @@ class Informer(Generic[T]):
         if interrupted is not None:
             self._log.info(
                 "informer.watch_interrupted",
-                error=_describe(interrupted),
+                error=describe(interrupted),
                 events=events,
                 duration_s=round(lasted_s, 3),
                 resource_version=self._resource_version,
@@ -462,44 +426,6 @@ class Informer(Generic[T]):
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             self._log.warning("informer.unknown_event", type=kind)
             return
-        key = self._key(obj)
-        previous = self._store.get(key)
-        if kind == "DELETED":
-            self._store.pop(key, None)
-            new: T | None = None
-        else:
-            try:
-                new = self._project(obj)
-            except Exception as error:
-                # A projection bug must not stop the informer; the stale value stays.
-                self._log.error("informer.project_error", error=_describe(error), key=key)
-                if resource_version:
-                    self._resource_version = str(resource_version)
-                return
-            self._store[key] = new
         if resource_version:
             self._resource_version = str(resource_version)
-        if kind == "DELETED":
-            if previous is not None:
-                self._notify("DELETED", previous, None)
-            return
-        self._notify("ADDED" if previous is None else "MODIFIED", previous, new)
-
-    def _notify(self, kind: str, old: T | None, new: T | None) -> None:
-        if self._on_change is None:
-            return
-        try:
-            self._on_change(kind, old, new)
-        except Exception as error:
-            self._log.error("informer.handler_error", error=_describe(error), type=kind)
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text[:300]}"
-
-
-def _safe_key(obj: dict[str, Any]) -> str:
-    with contextlib.suppress(Exception):
-        return object_key(obj)
-    return "?"
+        self._store.apply(kind, obj)
