@@ -13,6 +13,8 @@ no version sniffing.
   the nodes annotated `kwok.x-k8s.io/node=fake` and moves their pods to Running.
 - `after_start` runs more set-up before the plane counts as started (the tests start the
   LeaderWorkerSet controller this way: `tests.support.controlplane`).
+- Finding (or building) the binaries and the helpers for child processes are in
+  `ccc.devcluster.processes`; their names are importable from here too.
 
 It lives in the package (not under tests/) because `make demo` runs it too
 (docs/design/024-local-demo.md); it needs the `dev` extra (`cryptography`) and a source checkout
@@ -29,10 +31,8 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
-import ctypes
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -46,102 +46,40 @@ from types import TracebackType
 import yaml
 
 from .pki import Pki, generate_pki
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "hack" / "control-plane" / "build.sh"
-BIN_ENV = "CCC_CONTROL_PLANE_BIN"
-BINARIES = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubectl",
-    "kwok",
-    "helm",
-    "lws-controller",
+from .processes import (
+    BIN_ENV,
+    BINARIES,
+    BUILD_SCRIPT,
+    REPO_ROOT,
+    ControlPlaneError,
+    die_with_parent,
+    free_port,
+    http_ok,
+    insecure_context,
+    locate_binaries,
+    processes_mentioning,
+    tail,
 )
+
+__all__ = [
+    "BINARIES",
+    "BIN_ENV",
+    "BUILD_SCRIPT",
+    "KWOK_NODE_ANNOTATION",
+    "REPO_ROOT",
+    "SERVICE_CLUSTER_IP_RANGE",
+    "ControlPlane",
+    "ControlPlaneError",
+    "die_with_parent",
+    "free_port",
+    "locate_binaries",
+    "processes_mentioning",
+    "start_control_plane",
+    "tail",
+]
+
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-_PR_SET_PDEATHSIG = 1
-
-
-class ControlPlaneError(RuntimeError):
-    """The control plane could not be built, started or stopped cleanly."""
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """Return the last `lines` lines of a text file ('' if it does not exist)."""
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes (other than this one) whose command line contains `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def locate_binaries(*, build: bool = True) -> Path:
-    """Find the control-plane bin directory.
-
-    Uses `$CCC_CONTROL_PLANE_BIN` when set, else runs `hack/control-plane/build.sh`, which builds
-    the binaries on first use (tens of minutes) and afterwards only prints the cached directory.
-
-    Raises:
-        ControlPlaneError: the directory lacks a binary, or the build failed (its output is in
-            the message).
-    """
-    configured = os.environ.get(BIN_ENV)
-    if configured:
-        bin_dir = Path(configured)
-    elif build:
-        result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            raise ControlPlaneError(
-                f"{BUILD_SCRIPT} failed with exit code {result.returncode}; its output:\n"
-                + "\n".join((result.stdout + result.stderr).splitlines()[-40:])
-            )
-        bin_dir = Path(result.stdout.strip().splitlines()[-1])
-    else:
-        raise ControlPlaneError(f"{BIN_ENV} is not set; run {BUILD_SCRIPT} and export its output")
-    missing = [name for name in BINARIES if not os.access(bin_dir / name, os.X_OK)]
-    if missing:
-        raise ControlPlaneError(
-            f"{bin_dir} lacks {', '.join(missing)}; run {BUILD_SCRIPT} (or fix ${BIN_ENV})"
-        )
-    return bin_dir
-
-
-# Loaded here, in the parent: the child of a multi-threaded process must not dlopen() after fork.
-_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for children that must not outlive this process (PR_SET_PDEATHSIG)."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(slots=True)
@@ -337,22 +275,6 @@ def _stop_forgotten() -> None:
             plane.stop(grace_s=5)
 
 
-def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, context=context, timeout=2) as response:
-            return int(response.status) == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def _insecure_context() -> ssl.SSLContext:
-    # kube-controller-manager and kube-scheduler serve /healthz with a self-signed certificate.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _write_kubeconfig(plane: ControlPlane) -> None:
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
@@ -452,7 +374,7 @@ def _start_etcd_and_apiserver(plane: ControlPlane, *, full: bool, timeout_s: flo
             "--log-level=warn",
         ],
     )
-    plane.wait_until("etcd /health", lambda: _http_ok(f"{client_url}/health"), timeout_s=timeout_s)
+    plane.wait_until("etcd /health", lambda: http_ok(f"{client_url}/health"), timeout_s=timeout_s)
     plane.server = f"https://127.0.0.1:{api_port}"
     args = [
         f"--etcd-servers={client_url}",
@@ -544,17 +466,17 @@ def _start_cluster_components(
         # kwok reads ~/.kwok/kwok.yaml when present: keep the user's home out of it.
         env={**os.environ, "HOME": str(kwok_home)},
     )
-    insecure = _insecure_context()
+    insecure = insecure_context()
     for name, port in (("kube-controller-manager", kcm_port), ("kube-scheduler", scheduler_port)):
         url = f"https://127.0.0.1:{port}/healthz"
         plane.wait_until(
             f"{name} /healthz",
-            lambda url=url: _http_ok(url, insecure),  # type: ignore[misc]
+            lambda url=url: http_ok(url, insecure),  # type: ignore[misc]
             timeout_s=timeout_s,
         )
     plane.wait_until(
         "kwok /healthz",
-        lambda: _http_ok(f"http://127.0.0.1:{kwok_port}/healthz"),
+        lambda: http_ok(f"http://127.0.0.1:{kwok_port}/healthz"),
         timeout_s=timeout_s,
     )
     plane.wait_until(

@@ -26,11 +26,12 @@ import shutil
 import socket
 import ssl
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ccc.devcluster.processes import http_ok
 
 from .controlplane import ControlPlane, ControlPlaneError, free_port
 from .crds import crd_established
@@ -119,14 +120,6 @@ def _serves_tls(port: int, context: ssl.SSLContext) -> bool:
         return False
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status) == 200
-    except OSError:
-        return False
-
-
 def start_lws(plane: ControlPlane, *, timeout_s: float = 120.0) -> float:
     """Install LeaderWorkerSet on a running full control plane and wait until it admits objects.
 
@@ -179,7 +172,7 @@ def start_lws(plane: ControlPlane, *, timeout_s: float = 120.0) -> float:
 
     plane.wait_until(
         "lws-controller /readyz",
-        lambda: _http_ok(f"http://127.0.0.1:{health_port}/readyz"),
+        lambda: http_ok(f"http://127.0.0.1:{health_port}/readyz"),
         timeout_s=timeout_s,
     )
     trusting = ssl.create_default_context(cafile=str(plane.pki.ca_cert))
