@@ -1,7 +1,8 @@
 """GKEProvider: the :class:`providers.base.Provider` for a real GKE Standard cluster.
 
 Creates, resizes, deletes and lists the cluster's node pools through
-``container_v1.ClusterManagerClient`` and reads reservations through ``compute_v1``. Every
+``container_v1.ClusterManagerClient``, reaches the pools' instance groups through
+:mod:`providers.gke.instance_groups` and reads reservations through ``compute_v1``. Every
 blocking call runs in a worker thread under a timeout (:mod:`providers.gke.operations`); every
 failure is translated by :func:`providers.gke.errors.translate_error`.
 
@@ -15,12 +16,11 @@ Safety: ccc never deletes or shrinks a pool it does not manage (no ``managed-by=
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
-from google.cloud import compute_v1, container_v1
+from google.cloud import container_v1
 
 from ccc.api.catalog import Catalog
 from ccc.api.catalog_diff import CatalogRefresh
@@ -34,12 +34,13 @@ from providers.errors import (
     ProviderUnavailableError,
 )
 from providers.gke import catalog_refresh
+from providers.gke import instance_groups as migs
 from providers.gke import reservations as gce
 from providers.gke.clients import GoogleClients, build_clients
 from providers.gke.config import GKEConfig
 from providers.gke.errors import operation_failed, translate_error
 from providers.gke.nodepool import from_gke_node_pool, is_managed, same_shape, to_gke_node_pool
-from providers.gke.operations import call, wait_for_operation, wait_for_zone_operation
+from providers.gke.operations import call, wait_for_operation
 
 log = structlog.get_logger(__name__)
 
@@ -223,43 +224,7 @@ class GKEProvider:
                 location=current.zones[0] if current.zones else "",
                 reason="UNMANAGED_POOL",
             )
-        groups = [g for g in (_igm_of(url) for url in raw.instance_group_urls) if g is not None]
-        igm = self._clients.instance_group_managers
-        for project, zone, group in groups:
-            base = group.removesuffix("-grp") + "-"
-            members = [n for n in nodes if n.startswith(base)] if len(groups) > 1 else list(nodes)
-            if not members:
-                continue
-            request = compute_v1.DeleteInstancesInstanceGroupManagerRequest(
-                project=project,
-                zone=zone,
-                instance_group_manager=group,
-                instance_group_managers_delete_instances_request_resource=(
-                    compute_v1.InstanceGroupManagersDeleteInstancesRequest(
-                        instances=[f"zones/{zone}/instances/{n}" for n in members],
-                        skip_instances_on_validation_error=True,
-                    )
-                ),
-            )
-            log.info("gke.nodes_delete", pool=pool, zone=zone, nodes=len(members))
-            operation = await call(
-                functools.partial(
-                    igm.delete_instances_unary,
-                    request=request,
-                    retry=None,
-                    timeout=self.config.call_timeout_s,
-                ),
-                config=self.config,
-                what="compute.instance_group_managers.delete_instances",
-                zone=zone,
-            )
-            await wait_for_zone_operation(
-                self._clients.zone_operations,
-                operation,
-                config=self.config,
-                project=project,
-                zone=zone,
-            )
+        await migs.delete_instances(self._clients, self.config, raw, nodes)
         return await self._get(pool)
 
     async def list_node_pools(self) -> Sequence[NodePool]:
@@ -301,24 +266,7 @@ class GKEProvider:
             NodePoolNotFoundError: no such pool.
         """
         raw = await self._get_raw_or_missing(name)
-        igm = self._clients.instance_group_managers
-        found: list[tuple[str, ProviderError]] = []
-        for project, zone, group in filter(None, map(_igm_of, raw.instance_group_urls)):
-            request = compute_v1.ListErrorsInstanceGroupManagersRequest(
-                project=project, zone=zone, instance_group_manager=group
-            )
-            items = await call(
-                functools.partial(_list_errors, igm, request, self.config.call_timeout_s),
-                config=self.config,
-                what="compute.instance_group_managers.list_errors",
-                zone=zone,
-            )
-            for item in items:
-                stamp = item.timestamp
-                if since is not None and stamp and _parse_time(stamp) < since:
-                    continue
-                found.append((stamp, translate_error(item, zone=zone)))
-        return [error for _, error in sorted(found, key=lambda f: f[0], reverse=True)]
+        return await migs.vm_errors(self._clients, self.config, raw, since=since)
 
     # -- the cluster -------------------------------------------------------------------------
 
@@ -382,32 +330,8 @@ class GKEProvider:
         return from_gke_node_pool(pool, node_count=await self._node_count(pool))
 
     async def _node_count(self, pool: container_v1.NodePool) -> int:
-        """Sum of the target sizes of the pool's managed instance groups.
-
-        GKE's ``NodePool`` has no current-size field; the MIGs behind ``instanceGroupUrls``
-        (``.../zones/Z/instanceGroupManagers/NAME``) hold it. Falls back to
-        ``initial_node_count`` when the pool has no instance group yet.
-        """
-        urls = list(pool.instance_group_urls)
-        groups = [g for g in map(_igm_of, urls) if g is not None]
-        if not urls or len(groups) != len(urls):
-            return int(pool.initial_node_count)
-        igm = self._clients.instance_group_managers
-        total = 0
-        for project, zone, name in groups:
-            request = compute_v1.GetInstanceGroupManagerRequest(
-                project=project, zone=zone, instance_group_manager=name
-            )
-            manager = await call(
-                functools.partial(
-                    igm.get, request=request, retry=None, timeout=self.config.call_timeout_s
-                ),
-                config=self.config,
-                what="compute.instance_group_managers.get",
-                zone=zone,
-            )
-            total += int(manager.target_size)
-        return total
+        """The pool's size: its instance groups' target sizes (``instance_groups``)."""
+        return await migs.node_count(self._clients, self.config, pool)
 
     async def _adopt_existing(self, spec: NodePoolSpec) -> NodePool:
         """ALREADY_EXISTS for our deterministic name: return the pool if it is ours."""
@@ -465,33 +389,6 @@ class GKEProvider:
         except ProviderError as exc:
             # The next reconcile sees the pool (managed, maybe in ERROR) and deletes it again.
             log.warning("gke.node_pool_cleanup_failed", pool=name, zone=zone, reason=exc.reason)
-
-
-def _igm_of(url: str) -> tuple[str, str, str] | None:
-    """``(project, zone, name)`` of ``.../projects/P/zones/Z/instanceGroupManagers/NAME``."""
-    parts = url.rstrip("/").split("/")
-    try:
-        project = parts[parts.index("projects") + 1]
-        zone = parts[parts.index("zones") + 1]
-    except (ValueError, IndexError):
-        return None
-    if len(parts) < 2 or parts[-2] != "instanceGroupManagers":
-        return None
-    return project, zone, parts[-1]
-
-
-def _parse_time(stamp: str) -> datetime:
-    """RFC 3339 from Compute (``2026-11-24T10:00:00.123-08:00`` or ``...Z``)."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def _list_errors(
-    igm: compute_v1.InstanceGroupManagersClient,
-    request: compute_v1.ListErrorsInstanceGroupManagersRequest,
-    timeout_s: float,
-) -> list[compute_v1.InstanceManagedByIgmError]:
-    """Every page of ``listErrors`` (pages are fetched lazily, so iterate in the thread)."""
-    return list(igm.list_errors(request=request, retry=None, timeout=timeout_s))
 
 
 def cluster_location_of(location: str, locations: Sequence[str]) -> ClusterLocation:
