@@ -136,13 +136,17 @@ class LeavingTimes:
         else:
             leaving = new is not None and new.ready is False and old is not None and bool(old.ready)
         if leaving:
-            self._seen.setdefault(node.name, self.clock.now())
+            now = self.clock.now()
+            self._forget_before(now - self.keep)
+            self._seen.setdefault(node.name, now)
         return leaving
+
+    def _forget_before(self, horizon: datetime) -> None:
+        self._seen = {k: t for k, t in self._seen.items() if t > horizon}
 
     def answer(self, nodes: Iterable[str], now: datetime) -> float | None:
         """Seconds from the oldest unanswered signal of ``nodes`` to ``now`` (None without
         one); those signals count as answered from now on."""
-        horizon = now - self.keep
-        self._seen = {k: t for k, t in self._seen.items() if t > horizon}
+        self._forget_before(now - self.keep)
         seen = [self._seen.pop(n) for n in set(nodes) if n in self._seen]
         return max(0.0, (now - min(seen)).total_seconds()) if seen else None
