@@ -12,9 +12,16 @@ from typing import Any, Literal
 
 import structlog
 
+from ccc.api.apicall import ApiCall
 from ccc.controller.kube import KubeApiError, request_json
 
 log = structlog.get_logger("ccc.events")
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "events", "create", "Events on pods, nodes, classes and ServingGroups"),
+    ApiCall("", "events", "patch", "a repeated Event bumps its count"),
+)
 
 EventType = Literal["Normal", "Warning"]
 

@@ -34,12 +34,21 @@ from typing import Any
 
 import structlog
 
+from ccc.api.apicall import ApiCall, watched
 from ccc.controller.informer import Informer, Resource
 from ccc.controller.kube import ApiClient, KubeApiError, request_json
 
 _log = structlog.get_logger("ccc.controller.leader")
 _JITTER = 1.2
 _LEASES = Resource("coordination.k8s.io", "v1", "leases", True)
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("coordination.k8s.io", "leases", "get", "read the Lease"),
+    ApiCall("coordination.k8s.io", "leases", "create", "create the Lease"),
+    ApiCall("coordination.k8s.io", "leases", "update", "renew, take over or release the Lease"),
+    *watched("coordination.k8s.io", "leases", "a waiting replica watches the Lease"),
+)
 
 
 class LeadershipLost(Exception):

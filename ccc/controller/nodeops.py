@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.controller.kube import KubeApiError, request_json
 from ccc.controller.metrics import Metrics
 from ccc.controller.waiting import cancel_and_wait
@@ -30,6 +31,12 @@ from policies.commands import Command, Cordon, Drain, Replace
 from providers.clock import Clock
 
 log = structlog.get_logger("ccc.controller")
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "nodes", "patch", "cordon and annotate nodes being replaced or drained"),
+    ApiCall("", "pods/eviction", "create", "drains evict pods (PodDisruptionBudgets apply)"),
+)
 
 
 def _stamp(t: datetime) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import structlog
 
 from ccc.api import labels as L
+from ccc.api.apicall import watched
 from ccc.api.builtin_catalog import load_builtin_catalog
 from ccc.api.catalog import Catalog
 from ccc.api.location import configured_location
@@ -62,6 +63,15 @@ GROUPS = Resource(L.GROUP, L.VERSION, "servinggroups", True)
 HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", True)
 #: Watched only with the admission webhook (namespace default classes).
 NAMESPACES = Resource("", "v1", "namespaces", False)
+
+#: The informers' requests (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    *watched("", "pods", "the pods informer (pending demand, pods per node)"),
+    *watched("", "nodes", "the nodes informer"),
+    *watched(L.GROUP, "computeclasses", "the ComputeClass informer"),
+    *watched(L.GROUP, "servinggroups", "the ServingGroup informer"),
+    *watched("autoscaling", "horizontalpodautoscalers", "HPAs: another owner of a variant"),
+)
 
 
 @dataclass(frozen=True, slots=True)

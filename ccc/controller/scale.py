@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.api.cluster import pod_info
 from ccc.api.servinggroup import TargetRef
 from ccc.controller.kube import KubeApiError, request_json
@@ -40,6 +41,26 @@ _WELL_KNOWN: Mapping[tuple[str, str], str] = {
     ("apps/v1", "ReplicaSet"): "replicasets",
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkersets",
 }
+
+#: Kinds the chart grants ``/scale`` on (another kind needs a rule in the chart's ClusterRole).
+SCALE_KINDS = (
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+)
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    *(
+        ApiCall(group, resource, verb, f"a ServingGroup variant's {kind}: {why}")
+        for group, kind in SCALE_KINDS
+        for resource, verb, why in (
+            (kind, "get", "its pod template"),
+            (f"{kind}/scale", "get", "replicas and selector"),
+            (f"{kind}/scale", "patch", "set its replicas"),
+        )
+    ),
+    ApiCall("", "pods", "list", "a variant's pods, by its selector"),
+)
 
 
 @runtime_checkable

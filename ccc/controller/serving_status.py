@@ -8,9 +8,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.api.servinggroup import CAPACITY_MET, CONFLICTING, DEGRADED, ServingGroup, pod_selector
 from ccc.controller.status import StatusPatcher, condition
 from policies.serving_control import GroupDecision, TargetView
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (ApiCall(L.GROUP, "servinggroups/status", "patch", "a ServingGroup's status"),)
 
 
 class KubeGroupStatus:

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.api.values import CapacityType, OfferingKey
 from ccc.controller.kube import request_json
 from policies.commands import CapacityCheck, Cause
@@ -25,6 +26,13 @@ from policies.state import ControllerState, Request
 from policies.tiers import CompiledClass
 
 log = structlog.get_logger("ccc.status")
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall(
+        L.GROUP, "computeclasses/status", "patch", "conditions, unavailableOfferings, requests"
+    ),
+)
 
 
 def _ts(d: datetime) -> str:

@@ -15,8 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.controller.kube import request_json
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "nodes", "list", "count a pool's nodes on the API server before a repair"),
+)
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ccc.api.apicall import ApiCall
 from providers.clock import Clock
 from providers.errors import (
     InvalidRequestError,
@@ -37,6 +38,31 @@ _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CONNECTION_RETRY_S = 0.05
 #: Times a write is re-decided after losing a race (stale resourceVersion, concurrent create).
 WRITE_ATTEMPTS = 5
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "namespaces", "create", "make sure the cloud namespace exists"),
+    *(
+        ApiCall("", "configmaps", verb, f"{why} (pool records, capacity model)")
+        for verb, why in (
+            ("get", "read a record"),
+            ("list", "list the records"),
+            ("create", "record a new pool"),
+            ("update", "resize a pool, resourceVersion-guarded"),
+            ("delete", "delete a pool record"),
+        )
+    ),
+    *(
+        ApiCall("", "nodes", verb, f"{why} (a pool's KWOK Nodes)")
+        for verb, why in (
+            ("get", "read a Node"),
+            ("list", "list a pool's Nodes"),
+            ("create", "create Nodes"),
+            ("patch", "taint a Node being preempted"),
+            ("delete", "remove Nodes"),
+        )
+    ),
+)
 
 
 def lost_races(what: str) -> ProviderUnavailableError:

@@ -31,6 +31,8 @@ from kubernetes_asyncio import client
 
 from ccc.api import labels as L
 from ccc.api.values import CapacityType
+from ccc.controller import apicalls
+from ccc.controller.scale import SCALE_KINDS
 from providers.kwok import KwokProvider
 from tests.e2e.admission_harness import WebhookInstall, wait_published
 from tests.e2e.controller_harness import (
@@ -164,13 +166,6 @@ class Capability:
         return (self.role, self.group, self.resource, self.verb)
 
 
-#: Kinds whose ``/scale`` the ServingGroup controller may read and write (ccc/controller/scale.py).
-SCALE_TARGETS = (
-    ("apps", "deployments"),
-    ("apps", "statefulsets"),
-    ("leaderworkerset.x-k8s.io", "leaderworkersets"),
-)
-
 CAPABILITIES = (
     Capability("", "", "pods", "list", "informer lists pending pods in all namespaces"),
     Capability("", "", "pods", "watch", "informer watches pods in all namespaces"),
@@ -199,7 +194,7 @@ CAPABILITIES = (
     ),
     *(
         Capability("", group, resource, verb, f"{verb} {resource} of a variant", namespace="ml")
-        for group, plural in SCALE_TARGETS
+        for group, plural in SCALE_KINDS
         for resource, verb in (
             (plural, "get"),
             (f"{plural}/scale", "get"),
@@ -289,98 +284,19 @@ CAPABILITIES = (
 
 # -- every call in the code is granted --------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
-#: Raw API calls of the controller, per module: the resource its paths name.
-RAW_CALL_RESOURCES = {
-    "ccc/controller/events.py": ("", "events"),
-    "ccc/controller/leader.py": ("coordination.k8s.io", "leases"),
-    "ccc/controller/admission/secret.py": ("", "secrets"),
-    "ccc/controller/admission/cabundle.py": (
-        "admissionregistration.k8s.io",
-        "mutatingwebhookconfigurations",
-    ),
-}
-#: Modules whose raw calls name several resources: a piece of the path literal -> resource.
-RAW_CALL_PATHS = {
-    "ccc/controller/nodeops.py": {
-        "/eviction": ("", "pods/eviction"),
-        "/api/v1/nodes/": ("", "nodes"),
-    },
-    "ccc/controller/admission/review.py": {
-        "/namespaces/": ("", "namespaces"),
-        "/computeclasses/": (L.GROUP, "computeclasses"),
-    },
-}
-#: Modules that write a resource's status through ``StatusPatcher(api, "PLURAL")``.
-STATUS_PATCHER_USERS = ("ccc/controller/status.py", "ccc/controller/serving_status.py")
-HTTP_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-#: ``CoreV1Api`` method words of the kwok provider -> RBAC verb / resource.
-CLIENT_VERBS = {
-    "read": "get",
-    "list": "list",
-    "create": "create",
-    "replace": "update",
-    "patch": "patch",
-    "delete": "delete",
-}
-CLIENT_RESOURCES = {"node": "nodes", "config_map": "configmaps", "namespace": "namespaces"}
-
 
 def calls_in_the_code() -> set[tuple[str, str, str]]:
-    """(group, resource, verb) of every Kubernetes call the controller and kwok provider make,
-    read from the source (raw ``request_json`` calls, informers, ``CoreV1Api`` methods)."""
-    found: set[tuple[str, str, str]] = set()
-    for module, (group, resource) in RAW_CALL_RESOURCES.items():
-        text = (REPO / module).read_text()
-        methods = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', text)
-        assert methods, f"no API call found in {module}: update this test"
-        found |= {(group, resource, HTTP_VERBS[m]) for m in methods}
-    patcher = (REPO / "ccc/controller/status.py").read_text()
-    verbs = {
-        HTTP_VERBS[m] for m in re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)"', patcher)
-    }
-    assert verbs, "no API call found in StatusPatcher: update this test"
-    for module in STATUS_PATCHER_USERS:
-        plurals = re.findall(r'StatusPatcher\(\s*\w+,\s*"([a-z]+)"\)', (REPO / module).read_text())
-        assert plurals, f"no StatusPatcher in {module}: update this test"
-        found |= {(L.GROUP, f"{p}/status", v) for p in plurals for v in verbs}
-    scale = (REPO / "ccc/controller/scale.py").read_text()
-    # /scale reads and writes and the object's read go to each kind the chart allows; the
-    # discovery GET (/apis/GROUP/VERSION) needs no rule; pods are listed by selector.
-    assert re.search(r'request_json\(\s*self\._api,\s*"PATCH",\s*f"\{path\}/scale"', scale)
-    assert re.search(r'"GET", f"\{path\}/scale"', scale)
-    for group, plural in SCALE_TARGETS:
-        assert f'"{plural}"' in scale, f"{plural} missing from scale.py's well-known kinds"
-        found |= {(group, plural, "get"), (group, f"{plural}/scale", "get")}
-        found.add((group, f"{plural}/scale", "patch"))
-    found.add(("", "pods", "list"))
-    for module, by_path in RAW_CALL_PATHS.items():
-        text = (REPO / module).read_text()
-        calls = re.findall(r'request_json\(\s*self\._api,\s*"([A-Z]+)",\s*f?"([^"]*)"', text)
-        every_call = re.findall(r"request_json\(\s*self\._api", text)
-        assert calls and len(calls) == len(every_call), f"update this test for {module}"
-        for method, path in calls:
-            (resource,) = [r for piece, r in by_path.items() if piece in path]
-            found.add((*resource, HTTP_VERBS[method]))
-    for module in ("ccc/controller/run.py", "ccc/controller/leader.py"):
-        text = (REPO / module).read_text()
-        for group, resource in re.findall(r'Resource\(([^,]+), [^,]+, "([a-z]+)"', text):
-            group = L.GROUP if group == "L.GROUP" else group.strip('"')
-            found |= {(group, resource, "list"), (group, resource, "watch")}  # informer.py
-    kwok = (REPO / "providers/kwok/kube.py").read_text()
-    for method in re.findall(r"self\.core\.(\w+)\(", kwok):
-        word, _, rest = method.partition("_")
-        rest = rest.removeprefix("namespaced_")
-        assert word in CLIENT_VERBS and rest in CLIENT_RESOURCES, f"unknown call {method}"
-        found.add(("", CLIENT_RESOURCES[rest], CLIENT_VERBS[word]))
-    return found
+    """(group, resource, verb) of every Kubernetes call ``ccc run`` and the kwok provider make:
+    the ``API_CALLS`` each module declares next to its code (:mod:`ccc.controller.apicalls`;
+    tests/unit/test_api_calls.py checks that every module making requests declares them)."""
+    return {c.rule for calls in apicalls.declared().values() for c in calls}
 
 
 def test_every_kubernetes_call_in_the_code_has_a_rule_and_every_rule_a_call(
     control_plane_bin: Path,
 ) -> None:
-    """Derives the RBAC from the source: a new API call without a rule in the chart (or a rule
-    the code no longer needs) fails here, naming it. The Lease ``get`` is the leader's read."""
+    """The RBAC the code declares: a new API call without a rule in the chart (or a rule the
+    code no longer needs) fails here, naming it."""
     objects = render(
         control_plane_bin,
         release="r",

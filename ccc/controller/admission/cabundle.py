@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import base64
 
+from ccc.api.apicall import ApiCall
 from ccc.controller.kube import ApiClient, request_json
 
 _TIMEOUT_S = 10.0
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall(
+        "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "get", "read caBundle"
+    ),
+    ApiCall(
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+        "patch",
+        "publish the CA as the caBundle",
+    ),
+)
 _BASE = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 
 

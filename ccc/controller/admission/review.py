@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ccc.api import labels as L
+from ccc.api.apicall import ApiCall
 from ccc.controller.events import EventRecorder, ObjectRef
 from ccc.controller.kube import ApiClient, KubeApiError, request_json
 from policies.class_admission import Admission, AdmissionSettings, admit, classes_to_check
@@ -30,6 +31,12 @@ from policies.class_admission import Admission, AdmissionSettings, admit, classe
 log = structlog.get_logger("ccc.webhook")
 
 _LOOKUP_TIMEOUT_S = 2.0
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "namespaces", "get", "a namespace the cache lacks yet"),
+    ApiCall(L.GROUP, "computeclasses", "get", "a class the cache lacks yet"),
+)
 _SYNC_WAIT_S = 2.0
 #: Namespace labels that matter to admission (the rest are not cached).
 NAMESPACE_LABELS = (

@@ -10,9 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccc.api.apicall import ApiCall
 from ccc.controller.kube import ApiClient, request_json
 
 _TIMEOUT_S = 10.0
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (
+    ApiCall("", "secrets", "get", "every replica reads the serving certificate"),
+    ApiCall("", "secrets", "update", "a replica writes a new CA or serving certificate"),
+)
 
 
 @dataclass(frozen=True, slots=True)

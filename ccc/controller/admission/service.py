@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ccc.api.apicall import watched
 from ccc.controller.admission.cabundle import CaBundlePublisher
 from ccc.controller.admission.certs import CertificateKeeper
 from ccc.controller.admission.review import PodReviewer, namespace_labels
@@ -44,6 +45,10 @@ def rotation_policy(config: WebhookConfig) -> RotationPolicy:
         overlap=timedelta(seconds=3 * config.check_period_s + 2),
         hosts=frozenset(config.cert_hosts),
     )
+
+
+#: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
+API_CALLS = (*watched("", "namespaces", "the cache of namespace default-class labels"),)
 
 
 class WebhookService:
