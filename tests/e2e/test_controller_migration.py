@@ -23,14 +23,16 @@ from ccc.api import labels as L
 from ccc.api.values import CapacityType
 from providers.kwok import KwokProvider
 from tests.e2e.controller_harness import (
+    NOT_READY_TOLERATION,
     class_status,
     controller,
     create_class,
     get_class,
     gpu_class,
+    gpu_deployment,
     install_crd,
 )
-from tests.e2e.test_controller_lifecycle import _deployment, _ready_pods
+from tests.e2e.test_controller_lifecycle import _ready_pods
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import api_client, eventually, temporary_namespace
 
@@ -91,7 +93,9 @@ async def test_pods_move_back_to_spot_when_it_returns_within_the_disruption_budg
                         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "vllm"}}},
                     },
                 )
-                await apps.create_namespaced_deployment(ns, _deployment("vllm", cls, 2, gpus=8))
+                await apps.create_namespaced_deployment(
+                    ns, gpu_deployment("vllm", cls, 2, tolerations=[NOT_READY_TOLERATION])
+                )
 
                 async def rules_of_ready() -> list[str]:
                     ready = await _ready_pods(core, ns, "vllm")
