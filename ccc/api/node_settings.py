@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Submodules, not the package: ccc.api.values imports this module while the ComputeClass
-# package may still be initialising.
+# Submodules, not the package (import order: the ComputeClass status model imports
+# ccc.api.values, whose NodePoolSpec imports this module on first use).
 from ccc.api.computeclass.hardware import Storage
 from ccc.api.computeclass.nodepool import NodePoolConfig
 from ccc.api.computeclass.nodesystem import NodeSystemConfig
@@ -48,12 +48,3 @@ class NodeSettings(BaseModel):
     @property
     def empty(self) -> bool:
         return self == NodeSettings()
-
-
-def _complete_node_pool_spec() -> None:
-    from ccc.api import values
-
-    values.NodePoolSpec.model_rebuild(_types_namespace={"NodeSettings": NodeSettings})
-
-
-_complete_node_pool_spec()
