@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import yaml
 
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog, MachineType
@@ -106,6 +105,8 @@ def _emit(doc: dict[str, Any], output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(doc, indent=2))
     else:
+        import yaml  # only for -o yaml (start-up)
+
         typer.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
 
 
@@ -200,6 +201,7 @@ def _print_table(
     all_tpu = all(m.is_tpu for m in machines)
     if all_tpu:
         headers.append("TPU topologies (hosts)")
+    regions_priced = cat.priced_regions() if not zone else {}
     rows: list[list[str]] = []
     for m in machines:
         row = [m.name, _accelerator(m, accelerator), str(m.vcpus), f"{m.memory_gb:g}"]
@@ -213,7 +215,7 @@ def _print_table(
             n_unverified = len(m.unverified_zones)
             zones = str(len(m.zones))
             row.append(f"{zones} ({n_unverified} unverified)" if n_unverified else zones)
-            row.append(f"{len(cat.regions_with_price(m.name))} of {len(m.regions)}")
+            row.append(f"{len(regions_priced.get(m.name, ()))} of {len(m.regions)}")
         if all_tpu:
             row.append(_topologies(m))
         rows.append(row)
