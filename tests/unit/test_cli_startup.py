@@ -71,3 +71,15 @@ def test_plan_prints_its_table_without_rich() -> None:
     assert not [m for m in modules if m.startswith("rich")]
     # planning a class never loads the ServingGroup capacity split
     assert not [m for m in modules if m.startswith("ccc.cli.plan_serv")]
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_catalog_loads_neither_the_computeclass_models_nor_rich_nor_yaml(output: str) -> None:
+    code, modules = _run(["catalog", "-o", output])
+    assert code in (0, None)
+    # NodePoolSpec completes itself with the node settings (which reuse the ComputeClass
+    # models) on first use, and the catalog never builds a pool spec
+    assert not [m for m in modules if m.startswith(("ccc.api.computeclass", "ccc.api.node_s"))]
+    # the table is plain text (rich took about 0.5 s to lay out every machine type); asyncio
+    # and rich are for --refresh, PyYAML for -o yaml and YAML catalog files
+    assert not [m for m in modules if m.startswith(("rich", "asyncio", "yaml"))]
