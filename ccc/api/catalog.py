@@ -11,6 +11,7 @@ not in a plan. Price rows from a CSV are checked on first use (:meth:`Catalog.va
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -115,8 +116,8 @@ class Catalog(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
-        names = [m.name for m in self.machine_types]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        names = Counter(m.name for m in self.machine_types)
+        dupes = sorted(n for n, count in names.items() if count > 1)
         if dupes:
             raise ValueError(f"machine type names are not unique: {dupes}")
         seen: set[tuple[str, str]] = set()
