@@ -48,7 +48,7 @@ TARGET_S = 0.35
 # Runs one command in a fresh interpreter and reports its exit code and every module it loaded.
 _PROBE = """
 import json, sys
-from ccc.cli.main import main
+from ccc.cli.entry import main
 sys.argv = ["ccc", *json.loads(sys.argv[1])]
 code = None
 try:
