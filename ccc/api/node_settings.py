@@ -21,6 +21,12 @@ from ccc.api.computeclass.nodepool import NodePoolConfig
 from ccc.api.computeclass.nodesystem import NodeSystemConfig
 from ccc.api.computeclass.spec import ShieldedInstanceConfig
 
+# Build these ComputeClass models' validators now, each on its own: NodeSettings below and the
+# ComputeClass model (built on its first validation) then reuse them instead of building the
+# same subtrees twice (``ccc plan`` start-up; the ComputeClass models defer their builds).
+for _model in (Storage, NodePoolConfig, NodeSystemConfig, ShieldedInstanceConfig):
+    _model.model_rebuild()
+
 
 class NodeSettings(BaseModel):
     """Pass-through node configuration of one pool (every field optional)."""
