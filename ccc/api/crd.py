@@ -27,6 +27,7 @@ import copy
 from typing import Any, Final
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
 from ccc.api import servinggroup as sg
 from ccc.api.computeclass import API_VERSION, GROUP, KIND, VERSION, ComputeClass
@@ -49,8 +50,19 @@ def compute_class_schema() -> dict[str, Any]:
     return _object_schema(ComputeClass, API_VERSION, KIND)
 
 
+class _JsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema generator, with JSON's own scalars as defaults written as they
+    are: pydantic builds a serializer for each default value (about 350 here, mostly
+    ``None``), a third of ``ccc crd``'s schema time, to get the same value back."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if dft is None or type(dft) in (bool, int, str):
+            return dft
+        return super().encode_default(dft)
+
+
 def _object_schema(model: type[BaseModel], api_version: str, kind: str) -> dict[str, Any]:
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_JsonSchema)
     defs: dict[str, Any] = raw.pop("$defs", {})
     schema = _structural(raw, defs)
     properties = schema["properties"]

@@ -14,12 +14,18 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Submodules, not the package: ccc.api.values imports this module while the ComputeClass
-# package may still be initialising.
+# Submodules, not the package (import order: the ComputeClass status model imports
+# ccc.api.values, whose NodePoolSpec imports this module on first use).
 from ccc.api.computeclass.hardware import Storage
 from ccc.api.computeclass.nodepool import NodePoolConfig
 from ccc.api.computeclass.nodesystem import NodeSystemConfig
 from ccc.api.computeclass.spec import ShieldedInstanceConfig
+
+# Build these ComputeClass models' validators now, each on its own: NodeSettings below and the
+# ComputeClass model (built on its first validation) then reuse them instead of building the
+# same subtrees twice (``ccc plan`` start-up; the ComputeClass models defer their builds).
+for _model in (Storage, NodePoolConfig, NodeSystemConfig, ShieldedInstanceConfig):
+    _model.model_rebuild()
 
 
 class NodeSettings(BaseModel):
@@ -48,12 +54,3 @@ class NodeSettings(BaseModel):
     @property
     def empty(self) -> bool:
         return self == NodeSettings()
-
-
-def _complete_node_pool_spec() -> None:
-    from ccc.api import values
-
-    values.NodePoolSpec.model_rebuild(_types_namespace={"NodeSettings": NodeSettings})
-
-
-_complete_node_pool_spec()

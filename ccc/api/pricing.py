@@ -229,6 +229,16 @@ class PriceTable:
     def machine_types(self) -> list[str]:
         return list(self._index())
 
+    def priced_regions(self) -> dict[str, set[str]]:
+        """Machine type -> regions of its rows with an on-demand or a spot cell (cells are not
+        parsed as numbers here: :meth:`rows_of` and :meth:`all` check them)."""
+        priced: dict[str, set[str]] = {}
+        for lines in self._index().values():
+            for row in csv.reader(lines):
+                if len(row) == len(CSV_COLUMNS) and (row[2] or row[3]):
+                    priced.setdefault(row[0], set()).add(row[1])
+        return priced
+
     def all(self) -> dict[tuple[str, str], PriceCells]:
         return parse_price_csv(self._text, origin=self.origin)
 

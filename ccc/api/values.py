@@ -6,10 +6,9 @@ All values are immutable. They are what crosses layer boundaries: policies produ
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, NewType
+from typing import TYPE_CHECKING, Any, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,6 +138,31 @@ class NodePoolSpec(_Frozen):
             machine_type=self.machine_type, zone=self.zone, capacity_type=self.capacity_type
         )
 
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Mapping[str, Any] | None = None,
+    ) -> bool | None:
+        """Complete the model with :class:`~ccc.api.node_settings.NodeSettings` (the type of
+        ``settings``), imported here rather than with this module: node settings reuse the
+        ComputeClass models, which commands that never build a pool spec (``ccc catalog``)
+        should not pay for at start-up. Pydantic calls this the first time the model
+        validates, serialises or gives its schema, so the contract is unchanged."""
+        if _types_namespace is None:
+            from ccc.api.node_settings import NodeSettings
+
+            _types_namespace = {"NodeSettings": NodeSettings}
+        return super().model_rebuild(
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth,
+            _types_namespace=_types_namespace,
+        )
+
 
 class NodePoolStatus(StrEnum):
     PROVISIONING = "PROVISIONING"
@@ -184,15 +208,3 @@ class ReservationCapacity(_Frozen):
     @property
     def remaining(self) -> int:
         return max(0, self.count - self.in_use)
-
-
-def _attach_node_settings() -> None:
-    """Import :mod:`ccc.api.node_settings`, which completes :class:`NodePoolSpec` (its
-    ``settings`` field). Done last and lazily: node settings reuse ComputeClass models, whose
-    status model imports this module; when that module is already being imported, it
-    completes the model itself."""
-    if "ccc.api.node_settings" not in sys.modules:
-        import ccc.api.node_settings  # noqa: F401
-
-
-_attach_node_settings()

@@ -9,7 +9,6 @@ know, end in a one-line message with close matches and exit code 1, never a trac
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 from collections.abc import Sequence
@@ -18,9 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
 
 from ccc.api.builtin_catalog import load_builtin_catalog, load_catalog_file
 from ccc.api.catalog import Catalog, MachineType
@@ -29,6 +25,10 @@ from ccc.api.errors import CCCError, ConfigError
 from ccc.api.machines import zone_order
 from ccc.api.values import CapacityType, region_of
 from ccc.cli.catalog_doc import catalog_doc, refresh_doc
+from ccc.cli.text_table import paragraph, render, terminal_width
+
+PIPED_WIDTH = 160
+"""Line width of the table when stdout is not a terminal (and ``COLUMNS`` is not set)."""
 
 
 class OutputFormat(StrEnum):
@@ -105,6 +105,8 @@ def _emit(doc: dict[str, Any], output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(doc, indent=2))
     else:
+        import yaml  # only for -o yaml (start-up)
+
         typer.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
 
 
@@ -118,6 +120,8 @@ def _refresh(
 ) -> None:
     if not project:
         _fail("--refresh needs the project to read: pass --gke-project (or CCC_GKE_PROJECT)")
+    import asyncio
+
     from ccc.controller.catalog_refresh import refresh_from_gke
 
     try:
@@ -138,6 +142,9 @@ def _refresh(
 
 
 def _print_changes(result: CatalogRefresh, subjects: set[str] | None) -> None:
+    from rich.console import Console  # rich only for the refresh's table (CLI start-up)
+    from rich.table import Table
+
     console = Console() if Console().is_terminal else Console(width=160)
     changes = [c for c in result.changes if subjects is None or c.subject in subjects]
     table = Table(
@@ -178,25 +185,24 @@ def select(
 def _print_table(
     cat: Catalog, machines: Sequence[MachineType], *, zone: str | None, accelerator: str | None
 ) -> None:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    """The machine types as a plain-text table as wide as the terminal (:data:`PIPED_WIDTH`
+    when piped), with a note on prices under it. Plain text, not rich: rich took about 0.5 s
+    to lay out the full catalog's rows (benchmarks/cli_startup.py)."""
+    width = terminal_width(default=PIPED_WIDTH)
     region = region_of(zone) if zone else None
-    title = f"Machine types in {zone}" if zone else "Machine types"
-    table = Table(title=title, title_justify="left")
-    table.add_column("machine type", no_wrap=True)
-    table.add_column("accelerator")
-    table.add_column("vCPUs", justify="right")
-    table.add_column("memory GB", justify="right")
-    table.add_column("zone" if zone else "zones", justify="right" if not zone else "left")
+    headers = ["machine type", "accelerator", "vCPUs", "memory GB", "zone" if zone else "zones"]
+    right = {"vCPUs", "memory GB"} | ({"priced regions"} if not zone else set())
     if region:
-        table.add_column(f"on-demand $/h ({region})", justify="right")
-        table.add_column("spot $/h", justify="right")
+        headers += ["on-demand $/h", "spot $/h"]
+        right |= {"on-demand $/h", "spot $/h"}
     else:
-        table.add_column("priced regions", justify="right")
+        headers.append("priced regions")
+        right.add("zones")
     all_tpu = all(m.is_tpu for m in machines)
     if all_tpu:
-        table.add_column("TPU topologies (hosts)")
+        headers.append("TPU topologies (hosts)")
+    regions_priced = cat.priced_regions() if not zone else {}
+    rows: list[list[str]] = []
     for m in machines:
         row = [m.name, _accelerator(m, accelerator), str(m.vcpus), f"{m.memory_gb:g}"]
         if zone and region:
@@ -209,20 +215,29 @@ def _print_table(
             n_unverified = len(m.unverified_zones)
             zones = str(len(m.zones))
             row.append(f"{zones} ({n_unverified} unverified)" if n_unverified else zones)
-            row.append(f"{len(cat.regions_with_price(m.name))} of {len(m.regions)}")
+            row.append(f"{len(regions_priced.get(m.name, ()))} of {len(m.regions)}")
         if all_tpu:
             row.append(_topologies(m))
-        table.add_row(*row)
-    console.print(table)
+        rows.append(row)
     keep = 1 - cat.flex_start_discount
-    console.print(
+    title = f"Machine types in {zone}, prices of {region}" if zone else "Machine types"
+    lines = [title]
+    lines += render(
+        headers,
+        rows,
+        width=width,
+        right=right,
+        wrap=("accelerator", "TPU topologies (hosts)", "zones"),
+    )
+    lines += paragraph(
         "Prices: USD per node-hour (a TPU node is one host of its slice); '-' means no source "
         "gives a price; with --accelerator of a GPU that attaches to N1, the VM with the fewest "
         "such GPUs (GPUs are billed on top of the VM). Flex-start is estimated "
         f"as on-demand x {keep:.2f} (assumption; see docs/catalog.md). Use -o json for zones, "
         "prices per region, sources and formulas.",
-        soft_wrap=True,
+        width,
     )
+    typer.echo("\n".join(lines))
 
 
 def _accelerator(m: MachineType, wanted: str | None) -> str:

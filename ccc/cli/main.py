@@ -2,7 +2,8 @@
 itself on a Typer app through a ``register(app)`` function.
 
 Start-up matters (``ccc validate`` runs in editors and CI loops), so the sub-command modules are
-loaded lazily (:class:`_LazyGroup`): ``ccc validate`` imports the manifest reader and the
+loaded lazily (:class:`_LazyGroup`), and ``ccc validate PATH...`` does not even come here
+(:mod:`ccc.cli.entry`): ``ccc validate`` imports the manifest reader and the
 models, never the Kubernetes client, the Google Cloud SDKs, aiohttp or Prometheus, which only
 ``ccc run`` needs (benchmarks/cli_startup.py measures it).
 """
@@ -10,19 +11,16 @@ models, never the Kubernetes client, the Google Cloud SDKs, aiohttp or Prometheu
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Any
-
-# ccc installs no pydantic plugins; skip pydantic's scan of every installed package's entry
-# points for them (about 40 ms of each start-up). Set before anything imports pydantic.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
 
 import typer
 from typer.core import TyperGroup
 
 from ccc import __version__
+
+# Sets PYDANTIC_DISABLE_PLUGINS (before anything imports pydantic: typer does not).
+from ccc.cli.entry import DEBUG_ENV, EXIT_INTERNAL_ERROR, guarded, internal_error_line
 
 COMMANDS: dict[str, str] = {
     "validate": "ccc.cli.validate_cmd",
@@ -35,10 +33,7 @@ COMMANDS: dict[str, str] = {
 """Sub-command name -> module with a ``register(app)`` function. A module is imported only when
 its command runs (or for ``--help``), so one command never pays for another's imports."""
 
-DEBUG_ENV = "CCC_DEBUG"
-"""Set to 1 to get the Python traceback of an unexpected error instead of one line."""
-
-EXIT_INTERNAL_ERROR = 2
+__all__ = ["COMMANDS", "DEBUG_ENV", "EXIT_INTERNAL_ERROR", "app", "internal_error_line", "main"]
 
 
 class _LazyCommands(MutableMapping[str, Any]):
@@ -111,31 +106,7 @@ def _root(
 
 
 def main() -> None:
-    """Run the CLI; unexpected errors become one clear line and exit code 2, not a traceback
-    (``CCC_DEBUG=1`` shows the traceback)."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        # `ccc plan ... | head`: the reader left; say nothing more and exit as SIGPIPE would.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(141)
-    except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        sys.stderr.write(internal_error_line(exc) + "\n")
-        sys.exit(EXIT_INTERNAL_ERROR)
-
-
-def internal_error_line(exc: BaseException) -> str:
-    """One line for an error no command anticipated."""
-    detail = " ".join(str(exc).split())
-    if len(detail) > 300:
-        detail = detail[:297] + "..."
-    what = type(exc).__name__ + (f": {detail}" if detail else "")
-    return (
-        f"ccc: internal error ({what}); this is a bug in ccc, please report it with the input"
-        f" that caused it ({DEBUG_ENV}=1 shows the traceback)"
-    )
+    """Run the Typer app under the top-level guard (:func:`ccc.cli.entry.guarded`). The
+    ``ccc`` executable starts in :func:`ccc.cli.entry.main`, which comes here for every command
+    but ``ccc validate PATH...``."""
+    guarded(app)

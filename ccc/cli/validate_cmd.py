@@ -18,9 +18,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from ccc.api import labels as L
 from ccc.api.builtin_catalog import load_builtin_catalog
@@ -40,6 +38,9 @@ from ccc.api.manifest import (
     skipped_summary,
 )
 from policies.warnings import validation_warnings
+
+if TYPE_CHECKING:
+    import typer
 
 
 def _parse_serving_group(obj: Any) -> object:
@@ -183,8 +184,32 @@ VALIDATE_HELP = (
 )
 
 
+def run(paths: list[Path]) -> int:
+    """Validate ``paths`` and print the report: one line per problem on stdout, the summary
+    (on stderr unless everything is valid), then the warnings on stderr; the exit status.
+    Both ``ccc validate`` paths run this (:mod:`ccc.cli.entry`: Typer is skipped for plain
+    paths), so they print the same."""
+    if any(str(p) == STDIN for p in paths) and sys.stdin.isatty():
+        _echo("reading manifests from standard input (end with Ctrl-D)", err=True)
+    report = validate_paths(paths)
+    for line in report.lines:
+        _echo(line)
+    _echo(report.summary(), err=report.exit_code != EXIT_OK)
+    for line in report.warnings:
+        _echo(line, err=True)
+    return report.exit_code
+
+
+def _echo(line: str, *, err: bool = False) -> None:
+    """``typer.echo`` for plain text, without importing Typer."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
 def register(app: typer.Typer) -> None:
     """Add ``ccc validate`` to ``app``."""
+    import typer
 
     @app.command("validate", help=VALIDATE_HELP)
     def validate(
@@ -196,12 +221,4 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Check ComputeClass manifests offline (see VALIDATE_HELP)."""
-        if any(str(p) == STDIN for p in paths) and sys.stdin.isatty():
-            typer.echo("reading manifests from standard input (end with Ctrl-D)", err=True)
-        report = validate_paths(paths)
-        for line in report.lines:
-            typer.echo(line)
-        typer.echo(report.summary(), err=report.exit_code != EXIT_OK)
-        for line in report.warnings:
-            typer.echo(line, err=True)
-        raise typer.Exit(report.exit_code)
+        raise typer.Exit(run(paths))

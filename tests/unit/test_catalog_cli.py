@@ -55,7 +55,8 @@ def test_default_table_lists_cpu_gpu_and_tpu_machine_types() -> None:
 def test_table_for_a_zone_shows_prices_of_its_region() -> None:
     code, out = _run("--zone", "us-central1-a", "--accelerator", "nvidia-l4")
     assert code == 0
-    assert "on-demand $/h (us-central1)" in out
+    assert "Machine types in us-central1-a, prices of us-central1" in out
+    assert "on-demand $/h" in out
     assert "0.854" in out and "0.480" in out
     assert "g2-standard-96" in out
 

@@ -203,3 +203,19 @@ def test_builtin_catalog_parses_the_price_rows_of_looked_up_machine_types_only()
     cat.price("n2-standard-8", "europe-west4-a", CapacityType.SPOT)
     table = cat._table
     assert table is not None and list(table._parsed) == ["n2-standard-8"]
+
+
+def test_priced_regions_of_the_whole_catalog_match_each_machine_types_regions_with_price(
+    tmp_path: Path,
+) -> None:
+    load_builtin_catalog.cache_clear()
+    builtin = load_builtin_catalog()
+    (tmp_path / "cat.yaml").write_text(_WITH_CSV)
+    # a row with no on-demand and no spot price does not make its region priced
+    (tmp_path / "prices.csv").write_text(_CSV.replace("0.3,0.1,MINE", ",,MINE"))
+    user = load_catalog_file(tmp_path / "cat.yaml")
+    for cat in (builtin, user):
+        expected = {m.name: cat.regions_with_price(m.name) for m in cat.machine_types}
+        assert cat.priced_regions() == expected
+    assert user.priced_regions() == {"n2-standard-8": ("us-central1",), "n1-standard-8": ()}
+    assert sum(map(len, builtin.priced_regions().values())) > 1000

@@ -71,3 +71,57 @@ def test_plan_prints_its_table_without_rich() -> None:
     assert not [m for m in modules if m.startswith("rich")]
     # planning a class never loads the ServingGroup capacity split
     assert not [m for m in modules if m.startswith("ccc.cli.plan_serv")]
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_catalog_loads_neither_the_computeclass_models_nor_rich_nor_yaml(output: str) -> None:
+    code, modules = _run(["catalog", "-o", output])
+    assert code in (0, None)
+    # NodePoolSpec completes itself with the node settings (which reuse the ComputeClass
+    # models) on first use, and the catalog never builds a pool spec
+    assert not [m for m in modules if m.startswith(("ccc.api.computeclass", "ccc.api.node_s"))]
+    # the table is plain text (rich took about 0.5 s to lay out every machine type); asyncio
+    # and rich are for --refresh, PyYAML for -o yaml and YAML catalog files
+    assert not [m for m in modules if m.startswith(("rich", "asyncio", "yaml"))]
+
+
+def _ccc(args: list[str], stdin: str = "") -> tuple[int, str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "ccc", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+MANIFESTS = REPO / "tests" / "manifests"
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [str(CLASS)],
+        [str(MANIFESTS / "invalid" / "affinity-enum.yaml"), str(CLASS)],
+        [str(MANIFESTS / "valid")],
+        [str(REPO / "no-such-file.yaml")],
+        ["-"],
+    ],
+    ids=["valid", "invalid-and-valid", "directory", "missing", "stdin"],
+)
+def test_validate_of_plain_paths_prints_what_the_typer_command_prints(paths: list[str]) -> None:
+    stdin = CLASS.read_text() if paths == ["-"] else ""
+    # `--` sends the same paths through the Typer command (an option-like argument)
+    assert _ccc(["validate", *paths], stdin) == _ccc(["validate", "--", *paths], stdin)
+
+
+def test_validate_of_plain_paths_imports_neither_typer_nor_click() -> None:
+    code, modules = _run(["validate", str(CLASS)])
+    assert code == 0
+    assert not [m for m in modules if m.split(".")[0] in ("typer", "click")]
+    # options still reach the Typer command
+    code, out, _ = _ccc(["validate", "--help"])
+    assert code == 0 and "PATH" in out

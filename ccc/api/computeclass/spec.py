@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ccc.api.computeclass._base import ApiModel, ListType
+from ccc.api.computeclass._base import ApiModel, ListType, empty_list
 from ccc.api.computeclass.hardware import HostMaintenancePolicy
 from ccc.api.computeclass.nodepool import NodePoolConfig, NodePoolGroup
 from ccc.api.computeclass.nodesystem import NodeSystemConfig
@@ -188,7 +188,7 @@ class ComputeClassSpec(ApiModel):
     """What capacity a class may use, in which order, and how ccc manages it."""
 
     priorities: list[PriorityRule] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         max_length=MAX_RULES,
         json_schema_extra={"default": [], **ListType.ATOMIC},
         description=(

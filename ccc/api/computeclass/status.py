@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ccc.api.capacity import CapacityType
-from ccc.api.computeclass._base import ApiModel, ListType
+from ccc.api.computeclass._base import ApiModel, ListType, empty_list
 from ccc.api.computeclass.meta import CONDITIONS_LIST, Condition
 
 
@@ -165,7 +165,7 @@ class RulePriorityMigrationStatus(ApiModel):
         ge=0, description="Lower-rule nodes moving to a higher rule now (replacement, drain)."
     )
     blocked_nodes: list[BlockedNodesInfo] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         max_length=16,
         json_schema_extra=ListType.ATOMIC,
         description="Lower-rule nodes that cannot move now, counted by reason.",
@@ -188,7 +188,7 @@ class ComputeClassStatus(ApiModel):
     """Observed state of the class, written by the controller."""
 
     conditions: list[Condition] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         max_length=32,
         json_schema_extra=CONDITIONS_LIST,
         description="Conditions of the class, e.g. Ready; configuration errors surface here.",
