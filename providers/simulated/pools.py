@@ -8,9 +8,9 @@ from types import MappingProxyType
 
 from ccc.api import labels as well_known
 from ccc.api.values import NodePool, NodePoolName, NodePoolStatus, Taint
+from providers.errors import ProviderError
 from providers.simulated.model import PoolShape, SimNode
 from providers.simulated.partial import CreationError
-from providers.errors import ProviderError
 
 #: creation errors kept per pool (``listErrors`` keeps a bounded history too)
 _MAX_ERRORS = 20

@@ -65,9 +65,7 @@ def test_the_simulated_cloud_reports_late_capacity_errors() -> None:
     assert isinstance(SimulatedCloud(), CapacityErrorReporter)
 
 
-async def test_a_create_beyond_a_zones_capacity_creates_what_is_there_and_keeps_its_size() -> (
-    None
-):
+async def test_a_create_beyond_a_zones_capacity_creates_what_is_there_and_keeps_its_size() -> None:
     sim, _ = cloud()
     sim.set_capacity(SPOT, 16)
 
