@@ -10,7 +10,9 @@ Windows: 3 days each (the trace's first 12 days: 4 windows) in us-central1, us-e
 * ``spothedge-like``, ``karpenter-like``, ``gke-like``: :mod:`ccc.simulate.baselines`;
 * ``ccc``: the class "Spot in the region's traced zones, then on-demand", with
   ``activeMigration.optimizeRulePriority`` (move back to spot), ccc's default settings;
-* ``ccc+hedge``: the same with 2 extra replicas kept Ready (served is still counted against 16);
+* ``ccc+hedge``: the same with 2 extra replicas (served is still counted against 16) and
+  ``locationPolicy: BALANCED`` on the Spot rule (a batch's nodes spread over the zones), as
+  SpotHedge's N+k spread;
 * ``ccc-spot-only``: ccc's cheapest setting, no on-demand rule;
 * ``ccc-servinggroup``: a ServingGroup of capacity 16 with two variants, a Deployment on the
   class "Spot in the region's traced zones" (preferred) and one on the class "on-demand in those
@@ -59,6 +61,7 @@ from providers.simulated.traces import TraceSet
 MACHINE = "a3-highgpu-1g"
 PODS = 16
 BOOT_S = 240.0
+HEDGE = 2
 REGIONS = ("us-central1", "us-east4", "us-west1")
 
 
@@ -232,7 +235,9 @@ def run_window(
 
     runs = {
         "ccc": lambda: run_ccc([ccc_class(zones, on_demand=True)], pods(0), window=window),
-        "ccc+hedge": lambda: run_ccc([ccc_class(zones, on_demand=True)], pods(2), window=window),
+        "ccc+hedge": lambda: run_ccc(
+            [ccc_class(zones, on_demand=True, balanced=True)], pods(HEDGE), window=window
+        ),
         "ccc-spot-only": lambda: run_ccc(
             [ccc_class(zones, on_demand=False)], pods(0), window=window
         ),
