@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--region", default="us-east4")
     ap.add_argument("--window", type=int, default=0)
     ap.add_argument("--days", type=float, default=3)
+    ap.add_argument("--hedge", type=int, default=2, help="extra replicas of ccc+hedge")
     ap.add_argument("--only", nargs="*", default=["ccc", "ccc+hedge"], choices=CCC_POLICIES)
     args = ap.parse_args()
     configure_logging("console", "error")
@@ -79,7 +80,7 @@ def main() -> None:
         "prices": prices,
         "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
     }
-    results = run_window(window, tuple(args.only))
+    results = run_window(window, tuple(args.only), hedge=args.hedge)
     bound = results["lower-bound"]
     pod_hours = PODS * args.days * 24
     print(f"{args.region} {start:%m-%d}+{args.days:g}d: demand {pod_hours:.0f} pod-hours")

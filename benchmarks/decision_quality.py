@@ -27,6 +27,7 @@ Prices are the catalog's; where the catalog has none for a zone, us-central1's p
 cost / on-demand; then averages per policy and the targets.
 
     .venv/bin/python -m benchmarks.decision_quality [--days 3] [--windows 4] [--regions ...]
+        [--hedge 2] [--only POLICY ...]
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup", "ccc-sg
 
 
 def run_window(
-    window: dict[str, Any], only: tuple[str, ...] = CCC_POLICIES
+    window: dict[str, Any], only: tuple[str, ...] = CCC_POLICIES, *, hedge: int = HEDGE
 ) -> dict[str, SimulationResult]:
     zones: list[str] = window["zones"]
     prices: dict[OfferingKey, float] = window["prices"]
@@ -236,7 +237,7 @@ def run_window(
     runs = {
         "ccc": lambda: run_ccc([ccc_class(zones, on_demand=True)], pods(0), window=window),
         "ccc+hedge": lambda: run_ccc(
-            [ccc_class(zones, on_demand=True, balanced=True)], pods(HEDGE), window=window
+            [ccc_class(zones, on_demand=True, balanced=True)], pods(hedge), window=window
         ),
         "ccc-spot-only": lambda: run_ccc(
             [ccc_class(zones, on_demand=False)], pods(0), window=window
@@ -256,6 +257,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=3)
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--regions", nargs="*", default=list(REGIONS))
+    ap.add_argument("--hedge", type=int, default=HEDGE, help="extra replicas of ccc+hedge")
     ap.add_argument(
         "--only", nargs="*", default=list(CCC_POLICIES), choices=CCC_POLICIES,
         help="which ccc settings to run (the baselines and the bound always run)",
@@ -289,7 +291,7 @@ def main() -> None:
                 "prices": prices,
                 "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
             }
-            results = run_window(window, tuple(args.only))
+            results = run_window(window, tuple(args.only), hedge=args.hedge)
             lb = results["lower-bound"].summary.cost
             od_cost = window["on_demand"].price_per_hour * PODS * args.days * 24
             label = f"{region} {start:%m-%d %H:%M}+{args.days:g}d"
