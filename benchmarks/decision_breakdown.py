@@ -20,11 +20,9 @@ import argparse
 from collections import Counter
 from datetime import datetime, timedelta
 
-from benchmarks.decision_quality import CCC_POLICIES, PODS, prices_for, run_window
+from benchmarks.decision_quality import CCC_POLICIES, PODS, make_window, run_window
 from ccc.api.builtin_catalog import load_builtin_catalog
-from ccc.api.values import CapacityType, region_of
 from ccc.controller.logs import configure_logging
-from ccc.simulate.metrics import OnDemandReference
 from ccc.simulate.result import SimulationResult
 from providers.simulated.trace_sources import resolve_trace
 
@@ -63,23 +61,8 @@ def main() -> None:
     catalog = load_builtin_catalog()
     traces = resolve_trace("skynomad-h100")
     assert traces.start_time is not None
-    zones = sorted({o.zone for o in traces.offerings if region_of(o.zone) == args.region})
-    prices, _ = prices_for(catalog, zones)
-    od_ref = min(
-        (o for o in prices if o.capacity_type is CapacityType.ON_DEMAND),
-        key=lambda o: (prices[o], o.zone),
-    )
     start = traces.start_time + timedelta(days=args.window * args.days)
-    window = {
-        "region": args.region,
-        "zones": zones,
-        "start": start,
-        "duration_s": args.days * 86400,
-        "catalog": catalog,
-        "traces": traces,
-        "prices": prices,
-        "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
-    }
+    window, _ = make_window(catalog, traces, args.region, start, args.days)
     results = run_window(window, tuple(args.only), hedge=args.hedge)
     bound = results["lower-bound"]
     pod_hours = PODS * args.days * 24

@@ -37,7 +37,7 @@ import asyncio
 import statistics
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ccc.api import labels as L
@@ -252,6 +252,30 @@ def run_window(
     return out
 
 
+def make_window(
+    catalog: Catalog, traces: TraceSet, region: str, start: datetime, days: float
+) -> tuple[dict[str, Any], list[str]]:
+    """The inputs of :func:`run_window` for one window of ``region`` (its traced zones), and
+    the offerings whose price is us-central1's stand-in."""
+    zones = sorted({o.zone for o in traces.offerings if region_of(o.zone) == region})
+    prices, stand_in = prices_for(catalog, zones)
+    od_ref = min(
+        (o for o in prices if o.capacity_type is CapacityType.ON_DEMAND),
+        key=lambda o: (prices[o], o.zone),
+    )
+    window = {
+        "region": region,
+        "zones": zones,
+        "start": start,
+        "duration_s": days * 86400,
+        "catalog": catalog,
+        "traces": traces,
+        "prices": prices,
+        "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
+    }
+    return window, stand_in
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--days", type=float, default=3)
@@ -271,26 +295,11 @@ def main() -> None:
     started = time.perf_counter()
     print(f"{'window':<32} {'policy':<15} {'served':>8} {'cost/LB':>8} {'cost/OD':>8}")
     for region in args.regions:
-        zones = sorted({o.zone for o in traces.offerings if region_of(o.zone) == region})
-        prices, stand_in = prices_for(catalog, zones)
-        if stand_in:
-            print(f"# {region}: us-central1 prices stand in for {', '.join(stand_in)}")
-        od_ref = min(
-            (o for o in prices if o.capacity_type is CapacityType.ON_DEMAND),
-            key=lambda o: (prices[o], o.zone),
-        )
         for w in range(args.windows):
             start = traces.start_time + timedelta(days=w * args.days)
-            window = {
-                "region": region,
-                "zones": zones,
-                "start": start,
-                "duration_s": args.days * 86400,
-                "catalog": catalog,
-                "traces": traces,
-                "prices": prices,
-                "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
-            }
+            window, stand_in = make_window(catalog, traces, region, start, args.days)
+            if stand_in and w == 0:
+                print(f"# {region}: us-central1 prices stand in for {', '.join(stand_in)}")
             results = run_window(window, tuple(args.only), hedge=args.hedge)
             lb = results["lower-bound"].summary.cost
             od_cost = window["on_demand"].price_per_hour * PODS * args.days * 24
