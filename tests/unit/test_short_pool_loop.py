@@ -11,17 +11,8 @@ offering and walk on for the rest.
 
 from __future__ import annotations
 
-from ccc.api.values import CapacityType, OfferingKey
-from policies.commands import Provision
 from tests.support.memloop import CONFIG, Loop, gpu_class, gpu_pod
-
-SPOT_A = OfferingKey(
-    machine_type="a3-highgpu-8g", zone="us-central1-a", capacity_type=CapacityType.SPOT
-)
-
-
-def _provisions(loop: Loop) -> list[Provision]:
-    return [c for r in loop.reports for c in r.commands if isinstance(c, Provision)]
+from tests.unit.test_controller_loop import SPOT_A, _provisions
 
 
 async def test_a_pool_that_came_up_short_keeps_its_nodes_and_the_rest_go_to_the_next_zone() -> None:

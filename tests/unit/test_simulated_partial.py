@@ -14,12 +14,8 @@ from typing import Any
 
 import pytest
 
-from ccc.api import labels as L
 from ccc.api.values import (
-    Accelerator,
-    AcceleratorKind,
     CapacityType,
-    NodePoolName,
     NodePoolSpec,
     OfferingKey,
     ReservationAffinity,
@@ -33,27 +29,13 @@ from providers.errors import (
     ReservationUnavailableError,
 )
 from providers.simulated import SimulatedCloud
+from tests.unit.test_simulated_cloud import SPOT, ZONE, make_spec
 
-ZONE = "us-central1-a"
-H100 = Accelerator(kind=AcceleratorKind.GPU, type="nvidia-h100-80gb", count=8)
-SPOT = OfferingKey(machine_type="a3-highgpu-8g", zone=ZONE, capacity_type=CapacityType.SPOT)
-POOL = "ccc-gpu-r0-a"
+POOL = "ccc-gpu-r0-a"  # make_spec's pool
 
 
 def spec(**fields: Any) -> NodePoolSpec:
-    values: dict[str, Any] = {
-        "name": NodePoolName(POOL),
-        "class_name": "gpu",
-        "rule_index": 0,
-        "machine_type": "a3-highgpu-8g",
-        "zone": ZONE,
-        "capacity_type": CapacityType.SPOT,
-        "node_count": 18,
-        "accelerator": H100,
-        "labels": {L.MANAGED_BY_LABEL: L.MANAGED_BY_VALUE},
-    }
-    values.update(fields)
-    return NodePoolSpec(**values)
+    return make_spec(**{"node_count": 18, **fields})
 
 
 def cloud() -> tuple[SimulatedCloud, VirtualClock]:
