@@ -10,7 +10,9 @@ Windows: 3 days each (the trace's first 12 days: 4 windows) in us-central1, us-e
 * ``spothedge-like``, ``karpenter-like``, ``gke-like``: :mod:`ccc.simulate.baselines`;
 * ``ccc``: the class "Spot in the region's traced zones, then on-demand", with
   ``activeMigration.optimizeRulePriority`` (move back to spot), ccc's default settings;
-* ``ccc+hedge``: the same with 2 extra replicas kept Ready (served is still counted against 16);
+* ``ccc+hedge``: the same with 2 extra replicas (served is still counted against 16) and
+  ``locationPolicy: BALANCED`` on the Spot rule (a batch's nodes spread over the zones), as
+  SpotHedge's N+k spread;
 * ``ccc-spot-only``: ccc's cheapest setting, no on-demand rule;
 * ``ccc-servinggroup``: a ServingGroup of capacity 16 with two variants, a Deployment on the
   class "Spot in the region's traced zones" (preferred) and one on the class "on-demand in those
@@ -25,6 +27,7 @@ Prices are the catalog's; where the catalog has none for a zone, us-central1's p
 cost / on-demand; then averages per policy and the targets.
 
     .venv/bin/python -m benchmarks.decision_quality [--days 3] [--windows 4] [--regions ...]
+        [--hedge 2] [--only POLICY ...]
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import asyncio
 import statistics
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ccc.api import labels as L
@@ -59,6 +62,7 @@ from providers.simulated.traces import TraceSet
 MACHINE = "a3-highgpu-1g"
 PODS = 16
 BOOT_S = 240.0
+HEDGE = 2
 REGIONS = ("us-central1", "us-east4", "us-west1")
 
 
@@ -184,7 +188,7 @@ CCC_POLICIES = ("ccc", "ccc+hedge", "ccc-spot-only", "ccc-servinggroup", "ccc-sg
 
 
 def run_window(
-    window: dict[str, Any], only: tuple[str, ...] = CCC_POLICIES
+    window: dict[str, Any], only: tuple[str, ...] = CCC_POLICIES, *, hedge: int = HEDGE
 ) -> dict[str, SimulationResult]:
     zones: list[str] = window["zones"]
     prices: dict[OfferingKey, float] = window["prices"]
@@ -232,7 +236,9 @@ def run_window(
 
     runs = {
         "ccc": lambda: run_ccc([ccc_class(zones, on_demand=True)], pods(0), window=window),
-        "ccc+hedge": lambda: run_ccc([ccc_class(zones, on_demand=True)], pods(2), window=window),
+        "ccc+hedge": lambda: run_ccc(
+            [ccc_class(zones, on_demand=True, balanced=True)], pods(hedge), window=window
+        ),
         "ccc-spot-only": lambda: run_ccc(
             [ccc_class(zones, on_demand=False)], pods(0), window=window
         ),
@@ -246,11 +252,36 @@ def run_window(
     return out
 
 
+def make_window(
+    catalog: Catalog, traces: TraceSet, region: str, start: datetime, days: float
+) -> tuple[dict[str, Any], list[str]]:
+    """The inputs of :func:`run_window` for one window of ``region`` (its traced zones), and
+    the offerings whose price is us-central1's stand-in."""
+    zones = sorted({o.zone for o in traces.offerings if region_of(o.zone) == region})
+    prices, stand_in = prices_for(catalog, zones)
+    od_ref = min(
+        (o for o in prices if o.capacity_type is CapacityType.ON_DEMAND),
+        key=lambda o: (prices[o], o.zone),
+    )
+    window = {
+        "region": region,
+        "zones": zones,
+        "start": start,
+        "duration_s": days * 86400,
+        "catalog": catalog,
+        "traces": traces,
+        "prices": prices,
+        "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
+    }
+    return window, stand_in
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--days", type=float, default=3)
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--regions", nargs="*", default=list(REGIONS))
+    ap.add_argument("--hedge", type=int, default=HEDGE, help="extra replicas of ccc+hedge")
     ap.add_argument(
         "--only", nargs="*", default=list(CCC_POLICIES), choices=CCC_POLICIES,
         help="which ccc settings to run (the baselines and the bound always run)",
@@ -264,27 +295,12 @@ def main() -> None:
     started = time.perf_counter()
     print(f"{'window':<32} {'policy':<15} {'served':>8} {'cost/LB':>8} {'cost/OD':>8}")
     for region in args.regions:
-        zones = sorted({o.zone for o in traces.offerings if region_of(o.zone) == region})
-        prices, stand_in = prices_for(catalog, zones)
-        if stand_in:
-            print(f"# {region}: us-central1 prices stand in for {', '.join(stand_in)}")
-        od_ref = min(
-            (o for o in prices if o.capacity_type is CapacityType.ON_DEMAND),
-            key=lambda o: (prices[o], o.zone),
-        )
         for w in range(args.windows):
             start = traces.start_time + timedelta(days=w * args.days)
-            window = {
-                "region": region,
-                "zones": zones,
-                "start": start,
-                "duration_s": args.days * 86400,
-                "catalog": catalog,
-                "traces": traces,
-                "prices": prices,
-                "on_demand": OnDemandReference(od_ref, prices[od_ref], 1),
-            }
-            results = run_window(window, tuple(args.only))
+            window, stand_in = make_window(catalog, traces, region, start, args.days)
+            if stand_in and w == 0:
+                print(f"# {region}: us-central1 prices stand in for {', '.join(stand_in)}")
+            results = run_window(window, tuple(args.only), hedge=args.hedge)
             lb = results["lower-bound"].summary.cost
             od_cost = window["on_demand"].price_per_hour * PODS * args.days * 24
             label = f"{region} {start:%m-%d %H:%M}+{args.days:g}d"

@@ -48,6 +48,7 @@ from policies.migration import (
     MigrationInputs,
     admit,
     migration_backoffs,
+    resume_waits,
     select_candidates,
 )
 from policies.migration import enabled as migration_enabled
@@ -189,6 +190,7 @@ def decide(
     )
     commands = list(judged.commands)
     commands.extend(backoffs)
+    commands.extend(resume_waits(selection))
     commands.extend(_provision(snapshot, state, settings, plans, compiled, judged, replacing))
     moving = admit(
         selection,

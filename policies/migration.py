@@ -140,6 +140,8 @@ class Selection:
         blocked: node -> (class, GKE's reason) for lower-rule nodes that cannot move now.
         current: per class, nodes not subject to migration (on their best group, without a
             known rule, with nothing to move, or handled by preemption or expiry).
+        resume: per class, when the first hold ends that blocks a node with
+            ``RecentMigrationFailure`` (the decide step wakes then: :func:`resume_waits`).
     """
 
     candidates: list[Candidate] = field(default_factory=list)
@@ -147,6 +149,7 @@ class Selection:
     moving: list[Candidate] = field(default_factory=list)
     blocked: dict[str, tuple[str, str]] = field(default_factory=dict)
     current: dict[str, int] = field(default_factory=dict)
+    resume: dict[str, datetime] = field(default_factory=dict)
 
     def moving_nodes(self) -> frozenset[str]:
         return frozenset(c.leaving.node for c in self.moving)
@@ -245,6 +248,8 @@ def select_candidates(
             out.candidates.append(c)
         elif not c.targets:
             out.blocked[n.name] = (cls, RECENT_FAILURE)
+            ends = min(holds[hold_key(cls, r)] for r in backed)
+            out.resume[cls] = min(ends, out.resume.get(cls, ends))
         else:
             new.append(c)
 
@@ -294,6 +299,22 @@ def migration_backoffs(
             hold=key,
         )
     return list(out.values())
+
+
+def resume_waits(selection: Selection) -> list[WaitUntil]:
+    """A wake per class when its first migration hold ends: a node blocked only by holds is
+    considered again then, whatever else happens (without it, only an unrelated event would
+    wake the loop)."""
+    return [
+        WaitUntil(
+            at=at,
+            what=f"migrations of ComputeClass {cls}",
+            reason=f"RecentMigrationFailure hold ends at {at:%H:%M:%SZ}",
+            cause=Cause.MIGRATION,
+            class_name=cls,
+        )
+        for cls, at in sorted(selection.resume.items())
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,21 @@ class Observer:
                 out[pool] = count
         return out
 
+    def late_error_poll_due(self, state: ControllerState, now: datetime) -> datetime | None:
+        """When the next pass should run to ask about a pool's missing nodes (a pool not asked
+        yet: ``now``; else its last ask plus ``late_error_poll_s``); ``None`` when there is
+        nothing to ask or the provider cannot tell. The loop wakes then, so a pool that came up
+        short is given up as soon as the provider says why, not at the registration timeout."""
+        if not isinstance(self.provider, CapacityErrorReporter):
+            return None
+        every = timedelta(seconds=self.config.late_error_poll_s)
+        dues = [
+            last + every if (last := self._late_polled.get(pool)) is not None else now
+            for pool in state.missing
+            if pool not in state.calls
+        ]
+        return min(dues, default=None)
+
     def _poll_late_errors(self, state: ControllerState, now: datetime) -> None:
         provider = self.provider
         if not isinstance(provider, CapacityErrorReporter):

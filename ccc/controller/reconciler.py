@@ -307,7 +307,8 @@ class Reconciler:
                 self._served[id(c)] = {group: list(obs.refs.get(group, []))}
         self.executor.start(decision.commands)
         await self._start_node_verbs(decision, obs)
-        self.next_wake = decision.next_wake
+        poll = self.observer.late_error_poll_due(self.state, now)
+        self.next_wake = min(filter(None, (decision.next_wake, poll)), default=None)
         await self.recorder.commands(decision.commands, obs.classes, now)
         await self.recorder.decision(decision, obs)
         await self.recorder.statuses(self.state, decision, obs)

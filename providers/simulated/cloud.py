@@ -3,10 +3,13 @@
 It backs unit and contract tests, the kwok provider (which mirrors its nodes as Kubernetes
 Nodes), ``ccc simulate`` and benchmarks. Behaviour it commits to (docs/design/004):
 
-* **All or nothing.** A create or a resize that adds ``n`` nodes either gets all ``n`` or raises
-  and books nothing: regional quota first (``QuotaExceededError``, region scope), then the
-  reservation (``ReservationUnavailableError``) or zonal capacity (``InsufficientCapacityError``,
-  zone scope, ``ZONE_RESOURCE_POOL_EXHAUSTED``).
+* **Partial, as an instance group.** A create or a resize that adds ``n`` nodes books what
+  regional quota (``QuotaExceededError``, region scope), the reservation
+  (``ReservationUnavailableError``) and zonal capacity (``InsufficientCapacityError``, zone scope,
+  ``ZONE_RESOURCE_POOL_EXHAUSTED``) allow. When not even one node can be booked it raises and
+  books nothing. When some can, the call succeeds, the pool reports the size asked for, and
+  :meth:`capacity_errors` says why the rest did not come (:mod:`providers.simulated.partial`,
+  docs/design/029). Multi-host TPU slices and flex-start pools stay all or nothing.
 * **Idempotent.** Creating an existing pool with the same machine type, zone and capacity type
   returns it without consuming capacity; another shape raises ``NodePoolAlreadyExistsError``.
   Deleting a missing pool succeeds.
@@ -26,7 +29,7 @@ Pure in-memory and single-threaded: it never blocks the event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ccc.api import labels as well_known
 from ccc.api.builtin_catalog import load_builtin_catalog
@@ -54,6 +57,7 @@ from providers.simulated.model import (
     Call,
     PoolShape,
 )
+from providers.simulated.partial import admit_best_effort, may_be_partial
 from providers.simulated.pools import SimPool
 from providers.simulated.timeline import PreemptionConvention, Timeline
 
@@ -158,7 +162,12 @@ class SimulatedCloud(Timeline):
                 scope="global",
                 reason="CREATE_CALL_BUDGET_EXHAUSTED",
             )
-        picks = self.ledger.admit(shape, spec.node_count)
+        admitted = admit_best_effort(
+            self.ledger,
+            shape,
+            spec.node_count,
+            partial=may_be_partial(shape, spec.hosts_per_slice),
+        )
         now = self.clock.now()
         ready = now + timedelta(seconds=self.provisioning_delay_s)
         pool = SimPool(
@@ -173,19 +182,20 @@ class SimulatedCloud(Timeline):
             created_ready_at=ready,
         )
         self._insert_pool(pool)
-        self._add_nodes(pool, picks, now, ready)
+        pool.fell_short(admitted.error, spec.node_count - len(admitted.picks), now)
+        self._add_nodes(pool, admitted.picks, now, ready)
         await self._await_ready()
         return pool.view(self.clock.now())
 
     async def resize_node_pool(self, name: str, *, node_count: int) -> NodePool:
-        """Set the pool's size: growing books capacity like create; shrinking removes the
-        newest nodes first.
+        """Set the pool's size: growing books capacity like create (partly, when only part of
+        it is there); shrinking removes the newest nodes first and ends any shortfall.
 
         Raises:
             NodePoolNotFoundError: no such pool.
             InvalidRequestError: negative count, or not a multiple of the hosts per slice.
             QuotaExceededError, ReservationUnavailableError, InsufficientCapacityError: when
-                growing; the pool keeps its size.
+                growing and not one node can be booked; the pool keeps its size.
         """
         await self._begin("resize_node_pool", {"name": name, "node_count": node_count})
         pool = self._pools.get(name)
@@ -198,13 +208,23 @@ class SimulatedCloud(Timeline):
         now = self.clock.now()
         if delta > 0:
             self._raise_injected(pool.shape)
-            picks = self.ledger.admit(pool.shape, delta)
+            admitted = admit_best_effort(
+                self.ledger,
+                pool.shape,
+                delta,
+                partial=may_be_partial(pool.shape, pool.hosts_per_slice),
+            )
             ready = now + timedelta(seconds=self.provisioning_delay_s)
-            self._add_nodes(pool, picks, now, ready)
+            pool.fell_short(admitted.error, delta - len(admitted.picks), now)
+            self._add_nodes(pool, admitted.picks, now, ready)
             await self._await_ready()
-        elif delta < 0:
-            for node in pool.newest_first()[:-delta]:
-                self._remove_node(pool, node, None, now)
+            return pool.view(self.clock.now())
+        short = pool.shortfall
+        pool.fell_short(None, 0, now)
+        for node in pool.newest_first()[:-delta] if delta < 0 else ():
+            self._remove_node(pool, node, None, now)
+        if short and not delta:
+            self._changed()
         return pool.view(self.clock.now())
 
     async def delete_nodes(self, pool: str, nodes: Sequence[str]) -> NodePool:
@@ -244,6 +264,23 @@ class SimulatedCloud(Timeline):
         await self._begin("list_node_pools", {})
         now = self.clock.now()
         return [p.view(now) for p in self._pools.values()]
+
+    async def capacity_errors(
+        self, name: str, *, since: datetime | None = None
+    ) -> Sequence[ProviderError]:
+        """Why VMs a create or grow asked for did not come, newest first (as GKE's
+        ``instanceGroupManagers.listErrors``); errors before ``since`` are left out.
+
+        Raises:
+            NodePoolNotFoundError: no such pool.
+        """
+        await self._begin("capacity_errors", {"name": name})
+        pool = self._pools.get(name)
+        if pool is None:
+            raise NodePoolNotFoundError(
+                f"Node pool '{name}' not found.", scope="zone", reason="NOT_FOUND"
+            )
+        return [e.error for e in reversed(pool.errors) if since is None or e.at >= since]
 
     async def list_reservations(self) -> Sequence[ReservationCapacity]:
         """Every reservation with its size and the nodes consuming it."""

@@ -8,7 +8,12 @@ from types import MappingProxyType
 
 from ccc.api import labels as well_known
 from ccc.api.values import NodePool, NodePoolName, NodePoolStatus, Taint
+from providers.errors import ProviderError
 from providers.simulated.model import PoolShape, SimNode
+from providers.simulated.partial import CreationError
+
+#: creation errors kept per pool (``listErrors`` keeps a bounded history too)
+_MAX_ERRORS = 20
 
 
 @dataclass(slots=True, eq=False)
@@ -16,6 +21,9 @@ class SimPool:
     """Mutable state of one pool. ``nodes`` is in creation order; its size is the pool's size.
 
     ``created_ready_at`` ends the initial provisioning; ``busy_until`` ends the latest grow.
+    ``shortfall`` counts VMs the pool's instance group was asked for but could not create (the
+    pool reports them in its size, as GKE reports the group's target size, until it is resized
+    or shrunk); ``errors`` says why, newest last (``instanceGroupManagers.listErrors``).
     """
 
     name: str
@@ -29,6 +37,8 @@ class SimPool:
     created_ready_at: datetime
     busy_until: datetime = field(init=False)
     nodes: dict[str, SimNode] = field(default_factory=dict)
+    shortfall: int = 0
+    errors: list[CreationError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.busy_until = self.created_ready_at
@@ -69,6 +79,13 @@ class SimPool:
         self.nodes[name] = node
         return node
 
+    def fell_short(self, error: ProviderError | None, missing: int, at: datetime) -> None:
+        """The group ended ``missing`` VMs short of its target because of ``error``."""
+        self.shortfall = missing
+        if error is not None and missing > 0:
+            self.errors.append(CreationError(at, error, missing))
+            del self.errors[:-_MAX_ERRORS]
+
     def newest_first(self) -> list[SimNode]:
         return list(reversed(self.nodes.values()))
 
@@ -86,7 +103,7 @@ class SimPool:
             name=NodePoolName(self.name),
             machine_type=self.shape.machine_type,
             zones=(self.shape.zone,),
-            node_count=len(self.nodes),
+            node_count=len(self.nodes) + self.shortfall,
             capacity_type=self.shape.capacity_type,
             labels=dict(self.labels),
             taints=self.taints,

@@ -213,6 +213,8 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
 
             def finish() -> Outcome:
                 failure = self._operation_failure(op_fault) or self._obtain(pool, zone, wanted)
+                if failure is not None and self._best_effort(spec, pool, zone, wanted, failure):
+                    return None
                 if failure is not None:
                     pool["status"] = POOL_ERROR
                     pool["statusMessage"] = failure[2]
@@ -444,6 +446,29 @@ class GKEEmulatorState(ComputeMixin, BillingMixin):
         elif (key := self._capacity_key(config, zone)) is not None:
             self.capacity[key] -= nodes
         return None
+
+    def _best_effort(
+        self, spec: JSON, pool: JSON, zone: str, wanted: int, failure: Outcome
+    ) -> bool:
+        """``bestEffortProvisioning``: a create the zone cannot fill in full succeeds with what
+        it has (at least ``minProvisionNodes``); the group keeps its target size and reports the
+        VMs it could not create in ``listErrors``. Called with the lock held."""
+        best = spec.get("bestEffortProvisioning") or {}
+        key = self._capacity_key(pool.get("config") or {}, zone)
+        if failure is None or failure[1] is None or not best.get("enabled") or key is None:
+            return False
+        have = self.capacity[key]
+        if not max(1, int(best.get("minProvisionNodes") or 0)) <= have < wanted:
+            return False
+        self.capacity[key] -= have
+        pool["status"] = POOL_RUNNING
+        self._resize(pool["name"], have)
+        self.target_sizes[pool["name"]] = wanted  # the group keeps trying for the rest
+        text = zone_exhausted_text(self.project, zone)
+        for _ in range(wanted - have):
+            self.record_mig_error(pool["name"], zone, "ZONE_RESOURCE_POOL_EXHAUSTED", text)
+        self._notify("created", pool["name"], zone)
+        return True
 
     def _capacity_key(self, config: JSON, zone: str) -> tuple[str, str, str | None] | None:
         machine_type = config.get("machineType", "")

@@ -298,3 +298,35 @@ def test_a_pool_without_ccc_labels_is_unmanaged_and_its_capacity_type_is_inferre
         kind=AcceleratorKind.TPU, type="tpu-v5-lite-podslice", count=4
     )
     assert pool.class_name is None and pool.rule_index is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "best_effort"),
+    [
+        ({"capacity_type": CapacityType.ON_DEMAND}, True),
+        ({"capacity_type": CapacityType.SPOT}, True),
+        ({"capacity_type": CapacityType.FLEX_START, "queued_provisioning": True}, False),
+        ({"capacity_type": CapacityType.FLEX_START}, False),
+        ({"capacity_type": CapacityType.RESERVATION}, False),
+        (
+            {
+                "capacity_type": CapacityType.SPOT,
+                "machine_type": "ct5p-hightpu-4t",
+                "accelerator": V5P,
+                "tpu_topology": "2x2x2",
+                "hosts_per_slice": 2,
+            },
+            False,
+        ),
+    ],
+)
+def test_spot_and_on_demand_single_host_pools_are_created_best_effort(
+    overrides: dict[str, Any], best_effort: bool
+) -> None:
+    """bestEffortProvisioning (gke-computeclass.md §7, NodePool: "ignore stockouts, create what
+    is possible") lets a create come up short instead of failing; atomic shapes (slices, queued
+    provisioning) and a reservation's fixed block stay all-or-nothing (docs/design/029)."""
+    pool = to_gke_node_pool(make_spec(**overrides))
+
+    assert pool.best_effort_provisioning.enabled is best_effort
+    assert pool.best_effort_provisioning.min_provision_nodes == (1 if best_effort else 0)

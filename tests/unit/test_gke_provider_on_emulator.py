@@ -196,7 +196,7 @@ async def test_synchronous_stockout_is_never_retried_even_behind_a_503(
 async def test_natural_stockout_in_zone_a_leaves_zone_b_obtainable(
     provider: GKEProvider, emu: RunningEmulator
 ) -> None:
-    emu.state.set_capacity(ZONE_A, "a3-highgpu-8g", 1)
+    emu.state.set_capacity(ZONE_A, "a3-highgpu-8g", 0)
     with pytest.raises(InsufficientCapacityError) as caught:
         await provider.create_node_pool(make_spec(node_count=2))
     assert caught.value.location == ZONE_A
@@ -394,6 +394,25 @@ async def test_a_resize_that_gce_cannot_fill_reports_stockouts_through_the_insta
     }
     future = datetime(2030, 1, 1, tzinfo=UTC)
     assert await provider.capacity_errors(spec.name, since=future) == []
+
+
+async def test_a_create_gce_cannot_fill_comes_up_short_with_best_effort_provisioning(
+    provider: GKEProvider, emu: RunningEmulator
+) -> None:
+    """bestEffortProvisioning (gke-computeclass.md §7, NodePool): the create succeeds with the
+    VMs the zone has; the group keeps its target and reports the rest in listErrors."""
+    emu.state.set_capacity(ZONE_A, "a3-highgpu-8g", 3)
+    spec = make_spec(capacity_type=CapacityType.SPOT, node_count=5)
+
+    pool = await provider.create_node_pool(spec)
+    errors = await provider.capacity_errors(spec.name)
+
+    body = emu.state.node_pools[spec.name]
+    assert body["bestEffortProvisioning"] == {"enabled": True, "minProvisionNodes": 1}
+    assert pool.node_count == 5 and len(emu.state.instances[spec.name]) == 3
+    assert [(type(e), e.reason) for e in errors] == [
+        (InsufficientCapacityError, "ZONE_RESOURCE_POOL_EXHAUSTED")
+    ] * 2
 
 
 async def test_hooks_see_created_resized_and_deleted_pools(

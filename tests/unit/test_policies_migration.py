@@ -257,6 +257,24 @@ def test_a_failed_replacement_backs_migration_off_for_five_minutes() -> None:
     assert [c.cause for c in _of(Provision, done)] == [Cause.MIGRATION]  # type: ignore[attr-defined]
 
 
+def test_a_pass_that_finds_migration_held_wakes_when_the_hold_ends() -> None:
+    """A later pass (any event) that finds the node blocked by RecentMigrationFailure must still
+    wake the loop at the hold's end: without the wake, the move back waits for an unrelated
+    event (in ``ccc simulate``, the 24-hour resync)."""
+    snap = _on_demand(1, _class())
+    [p] = _of(Provision, _run(snap))
+    failed = Failure(p, ErrorInfo(result="stockout", code="ZONE_RESOURCE_POOL_EXHAUSTED"), NOW)  # type: ignore[arg-type]
+    first = _run(snap, replace(ControllerState(), failures=(failed,)))
+    after = reduce(ControllerState(), Issued(first.commands, NOW))
+
+    later = _run(replace(snap, now=NOW + timedelta(minutes=2)), after)
+
+    assert _migration(later)[2] == {"RecentMigrationFailure": 1}
+    wakes = [w for w in _of(WaitUntil, later) if w.cause is Cause.MIGRATION]  # type: ignore[attr-defined]
+    assert [(w.at, w.class_name) for w in wakes] == [(NOW + MIGRATION_BACKOFF, "gpu")]  # type: ignore[attr-defined]
+    assert later.next_wake == NOW + MIGRATION_BACKOFF
+
+
 # -- properties --------------------------------------------------------------------------------
 
 
