@@ -1,0 +1,1 @@
+"""Behavioural tests found by mutation testing (docs/testing.md, "Mutation testing")."""
