@@ -1,16 +1,22 @@
 """Behavioural tests found by mutation testing (docs/testing.md, "Mutation testing"): rules of
 the disruption methods and their arbiter (policies/disruption.py) that no other unit test
-pinned down: preemptions are neither budgeted nor held back by a protected pool, and the
-consolidation wake-up."""
+pinned down: preemptions are neither budgeted nor held back by a protected pool, the
+consolidation wake-up, and the steps of an expiring flex-start node."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from policies.commands import Cause, WaitUntil
-from policies.disruption import DisruptionContext, consolidation, disrupt, preemption
+import pytest
+
+from ccc.api import labels as L
+from ccc.api.workload import PodRequest
+from policies.commands import Cause, Cordon, Delete, Drain, Replace, WaitUntil
+from policies.disruption import DisruptionContext, consolidation, disrupt, expiry, preemption
+from policies.inflight import NodeSlot
 from policies.lifecycle import Leaving
-from policies.nodes import node_facts
+from policies.nodes import NodeFacts, node_facts
 from policies.settings import Settings
 from policies.state import ControllerState, Request
 from policies.tiers import compile_class
@@ -87,3 +93,101 @@ def test_no_wake_up_is_set_for_a_node_whose_delay_ends_now_it_goes_in_this_pass(
     ctx = _ctx(state=ControllerState(empty_since={"b-1": since}))
     [delete] = [c for p in consolidation(ctx) for c in p.commands]
     assert not isinstance(delete, WaitUntil) and delete.pool == POOL_B
+
+
+# Expiry (flex-start nodes past deadline - nodeRecycling.leadTimeSeconds):
+# reference/gke-computeclass.md §4 (flex-start node recycling).
+
+POD = PodRequest(name="p", namespace="ml", cpu_m=8000, memory_bytes=64 * 2**30, gpus=8)
+
+
+def _room() -> list[NodeSlot]:
+    return [NodeSlot("a-2", {}, (), 100_000, 900 * 2**30, 8, 0, 110)]
+
+
+def _expiring(node: str, *, facts: NodeFacts | None = None) -> Leaving:
+    return Leaving(
+        node, "gpu", Cause.EXPIRY, None, NOW, (POD,), (("ml", "p"),), facts or FACTS[node]
+    )
+
+
+def test_expiry_handles_only_expiring_nodes_that_still_exist_even_in_a_pool_with_a_request() -> (
+    None
+):
+    """Preempted nodes are preemption's, a node already gone has nothing left to do, and an
+    expiring node in a pool with a request outstanding is still replaced (the node ends)."""
+    request = Request(POOL_B, "gpu", SPOT_A, 0, 1, 2, started_at=NOW - timedelta(seconds=60))
+    ctx = _ctx(
+        state=ControllerState(requests={POOL_B: request}),
+        leaving=(
+            _leaving("a-1", Cause.PREEMPTION),
+            _expiring("gone", facts=FACTS["a-1"]),
+            _expiring("b-1"),
+        ),
+    )
+    accepted, rejected = disrupt(ctx, methods=[expiry])
+    assert [(p.method, p.nodes) for p in accepted] == [(Cause.EXPIRY, ("b-1",))]
+    assert [type(c) for c in accepted[0].commands] == [Replace, Cordon]
+    assert rejected == []
+
+
+@pytest.mark.parametrize(
+    ("unsatisfied", "room", "blocked"),
+    [
+        ({"gpu"}, False, "ReplacementUnavailable"),
+        (set(), False, None),  # the replacement is on its way
+        ({"gpu"}, True, None),  # its pods fit elsewhere: it drains
+    ],
+)
+def test_an_expiring_node_whose_class_cannot_be_served_is_reported_replacement_unavailable(
+    unsatisfied: set[str], room: bool, blocked: str | None
+) -> None:
+    ctx = _ctx(
+        leaving=(_expiring("b-1"),),
+        unsatisfied=frozenset(unsatisfied),
+        ready_room=_room() if room else [],
+    )
+    [proposal] = expiry(ctx)
+    assert proposal.blocked == blocked
+    assert any(isinstance(c, Drain) for c in proposal.commands) is room
+
+
+def test_a_refused_drain_is_not_retried_before_its_pause_ends_and_the_loop_wakes_then() -> None:
+    """The last attempt, 1 s ago, was the first (retry after 2 s) and its pod is still there."""
+    ctx = _ctx(
+        leaving=(_expiring("b-1"),),
+        ready_room=_room(),
+        state=ControllerState(drains={"b-1": (NOW - timedelta(seconds=1), 1, 1)}),
+    )
+    [proposal] = expiry(ctx)
+    assert not any(isinstance(c, Drain) for c in proposal.commands)
+    waits = [c.at for c in proposal.commands if isinstance(c, WaitUntil)]
+    assert waits == [NOW + timedelta(seconds=1)]
+
+
+@pytest.mark.parametrize(
+    ("state", "deleted"),
+    [
+        (ControllerState(), True),
+        (ControllerState(calls=frozenset({POOL_B})), False),  # wait for the call to end
+        (ControllerState(removed=frozenset({"b-1"})), False),  # already asked for
+    ],
+    ids=["idle", "a provider call on its pool", "already removed"],
+)
+def test_a_drained_expiring_node_is_deleted_once_and_not_while_its_pool_has_a_call(
+    state: ControllerState, deleted: bool
+) -> None:
+    started = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    node = replace(
+        _node("b-1", POOL_B),
+        annotations={L.DISRUPTION_ANNOTATION: "expiry", L.DRAIN_STARTED_ANNOTATION: started},
+    )
+    facts = node_facts([node], {"gpu": compile_class(_class(), catalog())})["b-1"]
+    leaving = Leaving("b-1", "gpu", Cause.EXPIRY, None, NOW, (), (), facts)
+    ctx = _ctx(
+        snapshot=_snapshot(nodes=[node], pools=[_pool(POOL_B, nodes=1)]),
+        leaving=(leaving,),
+        state=state,
+    )
+    [proposal] = expiry(ctx)
+    assert any(isinstance(c, Delete) for c in proposal.commands) is deleted
