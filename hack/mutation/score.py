@@ -110,6 +110,19 @@ def classify(name: str, diff: str, reviewed: Mapping[str, Any]) -> tuple[str, st
     return "unreviewed", ""
 
 
+def passes(
+    total: float,
+    minimum: float,
+    below: list[str],
+    unreviewed: list[Survivor],
+    *,
+    allow_unreviewed: bool = False,
+) -> bool:
+    """The gate: the total kill rate reaches ``minimum``, no module is below its minimum, and
+    every survivor is reviewed (unless ``allow_unreviewed``)."""
+    return total >= minimum and not below and (allow_unreviewed or not unreviewed)
+
+
 def load_reviewed(path: Path) -> dict[str, Any]:
     data = tomllib.loads(path.read_text()) if path.exists() else {}
     for entry in [*data.get("mutant", {}).values(), *data.get("function", [])]:
@@ -226,8 +239,8 @@ def main() -> int:
         print(f"below {args.module_min:g}% killed: {', '.join(below)}")
     if unreviewed:
         print(f"{len(unreviewed)} survivors not reviewed in {REVIEWED}")
-    failed = pct < args.min or bool(below) or (bool(unreviewed) and not args.allow_unreviewed)
-    return 1 if failed else 0
+    ok = passes(pct, args.min, below, unreviewed, allow_unreviewed=args.allow_unreviewed)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
