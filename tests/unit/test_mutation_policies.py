@@ -191,3 +191,13 @@ def test_a_drained_expiring_node_is_deleted_once_and_not_while_its_pool_has_a_ca
     )
     [proposal] = expiry(ctx)
     assert any(isinstance(c, Delete) for c in proposal.commands) is deleted
+
+
+def test_empty_nodes_are_consolidated_without_counting_against_the_disruption_budget() -> None:
+    """Nothing runs on them (reference/gke-computeclass.md §2.5 budgets disruption of running
+    workloads): both empty pools go in one pass although the budget is one node."""
+    hour_ago = NOW - timedelta(hours=1)
+    ctx = _ctx(state=ControllerState(empty_since=dict.fromkeys(("a-1", "a-2", "b-1"), hour_ago)))
+    accepted, rejected = disrupt(ctx, methods=[consolidation])
+    assert sorted(p.pools for p in accepted if p.nodes) == [(POOL_A,), (POOL_B,)]
+    assert rejected == []
