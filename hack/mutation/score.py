@@ -149,6 +149,32 @@ def diffs_of(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def markdown_table(modules: Mapping[str, Counter[str]]) -> str:
+    """Per-module and total figures as a Markdown table (docs/benchmarks.md)."""
+    rows = [
+        "| module | mutants | checked | killed | survived | no tests | kill rate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    total: Counter[str] = Counter()
+    for module in sorted(modules):
+        c = modules[module]
+        killed, checked, pct = rate(c)
+        if not checked:
+            continue
+        total.update(c)
+        full = " (all)" if checked == sum(c.values()) else ""
+        rows.append(
+            f"| `{module}` | {sum(c.values())} | {checked}{full} | {killed} | {c['survived']}"
+            f" | {c['no tests']} | {pct:.1f} % |"
+        )
+    killed, checked, pct = rate(total)
+    rows.append(
+        f"| measured modules | {sum(total.values())} | {checked} | {killed} | {total['survived']}"
+        f" | {total['no tests']} | **{pct:.1f} %** |"
+    )
+    return "\n".join(rows)
+
+
 def survivors_markdown(survivors: list[Survivor], header: str) -> str:
     lines = [
         "# Surviving mutants",
@@ -193,6 +219,7 @@ def main() -> int:
     )
     parser.add_argument("--survivors", type=Path, help="write the survivors here")
     parser.add_argument("--header", default="", help="a line for --survivors: what was run, when")
+    parser.add_argument("--table", action="store_true", help="also print a Markdown table")
     parser.add_argument(
         "--allow-unreviewed", action="store_true", help="do not fail on survivors not reviewed"
     )
@@ -221,6 +248,8 @@ def main() -> int:
     killed, checked, pct = rate(total)
     print(f"kill rate: {pct:.1f}% ({killed} of {checked} checked; {sum(total.values())} mutants)")
 
+    if args.table:
+        print(markdown_table(modules))
     names = [n for n, s in statuses.items() if s in NOT_KILLED]
     reviewed = load_reviewed(REVIEWED)
     diffs = diffs_of(names)

@@ -13,10 +13,19 @@ import pytest
 from ccc.api import labels as L
 from ccc.api.workload import PodRequest
 from policies.commands import Cause, Cordon, Delete, Drain, Replace, WaitUntil
-from policies.disruption import DisruptionContext, consolidation, disrupt, expiry, preemption
+from policies.disruption import (
+    DisruptionContext,
+    Proposal,
+    Rejected,
+    arbitrate,
+    consolidation,
+    disrupt,
+    expiry,
+    preemption,
+)
 from policies.inflight import NodeSlot
 from policies.lifecycle import Leaving
-from policies.nodes import NodeFacts, node_facts
+from policies.nodes import NodeFacts, NodeProgress, node_facts
 from policies.settings import Settings
 from policies.state import ControllerState, Request
 from policies.tiers import compile_class
@@ -201,3 +210,38 @@ def test_empty_nodes_are_consolidated_without_counting_against_the_disruption_bu
     accepted, rejected = disrupt(ctx, methods=[consolidation])
     assert sorted(p.pools for p in accepted if p.nodes) == [(POOL_A,), (POOL_B,)]
     assert rejected == []
+
+
+def test_the_arbiter_judges_every_proposal_after_one_it_turns_down() -> None:
+    """A migration of a node whose pool has a request outstanding is ``ProtectedReplacement``;
+    one past the budget (one node) is ``MaxNodeDisruptionReached``; each later proposal is
+    still judged, and a node the cluster no longer knows does not stop the arbiter."""
+    request = Request(POOL_A, "gpu", SPOT_A, 0, 1, 2, started_at=NOW - timedelta(seconds=60))
+    ctx = _ctx(state=ControllerState(requests={POOL_A: request}))
+    proposals = [
+        Proposal(Cause.MIGRATION, "gpu", ("a-1",), (), (), "guarded"),
+        Proposal(Cause.MIGRATION, "gpu", ("gone",), (), (), "unknown node"),
+        Proposal(Cause.MIGRATION, "gpu", ("b-1",), (), (), "over the budget"),
+        Proposal(Cause.CONSOLIDATION, "gpu", ("gone",), (), (), "claimed", budgeted=False),
+        Proposal(Cause.CONSOLIDATION, "gpu", ("x",), (), (), "unbudgeted", budgeted=False),
+    ]
+    accepted, rejected = arbitrate(proposals, ctx)
+    assert [p.reason for p in accepted] == ["unknown node", "unbudgeted"]
+    assert [(r.proposal.reason, r.why) for r in rejected] == [
+        ("guarded", "ProtectedReplacement"),
+        ("over the budget", "MaxNodeDisruptionReached"),
+        ("claimed", "ClaimedByEarlierMethod"),
+    ]
+
+
+def test_every_node_already_being_replaced_counts_against_its_class_budget() -> None:
+    """reference/gke-computeclass.md §2.5 ``maxNodeDisruption`` 2 with two nodes of the class
+    already being replaced: no new node may be disrupted."""
+    cc = _class(activeMigration={"reconciliationPolicy": {"maxNodeDisruption": 2}})
+    busy = NodeProgress("expiry", NOW, ("elsewhere",), None).annotations()
+    nodes = [replace(_node("a-1"), annotations=busy), replace(_node("a-2"), annotations=busy)]
+    nodes.append(_node("b-1", POOL_B))
+    facts = node_facts(nodes, {"gpu": compile_class(cc, catalog())})
+    ctx = _ctx(classes={"gpu": cc}, facts=facts)
+    proposal = Proposal(Cause.MIGRATION, "gpu", ("b-1",), (), (), "one more")
+    assert arbitrate([proposal], ctx) == ([], [Rejected(proposal, "MaxNodeDisruptionReached")])
