@@ -30,7 +30,17 @@ from policies.settings import Settings
 from policies.state import ControllerState, Request
 from policies.tiers import compile_class
 from tests.builders import NOW, catalog
-from tests.unit.test_policies_decide import POOL_A, POOL_B, SPOT_A, _class, _node, _pool, _snapshot
+from tests.unit.test_policies_decide import (
+    POOL_A,
+    POOL_B,
+    SPOT_A,
+    _class,
+    _node,
+    _pod,
+    _pool,
+    _run,
+    _snapshot,
+)
 
 NODES = [_node("a-1"), _node("a-2"), _node("b-1", POOL_B)]
 FACTS = node_facts(NODES, {"gpu": compile_class(_class(), catalog())})
@@ -245,3 +255,18 @@ def test_every_node_already_being_replaced_counts_against_its_class_budget() -> 
     ctx = _ctx(classes={"gpu": cc}, facts=facts)
     proposal = Proposal(Cause.MIGRATION, "gpu", ("b-1",), (), (), "one more")
     assert arbitrate([proposal], ctx) == ([], [Rejected(proposal, "MaxNodeDisruptionReached")])
+
+
+def test_a_scale_up_that_waits_for_a_fresh_pool_listing_wakes_the_loop_at_the_error_retry() -> None:
+    """A stale listing holds back a scale-up sized from an old count (test_policies_decide),
+    and the loop comes back for it after ``error_retry_s`` rather than at the next resync."""
+    scale = _run(
+        _snapshot(
+            pods=[_pod("a1", node="a-1"), _pod("b")],
+            nodes=[_node("a-1")],
+            pools=[_pool(nodes=1)],
+            listing="stale",
+        ),
+        error_retry_s=7,
+    )
+    assert scale.next_wake == NOW + timedelta(seconds=7)
