@@ -1,7 +1,9 @@
 """Behavioural tests found by mutation testing (docs/testing.md, "Mutation testing"): rules of
-the disruption methods and their arbiter (policies/disruption.py) that no other unit test
-pinned down: preemptions are neither budgeted nor held back by a protected pool, the
-consolidation wake-up, and the steps of an expiring flex-start node."""
+the disruption methods and their arbiter (policies/disruption.py) and of the decide step
+(policies/decide.py) that no other unit test pinned down: preemptions are neither budgeted nor
+held back by a protected pool, the consolidation wake-up, the steps of an expiring flex-start
+node, the arbiter's bookkeeping, provider notices, ``nodepools`` pools being deleted, and the
+wake-up of a scale-up waiting for a fresh listing."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from datetime import timedelta
 import pytest
 
 from ccc.api import labels as L
+from ccc.api.values import NodePoolStatus
 from ccc.api.workload import PodRequest
-from policies.commands import Cause, Cordon, Delete, Drain, Replace, WaitUntil
+from policies.commands import Cause, Cordon, Delete, Drain, Provision, Replace, WaitUntil
 from policies.disruption import (
     DisruptionContext,
     Proposal,
@@ -27,6 +30,7 @@ from policies.inflight import NodeSlot
 from policies.lifecycle import Leaving
 from policies.nodes import NodeFacts, NodeProgress, node_facts
 from policies.settings import Settings
+from policies.snapshot import ProviderNotice
 from policies.state import ControllerState, Request
 from policies.tiers import compile_class
 from tests.builders import NOW, catalog
@@ -270,3 +274,41 @@ def test_a_scale_up_that_waits_for_a_fresh_pool_listing_wakes_the_loop_at_the_er
         error_retry_s=7,
     )
     assert scale.next_wake == NOW + timedelta(seconds=7)
+
+
+@pytest.mark.parametrize(
+    ("status", "scaled"),
+    [(NodePoolStatus.RUNNING, True), (NodePoolStatus.STOPPING, False)],
+    ids=["running", "being deleted"],
+)
+def test_a_nodepools_rule_scales_its_named_pool_unless_the_pool_is_being_deleted(
+    status: NodePoolStatus, scaled: bool
+) -> None:
+    """reference/gke-computeclass.md §3.6: a ``nodepools`` rule uses the named existing pool;
+    one the provider is deleting (STOPPING) is not there to use."""
+    decision = _run(
+        _snapshot(
+            classes=[_class({"nodepools": [POOL_A]})],
+            pods=[_pod("a1", node="a-1"), _pod("b")],
+            nodes=[_node("a-1")],
+            pools=[_pool(nodes=1, status=status)],
+        )
+    )
+    scales = [
+        p.attempt.node_pool
+        for p in decision.commands
+        if isinstance(p, Provision) and p.attempt.decision == "scale"
+    ]
+    assert scales == ([POOL_A] if scaled else [])
+
+
+def test_a_provider_preemption_notice_starts_the_replacement_before_any_taint() -> None:
+    """GCP's 30 s spot notice (a ProviderNotice) is a termination signal like the taints."""
+    spot = replace(_node("a-1"), labels={**_node("a-1").labels, L.CAPACITY_TYPE_LABEL: "SPOT"})
+    notice = ProviderNotice("a-1", "preemption", NOW)
+    snap = _snapshot(
+        nodes=[spot], pools=[_pool(nodes=1)], pods=[_pod("p", node="a-1")], notices=[notice]
+    )
+    decision = _run(snap)
+    assert [c.nodes for c in decision.commands if isinstance(c, Replace)] == [("a-1",)]
+    assert [c.node for c in decision.commands if isinstance(c, Cordon)] == ["a-1"]
