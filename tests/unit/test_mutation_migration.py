@@ -21,7 +21,7 @@ from policies.settings import Settings
 from policies.state import ControllerState
 from policies.tiers import compile_class
 from tests.builders import NOW, catalog
-from tests.unit.test_mutation_policies import POD, _ctx
+from tests.unit.test_mutation_policies import DELETE_ONCE, POD, _ctx, drained
 from tests.unit.test_policies_decide import POOL_B, _class, _node, _pool, _snapshot
 
 
@@ -109,23 +109,11 @@ def test_a_migration_drain_past_the_class_pdb_timeout_is_reported_blocked() -> N
     assert not any(isinstance(c, Drain) for c in proposal.commands)
 
 
-@pytest.mark.parametrize(
-    ("state", "deleted"),
-    [
-        (ControllerState(), True),
-        (ControllerState(calls=frozenset({POOL_B})), False),  # wait for the call to end
-        (ControllerState(removed=frozenset({"b-1"})), False),  # already asked for
-    ],
-    ids=["idle", "a provider call on its pool", "already removed"],
-)
+@DELETE_ONCE
 def test_a_drained_migrating_node_is_deleted_once_and_not_while_its_pool_has_a_call(
     state: ControllerState, deleted: bool
 ) -> None:
-    started = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
-    b1 = replace(
-        _node("b-1", POOL_B),
-        annotations={L.DISRUPTION_ANNOTATION: "migration", L.DRAIN_STARTED_ANNOTATION: started},
-    )
+    b1 = drained("b-1", "migration")
     ctx = _ctx(migrating=(_candidate(b1, in_progress=True, pods=0),), state=state)
     proposals = migration(_with(ctx, b1))
     assert any(isinstance(c, Delete) for p in proposals for c in p.commands) is deleted

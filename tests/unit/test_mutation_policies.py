@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo
 from ccc.api.values import NodePoolStatus
 from ccc.api.workload import PodRequest
 from policies.commands import Cause, Cordon, Delete, Drain, Provision, Replace, WaitUntil
@@ -188,7 +189,8 @@ def test_a_refused_drain_is_not_retried_before_its_pause_ends_and_the_loop_wakes
     assert waits == [NOW + timedelta(seconds=1)]
 
 
-@pytest.mark.parametrize(
+#: b-1 is drained and empty: deleted (True) or not, by what the controller is doing to it.
+DELETE_ONCE = pytest.mark.parametrize(
     ("state", "deleted"),
     [
         (ControllerState(), True),
@@ -197,14 +199,20 @@ def test_a_refused_drain_is_not_retried_before_its_pause_ends_and_the_loop_wakes
     ],
     ids=["idle", "a provider call on its pool", "already removed"],
 )
+
+
+def drained(name: str, cause: str) -> NodeInfo:
+    """A node of POOL_B whose replacement (``cause``) and drain have started."""
+    started = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    annotations = {L.DISRUPTION_ANNOTATION: cause, L.DRAIN_STARTED_ANNOTATION: started}
+    return replace(_node(name, POOL_B), annotations=annotations)
+
+
+@DELETE_ONCE
 def test_a_drained_expiring_node_is_deleted_once_and_not_while_its_pool_has_a_call(
     state: ControllerState, deleted: bool
 ) -> None:
-    started = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
-    node = replace(
-        _node("b-1", POOL_B),
-        annotations={L.DISRUPTION_ANNOTATION: "expiry", L.DRAIN_STARTED_ANNOTATION: started},
-    )
+    node = drained("b-1", "expiry")
     facts = node_facts([node], {"gpu": compile_class(_class(), catalog())})["b-1"]
     leaving = Leaving("b-1", "gpu", Cause.EXPIRY, None, NOW, (), (), facts)
     ctx = _ctx(
