@@ -1,37 +1,82 @@
-"""Print the mutation score of the last ``mutmut run``, per module and in total, and list the
-surviving mutants.
+"""Print the mutation score of the last ``mutmut run``, per module and in total, list the
+surviving mutants, and check them against the reviewed list.
 
-Usage: ``python hack/mutation/score.py [--min 90] [--module-min 85]`` after ``mutmut run``
-(``make mutation`` runs both). Exits 1 when fewer than ``--min`` percent of the checked mutants
-are killed in total, or fewer than ``--module-min`` percent in any module with checked mutants.
+Usage: ``python hack/mutation/score.py [--min 90] [--module-min 85] [--survivors FILE]`` after
+``mutmut run`` (``make mutation`` runs both). Exits 1 when fewer than ``--min`` percent of the
+checked mutants are killed in total, when fewer than ``--module-min`` percent are killed in any
+module with checked mutants, or when a survivor is not reviewed (``--allow-unreviewed`` lets
+the last pass, to measure before the review).
+
 "Killed" counts mutants a test failed on or that timed out (an infinite loop the tests
 caught); mutants no selected test reaches ("no tests") count as not killed; mutants not checked
 yet (an interrupted run, or a run of some modules only) are listed apart and left out of the
 rates.
+
+A survivor is *reviewed* when ``hack/mutation/reviewed.toml`` classifies it (docs/testing.md,
+"Surviving mutants", explains the kinds): by its exact name together with the changed line, or
+by a ``[[function]]`` entry naming a function whose every mutant is of one kind (the text of a
+message, say). A name whose diff no longer matches the recorded one (the function changed, so
+mutmut numbered its mutants anew) counts as unreviewed. ``--survivors FILE`` writes every
+survivor with its module, name, one-line diff and classification (``unreviewed`` when none) to
+FILE, in Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import subprocess
 import sys
+import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 KILLED = ("killed", "timeout")
 UNCHECKED = ("not checked", "skipped")
+NOT_KILLED = ("survived", "no tests")
+KINDS = ("equivalent", "message", "unreachable", "redundant", "harmless")
+REVIEWED = Path(__file__).with_name("reviewed.toml")
+
+
+@dataclass(frozen=True)
+class Survivor:
+    name: str
+    status: str
+    diff: str  # "- old line  →  + new line", whitespace collapsed
+    kind: str  # one of KINDS, or "unreviewed"
+    reason: str
+
+
+def module_of(name: str) -> str:
+    """``policies.walk`` from ``policies.walk.x_walk_group__mutmut_3`` (functions) or
+    ``policies.walk.xǁClassǁmethod__mutmut_3`` (methods)."""
+    return name.split(".x", 1)[0] if ".x" in name else name.rsplit(".", 1)[0]
+
+
+def function_of(name: str) -> str:
+    """The mutated function's part of a mutant name: ``policies.walk.x_walk_group``."""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def parse_statuses(lines: Iterable[str]) -> dict[str, str]:
+    """``mutant name -> status`` from ``mutmut results --all true`` lines
+    (``policies.walk.x_walk_group__mutmut_3: survived``)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            out[name] = status
+    return out
 
 
 def parse(lines: Iterable[str]) -> dict[str, Counter[str]]:
-    """``module -> status -> count`` from ``mutmut results --all true`` lines
-    (``policies.walk.x_walk_group__mutmut_3: survived``)."""
+    """``module -> status -> count`` from ``mutmut results --all true`` lines."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
-    for line in lines:
-        name, sep, status = line.strip().rpartition(": ")
-        if not sep or "__mutmut_" not in name:
-            continue
-        module = name.split(".x", 1)[0] if ".x" in name else name.rsplit(".", 1)[0]
-        out[module][status] += 1
+    for name, status in parse_statuses(lines).items():
+        out[module_of(name)][status] += 1
     return dict(out)
 
 
@@ -42,11 +87,141 @@ def rate(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, checked, (100.0 * killed / checked if checked else 0.0)
 
 
+def one_line(diff: str) -> str:
+    """The changed lines of a unified diff on one line: ``- old  →  + new``."""
+    lines = [ln for ln in diff.splitlines() if not ln.startswith(("---", "+++"))]
+    removed = [ln[1:].strip() for ln in lines if ln.startswith("-")]
+    added = [ln[1:].strip() for ln in lines if ln.startswith("+")]
+    return f"- {' / '.join(removed)}  →  + {' / '.join(added)}"
+
+
+def classify(name: str, diff: str, reviewed: Mapping[str, Any]) -> tuple[str, str]:
+    """``(kind, reason)`` of a survivor from the reviewed list; ``("unreviewed", why)`` when the
+    list does not cover it, or covers it under a diff that is no longer this mutant's."""
+    entry = reviewed.get("mutant", {}).get(name)
+    if entry is not None:
+        if entry.get("diff") not in (None, diff):
+            was = entry["diff"]
+            return "unreviewed", f"reviewed as `{was}`, now `{diff}`: the function changed"
+        return str(entry["kind"]), str(entry["reason"])
+    for group in reviewed.get("function", []):
+        if fnmatch.fnmatchcase(function_of(name), group["name"]):
+            return str(group["kind"]), str(group["reason"])
+    return "unreviewed", ""
+
+
+def passes(
+    total: float,
+    minimum: float,
+    below: list[str],
+    unreviewed: list[Survivor],
+    *,
+    allow_unreviewed: bool = False,
+) -> bool:
+    """The gate: the total kill rate reaches ``minimum``, no module is below its minimum, and
+    every survivor is reviewed (unless ``allow_unreviewed``)."""
+    return total >= minimum and not below and (allow_unreviewed or not unreviewed)
+
+
+def load_reviewed(path: Path) -> dict[str, Any]:
+    data = tomllib.loads(path.read_text()) if path.exists() else {}
+    for entry in [*data.get("mutant", {}).values(), *data.get("function", [])]:
+        if entry.get("kind") not in KINDS:
+            raise SystemExit(f"{path}: kind {entry.get('kind')!r} is not one of {', '.join(KINDS)}")
+    return data
+
+
+def diffs_of(names: Iterable[str]) -> dict[str, str]:
+    """One-line diffs of the named mutants, read from ``mutants/`` the way ``mutmut show`` does."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # the venv's mutmut
+
+    by_module: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        by_module[module_of(name)].append(name)
+    out: dict[str, str] = {}
+    for module, members in by_module.items():
+        path = Path(*module.split(".")).with_suffix(".py")
+        for name in members:
+            try:
+                out[name] = one_line(get_diff_for_mutant(name, path=path))
+            except (FileNotFoundError, OSError) as e:
+                out[name] = f"(no diff: {e})"
+    return out
+
+
+def markdown_table(modules: Mapping[str, Counter[str]]) -> str:
+    """Per-module and total figures as a Markdown table (docs/benchmarks.md)."""
+    rows = [
+        "| module | mutants | checked | killed | survived | no tests | kill rate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    total: Counter[str] = Counter()
+    for module in sorted(modules):
+        c = modules[module]
+        killed, checked, pct = rate(c)
+        if not checked:
+            continue
+        total.update(c)
+        full = " (all)" if checked == sum(c.values()) else ""
+        rows.append(
+            f"| `{module}` | {sum(c.values())} | {checked}{full} | {killed} | {c['survived']}"
+            f" | {c['no tests']} | {pct:.1f} % |"
+        )
+    killed, checked, pct = rate(total)
+    rows.append(
+        f"| measured modules | {sum(total.values())} | {checked} | {killed} | {total['survived']}"
+        f" | {total['no tests']} | **{pct:.1f} %** |"
+    )
+    return "\n".join(rows)
+
+
+def survivors_markdown(survivors: list[Survivor], header: str) -> str:
+    lines = [
+        "# Surviving mutants",
+        "",
+        "Generated by `hack/mutation/score.py --survivors docs/mutation-survivors.md` from the",
+        "last `mutmut run` and `hack/mutation/reviewed.toml`; do not edit by hand. The kinds are",
+        'explained in [testing.md](testing.md#surviving-mutants). "unreviewed" means nobody has',
+        "classified the mutant yet: it may hide a missing test.",
+        "",
+        header,
+        "",
+    ]
+    counts = Counter(s.kind for s in survivors)
+    lines += [
+        "| kind | survivors |",
+        "|---|---:|",
+        *(f"| {k} | {counts[k]} |" for k in (*KINDS, "unreviewed") if counts[k]),
+        f"| total | {len(survivors)} |",
+        "",
+    ]
+    by_module: dict[str, list[Survivor]] = defaultdict(list)
+    for s in survivors:
+        by_module[module_of(s.name)].append(s)
+    for module in sorted(by_module):
+        lines += [f"## `{module}`", "", "| mutant | change | kind | why |", "|---|---|---|---|"]
+        ordered = sorted(by_module[module], key=lambda s: (function_of(s.name), len(s.name)))
+        for s in ordered:
+            short = s.name[len(module) + 1 :]
+            change = s.diff.replace("|", "\\|").replace("`", "'")
+            status = "" if s.status == "survived" else f" ({s.status})"
+            reason = s.reason.replace("|", "\\|")
+            lines.append(f"| `{short}`{status} | `{change}` | {s.kind} | {reason} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--min", type=float, default=90.0, help="minimum total kill rate, percent")
     parser.add_argument(
         "--module-min", type=float, default=85.0, help="minimum kill rate of each module, percent"
+    )
+    parser.add_argument("--survivors", type=Path, help="write the survivors here")
+    parser.add_argument("--header", default="", help="a line for --survivors: what was run, when")
+    parser.add_argument("--table", action="store_true", help="also print a Markdown table")
+    parser.add_argument(
+        "--allow-unreviewed", action="store_true", help="do not fail on survivors not reviewed"
     )
     args = parser.parse_args()
     results = subprocess.run(
@@ -55,6 +230,7 @@ def main() -> int:
         text=True,
         check=False,
     ).stdout.splitlines()
+    statuses = parse_statuses(results)
     modules = parse(results)
     total: Counter[str] = Counter()
     below: list[str] = []
@@ -71,14 +247,29 @@ def main() -> int:
         )
     killed, checked, pct = rate(total)
     print(f"kill rate: {pct:.1f}% ({killed} of {checked} checked; {sum(total.values())} mutants)")
-    survivors = [s.strip() for s in results if s.strip().endswith(("survived", "no tests"))]
+
+    if args.table:
+        print(markdown_table(modules))
+    names = [n for n, s in statuses.items() if s in NOT_KILLED]
+    reviewed = load_reviewed(REVIEWED)
+    diffs = diffs_of(names)
+    survivors = [
+        Survivor(n, statuses[n], diffs[n], *classify(n, diffs[n], reviewed)) for n in names
+    ]
+    unreviewed = [s for s in survivors if s.kind == "unreviewed"]
     if survivors:
-        print(f"not killed ({len(survivors)}):")
-        for line in survivors:
-            print(f"  {line}")
+        print(f"not killed ({len(survivors)}, {len(unreviewed)} unreviewed):")
+        for s in survivors:
+            print(f"  {s.name}: {s.status} [{s.kind}] {s.diff}")
+    if args.survivors:
+        args.survivors.write_text(survivors_markdown(survivors, args.header) + "\n")
+        print(f"wrote {args.survivors}")
     if below:
         print(f"below {args.module_min:g}% killed: {', '.join(below)}")
-    return 0 if pct >= args.min and not below else 1
+    if unreviewed:
+        print(f"{len(unreviewed)} survivors not reviewed in {REVIEWED}")
+    ok = passes(pct, args.min, below, unreviewed, allow_unreviewed=args.allow_unreviewed)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
