@@ -39,6 +39,7 @@ UNCHECKED = ("not checked", "skipped")
 NOT_KILLED = ("survived", "no tests")
 KINDS = ("equivalent", "message", "unreachable", "redundant", "harmless")
 REVIEWED = Path(__file__).with_name("reviewed.toml")
+REVIEWED_DIR = Path(__file__).with_name("reviewed")  # one file per module: reviewed/<module>.toml
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,30 @@ def passes(
     return total >= minimum and not below and (allow_unreviewed or not unreviewed)
 
 
-def load_reviewed(path: Path) -> dict[str, Any]:
-    data = tomllib.loads(path.read_text()) if path.exists() else {}
-    for entry in [*data.get("mutant", {}).values(), *data.get("function", [])]:
-        if entry.get("kind") not in KINDS:
-            raise SystemExit(f"{path}: kind {entry.get('kind')!r} is not one of {', '.join(KINDS)}")
+def load_reviewed(*paths: Path) -> dict[str, Any]:
+    """The reviews of every file in ``paths`` that exists, merged: ``mutant`` by name,
+    ``function`` entries in order. A mutant reviewed in two files is an error."""
+    data: dict[str, Any] = {"mutant": {}, "function": []}
+    for path in paths:
+        if not path.exists():
+            continue
+        part = tomllib.loads(path.read_text())
+        for entry in [*part.get("mutant", {}).values(), *part.get("function", [])]:
+            if entry.get("kind") not in KINDS:
+                kind = entry.get("kind")
+                raise SystemExit(f"{path}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        twice = data["mutant"].keys() & part.get("mutant", {}).keys()
+        if twice:
+            raise SystemExit(f"{path}: reviewed in another file too: {', '.join(sorted(twice))}")
+        data["mutant"].update(part.get("mutant", {}))
+        data["function"].extend(part.get("function", []))
     return data
+
+
+def reviewed_files() -> list[Path]:
+    """``reviewed.toml`` and every ``reviewed/*.toml`` (one per module, so reviews of
+    different modules never touch the same file)."""
+    return [REVIEWED, *sorted(REVIEWED_DIR.glob("*.toml"))]
 
 
 def diffs_of(names: Iterable[str]) -> dict[str, str]:
@@ -251,7 +270,7 @@ def main() -> int:
     if args.table:
         print(markdown_table(modules))
     names = [n for n, s in statuses.items() if s in NOT_KILLED]
-    reviewed = load_reviewed(REVIEWED)
+    reviewed = load_reviewed(*reviewed_files())
     diffs = diffs_of(names)
     survivors = [
         Survivor(n, statuses[n], diffs[n], *classify(n, diffs[n], reviewed)) for n in names
@@ -267,7 +286,7 @@ def main() -> int:
     if below:
         print(f"below {args.module_min:g}% killed: {', '.join(below)}")
     if unreviewed:
-        print(f"{len(unreviewed)} survivors not reviewed in {REVIEWED}")
+        print(f"{len(unreviewed)} survivors not reviewed in {REVIEWED} or {REVIEWED_DIR}/")
     ok = passes(pct, args.min, below, unreviewed, allow_unreviewed=args.allow_unreviewed)
     return 0 if ok else 1
 

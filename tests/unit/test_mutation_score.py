@@ -79,3 +79,27 @@ def test_the_checked_in_review_uses_known_kinds_and_names_a_change_for_each_muta
         assert entry["diff"] and entry["reason"], name
     for entry in data.get("function", []):
         assert entry["kind"] in score.KINDS and entry["reason"], entry
+
+
+def _toml(path: Path, name: str, kind: str) -> Path:
+    path.write_text(f'[mutant."{name}"]\nkind = "{kind}"\ndiff = "-"\nreason = "r"\n')
+    return path
+
+
+def test_reviews_in_several_files_are_merged(tmp_path: Path) -> None:
+    a = _toml(tmp_path / "a.toml", "policies.a.x_f__mutmut_1", "equivalent")
+    b = _toml(tmp_path / "b.toml", "policies.b.x_g__mutmut_1", "message")
+    merged = score.load_reviewed(a, b, tmp_path / "missing.toml")
+    assert set(merged["mutant"]) == {"policies.a.x_f__mutmut_1", "policies.b.x_g__mutmut_1"}
+
+
+def test_a_mutant_reviewed_in_two_files_is_an_error(tmp_path: Path) -> None:
+    a = _toml(tmp_path / "a.toml", "policies.a.x_f__mutmut_1", "equivalent")
+    b = _toml(tmp_path / "b.toml", "policies.a.x_f__mutmut_1", "message")
+    with pytest.raises(SystemExit, match="another file"):
+        score.load_reviewed(a, b)
+
+
+def test_an_unknown_kind_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="not one of"):
+        score.load_reviewed(_toml(tmp_path / "a.toml", "policies.a.x_f__mutmut_1", "fine"))
