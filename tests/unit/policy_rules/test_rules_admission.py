@@ -53,7 +53,7 @@ def _affinity_pod(*terms: tuple[NodeSelectorRequirement, ...]) -> PodRequest:
 
 
 def _req(key: str, op: str, *values: str) -> NodeSelectorRequirement:
-    return NodeSelectorRequirement(key=key, operator=op, values=values)  # type: ignore[arg-type]
+    return NodeSelectorRequirement(key=key, operator=op, values=values)
 
 
 AFFINITY_REASONS = [
