@@ -5,58 +5,30 @@ the same rules end to end."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from policies.certrotation import CertInfo, CertState, RotationPolicy, Step, next_step
-
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
-DAY = timedelta(days=1)
-MINUTE = timedelta(minutes=1)
-TICK = timedelta(microseconds=1)
-HOST = "ccc-webhook.ccc-system.svc"
-POLICY = RotationPolicy(
-    ca_validity=300 * DAY, leaf_validity=90 * DAY, overlap=2 * MINUTE, hosts=frozenset({HOST})
+from policies.certrotation import CertState, RotationPolicy, Step, next_step
+from tests.unit.test_policies_certrotation import (
+    CA1,
+    CA2,
+    DAY,
+    HOSTS,
+    MINUTE,
+    POLICY,
+    T0,
+    cert,
 )
+from tests.unit.test_policies_certrotation import state as secret
 
-
-def cert(name: str, start: datetime, life: timedelta, *hosts: str) -> CertInfo:
-    return CertInfo(
-        fingerprint=name, not_before=start, not_after=start + life, hosts=frozenset(hosts)
-    )
-
-
-CA1 = cert("ca1", T0, 300 * DAY)
-CA2 = cert("ca2", T0 + 200 * DAY, 300 * DAY)
-LEAF1 = cert("leaf1", T0, 90 * DAY, HOST)
+TICK = timedelta(microseconds=1)
 ROTATING = T0 + 201 * DAY  # CA2 was added at day 200, inside CA1's last third
 
 
-def secret(
-    *,
-    cas: tuple[CertInfo, ...] = (CA1,),
-    leaf: CertInfo = LEAF1,
-    issuer: str = "ca1",
-    bundle_since: datetime = T0,
-    leaf_since: datetime = T0,
-    published: bool = True,
-) -> CertState:
-    return CertState(
-        cas=cas,
-        ca_key_ok=True,
-        leaf=leaf,
-        leaf_key_ok=True,
-        leaf_issuer=issuer,
-        bundle_since=bundle_since,
-        leaf_since=leaf_since,
-        bundle_published=published,
-    )
-
-
-LATE_LEAF = cert("leaf1", T0 + 190 * DAY, 90 * DAY, HOST)  # valid and young at day 200
-OLD_CA_LEAF = cert("leaf1", ROTATING, 90 * DAY, HOST)  # signed by ca1 during the rotation
-NEW_CA_LEAF = cert("leaf2", ROTATING, 90 * DAY, HOST)  # signed by ca2
+LATE_LEAF = cert("leaf1", T0 + 190 * DAY, 90 * DAY)  # valid and young at day 200
+OLD_CA_LEAF = cert("leaf1", ROTATING, 90 * DAY)  # signed by ca1 during the rotation
+NEW_CA_LEAF = cert("leaf2", ROTATING, 90 * DAY)  # signed by ca2
 
 BOUNDARIES = [
     # a certificate is no longer used from its notAfter on
@@ -65,7 +37,7 @@ BOUNDARIES = [
         "old-CA leaf at its notAfter mid-rotation: replaced at once, not after the wait",
         secret(
             cas=(CA2, CA1),
-            leaf=cert("leaf1", ROTATING - 90 * DAY, 90 * DAY, HOST),
+            leaf=cert("leaf1", ROTATING - 90 * DAY, 90 * DAY),
             published=False,
         ),
         ROTATING,
@@ -123,7 +95,7 @@ def test_a_serving_certificate_missing_names_is_reissued_naming_every_missing_ho
         ca_validity=300 * DAY,
         leaf_validity=90 * DAY,
         overlap=2 * MINUTE,
-        hosts=frozenset({"b.svc", "a.svc", HOST}),
+        hosts=HOSTS | {"b.svc", "a.svc"},
     )
     decision = next_step(secret(), T0 + DAY, policy)
     assert decision.step is Step.ISSUE
@@ -134,7 +106,7 @@ def test_a_policy_whose_last_thirds_hold_exactly_two_overlaps_is_accepted() -> N
     """The limit is inclusive: two propagation periods fit in a last third of exactly their
     length, and the serving certificate may live as long as its CA."""
     policy = RotationPolicy(
-        ca_validity=6 * MINUTE, leaf_validity=6 * MINUTE, overlap=MINUTE, hosts=frozenset({HOST})
+        ca_validity=6 * MINUTE, leaf_validity=6 * MINUTE, overlap=MINUTE, hosts=HOSTS
     )
     assert policy.leaf_validity == policy.ca_validity
 
