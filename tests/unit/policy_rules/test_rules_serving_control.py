@@ -3,7 +3,7 @@ replicas, says where replicas were lost, prices a replica for ``preference: Cost
 a class is unobtainable, which workloads it scales and how it names the cause of a shift.
 
 The ServingGroup is ccc's own API (docs/serving-groups.md); offerings and prices follow the
-ComputeClass walk (gke-computeclass.md §2, priority rules tried in order).
+ComputeClass walk (gke-computeclass.md §3.2, walking the priority list).
 """
 
 from __future__ import annotations
