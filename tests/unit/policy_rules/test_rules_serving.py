@@ -119,3 +119,10 @@ def test_a_substitute_already_at_its_target_is_steady_not_growing() -> None:
     assert replicas(result) == {"v6e": 0, "h100": 4}
     assert result["h100"].state is VariantState.SUBSTITUTING
     assert result["h100"].cause is Cause.STEADY
+
+
+def test_a_split_that_covers_its_capacity_is_not_degraded_and_gives_no_reason_for_it() -> None:
+    """``ccc plan`` prints ``degradedReason`` whatever the split: empty when nothing is short."""
+    result = split(group(32), {"v6e": Obs(replicas=4, ready=4)}, now=NOW)
+    assert result.degraded is False
+    assert result.degraded_reason == ""
