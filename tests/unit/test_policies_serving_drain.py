@@ -134,6 +134,7 @@ def test_a_node_entering_its_lead_time_is_replaced_and_cordoned_but_not_drained_
         (0, 120, 600, 60, False),  # deadline - reserve is 60 s away
         (0, 60, 600, 60, True),  # at deadline - reserve: drain now, gracefully
         (0, 30, 600, 60, True),  # past it
+        (0, 1, 600, 0, False),  # no reserve and no grace period: it holds up to the deadline
     ],
 )
 def test_the_hold_is_bounded_by_its_wait_and_never_passes_the_deadline_minus_a_reserve(
@@ -191,6 +192,7 @@ def test_groups_on_a_node_are_read_from_the_pods_label_skipping_finished_and_del
         _replica("a", "n", "llama"),
         _replica("b", "n", "llama"),
         replace(_replica("c", "n", "qwen"), phase="Succeeded"),
+        replace(_replica("f", "n", "mistral"), phase="Failed"),
         replace(_replica("d", "n", "gemma"), deletion_timestamp=NOW),
         _replica("e", "n", None),
     ]
