@@ -514,7 +514,6 @@ def test_an_expiring_node_is_replaced_and_cordoned_at_once_but_not_drained_befor
         ("a-1",),
         Cause.EXPIRY,
     )
-    assert [d.name for d in replace_cmd.demand] == ["w"]
     assert replace_cmd.deadline == NOW + timedelta(seconds=300)
     assert (cordon.node, cordon.cause) == ("a-1", Cause.EXPIRY)
     assert (steps.wake, steps.blocked) == (None, None)
