@@ -1,0 +1,636 @@
+"""Rules of node lifecycle (policies/lifecycle.py) as fast table tests: flex-start expiry and
+recycling (reference/gke-computeclass.md §4 "DWS flex-start"; /work/shared/reference/
+lifecycle-and-serving.md A1) and spot preemption (gke-computeclass.md §5 "Spot VMs on GKE";
+lifecycle-and-serving.md A3). The in-memory lifecycle loop tests cover the same rules end to
+end; these pin each rule on the pure functions the decide step calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from ccc.api import labels as L
+from ccc.api.cluster import NodeInfo, PodInfo
+from ccc.api.computeclass import ComputeClass
+from ccc.api.values import CapacityType, OfferingKey, Taint
+from policies.commands import Cause, Cordon, Delete, Drain, MarkUnavailable, Replace
+from policies.inflight import NodeSlot
+from policies.lifecycle import (
+    PREEMPTED,
+    DrainSettings,
+    Leaving,
+    evictable,
+    expiry_steps,
+    leaving_nodes,
+    next_recycle_at,
+    preemption_marks,
+    preemption_steps,
+    recycle_lead,
+    replace_steps,
+    replacement_groups,
+    with_marks,
+)
+from policies.nodes import node_facts
+from policies.obtainability import ObtainabilityMemory, Unavailability
+from policies.room import node_slots, pods_by_node
+from policies.snapshot import ClusterSnapshot, ProviderNotice
+from tests.builders import NOW, catalog, make_class, make_node, make_pod_info, make_rule
+
+MACHINE = "a3-highgpu-8g"
+ZONE = "us-central1-a"
+GRACE = timedelta(minutes=5)
+SPOT = OfferingKey(machine_type=MACHINE, zone=ZONE, capacity_type=CapacityType.SPOT)
+NOTICE_TAINT = Taint(key=L.IMPENDING_TERMINATION_TAINT, value="true", effect="NoSchedule")
+
+
+def _stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _flex(lead_s: int | None = 600, *, name: str = "gpu", **spec: object) -> ComputeClass:
+    flex: dict[str, object] = {"enabled": True}
+    if lead_s is not None:
+        flex["nodeRecycling"] = {"leadTimeSeconds": lead_s}
+    return make_class(make_rule(MACHINE, zones=[ZONE], flexStart=flex), name=name, **spec)
+
+
+def _node(
+    name: str,
+    *,
+    cls: str = "gpu",
+    ends_in_s: float | None = None,
+    spot: bool = False,
+    progress: str | None = None,
+    **changes: object,
+) -> NodeInfo:
+    labels: dict[str, str] = {L.MACHINE_TYPE_LABEL: MACHINE, L.ZONE_LABEL: ZONE}
+    if spot:
+        labels[L.CAPACITY_TYPE_LABEL] = CapacityType.SPOT.value
+    annotations: dict[str, str] = {}
+    if ends_in_s is not None:
+        annotations[L.GKE_TERMINATION_ANNOTATION] = _stamp(NOW + timedelta(seconds=ends_in_s))
+    if progress is not None:
+        annotations[L.DISRUPTION_ANNOTATION] = progress
+    annotations.update(changes.pop("annotations", {}))  # type: ignore[arg-type]
+    labels.update(changes.pop("labels", {}))  # type: ignore[arg-type]
+    node = make_node(name, pool="pool-a", cls=cls, labels=labels)
+    return replace(node, annotations=annotations, **changes)  # type: ignore[arg-type]
+
+
+def _pod(name: str, node: str | None, *, cls: str = "gpu", **changes: object) -> PodInfo:
+    return replace(make_pod_info(name, node=node, cls=cls), **changes)  # type: ignore[arg-type]
+
+
+def _leaving(
+    nodes: Sequence[NodeInfo],
+    pods: Sequence[PodInfo] = (),
+    classes: Sequence[ComputeClass] = (),
+    *,
+    now: datetime = NOW,
+    notices: Sequence[ProviderNotice] = (),
+) -> list[Leaving]:
+    cs = classes or (_flex(),)
+    return leaving_nodes(
+        nodes,
+        pods_by_node(pods),
+        node_facts(nodes, {}, notices),
+        {c.metadata.name: c for c in cs},
+        now,
+        not_ready_grace=GRACE,
+    )
+
+
+# -- recycling lead time (§4: nodeRecycling.leadTimeSeconds) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flex", "rule", "lead"),
+    [
+        ({"enabled": True, "nodeRecycling": {"leadTimeSeconds": 900}}, 0, timedelta(seconds=900)),
+        ({"enabled": True}, 0, None),  # no nodeRecycling: the node simply ends
+        ({"enabled": False, "nodeRecycling": {"leadTimeSeconds": 900}}, 0, None),
+        ({"enabled": True, "nodeRecycling": {"leadTimeSeconds": 900}}, 1, None),  # no rule 1
+        ({"enabled": True, "nodeRecycling": {"leadTimeSeconds": 900}}, -1, None),
+        ({"enabled": True, "nodeRecycling": {"leadTimeSeconds": 900}}, None, None),
+    ],
+)
+def test_the_lead_time_is_that_of_the_flex_start_rule_that_made_the_node(
+    flex: dict[str, object], rule: int | None, lead: timedelta | None
+) -> None:
+    cc = make_class(make_rule(MACHINE, zones=[ZONE], flexStart=flex))
+    assert recycle_lead(cc, rule) == lead
+
+
+def test_a_node_of_a_class_that_is_gone_has_no_lead_time() -> None:
+    assert recycle_lead(None, 0) is None
+
+
+def test_a_node_recycled_by_a_later_rule_uses_that_rules_lead_time() -> None:
+    cc = make_class(
+        make_rule(MACHINE, zones=[ZONE], spot=True),
+        make_rule(
+            MACHINE,
+            zones=[ZONE],
+            flexStart={"enabled": True, "nodeRecycling": {"leadTimeSeconds": 60}},
+        ),
+    )
+    assert (recycle_lead(cc, 0), recycle_lead(cc, 1)) == (None, timedelta(seconds=60))
+
+
+# -- which nodes are leaving -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ends_in_s", "leaving"),
+    [(601, False), (600, True), (1, True), (-30, True)],  # lead 600 s
+)
+def test_a_flex_start_node_starts_leaving_once_its_deadline_is_within_the_lead_time(
+    ends_in_s: float, leaving: bool
+) -> None:
+    out = _leaving([_node("a-1", ends_in_s=ends_in_s)])
+    assert [(x.node, x.cause) for x in out] == ([("a-1", Cause.EXPIRY)] if leaving else [])
+
+
+def test_an_expiring_node_carries_its_deadline_and_no_spot_signal() -> None:
+    [x] = _leaving([_node("a-1", ends_in_s=60)])
+    assert (x.deadline, x.signal, x.class_name) == (NOW + timedelta(seconds=60), None, "gpu")
+
+
+def test_a_node_whose_recycling_started_keeps_leaving_even_without_a_lead_time_now() -> None:
+    """The class's nodeRecycling was removed (or its deadline moved) after the replacement
+    began: the node recorded as being recycled is still carried through to its delete."""
+    started = _node("a-1", ends_in_s=3600, progress=Cause.EXPIRY.value)
+    [x] = _leaving([started], classes=[_flex(None)])
+    assert x.cause is Cause.EXPIRY
+    other = _node("a-2", ends_in_s=3600, progress=Cause.MIGRATION.value)
+    assert _leaving([other], classes=[_flex(None)]) == []
+
+
+def test_a_node_without_a_deadline_or_a_signal_is_not_leaving() -> None:
+    assert _leaving([_node("a-1"), _node("b-1", cls="other")]) == []
+
+
+def test_a_node_of_no_class_is_never_leaving() -> None:
+    plain = replace(_node("x-1", ends_in_s=10, spot=True, taints=(NOTICE_TAINT,)), labels={})
+    assert _leaving([plain]) == []
+
+
+def test_expiring_nodes_are_handled_closest_deadline_first_then_by_name() -> None:
+    """lifecycle-and-serving.md A1: candidates are sorted by time to termination."""
+    nodes = [
+        _node("a-3", ends_in_s=300),
+        _node("a-2", ends_in_s=100),
+        _node("a-1", ends_in_s=300),
+    ]
+    assert [x.node for x in _leaving(nodes)] == ["a-2", "a-1", "a-3"]
+
+
+def test_preempted_nodes_come_first_in_name_order_then_expiring_ones() -> None:
+    nodes = [
+        _node("a-0", ends_in_s=10),
+        _node("s-2", spot=True, taints=(NOTICE_TAINT,)),
+        _node("s-1", spot=True, taints=(NOTICE_TAINT,)),
+    ]
+    out = _leaving(nodes)
+    assert [(x.node, x.cause) for x in out] == [
+        ("s-1", Cause.PREEMPTION),
+        ("s-2", Cause.PREEMPTION),
+        ("a-0", Cause.EXPIRY),
+    ]
+    assert out[0].signal == L.IMPENDING_TERMINATION_TAINT
+
+
+def test_a_terminating_taint_preempts_a_node_of_any_capacity_type_even_near_its_deadline() -> None:
+    """A node GCE is taking away now is replaced at once, as a preemption, whatever its
+    provisioning model; a deadline does not turn it into a paced recycle."""
+    node = _node("a-1", ends_in_s=60, taints=(NOTICE_TAINT,))
+    [x] = _leaving([node])
+    assert (x.cause, x.signal) == (Cause.PREEMPTION, L.IMPENDING_TERMINATION_TAINT)
+
+
+@pytest.mark.parametrize(
+    ("spot", "age", "preempted"),
+    [
+        (True, timedelta(minutes=10), True),
+        (True, GRACE, True),  # the grace is over
+        (True, timedelta(minutes=4), False),  # still booting
+        (False, timedelta(minutes=10), False),  # on-demand NotReady: not a preemption
+    ],
+)
+def test_a_not_ready_spot_node_is_preempted_unless_it_is_still_booting(
+    spot: bool, age: timedelta, preempted: bool
+) -> None:
+    node = _node("s-1", spot=spot, ready=False, creation_timestamp=NOW - age)
+    out = _leaving([node])
+    assert [(x.cause, x.signal) for x in out] == (
+        [(Cause.PREEMPTION, "NotReady")] if preempted else []
+    )
+
+
+def test_a_provider_notice_preempts_the_node_it_names() -> None:
+    notice = ProviderNotice(node="s-1", kind="preemption", at=NOW)
+    [x] = _leaving([_node("s-1", spot=True), _node("s-2", spot=True)], notices=[notice])
+    assert (x.node, x.cause, x.signal) == ("s-1", Cause.PREEMPTION, "preemption")
+
+
+def test_the_demand_of_a_leaving_node_is_its_class_workload_pods_and_the_drain_names_them_all() -> (
+    None
+):
+    pods = [
+        _pod("w", "a-1"),
+        _pod("foreign", "a-1", cls="other"),
+        _pod("ds", "a-1", owner_kind="DaemonSet"),
+        _pod("mirror", "a-1", owner_kind="Node"),
+        _pod("done", "a-1", phase="Succeeded"),
+        _pod("going", "a-1", deletion_timestamp=NOW),
+        _pod("elsewhere", "a-2"),
+    ]
+    [x] = _leaving([_node("a-1", ends_in_s=60), _node("a-2")], pods)
+    assert [d.name for d in x.demand] == ["w"]
+    assert x.pods == (("ml", "w"), ("ml", "foreign"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "evicted"),
+    [
+        ({}, True),
+        ({"owner_kind": "DaemonSet"}, False),
+        ({"owner_kind": "Node"}, False),
+        ({"owner_kind": "StatefulSet"}, True),
+        ({"owner_kind": None}, True),
+        ({"phase": "Succeeded"}, False),
+        ({"phase": "Failed"}, False),
+        ({"phase": "Pending"}, True),
+        ({"deletion_timestamp": NOW}, False),
+    ],
+)
+def test_a_drain_evicts_workload_pods_but_not_daemonset_mirror_ended_or_deleting_pods(
+    changes: dict[str, object], evicted: bool
+) -> None:
+    pod = _pod("p", "a-1", **changes)
+    assert evictable([pod]) == ([pod] if evicted else [])
+
+
+# -- when to wake for the next recycle ---------------------------------------------------------
+
+
+def test_the_loop_wakes_when_the_first_node_enters_its_lead_time() -> None:
+    nodes = [
+        _node("a-1", ends_in_s=7200),
+        _node("a-2", ends_in_s=3600),
+        _node("a-3", ends_in_s=1800, progress=Cause.EXPIRY.value),  # already being replaced
+        _node("a-4", ends_in_s=300),  # already inside its lead time
+        _node("b-1", ends_in_s=900, cls="nolead"),
+        _node("c-1"),  # no deadline
+    ]
+    classes = {"gpu": _flex(600), "nolead": _flex(None, name="nolead")}
+    at = next_recycle_at(node_facts(nodes, {}), classes, NOW)
+    assert at == NOW + timedelta(seconds=3600 - 600)
+
+
+def test_no_recycle_wake_up_without_a_node_outside_its_lead_time() -> None:
+    nodes = [_node("a-1", ends_in_s=600), _node("b-1", ends_in_s=900, cls="nolead")]
+    classes = {"gpu": _flex(600), "nolead": _flex(None, name="nolead")}
+    assert next_recycle_at(node_facts(nodes, {}), classes, NOW) is None
+
+
+# -- spot preemption marks (§5) ----------------------------------------------------------------
+
+
+def _marks(
+    leaving: Sequence[Leaving],
+    nodes: Sequence[NodeInfo],
+    *,
+    memory: dict[str, ObtainabilityMemory] | None = None,
+    notices: Sequence[ProviderNotice] = (),
+    backoff_s: float = 60.0,
+) -> list[MarkUnavailable]:
+    return preemption_marks(
+        leaving,
+        {n.name: n for n in nodes},
+        notices,
+        memory or {},
+        NOW,
+        backoff_s=backoff_s,
+    )
+
+
+def _previous(reason: str, failures: int, *, ended_s_ago: float) -> dict[str, ObtainabilityMemory]:
+    until = NOW - timedelta(seconds=ended_s_ago)
+    entry = Unavailability(SPOT, reason, "", failures, until - timedelta(minutes=1), until)
+    return {"gpu": ObtainabilityMemory(entries={SPOT: entry})}
+
+
+def test_a_preempted_spot_node_marks_its_offering_for_its_class_with_a_short_backoff() -> None:
+    nodes = [_node("s-1", spot=True, taints=(NOTICE_TAINT,))]
+    [mark] = _marks(_leaving(nodes), nodes)
+    assert (mark.class_name, mark.entry.key, mark.entry.reason) == ("gpu", SPOT, PREEMPTED)
+    assert (mark.entry.failures, mark.entry.since, mark.entry.until) == (
+        1,
+        NOW,
+        NOW + timedelta(seconds=60),
+    )
+    assert (mark.backoff_s, mark.cause) == (60.0, Cause.PREEMPTION)
+
+
+@pytest.mark.parametrize(
+    ("reason", "failures", "backoff_s"),
+    [
+        (PREEMPTED, 1, 120.0),  # doubling on a repeat
+        (PREEMPTED, 3, 480.0),
+        (PREEMPTED, 12, 3600.0),  # capped at an hour
+        ("GCE_STOCKOUT", 3, 60.0),  # a stockout's count is not a preemption's
+    ],
+)
+def test_a_repeated_preemption_doubles_the_backoff_up_to_an_hour(
+    reason: str, failures: int, backoff_s: float
+) -> None:
+    nodes = [_node("s-1", spot=True, taints=(NOTICE_TAINT,))]
+    memory = _previous(reason, failures, ended_s_ago=1)
+    [mark] = _marks(_leaving(nodes), nodes, memory=memory)
+    assert mark.backoff_s == backoff_s
+    assert mark.entry.until == NOW + timedelta(seconds=backoff_s)
+
+
+def test_an_offering_still_backing_off_is_not_marked_again() -> None:
+    nodes = [_node("s-1", spot=True, taints=(NOTICE_TAINT,))]
+    assert _marks(_leaving(nodes), nodes, memory=_previous(PREEMPTED, 1, ended_s_ago=-5)) == []
+
+
+def test_a_storm_on_one_offering_marks_it_once_per_class() -> None:
+    nodes = [
+        _node("s-1", spot=True, taints=(NOTICE_TAINT,)),
+        _node("s-2", spot=True, taints=(NOTICE_TAINT,)),
+        _node("t-1", spot=True, taints=(NOTICE_TAINT,), cls="other"),
+    ]
+    leaving = _leaving(nodes, classes=[_flex(), _flex(name="other")])
+    assert sorted(m.class_name for m in _marks(leaving, nodes)) == ["gpu", "other"]
+
+
+def test_a_preempted_node_whose_labels_do_not_name_its_offering_marks_nothing() -> None:
+    """Without the instance-type or the zone label there is no offering to skip; the node is
+    still replaced."""
+    for missing in (L.MACHINE_TYPE_LABEL, L.ZONE_LABEL):
+        node = _node("s-1", spot=True, taints=(NOTICE_TAINT,))
+        node = replace(node, labels={k: v for k, v in node.labels.items() if k != missing})
+        leaving = _leaving([node])
+        assert [x.cause for x in leaving] == [Cause.PREEMPTION]
+        assert _marks(leaving, [node]) == []
+
+
+def test_an_expiring_node_marks_no_offering() -> None:
+    nodes = [_node("a-1", ends_in_s=60)]
+    assert _marks(_leaving(nodes), nodes) == []
+
+
+def test_a_provider_preemption_notice_of_a_node_already_gone_marks_its_offering() -> None:
+    notices = [
+        ProviderNotice(node="gone", kind="preemption", at=NOW, offering=SPOT, class_name="gpu"),
+        ProviderNotice(node="old", kind="expiry", at=NOW, offering=SPOT, class_name="x"),
+        ProviderNotice(node="anon", kind="preemption", at=NOW, offering=SPOT),
+        ProviderNotice(node="unknown", kind="preemption", at=NOW, class_name="y"),
+    ]
+    [mark] = _marks([], [], notices=notices)
+    assert (mark.class_name, mark.entry.key) == ("gpu", SPOT)
+
+
+def test_marks_are_applied_to_the_memory_the_walk_of_the_same_pass_uses() -> None:
+    nodes = [_node("s-1", spot=True, taints=(NOTICE_TAINT,))]
+    [mark] = _marks(_leaving(nodes), nodes)
+    other = SPOT.model_copy(update={"zone": "us-central1-b"})
+    kept = Unavailability(other, "GCE_STOCKOUT", "", 1, NOW, NOW + timedelta(minutes=5))
+    memory = {"gpu": ObtainabilityMemory(entries={other: kept})}
+    with_marks(memory, [mark], lambda cls: ObtainabilityMemory())
+    assert memory["gpu"].entries == {other: kept, SPOT: mark.entry}
+    fresh: dict[str, ObtainabilityMemory] = {}
+    with_marks(fresh, [mark], lambda cls: ObtainabilityMemory(entries={other: kept}))
+    assert fresh["gpu"].entries == {other: kept, SPOT: mark.entry}
+
+
+# -- replacement groups ------------------------------------------------------------------------
+
+
+def test_recreated_pods_of_a_class_after_its_preemption_notice_replace_preempted_pods() -> None:
+    """The workload controller recreated the pods of a node that is already gone: they are
+    provisioned as preemption replacements, pods created before the notice are not."""
+    notices = [
+        ProviderNotice(
+            node="gone", kind="preemption", at=NOW - timedelta(minutes=2), class_name="gpu"
+        ),
+        ProviderNotice(
+            node="gone2", kind="preemption", at=NOW - timedelta(minutes=1), class_name="gpu"
+        ),
+        ProviderNotice(node="old", kind="expiry", at=NOW - timedelta(hours=2), class_name="other"),
+    ]
+    new = make_pod_info("new", age=timedelta(minutes=2))  # created at the first notice
+    old = replace(make_pod_info("old", age=timedelta(minutes=3)), cpu_m=4000)
+    other = make_pod_info("other", cls="other", age=timedelta(seconds=30))
+    running = replace(make_pod_info("run", node="a-1", age=timedelta(seconds=10)), cpu_m=2000)
+    snap = ClusterSnapshot(now=NOW, classes={}, pods=[new, old, other, running], notices=notices)
+    groups = replacement_groups([], snap)
+    assert groups == {new.request().group_id(): Cause.PREEMPTION}
+    assert old.request().group_id() != new.request().group_id()
+
+
+def test_the_pods_of_leaving_nodes_are_replacements_with_the_nodes_cause() -> None:
+    pods = [_pod("w", "a-1")]
+    leaving = _leaving([_node("a-1", ends_in_s=60)], pods)
+    snap = ClusterSnapshot(now=NOW, classes={}, pods=pods)
+    assert replacement_groups(leaving, snap) == {pods[0].request().group_id(): Cause.EXPIRY}
+
+
+# -- drain settings (nodePoolConfig.nodeDrainConfig) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "pdb_timeout", "grace_s"),
+    [
+        (None, None, None),
+        ({}, None, None),
+        ({"pdbTimeoutDuration": "120s"}, timedelta(minutes=2), None),
+        ({"graceTerminationDuration": "45s"}, None, 45),
+        (
+            {"pdbTimeoutDuration": "3600s", "graceTerminationDuration": "90.5s"},
+            timedelta(hours=1),
+            90,
+        ),
+    ],
+)
+def test_a_class_drain_config_sets_the_pdb_timeout_and_the_grace_period(
+    config: dict[str, str] | None, pdb_timeout: timedelta | None, grace_s: int | None
+) -> None:
+    spec = {} if config is None else {"nodePoolConfig": {"nodeDrainConfig": config}}
+    drain = DrainSettings.of(_flex(**spec))
+    assert (drain.pdb_timeout, drain.grace_s) == (pdb_timeout, grace_s)
+
+
+def test_a_gone_class_drains_with_the_defaults() -> None:
+    assert DrainSettings.of(None) == DrainSettings()
+
+
+@pytest.mark.parametrize(("attempts", "seconds"), [(0, 2), (1, 2), (2, 4), (4, 16), (5, 30)])
+def test_a_refused_drain_is_retried_after_a_doubling_pause_capped_at_thirty_seconds(
+    attempts: int, seconds: float
+) -> None:
+    assert DrainSettings().retry_after(attempts) == timedelta(seconds=seconds)
+
+
+def test_the_drain_pacing_follows_its_settings() -> None:
+    drain = DrainSettings(retry_base_s=5.0, retry_max_s=12.0)
+    assert [drain.retry_after(n).total_seconds() for n in (1, 2, 3)] == [5.0, 10.0, 12.0]
+
+
+# -- the steps of a leaving node: replace -> cordon -> drain -> delete (create before delete) ---
+
+
+def _room(*nodes: NodeInfo) -> list[NodeSlot]:
+    """Free room on Ready ``nodes`` (empty ones: one 8-GPU pod each)."""
+    return node_slots(list(nodes), {}, (), catalog(), now=NOW)
+
+
+def _one(node: NodeInfo, pods: Sequence[PodInfo] = (), cause: Cause | None = None) -> Leaving:
+    [x] = _leaving([node], pods)
+    return x if cause is None else replace(x, cause=cause)
+
+
+def _draining(name: str, *, started_s_ago: float, **kw: object) -> NodeInfo:
+    started = {L.DRAIN_STARTED_ANNOTATION: _stamp(NOW - timedelta(seconds=started_s_ago))}
+    return _node(name, ends_in_s=60, progress=Cause.EXPIRY.value, annotations=started, **kw)
+
+
+def test_an_expiring_node_is_replaced_and_cordoned_at_once_but_not_drained_before_room() -> None:
+    """§4: the replacement is asked for at the start of the lead time and nothing new lands on
+    the node; its pods stay until they fit on Ready nodes (create before delete)."""
+    node = _node("a-1", ends_in_s=300)
+    x = _one(node, [_pod("w", "a-1")])
+    steps = expiry_steps(x, node, [], NOW, drain=DrainSettings(), last_drain=None)
+    replace_cmd, cordon = steps.commands
+    assert isinstance(replace_cmd, Replace) and isinstance(cordon, Cordon)
+    assert (replace_cmd.class_name, replace_cmd.nodes, replace_cmd.cause) == (
+        "gpu",
+        ("a-1",),
+        Cause.EXPIRY,
+    )
+    assert replace_cmd.deadline == NOW + timedelta(seconds=300)
+    assert (cordon.node, cordon.cause) == ("a-1", Cause.EXPIRY)
+    assert (steps.wake, steps.blocked) == (None, None)
+
+
+def test_a_node_already_recorded_and_cordoned_gets_neither_again() -> None:
+    node = _node("a-1", ends_in_s=300, progress=Cause.EXPIRY.value, unschedulable=True)
+    x = _one(node, [_pod("w", "a-1")])
+    steps = expiry_steps(x, node, [], NOW, drain=DrainSettings(), last_drain=None)
+    assert steps.commands == ()
+
+
+def test_an_expiring_node_is_drained_once_its_pods_fit_and_the_room_is_taken() -> None:
+    """Each leaving node takes the Ready room its pods fit in: a second node cannot drain
+    onto the same room in the same pass."""
+    drain = DrainSettings(grace_s=45)
+    room = _room(_node("new-1"))
+    first, second = _node("a-1", ends_in_s=100), _node("a-2", ends_in_s=200)
+    s1 = expiry_steps(
+        _one(first, [_pod("w1", "a-1")]), first, room, NOW, drain=drain, last_drain=None
+    )
+    s2 = expiry_steps(
+        _one(second, [_pod("w2", "a-2")]), second, room, NOW, drain=drain, last_drain=None
+    )
+    [d] = [c for c in s1.commands if isinstance(c, Drain)]
+    assert (d.node, d.pods, d.grace_period_s, d.cause) == ("a-1", (("ml", "w1"),), 45, Cause.EXPIRY)
+    assert s1.wake == NOW + timedelta(seconds=2)
+    assert not [c for c in s2.commands if isinstance(c, Drain)]
+
+
+@pytest.mark.parametrize(
+    ("last", "drained", "wake_s"),
+    [
+        ((-1, 1, 1), False, 1),  # refused 1 s ago, first retry after 2 s
+        ((-2, 1, 1), True, 4),  # the pause is over; the next one doubles
+        ((-3, 2, 1), False, 1),  # second refusal: 4 s pause
+        ((-1, 3, 2), True, 2),  # a pod left since: progress, drained again at once
+    ],
+)
+def test_a_drain_is_retried_after_its_pause_and_at_once_when_it_made_progress(
+    last: tuple[float, int, int], drained: bool, wake_s: float
+) -> None:
+    node = _draining("a-1", started_s_ago=10, unschedulable=True)
+    x = _one(node, [_pod("w", "a-1")])
+    last_drain = (NOW + timedelta(seconds=last[0]), last[1], last[2])
+    steps = expiry_steps(x, node, [], NOW, drain=DrainSettings(), last_drain=last_drain)
+    assert bool([c for c in steps.commands if isinstance(c, Drain)]) is drained
+    assert steps.wake == NOW + timedelta(seconds=wake_s)
+
+
+def test_a_drain_in_progress_goes_on_without_looking_for_room_again() -> None:
+    """The replacement's room was counted when the drain began; later passes evict the rest
+    even if the room has been used by other pods since."""
+    node = _draining("a-1", started_s_ago=10, unschedulable=True)
+    steps = expiry_steps(
+        _one(node, [_pod("w", "a-1")]), node, [], NOW, drain=DrainSettings(), last_drain=None
+    )
+    assert [type(c) for c in steps.commands] == [Drain]
+
+
+def test_a_drained_node_is_deleted_from_its_pool() -> None:
+    node = _draining("a-1", started_s_ago=10, unschedulable=True)
+    steps = expiry_steps(_one(node), node, [], NOW, drain=DrainSettings(), last_drain=None)
+    [delete] = steps.commands
+    assert isinstance(delete, Delete)
+    assert (delete.pool, delete.class_name, delete.nodes, delete.cause) == (
+        "pool-a",
+        "gpu",
+        ("a-1",),
+        Cause.EXPIRY,
+    )
+
+
+@pytest.mark.parametrize(("started_s_ago", "blocked"), [(59, False), (60, True), (600, True)])
+def test_a_drain_stops_and_reports_a_pdb_once_the_class_pdb_timeout_has_passed(
+    started_s_ago: float, blocked: bool
+) -> None:
+    """nodeDrainConfig.pdbTimeoutDuration: evictions a PodDisruptionBudget refuses are retried
+    until the timeout, then the node is reported ``PodDisruptionBudget`` (never bypassed)."""
+    node = _draining("a-1", started_s_ago=started_s_ago, unschedulable=True)
+    drain = DrainSettings(pdb_timeout=timedelta(seconds=60))
+    steps = expiry_steps(
+        _one(node, [_pod("w", "a-1")]), node, [], NOW, drain=drain, last_drain=None
+    )
+    assert steps.blocked == ("PodDisruptionBudget" if blocked else None)
+    assert bool([c for c in steps.commands if isinstance(c, Drain)]) is not blocked
+
+
+def test_a_migrating_node_is_left_untouched_until_its_pods_fit_on_ready_nodes() -> None:
+    """Unlike an expiring node, a node moved to a better rule is neither recorded nor
+    cordoned while its pods have nowhere to go (it keeps serving)."""
+    node = _node("a-1")
+    x = _one(_node("a-1", ends_in_s=60), [_pod("w", "a-1")], Cause.MIGRATION)
+    kw = {"drain": DrainSettings(), "last_drain": None, "reason": "", "early": False}
+    assert replace_steps(x, node, [], NOW, **kw).commands == ()  # type: ignore[arg-type]
+    steps = replace_steps(x, node, _room(_node("new-1")), NOW, **kw)  # type: ignore[arg-type]
+    assert [(type(c), c.cause) for c in steps.commands] == [  # type: ignore[union-attr]
+        (Replace, Cause.MIGRATION),
+        (Cordon, Cause.MIGRATION),
+        (Drain, Cause.MIGRATION),
+    ]
+
+
+def test_a_preempted_node_is_recorded_against_its_class_and_cordoned_once() -> None:
+    """§5: kubelet's graceful shutdown empties a preempted spot node; ccc records the
+    replacement (the class's ReplacingNode event and replacement count) and cordons it."""
+    node = _node("s-1", spot=True, taints=(NOTICE_TAINT,))
+    x = _one(node, [_pod("w", "s-1")])
+    replace_cmd, cordon = preemption_steps(x, node)
+    assert isinstance(replace_cmd, Replace) and isinstance(cordon, Cordon)
+    assert (replace_cmd.class_name, replace_cmd.nodes, replace_cmd.cause) == (
+        "gpu",
+        ("s-1",),
+        Cause.PREEMPTION,
+    )
+    assert (cordon.node, cordon.cause) == ("s-1", Cause.PREEMPTION)
+    recorded = _node("s-1", spot=True, taints=(NOTICE_TAINT,), progress="preemption")
+    assert [type(c) for c in preemption_steps(_one(recorded), recorded)] == [Cordon]
+    assert preemption_steps(_one(recorded), None) == ()
+    assert preemption_steps(_one(recorded), replace(recorded, unschedulable=True)) == ()
