@@ -350,3 +350,25 @@ def test_room_one_node_may_move_to_is_not_offered_to_a_node_that_may_not() -> No
     assert _moved(decision) == ["od-1"]
     [p] = _migration_provisions(decision)
     assert (p.attempt.rule, p.attempt.capacity_type) == (0, CapacityType.SPOT)
+
+
+def test_a_move_spread_over_zones_still_asks_for_the_pools_another_move_did_not() -> None:
+    """Rule 0 is BALANCED over zones a and b (§2.2), one 4-GPU pod a node. The node with one
+    pod moves first and takes zone a's pool; the node with two pods needs a node in each zone:
+    zone a's pool is already asked for this pass, zone b's is still asked for."""
+    rule0 = make_rule(
+        "a3-highgpu-4g",
+        zones=None,
+        spot=True,
+        location={"zones": [ZONE_A, ZONE_B], "locationPolicy": "BALANCED"},
+    )
+    nodes = [_lower("od-0"), _lower("od-1")]
+    pods = [
+        _pod("p-0", node="od-0", gpus=4),
+        _pod("p-1", node="od-1", gpus=4),
+        _pod("p-2", node="od-1", gpus=4),
+    ]
+    snap = _snap(classes=[_class(2, rule0=rule0)], nodes=nodes, pods=pods, pools=_pools(nodes))
+    decision = _run(snap)
+    zones = sorted(p.attempt.zone for p in _migration_provisions(decision))
+    assert zones == [ZONE_A, ZONE_B]
