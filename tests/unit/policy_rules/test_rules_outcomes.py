@@ -11,13 +11,14 @@ from datetime import timedelta
 import pytest
 
 from ccc.api.values import CapacityType, NodePool, NodePoolStatus, OfferingKey
-from policies.commands import Cause, Delete, Provision, WaitUntil
+from policies.commands import Cause, Delete, MarkUnavailable, Provision, WaitUntil
 from policies.outcomes import Judged, give_up, judge_failures, repair
+from policies.plan import Attempt
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState, ErrorInfo, Failure, Missing, Request
 from tests.builders import NOW
-from tests.unit.test_policies_decide import MACHINE, ZONE_A, _pool
+from tests.unit.test_policies_decide import MACHINE, ZONE_A, ZONE_B, _pool
 
 FIRST, SECOND = "gke-a-first", "gke-b-second"
 
@@ -193,3 +194,38 @@ def test_a_refused_delete_is_retried_after_a_pause_that_doubles_with_each_failur
     [wait] = judge_failures([failure], state, Settings(), NOW).commands
     assert isinstance(wait, WaitUntil)
     assert (wait.at, wait.hold) == (NOW + timedelta(seconds=pause_s), FIRST)
+
+
+def _provision(pool: str, zone: str, *, wait_s: int | None) -> Provision:
+    attempt = Attempt(
+        rule=0,
+        zone=zone,
+        capacity_type=CapacityType.FLEX_START if wait_s else CapacityType.SPOT,
+        machine_type=MACHINE,
+        node_pool=pool,
+        accelerator=None,
+        nodes=1,
+        price_per_hour=None,
+        decision="create",
+        reason="",
+        wait_s=wait_s,
+        group="g",
+    )
+    return Provision(class_name="gpu", attempt=attempt, reason="", cause=Cause.PENDING)
+
+
+def test_a_failure_retried_within_its_capacity_check_window_does_not_stop_judging_the_next() -> (
+    None
+):
+    """reference/gke-computeclass.md §2.2 ``capacityCheckWaitTimeSeconds``: the first pool's
+    stockout is inside its rule's window and is retried; the second pool's rule has no window,
+    so its offering is marked."""
+    stockout = ErrorInfo("stockout", "ZONE_RESOURCE_POOL_EXHAUSTED")
+    failures = [
+        Failure(_provision(FIRST, ZONE_A, wait_s=600), stockout, NOW),
+        Failure(_provision(SECOND, ZONE_B, wait_s=None), stockout, NOW),
+    ]
+    judged = judge_failures(failures, ControllerState(), Settings(), NOW)
+    checks = [c.hold for c in judged.commands if isinstance(c, WaitUntil)]
+    marks = [c.entry.key.zone for c in judged.commands if isinstance(c, MarkUnavailable)]
+    assert (checks, marks) == ([FIRST], [ZONE_B])
