@@ -158,3 +158,22 @@ def test_ties_are_broken_by_prices_in_the_clusters_region_not_the_classs_default
     )
     europe = ClusterLocation(region="europe-west4", zones=("europe-west4-a", "europe-west4-b"))
     assert compile_class(cc, cat, cluster=europe).order == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("tpu", "path"),
+    [
+        pytest.param({"count": 8, "topology": "2x4"}, "machineType", id="other-machine-fits"),
+        pytest.param({"count": 3, "topology": "2x4"}, "tpu", id="no-such-count"),
+        pytest.param({"count": 4, "topology": "3x3"}, "tpu", id="no-such-topology"),
+    ],
+)
+def test_a_tpu_rule_whose_machine_type_does_not_fit_points_at_the_field_to_fix(
+    tpu: dict[str, Any], path: str
+) -> None:
+    """§2.2 ``tpu``: with ``machineType: ct5lp-hightpu-4t``, a ``tpu`` that another machine
+    type serves is a ``machineType`` problem; one that no machine type serves (a chip count or
+    a topology the TPU type does not have) is a ``tpu`` problem."""
+    cc = _compile(make_rule("ct5lp-hightpu-4t", tpu={"type": "tpu-v5-lite-podslice", **tpu}))
+    assert cc.tiers == ()
+    assert [p.path for p in cc.problems] == [f"spec.priorities[0].{path}"]
