@@ -36,7 +36,6 @@ from ccc.cli.plan_inputs import (
     parse_unavailable,
 )
 from ccc.cli.text_table import terminal_width
-from policies.class_admission import AdmissionSettings, admit_request
 from policies.decide import decide
 from policies.location import resolve_location
 from policies.settings import Settings
@@ -183,6 +182,9 @@ def run(o: PlanOptions) -> int:
             loaded = load_workload(workload)
             pods = loaded.pods
             if o.admission:
+                # the admission rules load only for a workload file (start-up of the rest)
+                from policies.class_admission import AdmissionSettings, admit_request
+
                 admission_settings = AdmissionSettings(cluster_default=o.default_compute_class)
                 pods = [
                     admit_request(

@@ -71,6 +71,8 @@ def test_plan_prints_its_table_without_rich() -> None:
     assert not [m for m in modules if m.startswith("rich")]
     # planning a class never loads the ServingGroup capacity split
     assert not [m for m in modules if m.startswith("ccc.cli.plan_serv")]
+    # synthetic pods are not admitted: the admission rules load only for a workload file
+    assert "policies.class_admission" not in modules
 
 
 @pytest.mark.parametrize("output", ["table", "json"])
