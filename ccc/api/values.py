@@ -89,6 +89,33 @@ class ReservationAffinity(_Frozen):
     reservations: tuple[ReservationRef, ...] = ()
 
 
+MIN_PROVISION_NODES = 1
+"""``bestEffortProvisioning.minProvisionNodes`` of a best-effort pool
+(:func:`creates_best_effort`): its create succeeds once this many nodes exist."""
+
+
+def creates_best_effort(
+    capacity_type: CapacityType,
+    *,
+    hosts_per_slice: int,
+    reservation: ReservationAffinity | None,
+    queued_provisioning: bool,
+) -> bool:
+    """Whether a pool is created with ``bestEffortProvisioning`` (docs/design/029): Spot and
+    on-demand pools of single-host machines. The create then succeeds once
+    :data:`MIN_PROVISION_NODES` nodes exist and the rest are the instance group's to create
+    (VMs GCE cannot create are reported by ``instanceGroupManagers.listErrors``; the controller
+    gives them up and walks on). Multi-host TPU slices and queued provisioning are atomic, and a
+    reservation is a fixed block, so those creates stay all-or-nothing. Every provider (GKE's
+    request, the simulated cloud's admission) asks this one predicate."""
+    return (
+        capacity_type in (CapacityType.SPOT, CapacityType.ON_DEMAND)
+        and hosts_per_slice <= 1
+        and reservation is None
+        and not queued_provisioning
+    )
+
+
 class NodePoolSpec(_Frozen):
     """Everything a provider needs to create one node pool for one offering.
 
@@ -136,6 +163,16 @@ class NodePoolSpec(_Frozen):
     def offering(self) -> OfferingKey:
         return OfferingKey(
             machine_type=self.machine_type, zone=self.zone, capacity_type=self.capacity_type
+        )
+
+    @property
+    def best_effort(self) -> bool:
+        """Whether this pool is created best effort (:func:`creates_best_effort`)."""
+        return creates_best_effort(
+            self.capacity_type,
+            hosts_per_slice=self.hosts_per_slice,
+            reservation=self.reservation,
+            queued_provisioning=self.queued_provisioning,
         )
 
     @classmethod

@@ -4,9 +4,10 @@
 ``--help``) runs without Typer: it is what editors and CI loops run most, and importing Typer
 and building its command (pydantic adapters for each parameter) was about a tenth of its start-up
 (benchmarks/cli_startup.py). The output and exit status are the same as the Typer command's,
-which calls the same :func:`ccc.cli.validate_cmd.run`. Everything else, options included
-(``ccc validate --help``, ``ccc validate -- FILE``), goes to the Typer app in
-:mod:`ccc.cli.main`. This module imports neither Typer nor the models before it knows which.
+which calls the same :func:`ccc.cli.validate_cmd.run`. So do ``ccc plan`` and ``ccc crd`` with
+plain options (:data:`PLAIN`, :mod:`ccc.cli.plain_args`). Everything else (``--help``, ``--``,
+usage errors, other commands) goes to the Typer app in :mod:`ccc.cli.main`. This module imports
+neither Typer nor the models before it knows which.
 """
 
 from __future__ import annotations
@@ -25,15 +26,28 @@ DEBUG_ENV = "CCC_DEBUG"
 EXIT_INTERNAL_ERROR = 2
 
 
+PLAIN: dict[str, str] = {"plan": "ccc.cli.plan_cmd", "crd": "ccc.cli.crd_cmd"}
+"""Commands whose module reads a plain command line without Typer: ``parse_plain(args)``
+returns the options, or ``None`` to leave the line to Typer; ``run(options)`` the exit status."""
+
+
 def main() -> None:
     """Run the CLI (see the module docstring for which path a command takes)."""
     args = sys.argv[1:]
     if plain_validate(args):
         guarded(lambda: _validate(args[1:]))
-    else:
-        from ccc.cli.main import app
+        return
+    if args and args[0] in PLAIN:
+        import importlib
 
-        guarded(app)
+        module = importlib.import_module(PLAIN[args[0]])
+        options = module.parse_plain(args[1:])
+        if options is not None:
+            guarded(lambda: _exit(lambda: module.run(options)))
+            return
+    from ccc.cli.main import app
+
+    guarded(app)
 
 
 def plain_validate(args: Sequence[str]) -> bool:
@@ -51,10 +65,15 @@ def _validate(paths: Sequence[str]) -> None:
 
     from ccc.cli.validate_cmd import run
 
+    _exit(lambda: run([Path(p) for p in paths]))
+
+
+def _exit(command: Callable[[], int]) -> None:
+    """Exit with the status ``command`` returns; Ctrl-C or the end of standard input while it
+    reads ends it as the Typer command would (click's Abort)."""
     try:
-        code = run([Path(p) for p in paths])
+        code = command()
     except (KeyboardInterrupt, EOFError):
-        # What the Typer command does (click's Abort).
         sys.stderr.write("\nAborted!\n")
         code = 1
     sys.exit(code)

@@ -2,10 +2,10 @@
 itself on a Typer app through a ``register(app)`` function.
 
 Start-up matters (``ccc validate`` runs in editors and CI loops), so the sub-command modules are
-loaded lazily (:class:`_LazyGroup`), and ``ccc validate PATH...`` does not even come here
-(:mod:`ccc.cli.entry`): ``ccc validate`` imports the manifest reader and the
-models, never the Kubernetes client, the Google Cloud SDKs, aiohttp or Prometheus, which only
-``ccc run`` needs (benchmarks/cli_startup.py measures it).
+loaded lazily (:class:`_LazyGroup`), and ``ccc validate PATH...``, and ``ccc plan`` and ``ccc crd``
+with plain options, do not even come here (:mod:`ccc.cli.entry`): ``ccc validate`` imports the
+manifest reader and the models, never the Kubernetes client, the Google Cloud SDKs, aiohttp or
+Prometheus, which only ``ccc run`` needs (benchmarks/cli_startup.py measures it).
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-
-import typer
-import yaml
+from typing import TYPE_CHECKING
 
 from ccc.api import labels as L
 from ccc.api.allocatable import allocatable
@@ -36,13 +36,15 @@ from ccc.cli.plan_inputs import (
     parse_unavailable,
 )
 from ccc.cli.text_table import terminal_width
-from policies.class_admission import AdmissionSettings, admit_request
 from policies.decide import decide
 from policies.location import resolve_location
 from policies.settings import Settings
 from policies.snapshot import ClusterSnapshot
 from policies.state import ControllerState
 from policies.tiers import compile_class
+
+if TYPE_CHECKING:
+    import typer
 
 EXIT_PENDING = 2
 """``--detailed-exitcode``: some pods would stay Pending."""
@@ -55,15 +57,41 @@ class Output(StrEnum):
     yaml = "yaml"
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """A ``ccc plan`` command line (see :func:`register` for what each option means)."""
+
+    class_file: Path
+    workload: Path | None = None
+    replicas: int | None = None
+    unavailable: Sequence[str] = ()
+    output: Output = Output.table
+    catalog_file: Path | None = None
+    region: str | None = None
+    zones: str | None = None
+    detailed_exitcode: bool = False
+    unobtainable: Sequence[str] = ()
+    admission: bool = True
+    default_compute_class: str | None = None
 
 
-def _input_error(exc: PlanInputError) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> SystemExit:
+    """Print ``error: message`` on stderr; the exit to raise. ``SystemExit``, not Typer's
+    ``Exit``: the command also runs without Typer (:func:`parse_plain`), and Typer lets it
+    through with its code."""
+    _err(f"error: {message}")
+    return SystemExit(code)
+
+
+def _input_error(exc: PlanInputError) -> SystemExit:
     for line in exc.lines:
-        typer.echo(f"error: {line}", err=True)
-    return typer.Exit(1)
+        _err(f"error: {line}")
+    return SystemExit(1)
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def synthetic_pods(
@@ -117,109 +145,47 @@ PLAN_HELP = (
 )
 
 
-def plan(
-    class_file: Path = typer.Argument(
-        ..., help="ComputeClass YAML (ccc.dev/v1alpha1 or cloud.google.com/v1); - for stdin."
-    ),
-    workload: Path | None = typer.Option(
-        None,
-        "--workload",
-        "-w",
-        help="Pods, Deployments, StatefulSets, Jobs, CronJobs or LeaderWorkerSets (other kinds"
-        " in the file are skipped).",
-    ),
-    replicas: int | None = typer.Option(
-        None, "--replicas", "-n", min=1, help="N pods, each filling one node of the first rule."
-    ),
-    unavailable: list[str] = typer.Option(
-        [],
-        "--unavailable",
-        "-u",
-        help="MACHINE_TYPE:ZONE:CAPACITY_TYPE to treat as stocked out (repeatable).",
-    ),
-    output: Output = typer.Option(
-        Output.table, "--output", "-o", help="table (fits the terminal), wide, json or yaml."
-    ),
-    catalog_file: Path | None = typer.Option(
-        None, "--catalog", help="Use this catalog instead of the built-in one."
-    ),
-    region: str | None = typer.Option(
-        None,
-        "--region",
-        help="The cluster's region (default: the region of the zones the class names, else "
-        "us-central1).",
-    ),
-    zones: str | None = typer.Option(
-        None,
-        "--zones",
-        help="The cluster's zones, comma-separated, one region; used by rules that name none "
-        "(default: every catalog zone of the region).",
-    ),
-    detailed_exitcode: bool = typer.Option(
-        False,
-        "--detailed-exitcode",
-        help="Exit 2 when some pods would stay Pending (0 when every pod has a first choice).",
-    ),
-    unobtainable: list[str] = typer.Option(
-        [],
-        "--unobtainable",
-        help="ServingGroup plans: treat this variant's class as stocked out (repeatable).",
-    ),
-    admission: bool = typer.Option(
-        True,
-        "--admission/--no-admission",
-        help="Plan the workload's pods as ccc's admission webhook admits them (class "
-        "toleration, namespace and cluster default class); off: exactly as written.",
-    ),
-    default_compute_class: str | None = typer.Option(
-        None,
-        "--default-compute-class",
-        help="The cluster default class of ccc run (pods that select none and whose Namespace "
-        "in the workload file names no default).",
-    ),
-) -> None:
-    """Show, in order, every node pool ccc would try for the pending pods, and why.
+def run(o: PlanOptions) -> int:
+    """Plan ``o.class_file`` (or the ServingGroup there) and print the plan; the exit status
+    (0, or :data:`EXIT_PENDING` with ``--detailed-exitcode``). Both ways into ``ccc plan``
+    run this (:func:`parse_plain` without Typer, :func:`register`'s command with it), so they
+    print the same.
 
-    Given a ServingGroup (a file with one, or a directory with the group, its workloads and
-    their classes), show how its capacity is split over its variants instead.
+    Raises:
+        SystemExit: 1 after printing ``error: ...`` lines on stderr (invalid input).
     """
+    class_file, workload, replicas = o.class_file, o.workload, o.replicas
+    output, zones = o.output, o.zones
     if class_file != Path("-") and holds_serving_group(class_file):
-        _plan_serving_group(
-            class_file,
-            workload,
-            replicas,
-            unavailable,
-            unobtainable,
-            output,
-            catalog_file,
-            zones,
-            region,
-        )
-        return
+        _plan_serving_group(o)
+        return 0
     if workload is None and replicas is None:
         replicas = 1
     if workload is not None and replicas is not None:
         raise _fail("pass either --workload or --replicas, not both")
     try:
-        catalog = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
+        catalog = load_catalog_file(o.catalog_file) if o.catalog_file else load_builtin_catalog()
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     now = datetime.now(UTC)
     header: list[str] = []
     try:
         cc = load_class(class_file)
-        memory = parse_unavailable(unavailable, catalog, now)
+        memory = parse_unavailable(o.unavailable, catalog, now)
         default_zones = check_zones(zones.split(","), catalog) if zones is not None else None
         try:
-            cluster = resolve_location(cc, catalog, region=region, zones=default_zones)
+            cluster = resolve_location(cc, catalog, region=o.region, zones=default_zones)
         except ConfigError as exc:
             raise _fail(str(exc)) from exc
         header.append(f"cluster: region {cluster.describe()}")
         if workload is not None:
             loaded = load_workload(workload)
             pods = loaded.pods
-            if admission:
-                admission_settings = AdmissionSettings(cluster_default=default_compute_class)
+            if o.admission:
+                # the admission rules load only for a workload file (start-up of the rest)
+                from policies.class_admission import AdmissionSettings, admit_request
+
+                admission_settings = AdmissionSettings(cluster_default=o.default_compute_class)
                 pods = [
                     admit_request(
                         p,
@@ -249,6 +215,8 @@ def plan(
     if output is Output.json:
         sys.stdout.write(json.dumps(plan_output.to_json(the_plan), indent=2) + "\n")
     elif output is Output.yaml:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(plan_output.to_json(the_plan), sort_keys=False))
     else:
         wide = output is Output.wide
@@ -261,25 +229,24 @@ def plan(
                 header=header,
             )
         )
+    sys.stdout.flush()
     if output in (Output.json, Output.yaml):
         for line in header:
-            typer.echo(line, err=True)
-    if detailed_exitcode and plan_output.pending_groups(the_plan):
-        raise typer.Exit(EXIT_PENDING)
+            _err(line)
+    if o.detailed_exitcode and plan_output.pending_groups(the_plan):
+        return EXIT_PENDING
+    return 0
 
 
-def _plan_serving_group(
-    path: Path,
-    workload: Path | None,
-    replicas: int | None,
-    unavailable: list[str],
-    unobtainable: list[str],
-    output: Output,
-    catalog_file: Path | None,
-    zones: str | None,
-    region: str | None,
-) -> None:
-    if replicas is not None:
+def _plan_serving_group(o: PlanOptions) -> None:
+    path, workload, output, catalog_file, zones = (
+        o.class_file,
+        o.workload,
+        o.output,
+        o.catalog_file,
+        o.zones,
+    )
+    if o.replicas is not None:
         raise _fail("--replicas does not apply to a ServingGroup: its spec.capacity sets them")
     try:
         catalog = load_catalog_file(catalog_file) if catalog_file else load_builtin_catalog()
@@ -287,7 +254,7 @@ def _plan_serving_group(
         raise _fail(str(exc)) from exc
     now = datetime.now(UTC)
     try:
-        memory = parse_unavailable(unavailable, catalog, now)
+        memory = parse_unavailable(o.unavailable, catalog, now)
         default_zones = check_zones(zones.split(","), catalog) if zones is not None else None
     except PlanInputError as exc:
         raise _input_error(exc) from None
@@ -298,12 +265,129 @@ def _plan_serving_group(
         catalog=catalog,
         now=now,
         memory=memory,
-        unobtainable=unobtainable,
+        unobtainable=o.unobtainable,
         output="table" if output is Output.wide else output.value,
         default_zones=default_zones,
-        region=region,
+        region=o.region,
+    )
+
+
+def parse_plain(args: Sequence[str]) -> PlanOptions | None:
+    """The options of ``ccc plan ARGS`` read without Typer, or ``None`` when the command line is
+    not plain (:mod:`ccc.cli.plain_args`: help, usage errors, values Typer converts), for the
+    Typer command to parse. Same options, same defaults as :func:`register`."""
+    from ccc.cli.plain_args import PlainParser, parse, positive_int
+
+    p = PlainParser()
+    p.add_argument("class_file", type=Path)
+    p.add_argument("--workload", "-w", type=Path)
+    p.add_argument("--replicas", "-n", type=positive_int)
+    p.add_argument("--unavailable", "-u", action="append", default=[])
+    p.add_argument("--output", "-o", choices=[o.value for o in Output], default="table")
+    p.add_argument("--catalog", dest="catalog_file", type=Path)
+    p.add_argument("--region")
+    p.add_argument("--zones")
+    p.add_argument("--detailed-exitcode", action="store_true")
+    p.add_argument("--unobtainable", action="append", default=[])
+    p.add_argument("--admission", action="store_const", const=True, default=True)
+    p.add_argument("--no-admission", dest="admission", action="store_const", const=False)
+    p.add_argument("--default-compute-class")
+    parsed = parse(p, args)
+    if parsed is None:
+        return None
+    return PlanOptions(
+        **{
+            **vars(parsed),
+            "output": Output(parsed.output),
+            "unavailable": tuple(parsed.unavailable),
+            "unobtainable": tuple(parsed.unobtainable),
+        }
     )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan", help=PLAN_HELP)(plan)
+    """Add ``ccc plan`` to ``app``."""
+    import typer
+
+    @app.command("plan", help=PLAN_HELP)
+    def plan(
+        class_file: Path = typer.Argument(
+            ..., help="ComputeClass YAML (ccc.dev/v1alpha1 or cloud.google.com/v1); - for stdin."
+        ),
+        workload: Path | None = typer.Option(
+            None,
+            "--workload",
+            "-w",
+            help="Pods, Deployments, StatefulSets, Jobs, CronJobs or LeaderWorkerSets (other kinds"
+            " in the file are skipped).",
+        ),
+        replicas: int | None = typer.Option(
+            None, "--replicas", "-n", min=1, help="N pods, each filling one node of the first rule."
+        ),
+        unavailable: list[str] = typer.Option(
+            [],
+            "--unavailable",
+            "-u",
+            help="MACHINE_TYPE:ZONE:CAPACITY_TYPE to treat as stocked out (repeatable).",
+        ),
+        output: Output = typer.Option(
+            Output.table, "--output", "-o", help="table (fits the terminal), wide, json or yaml."
+        ),
+        catalog_file: Path | None = typer.Option(
+            None, "--catalog", help="Use this catalog instead of the built-in one."
+        ),
+        region: str | None = typer.Option(
+            None,
+            "--region",
+            help="The cluster's region (default: the region of the zones the class names, else "
+            "us-central1).",
+        ),
+        zones: str | None = typer.Option(
+            None,
+            "--zones",
+            help="The cluster's zones, comma-separated, one region; used by rules that name none "
+            "(default: every catalog zone of the region).",
+        ),
+        detailed_exitcode: bool = typer.Option(
+            False,
+            "--detailed-exitcode",
+            help="Exit 2 when some pods would stay Pending (0 when every pod has a first choice).",
+        ),
+        unobtainable: list[str] = typer.Option(
+            [],
+            "--unobtainable",
+            help="ServingGroup plans: treat this variant's class as stocked out (repeatable).",
+        ),
+        admission: bool = typer.Option(
+            True,
+            "--admission/--no-admission",
+            help="Plan the workload's pods as ccc's admission webhook admits them (class "
+            "toleration, namespace and cluster default class); off: exactly as written.",
+        ),
+        default_compute_class: str | None = typer.Option(
+            None,
+            "--default-compute-class",
+            help="The cluster default class of ccc run (pods that select none and whose Namespace "
+            "in the workload file names no default).",
+        ),
+    ) -> None:
+        """Show, in order, every node pool ccc would try for the pending pods, and why.
+
+        Given a ServingGroup (a file with one, or a directory with the group, its workloads and
+        their classes), show how its capacity is split over its variants instead.
+        """
+        options = PlanOptions(
+            class_file=class_file,
+            workload=workload,
+            replicas=replicas,
+            unavailable=unavailable,
+            output=output,
+            catalog_file=catalog_file,
+            region=region,
+            zones=zones,
+            detailed_exitcode=detailed_exitcode,
+            unobtainable=unobtainable,
+            admission=admission,
+            default_compute_class=default_compute_class,
+        )
+        raise typer.Exit(run(options))

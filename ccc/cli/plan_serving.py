@@ -32,7 +32,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
 import yaml
 
 from ccc.api.catalog import Catalog
@@ -435,7 +434,8 @@ def run_serving_plan(
     """``ccc plan`` on a ServingGroup: print the split as a table, JSON or YAML.
 
     Raises:
-        typer.Exit: 1 after printing every problem of the input, one per line, on stderr.
+        SystemExit: 1 after printing every problem of the input, one per line, on stderr (not
+            Typer's ``Exit``: ``ccc plan`` also runs without Typer, :mod:`ccc.cli.entry`).
     """
     try:
         inputs = load_inputs(paths)
@@ -450,12 +450,11 @@ def run_serving_plan(
             cluster=cluster,
         )
     except ServingPlanError as exc:
-        for line in exc.lines:
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(1) from exc
+        sys.stderr.write("".join(f"error: {line}\n" for line in exc.lines))
+        raise SystemExit(1) from exc
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(1) from exc
     if output == "json":
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     elif output == "yaml":
@@ -463,7 +462,8 @@ def run_serving_plan(
     else:
         from rich.console import Console
 
-        typer.echo(f"cluster: region {cluster.describe()}")
+        sys.stdout.write(f"cluster: region {cluster.describe()}\n")
+        sys.stdout.flush()
         render_table(plan, Console(width=max(160, Console().width)))
     if output in ("json", "yaml"):
-        typer.echo(f"cluster: region {cluster.describe()}", err=True)
+        sys.stderr.write(f"cluster: region {cluster.describe()}\n")

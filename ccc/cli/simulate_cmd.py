@@ -267,7 +267,7 @@ def build_spec(
         first = classes[0][0]
         try:
             [pod] = synthetic_pods(first, catalog, replicas or 1)
-        except typer.Exit as exc:
+        except SystemExit as exc:  # its error is printed
             raise typer.Exit(1) from exc
         demand.append(WorkloadDemand(name=first.metadata.name, pod=pod, replicas=replicas or 1))
     names = [d.name for d in demand if d.kind == "workload"]

@@ -290,6 +290,10 @@ class Reconciler:
             self.state = reduce(self.state, item)
         # Events about outcomes name the pods and classes the commands were decided for.
         outcomes = tuple(i for i in inputs if isinstance(i, ProviderDone))
+        for done in outcomes:
+            failed = done.command if done.error is not None else None
+            if isinstance(failed, Delete) and (failed.nodes or failed.whole_pool):
+                self.signals.delete_failed(failed.pool, failed.nodes)
         last = self._last
         for done in outcomes:
             await self.recorder.outcome_events(
@@ -328,9 +332,11 @@ class Reconciler:
         whole = {c.pool for c in commands if isinstance(c, Delete) and c.whole_pool}
         for c in commands:
             if isinstance(c, Delete) and c.nodes:
-                self.signals.deleting.update(c.nodes)
-        if whole:
-            self.signals.deleting.update(n.name for n in obs.snapshot.nodes if pool_of(n) in whole)
+                self.signals.deletes(c.pool, c.nodes)
+        for n in obs.snapshot.nodes if whole else ():
+            pool = pool_of(n)
+            if pool in whole:
+                self.signals.deletes(pool, [n.name])
         if self.node_executor is not None:
             annotations = {n.name: n.annotations for n in obs.snapshot.nodes}
             self.node_executor.start(commands, annotations)

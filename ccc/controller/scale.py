@@ -35,18 +35,22 @@ from policies.serving_control import TargetView
 
 log = structlog.get_logger("ccc.serving")
 
-_WELL_KNOWN: Mapping[tuple[str, str], str] = {
+#: ``(apiVersion, kind)`` -> resource of the workloads a variant may name that
+#: :class:`KubeWorkloads` knows without API discovery.
+WELL_KNOWN: Mapping[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("apps/v1", "StatefulSet"): "statefulsets",
     ("apps/v1", "ReplicaSet"): "replicasets",
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkersets",
 }
 
-#: Kinds the chart grants ``/scale`` on (another kind needs a rule in the chart's ClusterRole).
-SCALE_KINDS = (
-    ("apps", "deployments"),
-    ("apps", "statefulsets"),
-    ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+#: ``(group, resource)`` the chart grants ``/scale`` on: every kind of :data:`WELL_KNOWN` (another
+#: kind, found by discovery, needs a rule in the chart's ClusterRole).
+SCALE_KINDS: tuple[tuple[str, str], ...] = tuple(
+    dict.fromkeys(
+        (api_version.rpartition("/")[0], resource)
+        for (api_version, _), resource in WELL_KNOWN.items()
+    )
 )
 #: Requests of this module (ccc.api.apicall; collected by ccc.controller.apicalls).
 API_CALLS = (
@@ -111,7 +115,7 @@ class KubeWorkloads:
 
     def __init__(self, api: Any) -> None:
         self._api = api
-        self._plurals: dict[tuple[str, str], str] = dict(_WELL_KNOWN)
+        self._plurals: dict[tuple[str, str], str] = dict(WELL_KNOWN)
 
     async def _plural(self, api_version: str, kind: str) -> str:
         key = (api_version, kind)

@@ -48,8 +48,8 @@ class Signals:
         self._notices: dict[str, ProviderNotice] = {}
         #: node -> when its leaving signal was first observed
         self.first_seen: dict[str, datetime] = {}
-        #: nodes ccc itself deletes (their deletion is no preemption)
-        self.deleting: set[str] = set()
+        #: nodes ccc itself deletes (their deletion is no preemption) -> their pool
+        self.deleting: dict[str, str] = {}
         #: nodes whose signal's first replacement request was measured
         self.measured: set[str] = set()
 
@@ -60,7 +60,7 @@ class Signals:
         """Record what a node change signals; True when the loop must pass at once."""
         if event == "DELETED" and old is not None:
             if old.name in self.deleting or not is_spot(old) or _class_of(old) is None:
-                self.deleting.discard(old.name)
+                self.deleting.pop(old.name, None)
                 return False
             self._notice(old)
             return True
@@ -73,6 +73,20 @@ class Signals:
             self._seen(new.name)
             return True
         return False
+
+    def deletes(self, pool: str, nodes: Iterable[str]) -> None:
+        """ccc asked the provider to remove ``nodes`` of ``pool``: their deletion will be no
+        preemption."""
+        self.deleting.update(dict.fromkeys(nodes, pool))
+
+    def delete_failed(self, pool: str, nodes: Iterable[str] = ()) -> None:
+        """A delete in ``pool`` failed (of ``nodes``; none named: the whole pool): those nodes
+        stay, so a later deletion of one of them is someone else's again (a preemption), and
+        the names are not kept for ever."""
+        named = set(nodes)
+        for name in [n for n, p in self.deleting.items() if p == pool]:
+            if not named or name in named:
+                del self.deleting[name]
 
     @staticmethod
     def pod_shut_down(old: PodInfo | None, new: PodInfo | None) -> str | None:

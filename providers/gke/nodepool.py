@@ -31,6 +31,7 @@ from google.protobuf import duration_pb2
 
 from ccc.api import labels as L
 from ccc.api.values import (
+    MIN_PROVISION_NODES,
     Accelerator,
     AcceleratorKind,
     CapacityType,
@@ -180,25 +181,6 @@ def node_labels(spec: NodePoolSpec) -> dict[str, str]:
     return {k: v for k, v in wanted.items() if not is_reserved_label(k)}
 
 
-#: ``bestEffortProvisioning.minProvisionNodes`` of the pools :func:`best_effort` picks.
-MIN_PROVISION_NODES = 1
-
-
-def best_effort(spec: NodePoolSpec) -> bool:
-    """Whether the pool is created with ``bestEffortProvisioning`` (docs/design/029): Spot and
-    on-demand pools of single-host machines. The create then succeeds once one node exists and
-    the rest are the instance group's to create; VMs GCE cannot create are reported by
-    ``instanceGroupManagers.listErrors`` (``GKEProvider.capacity_errors``), and the controller
-    gives them up and walks on. Multi-host TPU slices and queued provisioning are atomic, and a
-    specific reservation is a fixed block, so those creates stay all-or-nothing."""
-    return (
-        spec.capacity_type in (CapacityType.SPOT, CapacityType.ON_DEMAND)
-        and spec.hosts_per_slice <= 1
-        and spec.reservation is None
-        and not spec.queued_provisioning
-    )
-
-
 def to_gke_node_pool(spec: NodePoolSpec) -> container_v1.NodePool:
     """The ``NodePool`` of a create request for ``spec`` (pure; raises nothing)."""
     config = container_v1.NodeConfig(
@@ -244,7 +226,7 @@ def to_gke_node_pool(spec: NodePoolSpec) -> container_v1.NodePool:
         if policy is not None:
             policies = container_v1.NodePoolAutoscaling.LocationPolicy
             pool.autoscaling.location_policy = getattr(policies, policy)
-    if best_effort(spec):
+    if spec.best_effort:
         pool.best_effort_provisioning = container_v1.BestEffortProvisioning(
             enabled=True, min_provision_nodes=MIN_PROVISION_NODES
         )

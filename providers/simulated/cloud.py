@@ -42,6 +42,7 @@ from ccc.api.values import (
     NodePoolSpec,
     ReservationCapacity,
     Taint,
+    creates_best_effort,
 )
 from providers.clock import Clock, SystemClock
 from providers.errors import (
@@ -57,7 +58,7 @@ from providers.simulated.model import (
     Call,
     PoolShape,
 )
-from providers.simulated.partial import admit_best_effort, may_be_partial
+from providers.simulated.partial import admit_best_effort
 from providers.simulated.pools import SimPool
 from providers.simulated.timeline import PreemptionConvention, Timeline
 
@@ -162,12 +163,7 @@ class SimulatedCloud(Timeline):
                 scope="global",
                 reason="CREATE_CALL_BUDGET_EXHAUSTED",
             )
-        admitted = admit_best_effort(
-            self.ledger,
-            shape,
-            spec.node_count,
-            partial=may_be_partial(shape, spec.hosts_per_slice),
-        )
+        admitted = admit_best_effort(self.ledger, shape, spec.node_count, partial=spec.best_effort)
         now = self.clock.now()
         ready = now + timedelta(seconds=self.provisioning_delay_s)
         pool = SimPool(
@@ -179,6 +175,7 @@ class SimulatedCloud(Timeline):
             rule_index=spec.rule_index,
             hosts_per_slice=spec.hosts_per_slice,
             max_run_duration_s=spec.max_run_duration_s,
+            best_effort=spec.best_effort,
             created_ready_at=ready,
         )
         self._insert_pool(pool)
@@ -212,7 +209,7 @@ class SimulatedCloud(Timeline):
                 self.ledger,
                 pool.shape,
                 delta,
-                partial=may_be_partial(pool.shape, pool.hosts_per_slice),
+                partial=pool.best_effort,
             )
             ready = now + timedelta(seconds=self.provisioning_delay_s)
             pool.fell_short(admitted.error, delta - len(admitted.picks), now)
@@ -357,6 +354,9 @@ class SimulatedCloud(Timeline):
             rule_index=None,
             hosts_per_slice=1,
             max_run_duration_s=None,
+            best_effort=creates_best_effort(
+                capacity_type, hosts_per_slice=1, reservation=None, queued_provisioning=False
+            ),
             created_ready_at=now,
         )
         self._insert_pool(pool)

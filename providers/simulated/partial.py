@@ -5,9 +5,10 @@ resize (``setSize``) finishes once the group's target size is set, VMs that GCE 
 are reported by ``instanceGroupManagers.listErrors``, and the group keeps the target (it would
 keep trying). A create with ``bestEffortProvisioning`` (which ccc's GKE provider sets on pools
 that are not atomic, docs/design/029) does the same once ``minProvisionNodes`` VMs exist; without
-it the create fails as a whole. ccc asks for best effort on Spot and on-demand pools of
-single-host machines only: multi-host TPU slices and queued (flex-start) provisioning are atomic,
-and a specific reservation is a fixed block, so those stay all-or-nothing.
+it the create fails as a whole. Which pools are best effort is one predicate for every provider,
+:func:`ccc.api.values.creates_best_effort`: Spot and on-demand pools of single-host machines;
+multi-host TPU slices and queued (flex-start) provisioning are atomic, and a reservation is a
+fixed block, so those stay all-or-nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ccc.api.values import CapacityType
+from ccc.api.values import MIN_PROVISION_NODES
 from providers.errors import (
     InsufficientCapacityError,
     ProviderError,
@@ -25,10 +26,6 @@ from providers.errors import (
 from providers.simulated.ledger import Ledger
 from providers.simulated.model import PoolShape
 
-#: ``bestEffortProvisioning.minProvisionNodes`` as ccc's GKE provider sets it.
-MIN_PROVISION_NODES = 1
-
-_PARTIAL = frozenset({CapacityType.SPOT, CapacityType.ON_DEMAND})
 _CAPACITY_ERRORS = (InsufficientCapacityError, QuotaExceededError, ReservationUnavailableError)
 
 
@@ -40,15 +37,9 @@ class Admitted:
     error: ProviderError | None
 
 
-def may_be_partial(shape: PoolShape, hosts_per_slice: int) -> bool:
-    """Whether the pool may come up short: Spot and on-demand pools of single-host machines
-    (not a TPU slice, not flex-start's queued provisioning, not a reservation's fixed block)."""
-    return hosts_per_slice <= 1 and shape.capacity_type in _PARTIAL
-
-
 def admit_best_effort(ledger: Ledger, shape: PoolShape, count: int, *, partial: bool) -> Admitted:
     """Book ``count`` nodes, or (``partial``) as many as the zone, quota and reservation allow
-    but at least :data:`MIN_PROVISION_NODES`.
+    but at least :data:`~ccc.api.values.MIN_PROVISION_NODES`.
 
     Raises:
         the ledger's capacity error when not even the minimum can be booked (or, without

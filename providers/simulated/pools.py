@@ -34,6 +34,7 @@ class SimPool:
     rule_index: int | None
     hosts_per_slice: int
     max_run_duration_s: int | None
+    best_effort: bool
     created_ready_at: datetime
     busy_until: datetime = field(init=False)
     nodes: dict[str, SimNode] = field(default_factory=dict)

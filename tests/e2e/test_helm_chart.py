@@ -487,6 +487,7 @@ def test_gke_provider_gets_no_configmap_writes_and_only_the_lifecycle_node_write
             for group, plural in (
                 ("apps", "deployments"),
                 ("apps", "statefulsets"),
+                ("apps", "replicasets"),
                 ("leaderworkerset.x-k8s.io", "leaderworkersets"),
             )
             for resource, verb in (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ccc.api.apicall import ApiCall
-from ccc.controller import apicalls
+from ccc.controller import apicalls, scale
 
 REPO = Path(__file__).resolve().parents[2]
 #: What makes a request: the request helpers, an informer, a status patcher, the kwok
@@ -43,3 +43,16 @@ def test_each_declared_call_names_a_resource_an_rbac_verb_and_why(module: str) -
     for call in calls:
         assert isinstance(call, ApiCall)
         assert call.resource and call.verb in RBAC_VERBS and call.why, call
+
+
+@pytest.mark.parametrize(("kind", "resource"), list(scale.WELL_KNOWN.items()))
+def test_every_workload_kind_the_scaler_knows_has_its_scale_calls_declared(
+    kind: tuple[str, str], resource: str
+) -> None:
+    """A variant may name any of these kinds, and the scaler then reads and patches its
+    ``/scale`` (ccc/controller/scale.py): the declarations, and so the chart's RBAC
+    (tests/e2e/test_rbac.py), must cover each of them, or the write is forbidden."""
+    group = kind[0].rpartition("/")[0]
+    declared = {(c.group, c.resource, c.verb) for c in scale.API_CALLS}
+    for wanted in [(resource, "get"), (f"{resource}/scale", "get"), (f"{resource}/scale", "patch")]:
+        assert (group, *wanted) in declared, f"{kind}: {wanted} is not declared"

@@ -71,6 +71,8 @@ def test_plan_prints_its_table_without_rich() -> None:
     assert not [m for m in modules if m.startswith("rich")]
     # planning a class never loads the ServingGroup capacity split
     assert not [m for m in modules if m.startswith("ccc.cli.plan_serv")]
+    # synthetic pods are not admitted: the admission rules load only for a workload file
+    assert "policies.class_admission" not in modules
 
 
 @pytest.mark.parametrize("output", ["table", "json"])
@@ -125,3 +127,18 @@ def test_validate_of_plain_paths_imports_neither_typer_nor_click() -> None:
     # options still reach the Typer command
     code, out, _ = _ccc(["validate", "--help"])
     assert code == 0 and "PATH" in out
+
+
+def test_plan_with_plain_options_imports_neither_typer_nor_click() -> None:
+    code, modules = _run(["plan", str(CLASS), "-o", "json"])
+    assert code in (0, None)
+    assert not [m for m in modules if m.split(".")[0] in ("typer", "click")]
+
+
+def test_crd_builds_no_model_and_imports_neither_typer_nor_pydantic() -> None:
+    code, modules = _run(["crd"])
+    assert code in (0, None)
+    # the CRDs are stored data (ccc.api.crd_data), generated from the models by a test
+    assert not [m for m in modules if m.split(".")[0] in ("typer", "click", "pydantic")]
+    assert not [m for m in modules if m.startswith(("ccc.api.computeclass", "ccc.api.crd."))]
+    assert "ccc.api.crd" not in modules

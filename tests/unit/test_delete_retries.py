@@ -110,3 +110,41 @@ def test_failed_deletes_are_counted_per_pool_and_a_success_ends_the_count() -> N
     assert state.delete_failures == {"p": 2}
     state = reduce(state, ProviderDone(delete, T0 + timedelta(seconds=15)))
     assert state.delete_failures == {}
+
+
+async def test_a_refused_delete_releases_its_nodes_so_their_later_loss_is_a_preemption_again() -> (
+    None
+):
+    """ccc does not count the deletion of a node it is deleting itself as a preemption
+    (ccc/controller/signals.py); a delete the provider refused leaves the node there, so the
+    name must not stay in that set (for ever, if the node is never deleted)."""
+    loop, old = await _drained_flex_node()
+    loop.cloud.fail_next(PermissionDeniedError("denied", reason="FORBIDDEN"), method="delete_nodes")
+    await loop.until("the Delete issued", lambda: bool(_deletes_of(loop, old.name)))
+    await loop.until(
+        "the refusal judged",
+        lambda: any(
+            isinstance(o.command, Delete) and o.error is not None
+            for r in loop.reports
+            for o in r.outcomes
+        ),
+    )
+    assert loop.reconciler is not None
+    assert old.name not in loop.reconciler.signals.deleting
+    await loop.until("the old node deleted", lambda: not _listed(loop, old.name), timeout_s=600)
+    assert len(_deletes_of(loop, old.name)) == 2  # the retry marked it again, and it went
+    assert old.name not in loop.reconciler.signals.deleting
+    await loop.stop()
+
+
+def test_a_failed_whole_pool_delete_releases_every_node_of_that_pool_only() -> None:
+    from ccc.controller.signals import Signals
+    from providers.clock import VirtualClock
+
+    signals = Signals(VirtualClock(), keep_s=60)
+    signals.deletes("p", ["a", "b"])
+    signals.deletes("q", ["c"])
+    signals.delete_failed("p", ["a"])
+    assert signals.deleting == {"b": "p", "c": "q"}
+    signals.delete_failed("p")
+    assert signals.deleting == {"c": "q"}

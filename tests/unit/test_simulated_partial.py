@@ -139,3 +139,50 @@ async def test_flex_start_and_reservation_pools_stay_all_or_nothing(
         await sim.create_node_pool(spec(**fields))
 
     assert sim.nodes() == []
+
+
+@pytest.mark.parametrize(
+    ("capacity_type", "fields"),
+    [
+        (
+            CapacityType.ON_DEMAND,
+            {
+                "reservation": ReservationAffinity(
+                    type="specific", reservations=(ReservationRef(name="block"),)
+                )
+            },
+        ),
+        (CapacityType.ON_DEMAND, {"queued_provisioning": True}),
+        (CapacityType.SPOT, {"queued_provisioning": True}),
+    ],
+    ids=["on-demand-specific-reservation", "on-demand-queued", "spot-queued"],
+)
+async def test_a_pool_that_is_not_created_best_effort_is_refused_whole_with_no_node_booked(
+    capacity_type: CapacityType, fields: dict[str, Any]
+) -> None:
+    """The simulated cloud admits partly only the pools GKE creates with
+    ``bestEffortProvisioning`` (the providers' one predicate, ``NodePoolSpec.best_effort``): a
+    pool bound to a specific reservation is a fixed block and queued provisioning is atomic,
+    whatever the capacity type (docs/design/029; gke-computeclass.md §7, ``NodePool``)."""
+    sim, _ = cloud()
+    offering = SPOT.model_copy(update={"capacity_type": capacity_type})
+    sim.set_capacity(offering, 2)
+    sim.add_reservation("block", zone=ZONE, machine_type="a3-highgpu-8g", count=2)
+    asked = spec(capacity_type=capacity_type, node_count=3, **fields)
+    assert not asked.best_effort
+
+    with pytest.raises((InsufficientCapacityError, ReservationUnavailableError)):
+        await sim.create_node_pool(asked)
+
+    assert sim.nodes() == [] and await sim.list_node_pools() == []
+    assert sim.obtainable(offering) == 2
+
+
+async def test_the_same_on_demand_pool_without_a_reservation_is_created_partly() -> None:
+    sim, _ = cloud()
+    on_demand = SPOT.model_copy(update={"capacity_type": CapacityType.ON_DEMAND})
+    sim.set_capacity(on_demand, 2)
+
+    pool = await sim.create_node_pool(spec(capacity_type=CapacityType.ON_DEMAND, node_count=3))
+
+    assert pool.node_count == 3 and len(sim.nodes()) == 2
