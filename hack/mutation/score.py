@@ -3,9 +3,11 @@ surviving mutants, and check them against the reviewed list.
 
 Usage: ``python hack/mutation/score.py [--min 90] [--module-min 85] [--survivors FILE]`` after
 ``mutmut run`` (``make mutation`` runs both). Exits 1 when fewer than ``--min`` percent of the
-checked mutants are killed in total, when fewer than ``--module-min`` percent are killed in any
-module with checked mutants, or when a survivor is not reviewed (``--allow-unreviewed`` lets
-the last pass, to measure before the review).
+checked mutants are killed in total, when fewer than ``--module-min`` percent of the mutants
+that can change a decision are killed in any module with checked mutants (survivors reviewed
+as ``equivalent`` or ``message`` are left out of that module's denominator: no behavioural test
+can kill them, and a test that pins a message's wording would be worthless), or when a survivor
+is not reviewed (``--allow-unreviewed`` lets the last pass, to measure before the review).
 
 "Killed" counts mutants a test failed on or that timed out (an infinite loop the tests
 caught); mutants no selected test reaches ("no tests") count as not killed; mutants not checked
@@ -88,6 +90,19 @@ def rate(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, checked, (100.0 * killed / checked if checked else 0.0)
 
 
+TEXT_ONLY = ("equivalent", "message")  # survivors that cannot change a decision
+
+
+def decision_rate(counts: Counter[str], text_only: int) -> float:
+    """The kill rate in percent of the checked mutants that can change a decision: the
+    survivors reviewed as ``equivalent`` or ``message`` (``text_only`` of them) are left out of
+    the denominator, as no test of behaviour could kill them. The per-module floor applies to
+    this rate, the total minimum to the plain kill rate."""
+    killed, checked, _ = rate(counts)
+    relevant = checked - text_only
+    return 100.0 * killed / relevant if relevant else 100.0
+
+
 def one_line(diff: str) -> str:
     """The changed lines of a unified diff on one line: ``- old  →  + new``."""
     lines = [ln for ln in diff.splitlines() if not ln.startswith(("---", "+++"))]
@@ -168,11 +183,15 @@ def diffs_of(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def markdown_table(modules: Mapping[str, Counter[str]]) -> str:
-    """Per-module and total figures as a Markdown table (docs/benchmarks.md)."""
+def markdown_table(
+    modules: Mapping[str, Counter[str]], text_only: Mapping[str, int] | None = None
+) -> str:
+    """Per-module and total figures as a Markdown table (docs/benchmarks.md); the last column
+    is :func:`decision_rate` (``text_only``: survivors reviewed as equivalent or message)."""
+    text_only = text_only or {}
     rows = [
-        "| module | mutants | checked | killed | survived | no tests | kill rate |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | checked | killed | survived | no tests | kill rate | decision |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     total: Counter[str] = Counter()
     for module in sorted(modules):
@@ -184,12 +203,14 @@ def markdown_table(modules: Mapping[str, Counter[str]]) -> str:
         full = " (all)" if checked == sum(c.values()) else ""
         rows.append(
             f"| `{module}` | {sum(c.values())} | {checked}{full} | {killed} | {c['survived']}"
-            f" | {c['no tests']} | {pct:.1f} % |"
+            f" | {c['no tests']} | {pct:.1f} %"
+            f" | {decision_rate(c, text_only.get(module, 0)):.1f} % |"
         )
     killed, checked, pct = rate(total)
     rows.append(
         f"| measured modules | {sum(total.values())} | {checked} | {killed} | {total['survived']}"
-        f" | {total['no tests']} | **{pct:.1f} %** |"
+        f" | {total['no tests']} | **{pct:.1f} %**"
+        f" | {decision_rate(total, sum(text_only.values())):.1f} % |"
     )
     return "\n".join(rows)
 
@@ -234,7 +255,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--min", type=float, default=90.0, help="minimum total kill rate, percent")
     parser.add_argument(
-        "--module-min", type=float, default=85.0, help="minimum kill rate of each module, percent"
+        "--module-min",
+        type=float,
+        default=85.0,
+        help="minimum kill rate of each module, percent of the mutants that can change a decision",
     )
     parser.add_argument("--survivors", type=Path, help="write the survivors here")
     parser.add_argument("--header", default="", help="a line for --survivors: what was run, when")
@@ -251,30 +275,38 @@ def main() -> int:
     ).stdout.splitlines()
     statuses = parse_statuses(results)
     modules = parse(results)
-    total: Counter[str] = Counter()
-    below: list[str] = []
-    print(f"{'module':36} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} {'rate':>6}")
-    for module in sorted(modules):
-        c = modules[module]
-        total.update(c)
-        killed, checked, pct = rate(c)
-        if checked and pct < args.module_min:
-            below.append(module)
-        print(
-            f"{module:36} {sum(c.values()):7} {killed:7} {c['survived']:8} {c['no tests']:8}"
-            f" {pct:5.1f}%" + (f"  ({c['not checked']} not checked)" if c["not checked"] else "")
-        )
-    killed, checked, pct = rate(total)
-    print(f"kill rate: {pct:.1f}% ({killed} of {checked} checked; {sum(total.values())} mutants)")
-
-    if args.table:
-        print(markdown_table(modules))
     names = [n for n, s in statuses.items() if s in NOT_KILLED]
     reviewed = load_reviewed(*reviewed_files())
     diffs = diffs_of(names)
     survivors = [
         Survivor(n, statuses[n], diffs[n], *classify(n, diffs[n], reviewed)) for n in names
     ]
+    text_only = Counter(module_of(s.name) for s in survivors if s.kind in TEXT_ONLY)
+    total: Counter[str] = Counter()
+    below: list[str] = []
+    print(
+        f"{'module':36} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} {'rate':>6}"
+        f" {'decision':>8}"
+    )
+    for module in sorted(modules):
+        c = modules[module]
+        total.update(c)
+        killed, checked, pct = rate(c)
+        decisive = decision_rate(c, text_only[module])
+        if checked and decisive < args.module_min:
+            below.append(module)
+        print(
+            f"{module:36} {sum(c.values()):7} {killed:7} {c['survived']:8} {c['no tests']:8}"
+            f" {pct:5.1f}% {decisive:7.1f}%"
+            + (f"  ({c['not checked']} not checked)" if c["not checked"] else "")
+        )
+    killed, checked, pct = rate(total)
+    print(f"kill rate: {pct:.1f}% ({killed} of {checked} checked; {sum(total.values())} mutants)")
+    decisive = decision_rate(total, sum(text_only.values()))
+    print(f"kill rate of mutants that can change a decision: {decisive:.1f}%")
+
+    if args.table:
+        print(markdown_table(modules, text_only))
     unreviewed = [s for s in survivors if s.kind == "unreviewed"]
     if survivors:
         print(f"not killed ({len(survivors)}, {len(unreviewed)} unreviewed):")
@@ -284,7 +316,7 @@ def main() -> int:
         args.survivors.write_text(survivors_markdown(survivors, args.header) + "\n")
         print(f"wrote {args.survivors}")
     if below:
-        print(f"below {args.module_min:g}% killed: {', '.join(below)}")
+        print(f"below {args.module_min:g}% of decision mutants killed: {', '.join(below)}")
     if unreviewed:
         print(f"{len(unreviewed)} survivors not reviewed in {REVIEWED} or {REVIEWED_DIR}/")
     ok = passes(pct, args.min, below, unreviewed, allow_unreviewed=args.allow_unreviewed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import tomllib
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -103,3 +104,23 @@ def test_a_mutant_reviewed_in_two_files_is_an_error(tmp_path: Path) -> None:
 def test_an_unknown_kind_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not one of"):
         score.load_reviewed(_toml(tmp_path / "a.toml", "policies.a.x_f__mutmut_1", "fine"))
+
+
+def test_survivors_that_change_only_text_leave_the_decision_rate_of_their_module() -> None:
+    counts = Counter({"killed": 80, "survived": 20})
+    assert score.rate(counts)[2] == 80.0
+    assert score.decision_rate(counts, text_only=10) == pytest.approx(80 / 90 * 100)
+    assert score.decision_rate(counts, text_only=20) == 100.0
+
+
+def test_a_module_whose_every_mutant_only_changes_text_counts_as_fully_killed() -> None:
+    assert score.decision_rate(Counter({"survived": 3}), text_only=3) == 100.0
+
+
+def test_every_checked_in_review_file_uses_known_kinds_and_names_a_change() -> None:
+    for path in score.reviewed_files():
+        data = score.load_reviewed(path)
+        for name, entry in data["mutant"].items():
+            assert entry["diff"] and entry["reason"], (path, name)
+        for entry in data["function"]:
+            assert entry["reason"], (path, entry)
