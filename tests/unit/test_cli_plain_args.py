@@ -6,8 +6,6 @@ to Typer."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from typer.testing import CliRunner
 from ccc.cli import crd_cmd, plan_cmd
 from ccc.cli.main import app
 from ccc.cli.plain_args import PlainParser, parse, positive_int
+from tests.unit.test_cli_startup import _ccc
 
 REPO = Path(__file__).resolve().parents[2]
 CLASS = str(REPO / "examples" / "computeclasses" / "h100-obtainability.yaml")
@@ -139,17 +138,7 @@ def test_a_short_option_may_carry_its_value_and_stdin_is_a_path() -> None:
 
 @pytest.mark.parametrize("args", [["plan", CLASS, "--help"], ["plan", CLASS, "-n", "0"]])
 def test_the_executable_sends_refused_lines_to_the_typer_command(args: list[str]) -> None:
-    def ccc(entry: str) -> tuple[int, str, str]:
-        out = subprocess.run(
-            [sys.executable, "-c", f"from ccc.cli.{entry} import main; main()", *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=REPO,
-            timeout=120,
-        )
-        return out.returncode, out.stdout, out.stderr
-
-    via_entry = ccc("entry")
-    assert via_entry == ccc("main")  # ccc.cli.main: always the Typer app
+    via_entry = _ccc(args, via=("-c", "from ccc.cli.entry import main; main()"))
+    # ccc.cli.main: always the Typer app
+    assert via_entry == _ccc(args, via=("-c", "from ccc.cli.main import main; main()"))
     assert via_entry[0] == (0 if "--help" in args else 2)

@@ -87,9 +87,12 @@ def test_catalog_loads_neither_the_computeclass_models_nor_rich_nor_yaml(output:
     assert not [m for m in modules if m.startswith(("rich", "asyncio", "yaml"))]
 
 
-def _ccc(args: list[str], stdin: str = "") -> tuple[int, str, str]:
+def _ccc(
+    args: list[str], stdin: str = "", *, via: tuple[str, ...] = ("-m", "ccc")
+) -> tuple[int, str, str]:
+    """``ccc ARGS`` in a fresh interpreter (``via``: how Python starts it)."""
     out = subprocess.run(
-        [sys.executable, "-m", "ccc", *args],
+        [sys.executable, *via, *args],
         input=stdin,
         capture_output=True,
         text=True,
