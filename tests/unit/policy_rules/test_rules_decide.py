@@ -120,3 +120,31 @@ def test_a_migration_toward_a_reservation_waits_while_reservations_cannot_be_lis
     decision = _run(_on_demand_node(cc, reservations_failed=True), error_retry_s=9)
     assert not _of(Provision, decision)
     assert decision.next_wake == NOW + timedelta(seconds=9)
+
+
+def test_a_migrating_node_whose_drain_is_past_the_pdb_timeout_is_reported_blocked_by_a_pdb() -> (
+    None
+):
+    """lifecycle-and-serving.md A4: ``status.migration`` counts a node whose evictions a
+    PodDisruptionBudget kept refusing past ``pdbTimeoutDuration`` as blocked with GKE's reason
+    ``PodDisruptionBudget``, not as migrating."""
+    cc = make_class(
+        make_rule(MACHINE, spot=True),
+        make_rule(MACHINE),
+        activeMigration={"optimizeRulePriority": True},
+        nodePoolConfig={"nodeDrainConfig": {"pdbTimeoutDuration": "60s"}},
+    )
+    snap = _on_demand_node(cc)
+    started = (NOW - timedelta(seconds=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    [node] = snap.nodes
+    draining = replace(
+        node,
+        unschedulable=True,
+        annotations={
+            L.DISRUPTION_ANNOTATION: Cause.MIGRATION.value,
+            L.DRAIN_STARTED_ANNOTATION: started,
+        },
+    )
+    decision = _run(replace(snap, nodes=(draining,)))
+    counts = decision.migration["gpu"]
+    assert (counts.migrating, dict(counts.blocked)) == (0, {"PodDisruptionBudget": 1})
