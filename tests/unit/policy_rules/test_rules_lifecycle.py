@@ -37,6 +37,7 @@ from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.room import node_slots, pods_by_node
 from policies.snapshot import ClusterSnapshot, ProviderNotice
+from policies.state import ControllerState
 from tests.builders import NOW, catalog, make_class, make_node, make_pod_info, make_rule
 
 MACHINE = "a3-highgpu-8g"
@@ -405,8 +406,10 @@ def test_marks_are_applied_to_the_memory_the_walk_of_the_same_pass_uses() -> Non
     memory = {"gpu": ObtainabilityMemory(entries={other: kept})}
     with_marks(memory, [mark], lambda cls: ObtainabilityMemory())
     assert memory["gpu"].entries == {other: kept, SPOT: mark.entry}
+    # a class not judged yet this pass starts from what the state remembers of it
+    state = ControllerState(memory={"gpu": ObtainabilityMemory(entries={other: kept})})
     fresh: dict[str, ObtainabilityMemory] = {}
-    with_marks(fresh, [mark], lambda cls: ObtainabilityMemory(entries={other: kept}))
+    with_marks(fresh, [mark], state.memory_of)
     assert fresh["gpu"].entries == {other: kept, SPOT: mark.entry}
 
 
