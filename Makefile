@@ -25,8 +25,8 @@ control-plane: ## build (or reuse from ~/.cache/ccc) etcd, kube-*, kwok, helm an
 	hack/control-plane/build.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check ccc policies providers tests benchmarks hack/catalog
-	$(BIN)/ruff format --check ccc policies providers tests benchmarks hack/catalog
+	$(BIN)/ruff check ccc policies providers tests benchmarks hack
+	$(BIN)/ruff format --check ccc policies providers tests benchmarks hack
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
