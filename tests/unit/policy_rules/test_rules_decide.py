@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from ccc.api import labels as L
 from ccc.api.computeclass import ComputeClass
-from ccc.api.values import CapacityType, NodePoolName, ReservationCapacity
-from policies.commands import Cause, Provision, WaitUntil
+from ccc.api.values import CapacityType, NodePoolName, OfferingKey, ReservationCapacity
+from policies.commands import Cause, Drain, Provision, WaitUntil
 from policies.naming import node_pool_name
+from policies.obtainability import Unavailability
 from policies.snapshot import ClusterSnapshot
-from policies.state import ControllerState, ErrorInfo, Failure
+from policies.state import ControllerState, ErrorInfo, Failure, Issued, reduce
 from tests.builders import NOW, make_class, make_node, make_rule
 from tests.unit.test_policies_decide import MACHINE, ZONE_A, ZONE_B, _class, _of, _pod, _pool, _run
 from tests.unit.test_policies_decide import _snapshot as snapshot
@@ -120,3 +121,59 @@ def test_a_migration_toward_a_reservation_waits_while_reservations_cannot_be_lis
     decision = _run(_on_demand_node(cc, reservations_failed=True), error_retry_s=9)
     assert not _of(Provision, decision)
     assert decision.next_wake == NOW + timedelta(seconds=9)
+
+
+def test_a_migrating_node_whose_drain_is_past_the_pdb_timeout_is_reported_blocked_by_a_pdb() -> (
+    None
+):
+    """lifecycle-and-serving.md A4: ``status.migration`` counts a node whose evictions a
+    PodDisruptionBudget kept refusing past ``pdbTimeoutDuration`` as blocked with GKE's reason
+    ``PodDisruptionBudget``, not as migrating."""
+    cc = make_class(
+        make_rule(MACHINE, spot=True),
+        make_rule(MACHINE),
+        activeMigration={"optimizeRulePriority": True},
+        nodePoolConfig={"nodeDrainConfig": {"pdbTimeoutDuration": "60s"}},
+    )
+    snap = _on_demand_node(cc)
+    started = (NOW - timedelta(seconds=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    [node] = snap.nodes
+    draining = replace(
+        node,
+        unschedulable=True,
+        annotations={
+            L.DISRUPTION_ANNOTATION: Cause.MIGRATION.value,
+            L.DRAIN_STARTED_ANNOTATION: started,
+        },
+    )
+    decision = _run(replace(snap, nodes=(draining,)))
+    counts = decision.migration["gpu"]
+    assert (counts.migrating, dict(counts.blocked)) == (0, {"PodDisruptionBudget": 1})
+
+
+def test_a_migration_held_back_by_a_request_on_its_pool_is_still_reported_migrating() -> None:
+    """The on-demand pool of a migrating node has a scale-up outstanding, so nothing but a
+    preemption may shrink it this pass (its drain waits). ``status.migration`` still counts
+    the node as migrating: the class's disruption budget is not what holds it."""
+    cc = _migrating_class(make_rule(MACHINE, spot=True))
+    spot_a = OfferingKey(machine_type=MACHINE, zone=ZONE_A, capacity_type=CapacityType.SPOT)
+    spot_b = spot_a.model_copy(update={"zone": ZONE_B})
+    marks = [
+        Unavailability(k, "GCE_STOCKOUT", "", 1, NOW, NOW + timedelta(hours=1))
+        for k in (spot_a, spot_b)
+    ]
+    full = ControllerState.restored(memory={"gpu": marks})
+    [scale_up] = _of(Provision, _run(snapshot(classes=[cc], pods=[_pod("b")]), full))
+    assert isinstance(scale_up, Provision) and scale_up.attempt.rule == 1
+    state = reduce(ControllerState(), Issued((scale_up,), NOW))
+    snap = _on_demand_node(cc)
+    [node] = snap.nodes
+    moving = replace(node, annotations={L.DISRUPTION_ANNOTATION: Cause.MIGRATION.value})
+    spot_node = make_node("sp-0", pool=node_pool_name("gpu", 0, MACHINE, ZONE_A, CapacityType.SPOT))
+    decision = _run(replace(snap, nodes=(moving, spot_node)), state)
+    assert not [c for c in decision.commands if isinstance(c, Drain)]
+    assert [(r.proposal.nodes, r.why) for r in decision.rejected] == [
+        (("od-0",), "ProtectedReplacement")
+    ]
+    counts = decision.migration["gpu"]
+    assert (counts.migrating, dict(counts.blocked)) == (1, {})

@@ -37,6 +37,7 @@ from policies.nodes import node_facts
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.room import node_slots, pods_by_node
 from policies.snapshot import ClusterSnapshot, ProviderNotice
+from policies.state import ControllerState
 from tests.builders import NOW, catalog, make_class, make_node, make_pod_info, make_rule
 
 MACHINE = "a3-highgpu-8g"
@@ -173,14 +174,15 @@ def test_a_node_without_a_deadline_or_a_signal_is_not_leaving() -> None:
     assert _leaving([_node("a-1"), _node("b-1", cls="other")]) == []
 
 
-def test_a_node_of_no_class_is_never_leaving() -> None:
-    plain = replace(_node("x-1", ends_in_s=10, spot=True, taints=(NOTICE_TAINT,)), labels={})
-    assert _leaving([plain]) == []
+def test_a_node_of_no_class_is_never_leaving_and_does_not_hide_the_others() -> None:
+    plain = replace(_node("a-0", ends_in_s=10, spot=True, taints=(NOTICE_TAINT,)), labels={})
+    assert [x.node for x in _leaving([plain, _node("a-1", ends_in_s=10)])] == ["a-1"]
 
 
 def test_expiring_nodes_are_handled_closest_deadline_first_then_by_name() -> None:
     """lifecycle-and-serving.md A1: candidates are sorted by time to termination."""
     nodes = [
+        _node("a-0"),  # not leaving
         _node("a-3", ends_in_s=300),
         _node("a-2", ends_in_s=100),
         _node("a-1", ends_in_s=300),
@@ -190,7 +192,7 @@ def test_expiring_nodes_are_handled_closest_deadline_first_then_by_name() -> Non
 
 def test_preempted_nodes_come_first_in_name_order_then_expiring_ones() -> None:
     nodes = [
-        _node("a-0", ends_in_s=10),
+        _node("a-0", ends_in_s=-20),  # GCE may end a VM up to 30 s after its deadline
         _node("s-2", spot=True, taints=(NOTICE_TAINT,)),
         _node("s-1", spot=True, taints=(NOTICE_TAINT,)),
     ]
@@ -279,12 +281,12 @@ def test_a_drain_evicts_workload_pods_but_not_daemonset_mirror_ended_or_deleting
 
 def test_the_loop_wakes_when_the_first_node_enters_its_lead_time() -> None:
     nodes = [
-        _node("a-1", ends_in_s=7200),
-        _node("a-2", ends_in_s=3600),
+        _node("c-1"),  # no deadline
         _node("a-3", ends_in_s=1800, progress=Cause.EXPIRY.value),  # already being replaced
         _node("a-4", ends_in_s=300),  # already inside its lead time
         _node("b-1", ends_in_s=900, cls="nolead"),
-        _node("c-1"),  # no deadline
+        _node("a-1", ends_in_s=7200),
+        _node("a-2", ends_in_s=3600),
     ]
     classes = {"gpu": _flex(600), "nolead": _flex(None, name="nolead")}
     at = next_recycle_at(node_facts(nodes, {}), classes, NOW)
@@ -355,9 +357,14 @@ def test_a_repeated_preemption_doubles_the_backoff_up_to_an_hour(
     assert mark.entry.until == NOW + timedelta(seconds=backoff_s)
 
 
-def test_an_offering_still_backing_off_is_not_marked_again() -> None:
-    nodes = [_node("s-1", spot=True, taints=(NOTICE_TAINT,))]
-    assert _marks(_leaving(nodes), nodes, memory=_previous(PREEMPTED, 1, ended_s_ago=-5)) == []
+def test_an_offering_still_backing_off_is_not_marked_again_but_other_classes_are() -> None:
+    nodes = [
+        _node("s-1", spot=True, taints=(NOTICE_TAINT,)),
+        _node("t-1", spot=True, taints=(NOTICE_TAINT,), cls="other"),
+    ]
+    leaving = _leaving(nodes, classes=[_flex(), _flex(name="other")])
+    memory = _previous(PREEMPTED, 1, ended_s_ago=-5)  # gpu's mark ends in 5 s
+    assert [m.class_name for m in _marks(leaving, nodes, memory=memory)] == ["other"]
 
 
 def test_a_storm_on_one_offering_marks_it_once_per_class() -> None:
@@ -405,8 +412,10 @@ def test_marks_are_applied_to_the_memory_the_walk_of_the_same_pass_uses() -> Non
     memory = {"gpu": ObtainabilityMemory(entries={other: kept})}
     with_marks(memory, [mark], lambda cls: ObtainabilityMemory())
     assert memory["gpu"].entries == {other: kept, SPOT: mark.entry}
+    # a class not judged yet this pass starts from what the state remembers of it
+    state = ControllerState(memory={"gpu": ObtainabilityMemory(entries={other: kept})})
     fresh: dict[str, ObtainabilityMemory] = {}
-    with_marks(fresh, [mark], lambda cls: ObtainabilityMemory(entries={other: kept}))
+    with_marks(fresh, [mark], state.memory_of)
     assert fresh["gpu"].entries == {other: kept, SPOT: mark.entry}
 
 
