@@ -62,6 +62,20 @@ def test_pods_too_large_for_a_named_pools_machine_skip_it_with_a_reason() -> Non
     assert (skip.decision, skip.node_pool, bool(skip.reason)) == ("skip", "small", True)
 
 
+def test_a_skipped_named_pool_is_reported_at_its_own_offering() -> None:
+    """The plan's row for a pool it cannot use names the pool's zone, price model and machine
+    type, as the row of a pool it scales does: a Spot pool is shown as Spot."""
+    pool = make_pool("small-spot", "g2-standard-4", nodes=1, capacity_type=CapacityType.SPOT)
+    cc = make_class({"nodepools": ["small-spot"]})
+    [skip] = walk(cc, make_pods(1), node_pools=[pool]).attempts
+    assert skip.decision == "skip"
+    assert (skip.zone, skip.capacity_type, skip.machine_type) == (
+        ZONE,
+        CapacityType.SPOT,
+        "g2-standard-4",
+    )
+
+
 def test_a_manual_pool_that_does_not_match_the_rule_hides_none_sorted_after_it() -> None:
     """Manual pools labelled for the class are scaled before pools are created (§3.6); one
     that does not match the rule (machine type, price model, zone, class label) is passed
