@@ -214,7 +214,14 @@ class MarkUnavailable:
 
 @dataclass(frozen=True, slots=True)
 class ScaleTarget:
-    """Set the replicas of a scalable workload through its ``/scale`` subresource."""
+    """Set the replicas of a scalable workload through its ``/scale`` subresource.
+
+    ``delete_first`` names the workload's pods (in ``namespace``) that should go first when the
+    replicas go down: pods on nodes that are being lost or drained. The shell marks them with
+    the lowest ``controller.kubernetes.io/pod-deletion-cost`` before the write, so a ReplicaSet
+    removes them and keeps its healthy replicas (a StatefulSet or LeaderWorkerSet removes by
+    ordinal whatever the mark). Empty when the replicas do not go down.
+    """
 
     api_version: str
     kind: str
@@ -223,6 +230,7 @@ class ScaleTarget:
     replicas: int
     reason: str
     cause: Cause
+    delete_first: tuple[str, ...] = ()
 
 
 Command = Provision | Replace | Cordon | Drain | Delete | WaitUntil | MarkUnavailable | ScaleTarget

@@ -65,6 +65,11 @@ class Leaving:
     facts: NodeFacts
 
 
+#: How long after ``deadline - leadTimeSeconds`` the loop wakes to recycle a node: the smallest
+#: step of a ``datetime``, so that the time left is strictly below the lead time.
+LEAD_TICK = timedelta(microseconds=1)
+
+
 def recycle_lead(cc: ComputeClass | None, rule: int | None) -> timedelta | None:
     """``flexStart.nodeRecycling.leadTimeSeconds`` of the rule that made a node, if it has one
     (a flex-start rule without it lets its nodes simply end)."""
@@ -119,7 +124,7 @@ def leaving_nodes(
         if cause is None and f.deadline is not None:
             lead = recycle_lead(classes.get(f.class_name), f.rule)
             recycling = f.progress is not None and f.progress.cause == Cause.EXPIRY.value
-            if recycling or (lead is not None and f.deadline - now <= lead):
+            if recycling or (lead is not None and f.deadline - now < lead):
                 cause = Cause.EXPIRY
         if cause is None:
             continue
@@ -142,14 +147,16 @@ def leaving_nodes(
 def next_recycle_at(
     facts: Mapping[str, NodeFacts], classes: Mapping[str, ComputeClass], now: datetime
 ) -> datetime | None:
-    """When the next flex-start node enters its recycling lead time (to wake the loop)."""
+    """When the next flex-start node enters its recycling lead time (to wake the loop): the
+    first instant after ``deadline - lead``, since a node is a candidate once its time left is
+    strictly below the lead time (GKE's recycling plugin: ``ttl < leadTimeSeconds``)."""
     times: list[datetime] = []
     for f in facts.values():
         if f.deadline is None or f.class_name is None or f.progress is not None:
             continue
         lead = recycle_lead(classes.get(f.class_name), f.rule)
-        if lead is not None and f.deadline - lead > now:
-            times.append(f.deadline - lead)
+        if lead is not None and f.deadline - lead >= now:
+            times.append(f.deadline - lead + LEAD_TICK)
     return min(times) if times else None
 
 

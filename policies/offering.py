@@ -279,7 +279,9 @@ def _placements(
             )
             share = min(left, per_slice)
             left -= share
-            out.append(Placement(zone, name, hosts, "create", hosts, share, spec))
+            out.append(
+                Placement(zone, name, hosts, "create", hosts, share, spec, m.name, m.accelerator)
+            )
         return _Sized(tuple(out), price, note)
     name = node_pool_name(cc.metadata.name, tier.rule_index, m.name, zone, ct)
     existing = pools.get(name)
@@ -289,7 +291,8 @@ def _placements(
     target = current + n
     spec = build_node_pool_spec(cc, tier, m, zone, ct, node_count=target) if with_spec else None
     decision: Literal["create", "scale"] = "scale" if existing is not None else "create"
-    return _Sized((Placement(zone, name, n, decision, target, pods, spec),), price, note)
+    placement = Placement(zone, name, n, decision, target, pods, spec, m.name, m.accelerator)
+    return _Sized((placement,), price, note)
 
 
 def _attempt(
@@ -307,16 +310,22 @@ def _attempt(
     nodes = sum(p.nodes for p in ps)
     m = pick.machine
     where = f"in {first.zone}"
+    machines = list(dict.fromkeys(p.machine_type or m.name for p in ps))
     if balanced:
-        per_zone: dict[str, int] = {}
+        per_zone: dict[tuple[str, str], int] = {}
         for p in ps:
-            per_zone[p.zone] = per_zone.get(p.zone, 0) + p.nodes
+            key = (p.zone, p.machine_type or m.name)
+            per_zone[key] = per_zone.get(key, 0) + p.nodes
         where = (
             "over "
-            + ", ".join(f"{z} ({n})" for z, n in per_zone.items())
+            + ", ".join(
+                f"{z} ({n})" if len(machines) == 1 else f"{z} ({n} x {mt})"
+                for (z, mt), n in per_zone.items()
+            )
             + (", locationPolicy BALANCED")
         )
-    what = f"{nodes} x {m.name} {ct.value} {where} (rule {tier.rule_index})"
+    shape = m.name if len(machines) == 1 else "/".join(machines)
+    what = f"{nodes} x {shape} {ct.value} {where} (rule {tier.rule_index})"
     if len(ps) > 1 and tier.multi_host:
         what += f" as {len(ps)} slice pool(s) of {tier.hosts_per_slice} hosts"
     if first.decision == "scale" and len(ps) == 1:

@@ -41,11 +41,16 @@ class Placement:
     #: pending pods this placement is sized for
     pods: int
     spec: NodePoolSpec | None = None
+    #: the pool's machine type and what it attaches (zones of one BALANCED attempt may get
+    #: different machine types, as each zone gets the smallest candidate it offers)
+    machine_type: str | None = None
+    accelerator: Accelerator | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "zone": self.zone,
             "nodePool": self.node_pool,
+            "machineType": self.machine_type,
             "nodes": self.nodes,
             "decision": self.decision,
         }
@@ -98,6 +103,8 @@ class Attempt:
                 target_nodes=self.target_nodes if self.target_nodes is not None else self.nodes,
                 pods=self.pods,
                 spec=self.spec,
+                machine_type=self.machine_type,
+                accelerator=self.accelerator,
             ),
         )
 
@@ -118,6 +125,8 @@ class Attempt:
                 target_nodes=p.target_nodes,
                 pods=p.pods,
                 spec=p.spec,
+                machine_type=p.machine_type or self.machine_type,
+                accelerator=p.accelerator if p.machine_type else self.accelerator,
                 price_per_hour=(
                     None
                     if self.price_per_hour is None

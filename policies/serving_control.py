@@ -157,6 +157,20 @@ def observe_variant(
     return obs, loss, tuple(hosts)
 
 
+def leaving_pods(view: TargetView, nodes: Mapping[str, NodeInfo]) -> tuple[str, ...]:
+    """Names of the workload's live pods whose node is lost (gone, NotReady, deleted, or with a
+    termination taint) or announced for a planned disruption: the replicas a scale-down should
+    remove, so that the replicas on healthy nodes stay (``ScaleTarget.delete_first``)."""
+    names: list[str] = []
+    for pod in view.pods:
+        if pod.node_name is None or pod.deleting or pod.phase in ("Succeeded", "Failed"):
+            continue
+        node = nodes.get(pod.node_name)
+        if _node_lost(node) or (node is not None and node.annotations.get(L.DISRUPTION_ANNOTATION)):
+            names.append(pod.name)
+    return tuple(sorted(names))
+
+
 def vanished_hosts(previous: Sequence[NodeInfo], nodes: Mapping[str, NodeInfo]) -> list[NodeInfo]:
     """The nodes that hosted Ready replicas last pass and are gone or going now (one entry per
     replica): where replicas went when their pods were already recreated elsewhere."""
@@ -319,6 +333,7 @@ def decide_group(
         if not t.changed or t.name in conflicts or t.name in missing:
             continue
         ref = by_name[t.name].target_ref
+        view = views[t.name]
         commands.append(
             ScaleTarget(
                 api_version=ref.api_version,
@@ -328,6 +343,7 @@ def decide_group(
                 replicas=t.replicas,
                 reason=f"variant {t.name}: {t.reason}",
                 cause=CommandCause.SERVING_SHIFT,
+                delete_first=leaving_pods(view, nodes) if t.replicas < view.replicas else (),
             )
         )
     shift = _shift(group, result, views, losses, commands)

@@ -227,6 +227,18 @@ _SCALE_UP_ANYWAY_OUTCOME = (
 )
 
 
+def _shape(a: Attempt) -> str:
+    """``N x MACHINE CAPACITY in ZONE``; for an attempt over several zones (BALANCED) every
+    zone, and every machine type when its zones got different ones."""
+    ps = a.all_placements()
+    zones = list(dict.fromkeys(p.zone for p in ps)) or [a.zone]
+    machines = list(dict.fromkeys(p.machine_type or a.machine_type or "" for p in ps))
+    shape = "/".join(machines) if machines else a.machine_type
+    where = f"in {zones[0]}" if len(zones) == 1 else "over " + ", ".join(zones)
+    ct = a.capacity_type.value if a.capacity_type else ""
+    return f"{a.nodes} x {shape} {ct} {where}"
+
+
 def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
     if not groups:
         return "no pending pods select this class: nothing to do"
@@ -248,8 +260,7 @@ def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:
             continue
         verb = "scale" if chosen.decision == "scale" else "create"
         parts.append(
-            f"{g.pods} pod(s) of {g.example}: {verb} {chosen.nodes} x {chosen.machine_type} "
-            f"{chosen.capacity_type.value if chosen.capacity_type else ''} in {chosen.zone} "
+            f"{g.pods} pod(s) of {g.example}: {verb} {_shape(chosen)} "
             f"(rule {chosen.rule}); {fallbacks} fallback(s) if that stocks out; if all fail, "
             + (
                 _SCALE_UP_ANYWAY_OUTCOME

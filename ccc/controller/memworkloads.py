@@ -5,7 +5,8 @@ of the API server and kube-controller-manager the ServingGroup controller relies
 
 * **Deployments** with a pod template and ``replicas``: setting replicas (through
   :meth:`InMemoryWorkloads.set_replicas`, the ``/scale`` write) creates pods from the template or
-  deletes surplus ones the way a ReplicaSet does (unscheduled pods first, then the newest).
+  deletes surplus ones the way a ReplicaSet does (unscheduled pods first, then those the command
+  marks with the lowest pod-deletion cost, ``ScaleTarget.delete_first``, then the newest).
   Pods that lose their node come back Pending by the in-memory cluster's own rule (their
   controller recreates them).
 * **ServingGroups** as raw objects whose ``status`` the controller writes back
@@ -129,10 +130,10 @@ class InMemoryWorkloads:
             raise LookupError(f"{command.kind} {command.name} not found")
         d.history.append(command.replicas)
         d.written_at.append(self.cluster.clock.now())
-        self._scale(d, command.replicas)
+        self._scale(d, command.replicas, frozenset(command.delete_first))
         self._changed()
 
-    def _scale(self, d: Deployment, replicas: int) -> None:
+    def _scale(self, d: Deployment, replicas: int, first: frozenset[str] = frozenset()) -> None:
         d.replicas = replicas
         pods = [p for p in self.pods_of(d.namespace, d.name) if not p.deleting]
         for _ in range(replicas - len(pods)):
@@ -154,12 +155,13 @@ class InMemoryWorkloads:
             self.cluster.add_pod(manifest)
         surplus = len(pods) - replicas
         if surplus > 0:
-            # A ReplicaSet deletes unscheduled pods first, then the newest.
-            order = sorted(pods, key=_deletion_order)
+            # A ReplicaSet deletes unscheduled pods first, then the lowest deletion cost, then
+            # the newest.
+            order = sorted(pods, key=lambda p: _deletion_order(p, first))
             for p in order[:surplus]:
                 self.cluster.delete_pod(p.namespace, p.name)
 
 
-def _deletion_order(pod: Any) -> tuple[bool, float]:
+def _deletion_order(pod: Any, first: frozenset[str]) -> tuple[bool, bool, float]:
     created = pod.creation_timestamp.timestamp() if pod.creation_timestamp else 0.0
-    return (pod.node_name is not None, -created)
+    return (pod.node_name is not None, pod.name not in first, -created)

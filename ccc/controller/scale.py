@@ -6,9 +6,12 @@ the pods its ``/scale`` selector matches); tests and ``ccc simulate`` use in-mem
 (:mod:`ccc.controller.memworkloads`).
 
 Replicas are only ever written through ``/scale`` (a merge patch of ``spec.replicas`` on the
-subresource): ccc never edits a workload's template, and any kind with a scale subresource works
-(Deployment, StatefulSet, LeaderWorkerSet, a custom resource). The plural of a kind is found by
-API discovery once per group/version.
+subresource). Before a scale-down, the pods the command names in ``delete_first`` (on nodes being
+lost or drained) get the lowest ``controller.kubernetes.io/pod-deletion-cost``, so the
+ReplicaSet removes those and keeps the replicas on healthy nodes (a StatefulSet removes its
+highest ordinals whatever the mark). ccc never edits a workload's template, and any kind with a
+scale subresource works (Deployment, StatefulSet, LeaderWorkerSet, a custom resource). The
+plural of a kind is found by API discovery once per group/version.
 
 :class:`ScaleExecutor` runs each :class:`~policies.commands.ScaleTarget` as a task (the pass
 never waits for a write); a failed write is logged and retried by the next pass, which decides
@@ -64,7 +67,12 @@ API_CALLS = (
         )
     ),
     ApiCall("", "pods", "list", "a variant's pods, by its selector"),
+    ApiCall("", "pods", "patch", "mark pods on leaving nodes to go first on a scale-down"),
 )
+#: The annotation a ReplicaSet reads to choose which pods to remove on a scale-down (lower goes
+#: first; Kubernetes >= 1.22, on by default), and the lowest value it takes (int32).
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+LOWEST_DELETION_COST = str(-(2**31))
 
 
 @runtime_checkable
@@ -165,6 +173,8 @@ class KubeWorkloads:
 
     async def set_replicas(self, command: ScaleTarget) -> None:
         path = await self._path(command.namespace, command.api_version, command.kind, command.name)
+        for pod in command.delete_first:
+            await self._delete_first(command.namespace, pod)
         await request_json(
             self._api,
             "PATCH",
@@ -172,6 +182,22 @@ class KubeWorkloads:
             body={"spec": {"replicas": command.replicas}},
             content_type="application/merge-patch+json",
         )
+
+    async def _delete_first(self, namespace: str, pod: str) -> None:
+        """Give ``pod`` the lowest deletion cost, so its ReplicaSet removes it before healthy
+        replicas when the replicas go down. Best effort: a pod already gone, or a refused
+        write, only means the ReplicaSet chooses by its other rules."""
+        try:
+            await request_json(
+                self._api,
+                "PATCH",
+                f"/api/v1/namespaces/{namespace}/pods/{pod}",
+                body={"metadata": {"annotations": {DELETION_COST: LOWEST_DELETION_COST}}},
+                content_type="application/merge-patch+json",
+            )
+        except KubeApiError as exc:
+            error = str(exc)[:200]
+            log.info("scale.delete_first_failed", namespace=namespace, pod=pod, error=error)
 
 
 class ScaleExecutor:

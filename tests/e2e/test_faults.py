@@ -2,7 +2,8 @@
 GKE emulator, through fault proxies (``tests.support.faultproxy``) that refuse, reset, cut,
 delay and blackhole its connections on a seeded schedule.
 
-- 25 % faults, zone a stocks out: every pod ends up Running, with no duplicate or leaked pool,
+- 25 % faults, zone a stocks out: every pod ends up Running (and stays so through at least
+  one connection cut), with no duplicate or leaked pool,
   no crash and no lost leadership; once with the kwok provider (its cloud lives in the same
   API server, so its calls go through the same faults), once with the GKE provider with a
   second proxy in front of the emulator.
@@ -44,7 +45,7 @@ from tests.emulator.kwok_bridge import kwok_bridge
 from tests.emulator.server import running_emulator
 from tests.emulator.state import GKEEmulatorState
 from tests.support.controlplane import ControlPlane
-from tests.support.faultproxy import FaultSchedule, fault_proxy
+from tests.support.faultproxy import FaultProxy, FaultSchedule, fault_proxy
 from tests.support.kube import api_client, eventually, temporary_namespace
 
 pytestmark = [pytest.mark.e2e]
@@ -54,6 +55,10 @@ MACHINE = "a3-highgpu-8g"
 
 def _uid() -> str:
     return uuid.uuid4().hex[:6]
+
+
+async def _cut(proxy: FaultProxy) -> bool:
+    return proxy.stats["cut"] >= 1
 
 
 def _at(record: dict[str, object]) -> float:
@@ -78,7 +83,8 @@ async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplica
                 cluster,
                 tmp_path,
                 api,
-                FaultSchedule.at_rate(0.25, seed=seed),
+                # cuts 2-10 s into a connection (not 2-30 s), so a short run still sees one
+                FaultSchedule.at_rate(0.25, seed=seed, cut_after_s=(2.0, 10.0)),
                 name="faults",
                 kwok_namespace=cloud_ns,
             ) as (proc, proxy),
@@ -90,6 +96,10 @@ async def test_under_25_percent_faults_pods_run_after_a_stockout_with_no_duplica
                     lambda n=4 * batch + 4: pods_running(api, ns, n),
                     timeout_s=120,
                 )
+            # Every watch outlives its cut, so the controller meets at least one cut before
+            # the end; the pods stay Running through it.
+            await eventually("a connection cut", lambda: _cut(proxy), timeout_s=15)
+            assert await pods_running(api, ns, 12)
             assert_never_crashed_or_lost_the_lease(proc)
         assert_faults_happened(proxy)
         pools = await cloud.list_node_pools()

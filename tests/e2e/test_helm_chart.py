@@ -448,12 +448,14 @@ def test_rbac_has_no_wildcards_and_no_secret_but_the_webhook_certificate_by_name
 def test_gke_provider_gets_no_configmap_writes_and_only_the_lifecycle_node_writes(
     control_plane_bin: Path,
 ) -> None:
-    """Nodes are only patched (cordon, progress annotations) and pods only evicted: GKE's own
-    node pools create and delete the Nodes."""
+    """Nodes are only patched (cordon, progress annotations) and pods only evicted, or patched
+    with a deletion cost before a ServingGroup scale-down: GKE's own node pools create and
+    delete the Nodes."""
     rules = _rules(render(control_plane_bin, values=GKE_VALUES))
     assert {(g, r, v) for _, g, r, v in rules} == {
         ("", "pods", "list"),
         ("", "pods", "watch"),
+        ("", "pods", "patch"),
         ("", "pods/eviction", "create"),
         ("", "nodes", "list"),
         ("", "nodes", "watch"),

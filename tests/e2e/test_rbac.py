@@ -175,6 +175,7 @@ CAPABILITIES = (
     Capability("", "", "nodes", "create", "kwok provider creates a pool's KWOK Nodes"),
     Capability("", "", "nodes", "patch", "lifecycle cordons and annotates nodes being replaced"),
     Capability("", "", "pods/eviction", "create", "drains evict pods (PDBs apply)"),
+    Capability("", "", "pods", "patch", "pods on leaving nodes get the lowest deletion cost", "ml"),
     Capability("", "", "nodes", "delete", "kwok provider removes Nodes on scale-down"),
     Capability("", L.GROUP, "computeclasses", "list", "informer lists ComputeClasses"),
     Capability("", L.GROUP, "computeclasses", "watch", "informer watches ComputeClasses"),

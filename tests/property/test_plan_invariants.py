@@ -269,8 +269,12 @@ def _check_attempt(
         return
     m = CATALOG.machine_type(a.machine_type or "")
     assert m is not None
-    # Machine/zone pairs from the catalog (and the rule's TPU topology).
-    assert all(z in m.zones_for(tier.tpu_topology) for z in zones), (m.name, zones)
+    # Machine/zone pairs from the catalog (and the rule's TPU topology): the attempt's, and each
+    # pool's (zones of one BALANCED attempt may get different machine types).
+    assert a.zone in m.zones_for(tier.tpu_topology), (m.name, a.zone)
+    for p in a.all_placements():
+        pm = CATALOG.machine_type(p.machine_type or "")
+        assert pm is not None and p.zone in pm.zones_for(tier.tpu_topology), (p, zones)
     if a.node_pool is not None and a.node_pool.startswith("ccc-") is False:
         return  # a manual pool (none generated here)
     # Reservations in their zones.

@@ -6,6 +6,7 @@ to Typer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,21 @@ PLAN_LINES = [
     [SERVING, "--unobtainable", "h100", "-o", "json"],
     [SERVING, "-n", "2"],
 ]
+
+
+class _FrozenDatetime(datetime):
+    """`datetime` whose `now` is one fixed instant, so that the two runs compared here print
+    the same expiry for an `--unavailable` mark (each is `now` + the mark's duration, and a
+    second boundary falls between two real runs now and then)."""
+
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+        return datetime(2026, 12, 3, 16, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _one_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_cmd, "datetime", _FrozenDatetime)
 
 
 def _typer(args: list[str]) -> tuple[int, str, str]:

@@ -166,12 +166,18 @@ def test_placements_of_a_balanced_spread_serialise_in_order() -> None:
     chosen = walk(make_class(_balanced()), make_pods(2)).chosen
     assert chosen is not None
     assert chosen.to_json()["placements"] == [
-        {"zone": A, "nodePool": _name(A), "nodes": 1, "decision": "create"},
-        {"zone": B, "nodePool": _name(B), "nodes": 1, "decision": "create"},
+        {"zone": A, "nodePool": _name(A), "machineType": MT, "nodes": 1, "decision": "create"},
+        {"zone": B, "nodePool": _name(B), "machineType": MT, "nodes": 1, "decision": "create"},
     ]
     assert chosen.all_placements() == chosen.placements
     one = Placement(A, "p", 1, "create", 1, 1)
-    assert one.to_json() == {"zone": A, "nodePool": "p", "nodes": 1, "decision": "create"}
+    assert one.to_json() == {
+        "zone": A,
+        "nodePool": "p",
+        "machineType": None,
+        "nodes": 1,
+        "decision": "create",
+    }
 
 
 def test_a_plan_without_a_cluster_says_so_in_json() -> None:

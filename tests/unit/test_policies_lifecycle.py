@@ -126,8 +126,9 @@ def _flex_node(name: str, *, ends_in_s: float, **changes: object) -> NodeInfo:
 @pytest.mark.parametrize(
     ("ends_in_s", "lead_s", "recycled"),
     [
-        (3600, 600, False),  # outside the lead time: only a wake-up at deadline - lead
-        (600, 600, True),  # exactly at deadline - lead
+        (3600, 600, False),  # outside the lead time: only a wake-up after deadline - lead
+        (600, 600, False),  # exactly at deadline - lead: GKE takes a node once ttl < lead
+        (599, 600, True),
         (300, 600, True),
         (300, None, False),  # no nodeRecycling: the node simply ends
     ],
@@ -150,7 +151,8 @@ def test_a_flex_start_node_is_recycled_from_deadline_minus_lead_time(
         assert provision.cause is Cause.EXPIRY  # type: ignore[attr-defined]
         assert not _of(Drain, decision), "not drained before the replacement is Ready"
     elif lead_s is not None:
-        assert decision.next_wake == NOW + timedelta(seconds=ends_in_s - lead_s)
+        tick = timedelta(microseconds=1)  # the first instant with less than the lead left
+        assert decision.next_wake == NOW + timedelta(seconds=ends_in_s - lead_s) + tick
 
 
 def test_an_expiring_node_is_drained_once_its_pods_fit_on_a_ready_node_and_deleted_when_empty() -> (

@@ -42,6 +42,10 @@ def _tpu_nodes(s: ServingLoop) -> list[str]:
     )
 
 
+def _terminating(node: Any) -> bool:
+    return any(t.key == "cloud.google.com/impending-node-termination" for t in node.taints)
+
+
 async def _steady_on_tpu(s: ServingLoop) -> None:
     await s.loop.until("TPU carries the capacity", lambda: s.running("v6e") == 4, timeout_s=600)
     await s.loop.advance(5)
@@ -66,6 +70,12 @@ async def test_a_spot_preemption_of_two_tpu_nodes_is_compensated_on_gpu_within_a
         assert reg.get_sample_value(f"{timed}_count") == 1
         assert 0 <= (reg.get_sample_value(f"{timed}_sum") or 0) <= 1.0
         assert dep.history[0] == 2  # 2 x 8 lost, 2 x 13 cover them
+        # The v6e scale-down to 2 removed the replicas of the preempted nodes, not the two on
+        # healthy nodes.
+        assert s.history("v6e") == [4, 2]
+        healthy = {n.name for n in s.loop.cluster.nodes() if not _terminating(n)}
+        kept = [p.node_name for p in s.workloads.pods_of(NS, "v6e") if not p.deleting]
+        assert len(kept) == 2 and set(kept) <= healthy, (kept, healthy)
         lost = [m for m in s.loop.event_messages("CapacityShifted") if "lost 2" in m]
         assert lost, s.loop.event_messages("CapacityShifted")
         assert "(spot preemption in us-central1-b)" in lost[0], lost

@@ -84,7 +84,9 @@ def test_a_node_recycled_by_a_later_rule_uses_that_rules_lead_time() -> None:
 
 @pytest.mark.parametrize(
     ("ends_in_s", "leaving"),
-    [(601, False), (600, True), (1, True), (-30, True)],  # lead 600 s
+    # lead 600 s; GKE's recycling plugin takes a node once ttl < leadTimeSeconds (strictly:
+    # lifecycle-and-serving.md A1, gke-computeclass.md §4)
+    [(601, False), (600, False), (599.999999, True), (1, True), (-30, True)],
 )
 def test_a_flex_start_node_starts_leaving_once_its_deadline_is_within_the_lead_time(
     ends_in_s: float, leaving: bool
@@ -228,11 +230,20 @@ def test_the_loop_wakes_when_the_first_node_enters_its_lead_time() -> None:
     ]
     classes = {"gpu": _flex(600), "nolead": _flex(None, name="nolead")}
     at = next_recycle_at(node_facts(nodes, {}), classes, NOW)
-    assert at == NOW + timedelta(seconds=3600 - 600)
+    # the first instant with less than the lead time left
+    assert at == NOW + timedelta(seconds=3600 - 600, microseconds=1)
+    assert [x.node for x in _leaving([_node("a-2", ends_in_s=3600)], now=at)] == ["a-2"]
+
+
+def test_a_node_exactly_at_its_lead_time_is_not_leaving_yet_and_wakes_the_loop_next() -> None:
+    nodes = [_node("a-1", ends_in_s=600)]
+    assert _leaving(nodes) == []
+    at = next_recycle_at(node_facts(nodes, {}), {"gpu": _flex(600)}, NOW)
+    assert at == NOW + timedelta(microseconds=1)
 
 
 def test_no_recycle_wake_up_without_a_node_outside_its_lead_time() -> None:
-    nodes = [_node("a-1", ends_in_s=600), _node("b-1", ends_in_s=900, cls="nolead")]
+    nodes = [_node("a-1", ends_in_s=599), _node("b-1", ends_in_s=900, cls="nolead")]
     classes = {"gpu": _flex(600), "nolead": _flex(None, name="nolead")}
     assert next_recycle_at(node_facts(nodes, {}), classes, NOW) is None
 

@@ -16,6 +16,7 @@ from ccc.api.location import ClusterLocation
 from ccc.api.values import CapacityType, OfferingKey, ReservationCapacity
 from policies.naming import node_pool_name
 from policies.obtainability import ObtainabilityMemory
+from policies.walk import _outcome
 from tests.builders import NOW, catalog, make_class, make_pods, make_rule, walk
 
 A, B, C = "us-central1-a", "us-central1-b", "us-central1-c"
@@ -182,6 +183,38 @@ def test_a_balanced_spread_places_every_pod_when_zones_get_smaller_machine_types
     chosen = plan.chosen
     assert chosen is not None
     assert [(p.zone, p.nodes, p.pods) for p in chosen.all_placements()] == [(A, 1, 2), (B, 2, 2)]
+
+
+def test_each_zone_of_a_balanced_spread_is_provisioned_with_its_own_machine_type() -> None:
+    """Zone a offers n2 from 8 vCPUs, zone b from 4: the pools, the provider calls (one part
+    per pool), the reason and the outcome name n2-standard-8 in a and n2-standard-4 in b, never
+    zone a's machine in zone b (a machine the zone may not even offer)."""
+    cat = _n2_catalog({A: 8})
+    plan = walk(make_class(_n2_balanced(A, B)), _cpu_pods(4), cat=cat)  # type: ignore[arg-type]
+    chosen = plan.chosen
+    assert chosen is not None
+    shapes = [(p.zone, p.machine_type) for p in chosen.all_placements()]
+    assert shapes == [(A, "n2-highcpu-8"), (B, "n2-highcpu-4")]
+    parts = [(x.zone, x.machine_type, x.nodes) for x in chosen.parts()]
+    assert parts == [(A, "n2-highcpu-8", 1), (B, "n2-highcpu-4", 2)]
+    assert "over us-central1-a (1 x n2-highcpu-8), us-central1-b (2 x n2-highcpu-4)" in (
+        chosen.reason
+    )
+    outcome = _outcome(make_class(_n2_balanced(A, B)), [plan])  # type: ignore[arg-type]
+    assert "create 3 x n2-highcpu-8/n2-highcpu-4 on-demand over us-central1-a, us-central1-b" in (
+        outcome
+    )
+
+
+def test_a_balanced_spread_of_one_machine_type_names_it_once() -> None:
+    plan = walk(make_class(_n2_balanced(A, B)), _cpu_pods(2))  # type: ignore[arg-type]
+    chosen = plan.chosen
+    assert chosen is not None
+    machines = {p.machine_type for p in chosen.all_placements()}
+    assert machines == {chosen.machine_type}
+    assert f"over {A} (1), {B} (1), locationPolicy BALANCED" in chosen.reason
+    outcome = _outcome(make_class(_n2_balanced(A, B)), [plan])  # type: ignore[arg-type]
+    assert f"2 x {chosen.machine_type} on-demand over {A}, {B} (rule 0)" in outcome
 
 
 def test_a_zone_left_without_pods_gets_no_pool() -> None:
