@@ -63,7 +63,11 @@ def selector_mismatch(
         if have != v:
             return f"node selector {k}={v} does not match the node ({have or 'unset'})"
     terms = pod.node_affinity
-    if terms and not any(all(r.key in skip or r.matches(labels) for r in term) for term in terms):
+    # An empty term matches no node (Kubernetes: "a null or empty node selector term matches no
+    # objects"), unlike an empty list of terms, which is no requirement.
+    if terms and not any(
+        term and all(r.key in skip or r.matches(labels) for r in term) for term in terms
+    ):
         first = terms[0][0] if terms[0] else None
         values = f" {','.join(first.values)}" if first is not None and first.values else ""
         detail = (

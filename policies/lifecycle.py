@@ -33,7 +33,7 @@ from ccc.api.values import CapacityType, OfferingKey
 from ccc.api.workload import PodRequest
 from policies.commands import Cause, Command, Cordon, Delete, Drain, MarkUnavailable, Replace
 from policies.inflight import NodeSlot, absorb
-from policies.nodes import NodeFacts
+from policies.nodes import NodeFacts, is_spot
 from policies.obtainability import ObtainabilityMemory, Unavailability
 from policies.snapshot import ClusterSnapshot, ProviderNotice
 
@@ -93,10 +93,7 @@ def evictable(pods: Sequence[PodInfo]) -> list[PodInfo]:
 
 
 def _is_spot(facts: NodeFacts, node: NodeInfo) -> bool:
-    return (
-        facts.capacity_type == CapacityType.SPOT.value
-        or node.labels.get(L.GKE_SPOT_LABEL) == "true"
-    )
+    return facts.capacity_type == CapacityType.SPOT.value or is_spot(node.labels)
 
 
 def leaving_nodes(

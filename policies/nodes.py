@@ -82,6 +82,18 @@ class NodeFacts:
     ready: bool
 
 
+def is_spot(labels: Mapping[str, str]) -> bool:
+    """A spot node by any label that says so: ccc's capacity type, or GKE's ``gke-spot``,
+    ``gke-provisioning=spot|preemptible`` or legacy ``gke-preemptible`` (a node of a pool ccc
+    did not create carries only GKE's; lifecycle-and-serving.md A3)."""
+    return (
+        labels.get(L.CAPACITY_TYPE_LABEL) == CapacityType.SPOT.value
+        or labels.get(L.GKE_SPOT_LABEL) == "true"
+        or labels.get(L.GKE_PROVISIONING_LABEL) in ("spot", "preemptible")
+        or labels.get(L.GKE_PREEMPTIBLE_LABEL) == "true"
+    )
+
+
 def node_facts(
     nodes: Sequence[NodeInfo],
     compiled: Mapping[str, CompiledClass],
@@ -98,7 +110,7 @@ def node_facts(
         order = compiled[cls].order if cls in compiled else ()
         capacity = n.labels.get(L.CAPACITY_TYPE_LABEL)
         signal = terminating(n) or noticed.get(n.name)
-        if signal is None and not n.ready and capacity == CapacityType.SPOT.value:
+        if signal is None and not n.ready and is_spot(n.labels):
             signal = "NotReady"
         out[n.name] = NodeFacts(
             name=n.name,

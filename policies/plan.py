@@ -8,7 +8,7 @@ added::
       "machineType": str|null, "nodePool": str|null, "accelerator": {"type", "count"}|null,
       "nodes": int, "pricePerHour": float|null, "decision": "create"|"scale"|"skip",
       "reason": str, "reservationAffinity": "specific"|"any"|"none"|null,
-      "placements": [{"zone", "nodePool", "nodes", "decision"}]}],
+      "placements": [{"zone", "nodePool", "machineType", "nodes", "decision"}]}],
      "outcome": str, "warnings": [str]}
 """
 

@@ -46,6 +46,10 @@ ZONE_LABEL: Final = "topology.kubernetes.io/zone"
 REGION_LABEL: Final = "topology.kubernetes.io/region"
 MACHINE_TYPE_LABEL: Final = "node.kubernetes.io/instance-type"
 GKE_SPOT_LABEL: Final = "cloud.google.com/gke-spot"
+#: GKE's provisioning model of a node (``spot``, ``preemptible``, ``standard``, ``flex-start``)
+#: and the legacy preemptible label: a node with either is a spot node too.
+GKE_PROVISIONING_LABEL: Final = "cloud.google.com/gke-provisioning"
+GKE_PREEMPTIBLE_LABEL: Final = "cloud.google.com/gke-preemptible"
 GKE_FLEX_START_LABEL: Final = "cloud.google.com/gke-flex-start"
 GKE_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-accelerator"
 GKE_TPU_ACCELERATOR_LABEL: Final = "cloud.google.com/gke-tpu-accelerator"

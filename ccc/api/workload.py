@@ -66,13 +66,17 @@ class NodeSelectorRequirement(BaseModel):
 
 
 #: Required node affinity: the pod fits a node when every requirement of at least one term
-#: holds (terms are ORed, requirements ANDed; ``matchFields`` are not modelled).
+#: holds (terms are ORed, requirements ANDed). An empty term matches no node. ``matchFields``
+#: (only ``metadata.name`` exists) become requirements on the key :data:`NODE_NAME_FIELD`, which
+#: no label carries: a pod pinned to named nodes never fits a node ccc would create.
 NodeAffinity = tuple[tuple[NodeSelectorRequirement, ...], ...]
+NODE_NAME_FIELD = "metadata.name"
 
 
 def affinity_matches(affinity: NodeAffinity, labels: Mapping[str, str]) -> bool:
-    """True when ``labels`` satisfy the required node affinity (no terms: always)."""
-    return not affinity or any(all(r.matches(labels) for r in term) for term in affinity)
+    """True when ``labels`` satisfy the required node affinity (no terms: always; an empty
+    term: never, as in Kubernetes)."""
+    return not affinity or any(term and all(r.matches(labels) for r in term) for term in affinity)
 
 
 def affinity_class(affinity: NodeAffinity) -> str | None:
@@ -317,20 +321,28 @@ def pod_request_from_spec(
 
 
 def required_node_affinity(pod_spec: Mapping[str, Any]) -> NodeAffinity:
-    """The ``matchExpressions`` of ``spec.affinity.nodeAffinity.requiredDuringScheduling...``;
-    unknown operators are dropped (the API server rejects them anyway)."""
+    """The ``matchExpressions`` and ``matchFields`` of
+    ``spec.affinity.nodeAffinity.requiredDuringScheduling...`` (fields on the key
+    :data:`NODE_NAME_FIELD`); unknown operators are dropped (the API server rejects them)."""
     node_affinity = (pod_spec.get("affinity") or {}).get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     terms: list[tuple[NodeSelectorRequirement, ...]] = []
     for term in required.get("nodeSelectorTerms") or ():
+        term = term or {}
+        fields = [
+            {**f, "key": NODE_NAME_FIELD}
+            for f in term.get("matchFields") or ()
+            if isinstance(f, Mapping)
+        ]
         reqs = tuple(
             NodeSelectorRequirement(
                 key=str(e.get("key", "")),
                 operator=e["operator"],
                 values=tuple(str(v) for v in e.get("values") or ()),
             )
-            for e in (term or {}).get("matchExpressions") or ()
-            if e.get("operator") in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+            for e in [*(term.get("matchExpressions") or ()), *fields]
+            if isinstance(e, Mapping)
+            and e.get("operator") in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
         )
         terms.append(reqs)
     return tuple(terms)

@@ -9,7 +9,13 @@ import pytest
 
 from ccc.api import labels as L
 from ccc.api.values import Taint
-from ccc.api.workload import NodeSelectorRequirement, PodRequest
+from ccc.api.workload import (
+    NODE_NAME_FIELD,
+    NodeSelectorRequirement,
+    PodRequest,
+    affinity_matches,
+    required_node_affinity,
+)
 from policies.admission import implied_toleration_keys, selector_mismatch, untolerated
 from tests.builders import make_pods
 
@@ -105,3 +111,39 @@ def test_affinity_keys_the_walk_checks_per_offering_are_left_out() -> None:
     pod = _affinity_pod((_req(L.ZONE_LABEL, "In", "us-central1-b"), _req("team", "Exists")))
     assert selector_mismatch(pod, {"team": "ml"}, ignore=[L.ZONE_LABEL]) == ""
     assert selector_mismatch(pod, {"team": "ml"}).startswith("required node affinity")
+
+
+def test_an_empty_affinity_term_matches_no_node_but_no_terms_is_no_requirement() -> None:
+    """Kubernetes (NodeSelectorTerm): "a null or empty node selector term matches no objects";
+    the terms are ORed, so another term may still admit the node."""
+    # nothing to cite from an empty first term
+    why = selector_mismatch(_affinity_pod(()), {"team": "ml"})
+    assert why == "required node affinity does not match the node"
+    assert selector_mismatch(_affinity_pod((), (_req("team", "In", "ml"),)), {"team": "ml"}) == ""
+    assert selector_mismatch(_affinity_pod(), {"team": "ml"}) == ""
+    assert not affinity_matches(((),), {"team": "ml"})
+    assert affinity_matches(((), (_req("team", "Exists"),)), {"team": "ml"})
+
+
+def _pinned(operator: str) -> dict[str, object]:
+    field = {"key": "metadata.name", "operator": operator, "values": ["node-7"]}
+    term = {"matchFields": [field], "matchExpressions": [{"key": "team", "operator": "Exists"}]}
+    return {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+            }
+        }
+    }
+
+
+def test_a_pod_pinned_to_a_named_node_by_match_fields_fits_no_new_node() -> None:
+    """``matchFields`` (``metadata.name``) is kept, not dropped: a pod that names its node
+    cannot land on a node ccc creates, and a pod that only excludes one still can."""
+    pinned = required_node_affinity(_pinned("In"))
+    assert pinned == ((_req("team", "Exists"), _req(NODE_NAME_FIELD, "In", "node-7")),)
+    assert not affinity_matches(pinned, {"team": "ml"})
+    assert selector_mismatch(_affinity_pod(*pinned), {"team": "ml"}) != ""
+    excluded = required_node_affinity(_pinned("NotIn"))
+    assert affinity_matches(excluded, {"team": "ml"})
+    assert selector_mismatch(_affinity_pod(*excluded), {"team": "ml"}) == ""

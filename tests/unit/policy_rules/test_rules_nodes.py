@@ -64,3 +64,33 @@ def test_a_node_being_replaced_without_replacement_pools_yet_lists_none() -> Non
     node = replace(make_node("n"), annotations={L.DISRUPTION_ANNOTATION: "expiry"})
     progress = NodeProgress.of(node)
     assert progress is not None and progress.replacement_pools == ()
+
+
+def test_a_spot_node_that_lost_readiness_signals_whichever_spot_label_it_carries() -> None:
+    """A node of a pool ccc did not create (a manual pool, a GKE-created one) carries only GKE's
+    ``cloud.google.com/gke-spot=true``, not ccc's capacity-type label; losing readiness is a
+    preemption signal for it too. A NotReady on-demand node is not (gke-computeclass.md §5)."""
+    spot_labels = {
+        "ccc-spot": {L.CAPACITY_TYPE_LABEL: "spot"},
+        "gke-spot": {L.GKE_SPOT_LABEL: "true"},
+        "provisioned-spot": {L.GKE_PROVISIONING_LABEL: "spot"},
+        "provisioned-preemptible": {L.GKE_PROVISIONING_LABEL: "preemptible"},
+        "legacy-preemptible": {L.GKE_PREEMPTIBLE_LABEL: "true"},
+    }
+    other_labels = {
+        "gke-od": {L.GKE_SPOT_LABEL: "false"},
+        "standard": {L.GKE_PROVISIONING_LABEL: "standard"},
+        "flex": {L.GKE_PROVISIONING_LABEL: "flex-start"},
+        "od": {L.CAPACITY_TYPE_LABEL: "on-demand"},
+        "not-preemptible": {L.GKE_PREEMPTIBLE_LABEL: "false"},
+    }
+    nodes = [
+        make_node(n, ready=False, labels=v) for n, v in {**spot_labels, **other_labels}.items()
+    ]
+    nodes.append(make_node("ready", labels={L.GKE_SPOT_LABEL: "true"}))
+    facts = node_facts(nodes, {})
+    assert {n: f.signal for n, f in facts.items()} == {
+        **dict.fromkeys(spot_labels, "NotReady"),
+        **dict.fromkeys(other_labels, None),
+        "ready": None,
+    }
