@@ -92,10 +92,6 @@ def evictable(pods: Sequence[PodInfo]) -> list[PodInfo]:
     ]
 
 
-def _is_spot(facts: NodeFacts, node: NodeInfo) -> bool:
-    return facts.capacity_type == CapacityType.SPOT.value or is_spot(node.labels)
-
-
 def leaving_nodes(
     nodes: Sequence[NodeInfo],
     by_node: Mapping[str, Sequence[PodInfo]],
@@ -116,7 +112,7 @@ def leaving_nodes(
         pods = evictable(by_node.get(n.name, []))
         cause: Cause | None = None
         young = n.creation_timestamp is not None and now - n.creation_timestamp < not_ready_grace
-        if f.signal is not None and (f.signal != "NotReady" or (_is_spot(f, n) and not young)):
+        if f.signal is not None and (f.signal != "NotReady" or (is_spot(n.labels) and not young)):
             cause = Cause.PREEMPTION
         if cause is None and f.deadline is not None:
             lead = recycle_lead(classes.get(f.class_name), f.rule)

@@ -73,7 +73,6 @@ class NodeFacts:
     name: str
     pool: str | None
     class_name: str | None
-    capacity_type: str | None
     rule: int | None
     rule_rank: int | None
     deadline: datetime | None
@@ -108,7 +107,6 @@ def node_facts(
             continue
         rule = _int(n.labels.get(L.RULE_INDEX_LABEL))
         order = compiled[cls].order if cls in compiled else ()
-        capacity = n.labels.get(L.CAPACITY_TYPE_LABEL)
         signal = terminating(n) or noticed.get(n.name)
         if signal is None and not n.ready and is_spot(n.labels):
             signal = "NotReady"
@@ -116,7 +114,6 @@ def node_facts(
             name=n.name,
             pool=pool_of(n),
             class_name=cls,
-            capacity_type=capacity,
             rule=rule,
             rule_rank=order.index(rule) if rule is not None and rule in order else None,
             deadline=deadline_of(n),

@@ -230,13 +230,11 @@ _SCALE_UP_ANYWAY_OUTCOME = (
 def _shape(a: Attempt) -> str:
     """``N x MACHINE CAPACITY in ZONE``; for an attempt over several zones (BALANCED) every
     zone, and every machine type when its zones got different ones."""
-    ps = a.all_placements()
-    zones = list(dict.fromkeys(p.zone for p in ps)) or [a.zone]
-    machines = list(dict.fromkeys(p.machine_type or a.machine_type or "" for p in ps))
-    shape = "/".join(machines) if machines else a.machine_type
+    ps = a.all_placements()  # never empty: a chosen attempt has a pool
+    zones = list(dict.fromkeys(p.zone for p in ps))
+    shape = "/".join(dict.fromkeys(str(p.machine_type) for p in ps))
     where = f"in {zones[0]}" if len(zones) == 1 else "over " + ", ".join(zones)
-    ct = a.capacity_type.value if a.capacity_type else ""
-    return f"{a.nodes} x {shape} {ct} {where}"
+    return f"{a.nodes} x {shape} {a.capacity_type} {where}"
 
 
 def _outcome(cc: ComputeClass, groups: Sequence[GroupPlan]) -> str:

@@ -128,6 +128,18 @@ def test_a_tpu_reservation_holds_only_whole_slices() -> None:
 # -- §5 multi-host TPU slices ----------------------------------------------------------------------
 
 
+def test_each_slice_pool_names_the_slices_machine_and_its_chips() -> None:
+    """The provider call of each slice pool (one per slice) creates 4 ct6e-standard-4t hosts
+    of 4 v6e chips each."""
+    cc = make_class(make_rule(None, zones=["us-east5-a"], tpu=V6E_4x4))
+    chosen = walk(cc, _tpu_pods(8), cluster=EAST5).chosen  # type: ignore[arg-type]
+    assert chosen is not None and len(chosen.placements) == 2
+    for part in chosen.parts():
+        assert part.machine_type == TPU_MT and part.nodes == 4
+        assert part.accelerator is not None
+        assert (part.accelerator.type, part.accelerator.count) == ("tpu-v6e-slice", 4)
+
+
 def test_the_slices_of_a_new_demand_take_the_first_free_slice_names() -> None:
     cc = make_class(make_rule(None, zones=["us-east5-a"], tpu=V6E_4x4))
     chosen = walk(cc, _tpu_pods(8), cluster=EAST5).chosen  # type: ignore[arg-type]
@@ -204,6 +216,25 @@ def test_each_zone_of_a_balanced_spread_is_provisioned_with_its_own_machine_type
     assert "create 3 x n2-highcpu-8/n2-highcpu-4 on-demand over us-central1-a, us-central1-b" in (
         outcome
     )
+
+
+def test_zones_of_a_balanced_gpu_family_spread_attach_their_own_machines_gpus() -> None:
+    """An a3 family rule over zones a and d: a3-highgpu-1g (1 H100) is the smallest in zone a
+    but not offered in zone d, which gets an 8-GPU a3; each pool attaches its own machine's
+    GPUs."""
+    rule = make_rule(
+        None,
+        zones=None,
+        machineFamily="a3",
+        location={"zones": [A, "us-central1-d"], "locationPolicy": "BALANCED"},
+    )
+    pods = make_pods(23, gpus=0, cpu_m=100, memory_gib=10)
+    chosen = walk(make_class(rule), pods).chosen  # type: ignore[arg-type]
+    assert chosen is not None
+    got = [(p.zone, p.machine_type, p.accelerator) for p in chosen.all_placements()]
+    assert got[0][:2] == (A, "a3-highgpu-1g")
+    assert [acc.count if acc else None for _, _, acc in got] == [1, 8]
+    assert got[1][0] == "us-central1-d" and got[1][1] != "a3-highgpu-1g"
 
 
 def test_a_balanced_spread_of_one_machine_type_names_it_once() -> None:

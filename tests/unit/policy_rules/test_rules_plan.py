@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ccc.api.location import ClusterLocation
-from ccc.api.values import CapacityType
+from ccc.api.values import Accelerator, AcceleratorKind, CapacityType
 from policies.plan import Attempt, Placement, Plan
 
 ZONES = ("us-central1-a", "us-central1-b")
@@ -77,3 +77,35 @@ def test_a_plans_json_says_where_the_cluster_location_came_from() -> None:
     plan = Plan(class_name="gpu", groups=(), outcome="", cluster=cluster)
     assert plan.to_json()["locationSource"] == "class zones"
     assert Plan(class_name="gpu", groups=(), outcome="").to_json()["locationSource"] == ""
+
+
+H100 = Accelerator(kind=AcceleratorKind.GPU, type="nvidia-h100-80gb", count=1)
+H100_X8 = Accelerator(kind=AcceleratorKind.GPU, type="nvidia-h100-80gb", count=8)
+
+
+def test_a_single_pool_attempt_lists_itself_with_its_machine_and_accelerator() -> None:
+    attempt = _attempt(accelerator=H100_X8)
+    (only,) = attempt.all_placements()
+    assert (only.zone, only.node_pool, only.machine_type, only.accelerator) == (
+        ZONES[0],
+        "pool-a",
+        "a3-highgpu-8g",
+        H100_X8,
+    )
+
+
+def test_each_part_of_a_spread_provisions_its_own_placements_machine_and_accelerator() -> None:
+    """Zones of one BALANCED spread may get different machine types: the provider call of each
+    pool names that pool's machine and accelerator, not the first zone's. A placement that
+    names no machine (built by hand) keeps the attempt's."""
+    placements = (
+        Placement(ZONES[0], "pool-a", 1, "create", 1, 1, None, "a3-highgpu-1g", H100),
+        Placement(ZONES[1], "pool-b", 1, "create", 1, 8, None, "a3-megagpu-8g", H100_X8),
+        Placement(ZONES[1], "pool-c", 1, "create", 1, 8),
+    )
+    attempt = _attempt(machine_type="a3-highgpu-1g", accelerator=H100, placements=placements)
+    assert [(p.node_pool, p.machine_type, p.accelerator) for p in attempt.parts()] == [
+        ("pool-a", "a3-highgpu-1g", H100),
+        ("pool-b", "a3-megagpu-8g", H100_X8),
+        ("pool-c", "a3-highgpu-1g", H100),
+    ]
