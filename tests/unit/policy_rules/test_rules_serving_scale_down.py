@@ -49,6 +49,18 @@ def test_leaving_pods_are_named_once_each_in_name_order() -> None:
     assert leaving_pods(TargetView(replicas=4, pods=pods), NODES) == ("c", "m", "z")
 
 
+def test_a_pod_passed_over_does_not_end_the_search_for_leaving_ones() -> None:
+    """Unscheduled, deleting and finished pods are skipped, and the pods after them are still
+    looked at."""
+    pods = (
+        pod("pending"),
+        pod("going", on="tainted", deleting=True),
+        pod("done", on="tainted", phase="Succeeded"),
+        pod("doomed", on="tainted"),
+    )
+    assert leaving_pods(TargetView(replicas=4, pods=pods), NODES) == ("doomed",)
+
+
 def _scale(commands: tuple[ScaleTarget, ...], name: str) -> ScaleTarget:
     return next(c for c in commands if c.name == name)
 
