@@ -2,9 +2,9 @@
 cel-python) send ccc every pod that ccc would change or report, and no pod that selects no
 class in a namespace without a default label while no cluster default is set.
 
-The API server compiles the same expressions in tests/e2e/test_helm_chart.py (server-side dry
-run) and applies them for real in tests/e2e/test_admission.py; this test covers the many pod
-shapes that would take minutes to create one by one.
+The API server compiles the same expressions in tests/e2e/test_helm_chart_cluster.py
+(server-side dry run) and applies them for real in tests/e2e/test_admission.py; this test covers
+the many pod shapes that would take minutes to create one by one.
 """
 
 from __future__ import annotations
