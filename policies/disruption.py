@@ -150,13 +150,13 @@ def expiry(ctx: DisruptionContext) -> Sequence[Proposal]:
             drain=DrainSettings.of(ctx.classes.get(x.class_name)),
             last_drain=ctx.state.drains.get(x.node),
         )
+        # one provider call per pool at a time: no Delete while a call runs on the pool or
+        # another command of this pass (a replacement's Provision) changes it
+        busy = ctx.state.calls | ctx.busy_pools
         commands: tuple[Command, ...] = tuple(
             c
             for c in steps.commands
-            if not (
-                isinstance(c, Delete)
-                and (c.pool in ctx.state.calls or set(c.nodes) & ctx.state.removed)
-            )
+            if not (isinstance(c, Delete) and (c.pool in busy or set(c.nodes) & ctx.state.removed))
         )
         blocked = steps.blocked
         waiting = not any(isinstance(c, Drain | Delete) for c in commands)

@@ -15,6 +15,7 @@ import pytest
 from ccc.api import labels as L
 from ccc.api.cluster import NodeInfo, PodInfo
 from policies.commands import Cause, Cordon, Delete, Drain, Replace
+from policies.disruption import DisruptionContext, expiry
 from policies.inflight import NodeSlot
 from policies.lifecycle import (
     DrainSettings,
@@ -28,7 +29,9 @@ from policies.lifecycle import (
 )
 from policies.nodes import node_facts
 from policies.room import node_slots
-from policies.snapshot import ProviderNotice
+from policies.settings import Settings
+from policies.snapshot import ClusterSnapshot, ProviderNotice
+from policies.state import ControllerState
 from tests.builders import NOW, catalog, make_class, make_rule
 from tests.unit.policy_rules.lifecycle_builders import (
     GRACE,
@@ -440,3 +443,37 @@ def test_a_preempted_node_is_recorded_against_its_class_and_cordoned_once() -> N
     assert [type(c) for c in preemption_steps(_one(recorded), recorded)] == [Cordon]
     assert preemption_steps(_one(recorded), None) == ()
     assert preemption_steps(_one(recorded), replace(recorded, unschedulable=True)) == ()
+
+
+@pytest.mark.parametrize(
+    ("busy", "calls", "deleted"),
+    [
+        (frozenset(), frozenset(), True),
+        (frozenset({"pool-a"}), frozenset(), False),  # a Provision of this pass grows the pool
+        (frozenset(), frozenset({"pool-a"}), False),  # a provider call on the pool is running
+        (frozenset({"pool-b"}), frozenset(), True),  # another pool is busy: no matter
+    ],
+    ids=["idle-pool", "provisioned-this-pass", "call-running", "other-pool-busy"],
+)
+def test_a_drained_node_waits_for_its_pool_to_be_free_of_other_calls_before_its_delete(
+    busy: frozenset[str], calls: frozenset[str], deleted: bool
+) -> None:
+    """One provider call per pool at a time: the Delete of an expired, drained node is not
+    issued in a pass that also grows its pool (a replacement's Provision) or while a call on the
+    pool runs (GKE refuses a second operation on a node pool); the next pass deletes it."""
+    node = _draining("a-1", started_s_ago=10, unschedulable=True)
+    classes = {"gpu": _flex()}
+    ctx = DisruptionContext(
+        now=NOW,
+        snapshot=ClusterSnapshot(now=NOW, classes=classes, nodes=[node]),
+        state=ControllerState(calls=calls),
+        settings=Settings(),
+        classes=classes,
+        pools={},
+        facts={},
+        pending_classes=frozenset(),
+        busy_pools=busy,
+        leaving=(_one(node),),
+    )
+    [proposal] = expiry(ctx)
+    assert bool([c for c in proposal.commands if isinstance(c, Delete)]) is deleted
