@@ -23,16 +23,10 @@ from datetime import datetime, timedelta
 from ccc.api import labels as L
 from ccc.api.cluster import NodeInfo, PodInfo
 from ccc.api.values import CapacityType, OfferingKey
+from policies.nodes import is_spot
 from policies.room import terminating
 from policies.snapshot import ProviderNotice
 from providers.clock import Clock
-
-
-def is_spot(node: NodeInfo) -> bool:
-    return (
-        node.labels.get(L.CAPACITY_TYPE_LABEL) == CapacityType.SPOT.value
-        or node.labels.get(L.GKE_SPOT_LABEL) == "true"
-    )
 
 
 def _class_of(node: NodeInfo) -> str | None:
@@ -59,7 +53,7 @@ class Signals:
     def node_changed(self, event: str, old: NodeInfo | None, new: NodeInfo | None) -> bool:
         """Record what a node change signals; True when the loop must pass at once."""
         if event == "DELETED" and old is not None:
-            if old.name in self.deleting or not is_spot(old) or _class_of(old) is None:
+            if old.name in self.deleting or not is_spot(old.labels) or _class_of(old) is None:
                 self.deleting.pop(old.name, None)
                 return False
             self._notice(old)
@@ -69,7 +63,7 @@ class Signals:
         if terminating(new) and (old is None or not terminating(old)):
             self._seen(new.name)
             return True
-        if is_spot(new) and not new.ready and old is not None and old.ready:
+        if is_spot(new.labels) and not new.ready and old is not None and old.ready:
             self._seen(new.name)
             return True
         return False
@@ -99,7 +93,7 @@ class Signals:
 
     def node_shut_down(self, node: NodeInfo | None) -> bool:
         """Kubelet's graceful shutdown ended a pod of ``node``; True to pass at once."""
-        if node is None or not is_spot(node) or _class_of(node) is None:
+        if node is None or not is_spot(node.labels) or _class_of(node) is None:
             return False
         self._notice(node)
         return True
